@@ -1,0 +1,48 @@
+"""Nesting levels shared by forward-mode tags and reverse-mode tapes.
+
+Every `jvp`/`jacobian`/`derivative` call and every `tape.Tape` takes a fresh level from one
+counter. When values of different levels meet, the highest level is handled first and every
+other value is an ordinary constant at that level; this is what prevents perturbation
+confusion. Imports nothing from dualad.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+_counter = itertools.count(2)
+
+#: Level of the graph that standalone ``tape.Variable`` objects share (PyTorch style).
+GRAPH_LEVEL = 0
+#: Level of ``Dual`` objects built by hand without an explicit tag.
+USER_LEVEL = 1
+
+
+def new_level() -> int:
+    """Return a level higher than every level handed out before."""
+    return next(_counter)
+
+
+class Leveled:
+    """Base of every differentiable wrapper (``Dual``, ``tape.Variable``).
+
+    Subclasses set ``_level``; dispatch compares levels to decide which wrapper handles an
+    operation. The wrapper with the highest level unwraps first.
+    """
+
+    __slots__ = ()
+    _level: int
+
+
+def top_level(args) -> tuple[int, Leveled | None]:
+    """Highest level among ``args`` (looking one level into lists and tuples)."""
+    best, owner = -1, None
+    for a in args:
+        if isinstance(a, Leveled):
+            if a._level > best:
+                best, owner = a._level, a
+        elif type(a) in (list, tuple):
+            for b in a:
+                if isinstance(b, Leveled) and b._level > best:
+                    best, owner = b._level, b
+    return best, owner

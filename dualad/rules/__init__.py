@@ -1,0 +1,71 @@
+"""The derivative tables: ``RULES``, ``PRIMAL_ONLY`` and ``UNSUPPORTED``, and ``lookup``.
+
+Every NumPy callable a Dual or tape Variable can meet is in exactly one of them. ``lookup``
+raises the one ``NotImplementedError`` users see for a function without a rule. Imports
+numpy (and scipy.special, only when installed) and nothing else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import elementwise, linalg, reductions, shape  # noqa: F401  (fill RULES)
+from ._define import RULES, Rule, func_name
+
+try:  # scipy is optional: its ufuncs get rules only when it is installed
+    from . import special  # noqa: F401
+except ImportError:  # pragma: no cover - exercised only without scipy
+    special = None
+
+#: Functions whose result carries no derivative (booleans, integers, shapes): they run on
+#: the primal values and return plain arrays.
+PRIMAL_ONLY: set = set(elementwise.PRIMAL_ONLY_UFUNCS) | set(
+    getattr(shape, "PRIMAL_ONLY_FUNCS", ())
+) | set(getattr(reductions, "PRIMAL_ONLY_FUNCS", ())) | set(
+    getattr(linalg, "PRIMAL_ONLY_FUNCS", ())
+)
+
+#: Functions deliberately without a rule, each with the reason shown in the error.
+UNSUPPORTED: dict = {}
+for _mod in (elementwise, shape, reductions, linalg, special):
+    UNSUPPORTED.update(getattr(_mod, "UNSUPPORTED_UFUNCS", {}))
+    UNSUPPORTED.update(getattr(_mod, "UNSUPPORTED_FUNCS", {}))
+
+
+def lookup(func) -> Rule:
+    """The rule for ``func``; raises ``NotImplementedError`` naming it when there is none."""
+    rule = RULES.get(func)
+    if rule is not None:
+        return rule
+    name = func_name(func)
+    why = UNSUPPORTED.get(func)
+    if why is not None:
+        raise NotImplementedError(f"dualad does not differentiate {name}: {why}")
+    raise NotImplementedError(
+        f"dualad has no derivative rule for {name}. Add one in dualad/rules/, or call it on "
+        "d.primal if its derivative is not needed."
+    )
+
+
+_REDUCE = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min,
+           np.fmax: np.nanmax, np.fmin: np.nanmin}  # fmt: skip
+_ACCUMULATE = {np.add: np.cumsum, np.multiply: np.cumprod}
+
+
+def ufunc_method_target(ufunc, method: str, inputs, kwargs):
+    """Map ``ufunc.reduce``/``accumulate``/``outer`` onto functions that have rules."""
+    kwargs = dict(kwargs)
+    if method == "reduce" and ufunc in _REDUCE:
+        kwargs.setdefault("axis", 0)
+        return _REDUCE[ufunc], inputs, kwargs
+    if method == "accumulate" and ufunc in _ACCUMULATE:
+        kwargs.setdefault("axis", 0)
+        return _ACCUMULATE[ufunc], inputs, kwargs
+    if method == "outer" and len(inputs) == 2:
+        a, b = inputs
+        a = np.reshape(a, tuple(np.shape(a)) + (1,) * np.ndim(b))
+        return ufunc, (a, b), kwargs
+    raise NotImplementedError(
+        f"dualad has no derivative rule for numpy.{ufunc.__name__}.{method}. Use the matching "
+        "function (np.sum, np.cumsum, ...) or call it on d.primal if its derivative is not needed."
+    )

@@ -1,0 +1,215 @@
+"""Rule dataclass and the verbs that fill the tables: defpartials, deflinear, defrule.
+
+Conventions every rule follows (forward and reverse side by side):
+
+- ``jvp(dots, out, *args, **kwargs) -> out_dot``. ``dots`` has one entry per positional
+  argument: ``None`` (a zero or non-differentiable argument) or an array of shape
+  ``(k,) + shape(arg)``; for a list/tuple argument (``concatenate``) the entry is a tuple of
+  such. The result has shape ``(k,) + shape(out)`` (or is ``None`` for a zero tangent); for
+  functions returning several arrays, a tuple of those.
+- ``vjp(out_bar, out, *args, **kwargs) -> tuple`` with one cotangent per positional argument
+  (``None`` where there is none). ``out_bar`` has shape ``(m,) + shape(out)``. A vjp that
+  declares a ``needs`` keyword receives a tuple of booleans saying which arguments want a
+  cotangent, so it can skip expensive ones.
+- Rules only call NumPy functions on what arrives (NumPy, CuPy, nested Duals, tape
+  Variables), never ``np.asarray``/``float``; that is what makes higher orders work.
+
+Imports numpy only.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+RULES: dict[Any, "Rule"] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One table entry: the forward and reverse rule of a primitive."""
+
+    name: str
+    jvp: Callable
+    vjp: Callable
+    vjp_needs: bool = False
+
+
+def func_name(func) -> str:
+    """``numpy.sin``, ``numpy.linalg.det``, ``scipy.special.erf`` ..."""
+    if isinstance(func, np.ufunc):
+        if getattr(np, func.__name__, None) is func:
+            return f"numpy.{func.__name__}"
+        mod = type(func).__module__
+        return f"{'scipy.special' if 'scipy' in str(func) or mod == 'numpy' else mod}.{func.__name__}"
+    mod = getattr(func, "__module__", None) or "numpy"
+    if mod.startswith("numpy."):
+        mod = "numpy" if not mod.startswith("numpy.linalg") else "numpy.linalg"
+    return f"{mod}.{getattr(func, '__name__', repr(func))}"
+
+
+def defrule(func, jvp: Callable, vjp: Callable, name: str | None = None) -> Rule:
+    """Register a hand-written ``jvp``/``vjp`` pair for ``func``."""
+    needs = "needs" in inspect.signature(vjp).parameters
+    rule = Rule(name or func_name(func), jvp, vjp, needs)
+    RULES[func] = rule
+    return rule
+
+
+def getitem(x, key):
+    """``x[key]`` as a function, so indexing has a rule like every other primitive."""
+    return x[key]
+
+
+# -- broadcasting helpers -----------------------------------------------------------------
+
+
+def shape_of(x) -> tuple:
+    s = getattr(x, "shape", None)
+    return s if s is not None else np.shape(x)
+
+
+def ndim_of(x) -> int:
+    n = getattr(x, "ndim", None)
+    return n if n is not None else np.ndim(x)
+
+
+def align(dot, ndim: int):
+    """Insert axes after the direction axis so ``dot`` broadcasts against rank-``ndim`` data."""
+    extra = ndim - dot.ndim + 1
+    if extra > 0:
+        s = dot.shape
+        dot = dot.reshape(s[:1] + (1,) * extra + s[1:])
+    return dot
+
+
+def unbroadcast(g, shape: tuple):
+    """Sum ``g`` of shape ``(m,) + broadcast_shape`` back to ``(m,) + shape``."""
+    gshape = g.shape
+    if gshape[1:] == tuple(shape):
+        return g
+    lead = len(gshape) - 1 - len(shape)
+    axes = tuple(range(1, 1 + lead))
+    axes += tuple(
+        1 + lead + i for i, n in enumerate(shape) if n == 1 and gshape[1 + lead + i] != 1
+    )
+    if axes:
+        g = np.sum(g, axis=axes)
+    return g.reshape(gshape[:1] + tuple(shape))
+
+
+def fit_dot(dot, k: int, shape: tuple):
+    """Broadcast a tangent to exactly ``(k,) + shape`` (a view where possible)."""
+    if dot.shape[1:] != tuple(shape):
+        dot = np.broadcast_to(dot, (k,) + tuple(shape))
+    return dot
+
+
+def _fresh(p, args, out) -> bool:
+    """True when ``p`` is a NumPy temporary no one else holds, so it can be overwritten."""
+    if type(p) is not np.ndarray or p.base is not None or p is out:
+        return False
+    return all(p is not a for a in args)
+
+
+# -- elementwise ----------------------------------------------------------------------------
+
+
+ONE = 1.0  # partial that is identically 1: the tangent passes through without a copy
+NEG = -1.0  # partial that is identically -1
+
+
+def _partials_jvp(partials):
+    def jvp(dots, out, *args, **kwargs):
+        acc, owned = None, False
+        ndim = ndim_of(out)
+        for i, d in enumerate(dots):
+            p = partials[i] if d is not None else None
+            if p is None:
+                continue
+            d = align(d, ndim)
+            if p is ONE:
+                term, fresh = d, False
+            elif p is NEG:
+                term, fresh = -d, True
+            else:
+                pv = p(out, *args)
+                if _fresh(pv, args, out) and pv.shape == d.shape and pv.dtype == d.dtype:
+                    term = np.multiply(pv, d, out=pv)
+                else:
+                    term = pv * d
+                fresh = True
+            if acc is None:
+                acc, owned = term, fresh
+            elif owned and type(acc) is np.ndarray and acc.shape == np.broadcast_shapes(
+                acc.shape, term.shape
+            ):
+                acc += term
+            else:
+                acc, owned = acc + term, True
+        if acc is None:
+            return None
+        return fit_dot(acc, acc.shape[0], shape_of(out))
+
+    return jvp
+
+
+def _partials_vjp(partials):
+    def vjp(out_bar, out, *args, needs=None, **kwargs):
+        res = []
+        for i, a in enumerate(args):
+            p = partials[i] if i < len(partials) else None
+            if p is None or (needs is not None and not needs[i]):
+                res.append(None)
+                continue
+            if p is ONE:
+                g = out_bar
+            elif p is NEG:
+                g = -out_bar
+            else:
+                g = out_bar * p(out, *args)
+            res.append(unbroadcast(g, shape_of(a)))
+        return tuple(res)
+
+    return vjp
+
+
+def defpartials(func, *partials, name: str | None = None) -> Rule:
+    """Register an elementwise function by its partial derivatives.
+
+    Each partial is ``lambda out, *args: ...`` returning d out / d arg_i elementwise,
+    ``ONE``/``NEG`` for the constants 1/-1 (no multiply, no copy), or ``None`` for an
+    argument that is not differentiable. Forward multiplies partials by
+    tangents; reverse multiplies them by cotangents and sums away broadcast axes.
+    """
+    return defrule(func, _partials_jvp(partials), _partials_vjp(partials), name)
+
+
+def defzero(func, nargs: int = 1, name: str | None = None) -> Rule:
+    """Register a piecewise-constant function: its tangent is zero everywhere."""
+
+    def jvp(dots, out, *args, **kwargs):
+        return None
+
+    def vjp(out_bar, out, *args, **kwargs):
+        return (None,) * len(args)
+
+    return defrule(func, jvp, vjp, name)
+
+
+def deflinear(func, vjp: Callable, jvp: Callable | None = None, name: str | None = None) -> Rule:
+    """Register a function linear in its first argument.
+
+    By default the tangent goes through ``func`` itself (valid for elementwise-linear
+    functions where the direction axis simply broadcasts); pass ``jvp`` when axes must shift.
+    """
+    if jvp is None:
+
+        def jvp(dots, out, x, *rest, **kwargs):
+            d = dots[0]
+            return None if d is None else func(d, *rest, **kwargs)
+
+    return defrule(func, jvp, vjp, name)

@@ -1,0 +1,134 @@
+"""Elementwise NumPy ufuncs, each stated once by its partial derivatives.
+
+``lambda out, x: ...`` may reuse ``out`` (the primal result) to avoid recomputing it.
+Forward, reverse and hyper-dual modes all derive from these lines. Imports numpy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._define import NEG, ONE, defpartials, defzero
+
+_LN2 = np.log(2.0)
+_LN10 = np.log(10.0)
+
+
+# -- arithmetic --------------------------------------------------------------------------
+
+
+def _power_da(out, a, b):
+    if isinstance(b, (int, float)) and not isinstance(b, bool):
+        if b == 2:
+            return 2 * a
+        if b == 1:
+            return np.ones_like(out)
+        return b * a ** (b - 1)
+    return b * a ** (b - 1)
+
+
+def _power_db(out, a, b):
+    # d/db a**b = a**b log a; at a == 0 the limit is 0 (for b > 0), not 0 * -inf
+    safe = np.where(a > 0, a, 1.0)
+    return out * np.log(safe)
+
+
+defpartials(np.add, ONE, ONE)
+defpartials(np.subtract, ONE, NEG)
+defpartials(np.multiply, lambda out, a, b: b, lambda out, a, b: a)
+defpartials(np.divide, lambda out, a, b: 1 / b, lambda out, a, b: -out / b)
+defpartials(np.power, _power_da, _power_db)
+defpartials(np.float_power, _power_da, _power_db)
+defpartials(np.negative, NEG)
+defpartials(np.positive, ONE)
+defpartials(np.conjugate, ONE)  # real inputs only: conj is the identity
+defpartials(np.absolute, lambda out, x: np.sign(x))  # sign(0) == 0: the sub-gradient 0
+defpartials(np.fabs, lambda out, x: np.sign(x))
+defpartials(np.sqrt, lambda out, x: 0.5 / out)
+defpartials(np.cbrt, lambda out, x: 1 / (3 * out * out))
+defpartials(np.square, lambda out, x: 2 * x)
+defpartials(np.reciprocal, lambda out, x: -(out * out))
+defpartials(np.fmod, ONE, lambda out, a, b: -np.trunc(a / b))
+defpartials(np.remainder, ONE, lambda out, a, b: -np.floor(a / b))
+defpartials(np.ldexp, lambda out, a, b: np.ldexp(np.ones_like(out), b), None)
+
+# -- exponentials and logarithms -----------------------------------------------------------
+defpartials(np.exp, lambda out, x: out)
+defpartials(np.exp2, lambda out, x: out * _LN2)
+defpartials(np.expm1, lambda out, x: out + 1)
+defpartials(np.log, lambda out, x: 1 / x)
+defpartials(np.log2, lambda out, x: 1 / (x * _LN2))
+defpartials(np.log10, lambda out, x: 1 / (x * _LN10))
+defpartials(np.log1p, lambda out, x: 1 / (1 + x))
+defpartials(np.logaddexp, lambda out, a, b: np.exp(a - out), lambda out, a, b: np.exp(b - out))
+defpartials(
+    np.logaddexp2, lambda out, a, b: np.exp2(a - out), lambda out, a, b: np.exp2(b - out)
+)
+
+# -- trigonometric -------------------------------------------------------------------------
+defpartials(np.sin, lambda out, x: np.cos(x))
+defpartials(np.cos, lambda out, x: -np.sin(x))
+defpartials(np.tan, lambda out, x: 1 + out * out)
+defpartials(np.arcsin, lambda out, x: 1 / np.sqrt(1 - x * x))
+defpartials(np.arccos, lambda out, x: -1 / np.sqrt(1 - x * x))
+defpartials(np.arctan, lambda out, x: 1 / (1 + x * x))
+defpartials(
+    np.arctan2,
+    lambda out, y, x: x / (x * x + y * y),
+    lambda out, y, x: -y / (x * x + y * y),
+)
+defpartials(np.hypot, lambda out, a, b: a / out, lambda out, a, b: b / out)
+defpartials(np.deg2rad, lambda out, x: np.pi / 180)
+defpartials(np.rad2deg, lambda out, x: 180 / np.pi)
+defpartials(np.radians, lambda out, x: np.pi / 180)  # an alias with its own ufunc object
+defpartials(np.degrees, lambda out, x: 180 / np.pi)
+
+# -- hyperbolic ----------------------------------------------------------------------------
+defpartials(np.sinh, lambda out, x: np.cosh(x))
+defpartials(np.cosh, lambda out, x: np.sinh(x))
+defpartials(np.tanh, lambda out, x: 1 - out * out)
+defpartials(np.arcsinh, lambda out, x: 1 / np.sqrt(x * x + 1))
+defpartials(np.arccosh, lambda out, x: 1 / np.sqrt(x * x - 1))
+defpartials(np.arctanh, lambda out, x: 1 / (1 - x * x))
+
+# -- selection: ties split the derivative evenly, as JAX and PyTorch do ---------------------
+
+
+def _pick(a, b):
+    return (a > b) + 0.5 * (a == b)
+
+
+def _fpick(a, b):
+    # fmax/fmin ignore a NaN operand, so the other one takes the whole derivative
+    return (a > b) + 0.5 * (a == b) + np.isnan(b) * ~np.isnan(a)
+
+
+defpartials(np.maximum, lambda out, a, b: _pick(a, b), lambda out, a, b: _pick(b, a))
+defpartials(np.minimum, lambda out, a, b: _pick(b, a), lambda out, a, b: _pick(a, b))
+defpartials(np.fmax, lambda out, a, b: _fpick(a, b), lambda out, a, b: _fpick(b, a))
+defpartials(np.fmin, lambda out, a, b: _fpick(b, a), lambda out, a, b: _fpick(a, b))
+defpartials(
+    np.copysign, lambda out, a, b: np.where(np.signbit(a) == np.signbit(b), 1.0, -1.0), None
+)
+
+# -- piecewise constant: zero tangent ------------------------------------------------------
+for _f in (np.sign, np.floor, np.ceil, np.trunc, np.rint, np.spacing):
+    defzero(_f)
+for _f in (np.floor_divide, np.heaviside, np.nextafter):
+    defzero(_f, nargs=2)
+
+#: ufuncs whose results are booleans or integers: they run on the primal, no tangent.
+PRIMAL_ONLY_UFUNCS = (
+    np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal,
+    np.isnan, np.isinf, np.isfinite, np.isnat, np.signbit,
+    np.logical_and, np.logical_or, np.logical_xor, np.logical_not,
+    np.bitwise_and, np.bitwise_or, np.bitwise_xor, np.invert, np.left_shift, np.right_shift,
+    np.gcd, np.lcm, np.bitwise_count,
+)  # fmt: skip
+
+#: ufuncs deliberately without a rule, each with the reason the error message gives.
+UNSUPPORTED_UFUNCS = {
+    np.modf: "it returns two arrays; use x - np.trunc(x) and np.trunc(x) instead",
+    np.divmod: "it returns two arrays; use np.floor_divide and np.remainder instead",
+    np.frexp: "its mantissa/exponent split is not differentiable as a pair; use np.log2",
+}

@@ -1,0 +1,3 @@
+"""linalg rules (to be filled)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""reductions rules (to be filled)."""
+
+from __future__ import annotations

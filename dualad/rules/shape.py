@@ -1,0 +1,3 @@
+"""shape rules (to be filled)."""
+
+from __future__ import annotations

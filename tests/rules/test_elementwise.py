@@ -1,0 +1,84 @@
+"""Every elementwise rule against central differences, forward and reverse."""
+
+import numpy as np
+import pytest
+
+from dualad.rules import RULES
+from dualad.rules.elementwise import PRIMAL_ONLY_UFUNCS, UNSUPPORTED_UFUNCS
+from tests._check import check_rule
+
+rng = np.random.default_rng(7)
+POS = rng.uniform(0.3, 2.0, (2, 3))  # inside every domain below
+UNIT = rng.uniform(-0.8, 0.8, (2, 3))
+ANY = rng.uniform(-2, 2, (2, 3))
+BIG = rng.uniform(1.2, 3.0, (2, 3))
+ROW = rng.uniform(0.5, 1.5, (3,))  # broadcasts against (2, 3)
+
+UNARY = {
+    np.negative: ANY, np.positive: ANY, np.conjugate: ANY, np.absolute: ANY, np.fabs: ANY,
+    np.sqrt: POS, np.cbrt: ANY, np.square: ANY, np.reciprocal: POS, np.exp: ANY,
+    np.exp2: ANY, np.expm1: ANY, np.log: POS, np.log2: POS, np.log10: POS, np.log1p: POS,
+    np.sin: ANY, np.cos: ANY, np.tan: UNIT, np.arcsin: UNIT, np.arccos: UNIT, np.arctan: ANY,
+    np.sinh: ANY, np.cosh: ANY, np.tanh: ANY, np.arcsinh: ANY, np.arccosh: BIG,
+    np.arctanh: UNIT, np.deg2rad: ANY, np.rad2deg: ANY,
+}  # fmt: skip
+BINARY = {
+    np.add: (ANY, ROW), np.subtract: (ANY, ROW), np.multiply: (ANY, ROW),
+    np.divide: (ANY, ROW), np.power: (POS, ROW), np.float_power: (POS, ROW),
+    np.logaddexp: (ANY, ROW), np.logaddexp2: (ANY, ROW), np.arctan2: (ANY, ROW),
+    np.hypot: (ANY, ROW), np.maximum: (ANY, ROW), np.minimum: (ANY, ROW),
+    np.fmax: (ANY, ROW), np.fmin: (ANY, ROW), np.fmod: (POS * 3, ROW),
+    np.remainder: (POS * 3, ROW), np.copysign: (ANY, ROW),
+}  # fmt: skip
+ZERO = [np.sign, np.floor, np.ceil, np.trunc, np.rint]
+
+
+@pytest.mark.parametrize("f", list(UNARY), ids=lambda f: f.__name__)
+def test_unary(f):
+    check_rule(f, UNARY[f])
+
+
+@pytest.mark.parametrize("f", list(BINARY), ids=lambda f: f.__name__)
+def test_binary_broadcast(f):
+    a, b = BINARY[f]
+    check_rule(f, a, b)  # both differentiable, b broadcast along axis 0
+    check_rule(f, b, np.abs(a[:1]) + 0.5)  # a broadcast, scalar-like row on the right
+
+
+@pytest.mark.parametrize("f", list(BINARY), ids=lambda f: f.__name__)
+def test_binary_scalar_operand(f):
+    a, b = BINARY[f]
+    check_rule(lambda x: f(x, 1.3), a)
+    if f not in (np.fmod, np.remainder):
+        check_rule(lambda y: f(1.7, y), b)
+
+
+@pytest.mark.parametrize("f", ZERO, ids=lambda f: f.__name__)
+def test_piecewise_constant_has_zero_tangent(f):
+    from dualad import Dual
+
+    d = f(Dual(ANY + 0.01, np.ones_like(ANY)))
+    np.testing.assert_array_equal(d.primal, f(ANY + 0.01))
+    np.testing.assert_array_equal(d.tangent, 0.0)
+
+
+def test_abs_at_zero_is_zero_subgradient():
+    from dualad import Dual
+
+    assert abs(Dual(0.0, 1.0)).tangent == 0.0
+    assert np.abs(Dual(np.zeros(3), np.ones(3))).tangent.tolist() == [0, 0, 0]
+
+
+def test_maximum_tie_splits_evenly():
+    from dualad import Dual
+
+    d = np.maximum(Dual(1.0, 1.0), Dual(1.0, 0.0, tag=1))
+    assert d.tangent == 0.5
+
+
+def test_every_numpy_ufunc_is_classified_once():
+    ufuncs = {getattr(np, n) for n in dir(np) if isinstance(getattr(np, n), np.ufunc)}
+    groups = [set(RULES) & ufuncs, set(PRIMAL_ONLY_UFUNCS), set(UNSUPPORTED_UFUNCS)]
+    missing = ufuncs - set().union(*groups)
+    assert not missing, f"unclassified ufuncs: {sorted(u.__name__ for u in missing)}"
+    assert sum(len(g) for g in groups) == len(set().union(*groups)), "a ufunc is in two groups"
