@@ -1,6 +1,40 @@
-"""dualad: exact derivatives of ordinary NumPy code."""
+"""dualad: exact derivatives of ordinary NumPy code.
 
+Forward mode (``Dual``, ``jvp``, ``derivative``, ``jacobian``) is the core; reverse mode
+(``vjp``, ``grad(mode="reverse")``) uses the separate ``tape`` package, loaded on first use.
+
+>>> import numpy as np, dualad
+>>> dualad.grad(lambda x: np.sum(np.sin(x)), np.array([0.0]))
+array([1.])
+"""
+
+from .api import (
+    MEMORY_BUDGET,
+    ModeChoice,
+    check_grad,
+    choose_mode,
+    derivative,
+    grad,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    vjp,
+)
 from .dual import Dual
 
-__all__ = ["Dual"]
+__all__ = [
+    "Dual",
+    "MEMORY_BUDGET",
+    "ModeChoice",
+    "check_grad",
+    "choose_mode",
+    "derivative",
+    "grad",
+    "hessian",
+    "hvp",
+    "jacobian",
+    "jvp",
+    "vjp",
+]
 __version__ = "0.1.0"

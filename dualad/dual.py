@@ -15,14 +15,11 @@ import numbers
 import numpy as np
 
 from . import _tags
+from ._ops import ArrayOps, strip
 from ._tags import Leveled, top_level
 from .rules import PRIMAL_ONLY, lookup, ufunc_method_target
 from .rules._define import align, getitem, shape_of
 
-_LOST = (
-    "converting a Dual to {what} would silently drop its derivative. Use d.primal for the "
-    "value (the derivative is then not tracked), or keep the computation in NumPy calls."
-)
 
 
 def _as_array(x, what: str):
@@ -43,7 +40,7 @@ def _float_dtype(x):
     return x
 
 
-class Dual(Leveled):
+class Dual(ArrayOps):
     """An array with tangents: ``primal + sum_i tangent[i] * eps_i``.
 
     Parameters
@@ -65,6 +62,7 @@ class Dual(Leveled):
     """
 
     __slots__ = ("primal", "_dot", "_level", "_k", "_single", "_owns")
+    _value_attr = "primal"
     __array_priority__ = 1000
     __hash__ = None
 
@@ -88,6 +86,12 @@ class Dual(Leveled):
                 f"direction with shape {pshape} or k directions with shape (k, *{pshape})"
             )
         self.primal, self._dot, self._k, self._single = primal, dot, dot.shape[0], single
+
+    def _unwrap(self):
+        return self.primal
+
+    def _apply(self, func, args, kwargs, level):
+        return forward(func, args, kwargs, level)
 
     @classmethod
     def _new(cls, primal, dot, level: int, k: int, single: bool) -> Dual:
@@ -123,41 +127,16 @@ class Dual(Leveled):
     mT = property(lambda self: np.swapaxes(self, -1, -2))
     real = property(lambda self: np.real(self))
 
-    def __len__(self) -> int:
-        return len(self.primal)
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
-
     def __repr__(self) -> str:
-        t = "None" if self._dot is None and False else repr(self.tangent)
+        t = repr(self.tangent)
         return f"Dual(primal={self.primal!r}, tangent={t})"
 
-    # -- coercions that would lose the derivative -----------------------------------------
-    def __array__(self, dtype=None, copy=None):
-        raise TypeError(_LOST.format(what="a NumPy array (np.asarray / np.array)"))
-
-    def __float__(self):
-        raise TypeError(_LOST.format(what="a Python float"))
-
-    def __int__(self):
-        raise TypeError(_LOST.format(what="a Python int"))
-
-    def __complex__(self):
-        raise TypeError(_LOST.format(what="a Python complex"))
-
-    def __index__(self):
-        raise TypeError(_LOST.format(what="an index"))
-
-    def item(self, *args):
-        raise TypeError(_LOST.format(what="a Python scalar (.item())"))
-
-    def tolist(self):
-        raise TypeError(_LOST.format(what="a Python list (.tolist())"))
-
-    def __bool__(self) -> bool:
-        return bool(self.primal)
+    def astype(self, dtype, copy=True):
+        dt = np.dtype(dtype)
+        if dt.kind not in "fc":
+            raise TypeError(f"astype({dt}) would drop the derivative of a Dual; use .primal")
+        dot = None if self._dot is None else self._dot.astype(dt, copy=copy)
+        return Dual._new(self.primal.astype(dt, copy=copy), dot, self._level, self._k, self._single)
 
     # -- NumPy hooks ----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -230,222 +209,6 @@ class Dual(Leveled):
             self._owns = True
         return self._dot
 
-    # -- comparisons: plain boolean arrays of the primal, so if/while/np.where work --------
-    def __lt__(self, o):
-        return _primal(self) < _primal(o)
-
-    def __le__(self, o):
-        return _primal(self) <= _primal(o)
-
-    def __gt__(self, o):
-        return _primal(self) > _primal(o)
-
-    def __ge__(self, o):
-        return _primal(self) >= _primal(o)
-
-    def __eq__(self, o):
-        return _primal(self) == _primal(o)
-
-    def __ne__(self, o):
-        return _primal(self) != _primal(o)
-
-    # -- arithmetic -----------------------------------------------------------------------
-    def __add__(self, o):
-        return _binary(np.add, self, o)
-
-    def __radd__(self, o):
-        return _binary(np.add, o, self)
-
-    def __sub__(self, o):
-        return _binary(np.subtract, self, o)
-
-    def __rsub__(self, o):
-        return _binary(np.subtract, o, self)
-
-    def __mul__(self, o):
-        if o is self:
-            return _binary(np.square, self, None)
-        return _binary(np.multiply, self, o)
-
-    def __rmul__(self, o):
-        return _binary(np.multiply, o, self)
-
-    def __truediv__(self, o):
-        return _binary(np.divide, self, o)
-
-    def __rtruediv__(self, o):
-        return _binary(np.divide, o, self)
-
-    def __floordiv__(self, o):
-        return _binary(np.floor_divide, self, o)
-
-    def __rfloordiv__(self, o):
-        return _binary(np.floor_divide, o, self)
-
-    def __mod__(self, o):
-        return _binary(np.remainder, self, o)
-
-    def __rmod__(self, o):
-        return _binary(np.remainder, o, self)
-
-    def __pow__(self, o):
-        if isinstance(o, numbers.Real) and o == 2:
-            return _binary(np.square, self, None)
-        return _binary(np.power, self, o)
-
-    def __rpow__(self, o):
-        return _binary(np.power, o, self)
-
-    def __matmul__(self, o):
-        return _binary(np.matmul, self, o)
-
-    def __rmatmul__(self, o):
-        return _binary(np.matmul, o, self)
-
-    def __neg__(self):
-        return _binary(np.negative, self, None)
-
-    def __pos__(self):
-        return _binary(np.positive, self, None)
-
-    def __abs__(self):
-        return _binary(np.absolute, self, None)
-
-    # -- ndarray methods, delegated to the NumPy functions -----------------------------------
-    def sum(self, axis=None, dtype=None, keepdims=False):
-        return np.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
-
-    def mean(self, axis=None, dtype=None, keepdims=False):
-        return np.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
-
-    def prod(self, axis=None, dtype=None, keepdims=False):
-        return np.prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return np.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return np.min(self, axis=axis, keepdims=keepdims)
-
-    def std(self, axis=None, ddof=0, keepdims=False):
-        return np.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
-
-    def var(self, axis=None, ddof=0, keepdims=False):
-        return np.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
-
-    def cumsum(self, axis=None):
-        return np.cumsum(self, axis=axis)
-
-    def cumprod(self, axis=None):
-        return np.cumprod(self, axis=axis)
-
-    def reshape(self, *shape, order="C"):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return np.reshape(self, shape, order=order)
-
-    def ravel(self, order="C"):
-        return np.ravel(self, order=order)
-
-    def flatten(self, order="C"):
-        return np.ravel(self, order=order).copy()
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return np.transpose(self, axes or None)
-
-    def swapaxes(self, a, b):
-        return np.swapaxes(self, a, b)
-
-    def squeeze(self, axis=None):
-        return np.squeeze(self, axis=axis)
-
-    def copy(self):
-        return np.copy(self)
-
-    def conj(self):
-        return np.conjugate(self)
-
-    conjugate = conj
-
-    def dot(self, b):
-        return np.dot(self, b)
-
-    def clip(self, min=None, max=None):
-        return np.clip(self, min, max)
-
-    def diagonal(self, offset=0, axis1=0, axis2=1):
-        return np.diagonal(self, offset, axis1, axis2)
-
-    def trace(self, offset=0, axis1=0, axis2=1):
-        return np.trace(self, offset, axis1, axis2)
-
-    def repeat(self, repeats, axis=None):
-        return np.repeat(self, repeats, axis=axis)
-
-    def take(self, indices, axis=None):
-        return np.take(self, indices, axis=axis)
-
-    def astype(self, dtype, copy=True):
-        dt = np.dtype(dtype)
-        if dt.kind not in "fc":
-            raise TypeError(_LOST.format(what=f"dtype {dt}"))
-        dot = None if self._dot is None else self._dot.astype(dt, copy=copy)
-        return Dual._new(self.primal.astype(dt, copy=copy), dot, self._level, self._k, self._single)
-
-    def argmax(self, axis=None):
-        return np.argmax(self.primal, axis=axis)
-
-    def argmin(self, axis=None):
-        return np.argmin(self.primal, axis=axis)
-
-    def argsort(self, axis=-1):
-        return np.argsort(self.primal, axis=axis)
-
-    def nonzero(self):
-        return np.nonzero(self.primal)
-
-    def any(self, axis=None):
-        return np.any(self.primal, axis=axis)
-
-    def all(self, axis=None):
-        return np.all(self.primal, axis=axis)
-
-
-def _primal(x):
-    while isinstance(x, Dual):
-        x = x.primal
-    return getattr(x, "value", x) if isinstance(x, Leveled) else x
-
-
-# -- dispatch -------------------------------------------------------------------------------
-
-
-def _binary(ufunc, a, b):
-    """Operator fast path: ``ufunc(a, b)`` (or ``ufunc(a)`` when ``b is None``)."""
-    if b is None:
-        return forward(ufunc, (a,), {}, a._level)
-    la = a._level if isinstance(a, Leveled) else -1
-    lb = b._level if isinstance(b, Leveled) else -1
-    if type(b) in (list, tuple) or (not isinstance(b, Leveled) and lb < 0 and _foreign(b)):
-        return NotImplemented
-    if la >= lb:
-        if not isinstance(a, Dual):
-            return NotImplemented
-        return forward(ufunc, (a, b), {}, la)
-    if not isinstance(b, Dual):
-        return NotImplemented
-    return forward(ufunc, (a, b), {}, lb)
-
-
-def _foreign(x) -> bool:
-    """True for operand types NumPy cannot use: let Python try the other side."""
-    return not isinstance(x, (numbers.Number, np.ndarray, np.generic)) and not hasattr(
-        x, "__array_function__"
-    )
-
-
 def _split(args, level: int):
     """Primals, tangents and direction count of ``args`` at ``level``."""
     primals, dots, k, single = [], [], None, True
@@ -506,7 +269,7 @@ def _bind_kwargs(func, args, kwargs, level):
 def forward(func, args, kwargs, level: int):
     """Apply ``func`` at ``level``: primal through ``func``, tangent through its rule."""
     if func in PRIMAL_ONLY:
-        return func(*[_strip(a) for a in args], **{k: _strip(v) for k, v in kwargs.items()})
+        return func(*[strip(a) for a in args], **{k: strip(v) for k, v in kwargs.items()})
     rule = lookup(func)
     if kwargs:
         args, kwargs = _bind_kwargs(func, args, kwargs, level)
@@ -516,15 +279,6 @@ def forward(func, args, kwargs, level: int):
         return _wrap(out, None, level, k, single)
     out_dot = rule.jvp(tuple(dots), out, *primals, **kwargs)
     return _wrap(out, out_dot, level, k, single)
-
-
-def _strip(a):
-    """The value under every wrapper (for functions whose result carries no derivative)."""
-    if isinstance(a, Leveled):
-        return _strip(a.primal if isinstance(a, Dual) else a.value)
-    if type(a) in (list, tuple):
-        return type(a)(_strip(b) for b in a)
-    return a
 
 
 def _differentiable(out) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import elementwise, linalg, reductions, shape  # noqa: F401  (fill RULES)
+from . import elementwise, linalg, reductions, shape, update  # noqa: F401  (fill RULES)
 from ._define import RULES, Rule, func_name
 
 try:  # scipy is optional: its ufuncs get rules only when it is installed

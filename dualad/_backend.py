@@ -1,0 +1,23 @@
+"""Array-namespace helpers: make new arrays on the input's backend, never by coercion.
+
+Imports numpy only; CuPy and Dask arrays are reached through NumPy's own dispatch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_float_leaf(x):
+    """A differentiable float array from a user leaf; ints and bools become float64."""
+    if isinstance(x, np.ndarray) or isinstance(x, np.generic):
+        return x if x.dtype.kind in "fc" else x.astype(np.float64)
+    if hasattr(x, "__array_function__") and hasattr(x, "dtype"):  # CuPy, Dask, ...
+        return x if x.dtype.kind in "fc" else x.astype(np.float64)
+    return np.asarray(x, dtype=np.float64)
+
+
+def to_host(x):
+    """NumPy array from a CuPy array (``.get()``), else ``x`` unchanged."""
+    get = getattr(x, "get", None)
+    return get() if callable(get) and not isinstance(x, np.ndarray) else x

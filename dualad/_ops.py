@@ -1,0 +1,279 @@
+"""Operators and ndarray-style methods shared by ``Dual`` and ``tape.Variable``.
+
+Every operator becomes the matching NumPy ufunc/function, dispatched to whichever wrapper
+has the highest level among the operands (``_apply``). Comparisons work on the plain values
+so ``if``, ``while`` and ``np.where`` behave as in NumPy. Imports numpy and _tags only.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._tags import Leveled
+
+LOST = (
+    "converting a {cls} to {what} would silently drop its derivative. Use .{attr} for the "
+    "value (the derivative is then not tracked), or keep the computation in NumPy calls."
+)
+
+
+def strip(a):
+    """The value under every wrapper (for results that carry no derivative)."""
+    while isinstance(a, Leveled):
+        a = a._unwrap()
+    if type(a) in (list, tuple):
+        return type(a)(strip(b) for b in a)
+    return a
+
+
+def _foreign(x) -> bool:
+    """True for operand types NumPy cannot use: let Python try the other side."""
+    return not isinstance(x, (numbers.Number, np.ndarray, np.generic)) and not hasattr(
+        x, "__array_function__"
+    )
+
+
+def _binary(ufunc, a, b):
+    """Operator fast path: ``ufunc(a, b)`` (or ``ufunc(a)`` when ``b is None``)."""
+    if b is None:
+        return a._apply(ufunc, (a,), {}, a._level)
+    if isinstance(b, Leveled):
+        if isinstance(a, Leveled) and a._level >= b._level:
+            return a._apply(ufunc, (a, b), {}, a._level)
+        return b._apply(ufunc, (a, b), {}, b._level)
+    if type(b) in (list, tuple) or _foreign(b):
+        return NotImplemented
+    return a._apply(ufunc, (a, b), {}, a._level)
+
+
+class ArrayOps(Leveled):
+    """Mixin: Python operators, comparisons and ndarray methods for a leveled wrapper.
+
+    Subclasses provide ``_unwrap()`` (the wrapped value) and
+    ``_apply(func, args, kwargs, level)`` (run ``func`` at ``level``).
+    """
+
+    __slots__ = ()
+    _value_attr = "value"
+
+    # -- coercions that would lose the derivative -----------------------------------------
+    def _lost(self, what):
+        return TypeError(LOST.format(cls=type(self).__name__, what=what, attr=self._value_attr))
+
+    def __array__(self, dtype=None, copy=None):
+        raise self._lost("a NumPy array (np.asarray / np.array)")
+
+    def __float__(self):
+        raise self._lost("a Python float")
+
+    def __int__(self):
+        raise self._lost("a Python int")
+
+    def __complex__(self):
+        raise self._lost("a Python complex")
+
+    def __index__(self):
+        raise self._lost("an index")
+
+    def item(self, *args):
+        raise self._lost("a Python scalar (.item())")
+
+    def tolist(self):
+        raise self._lost("a Python list (.tolist())")
+
+    def __bool__(self) -> bool:
+        return bool(strip(self))
+
+    def __len__(self) -> int:
+        return len(strip(self))
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    shape = property(lambda self: np.shape(strip(self)))
+    ndim = property(lambda self: np.ndim(strip(self)))
+    size = property(lambda self: int(np.size(strip(self))))
+    dtype = property(lambda self: strip(self).dtype)
+    T = property(lambda self: np.transpose(self))
+    mT = property(lambda self: np.swapaxes(self, -1, -2))
+    real = property(lambda self: np.real(self))
+
+    # -- comparisons: plain boolean arrays of the primal, so if/while/np.where work --------
+    def __lt__(self, o):
+        return strip(self) < strip(o)
+
+    def __le__(self, o):
+        return strip(self) <= strip(o)
+
+    def __gt__(self, o):
+        return strip(self) > strip(o)
+
+    def __ge__(self, o):
+        return strip(self) >= strip(o)
+
+    def __eq__(self, o):
+        return strip(self) == strip(o)
+
+    def __ne__(self, o):
+        return strip(self) != strip(o)
+
+    # -- arithmetic -----------------------------------------------------------------------
+    def __add__(self, o):
+        return _binary(np.add, self, o)
+
+    def __radd__(self, o):
+        return _binary(np.add, o, self)
+
+    def __sub__(self, o):
+        return _binary(np.subtract, self, o)
+
+    def __rsub__(self, o):
+        return _binary(np.subtract, o, self)
+
+    def __mul__(self, o):
+        if o is self:
+            return _binary(np.square, self, None)
+        return _binary(np.multiply, self, o)
+
+    def __rmul__(self, o):
+        return _binary(np.multiply, o, self)
+
+    def __truediv__(self, o):
+        return _binary(np.divide, self, o)
+
+    def __rtruediv__(self, o):
+        return _binary(np.divide, o, self)
+
+    def __floordiv__(self, o):
+        return _binary(np.floor_divide, self, o)
+
+    def __rfloordiv__(self, o):
+        return _binary(np.floor_divide, o, self)
+
+    def __mod__(self, o):
+        return _binary(np.remainder, self, o)
+
+    def __rmod__(self, o):
+        return _binary(np.remainder, o, self)
+
+    def __pow__(self, o):
+        if isinstance(o, numbers.Real) and o == 2:
+            return _binary(np.square, self, None)
+        return _binary(np.power, self, o)
+
+    def __rpow__(self, o):
+        return _binary(np.power, o, self)
+
+    def __matmul__(self, o):
+        return _binary(np.matmul, self, o)
+
+    def __rmatmul__(self, o):
+        return _binary(np.matmul, o, self)
+
+    def __neg__(self):
+        return _binary(np.negative, self, None)
+
+    def __pos__(self):
+        return _binary(np.positive, self, None)
+
+    def __abs__(self):
+        return _binary(np.absolute, self, None)
+
+    # -- ndarray methods, delegated to the NumPy functions -----------------------------------
+    def sum(self, axis=None, dtype=None, keepdims=False):
+        return np.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def mean(self, axis=None, dtype=None, keepdims=False):
+        return np.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def prod(self, axis=None, dtype=None, keepdims=False):
+        return np.prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return np.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return np.min(self, axis=axis, keepdims=keepdims)
+
+    def std(self, axis=None, ddof=0, keepdims=False):
+        return np.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def var(self, axis=None, ddof=0, keepdims=False):
+        return np.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def cumsum(self, axis=None):
+        return np.cumsum(self, axis=axis)
+
+    def cumprod(self, axis=None):
+        return np.cumprod(self, axis=axis)
+
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return np.reshape(self, shape, order=order)
+
+    def ravel(self, order="C"):
+        return np.ravel(self, order=order)
+
+    def flatten(self, order="C"):
+        return np.ravel(self, order=order).copy()
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return np.transpose(self, axes or None)
+
+    def swapaxes(self, a, b):
+        return np.swapaxes(self, a, b)
+
+    def squeeze(self, axis=None):
+        return np.squeeze(self, axis=axis)
+
+    def copy(self):
+        return np.copy(self)
+
+    def conj(self):
+        return np.conjugate(self)
+
+    conjugate = conj
+
+    def dot(self, b):
+        return np.dot(self, b)
+
+    def clip(self, min=None, max=None):
+        return np.clip(self, min, max)
+
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return np.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset=0, axis1=0, axis2=1):
+        return np.trace(self, offset, axis1, axis2)
+
+    def repeat(self, repeats, axis=None):
+        return np.repeat(self, repeats, axis=axis)
+
+    def take(self, indices, axis=None):
+        return np.take(self, indices, axis=axis)
+
+    def argmax(self, axis=None):
+        return np.argmax(strip(self), axis=axis)
+
+    def argmin(self, axis=None):
+        return np.argmin(strip(self), axis=axis)
+
+    def argsort(self, axis=-1):
+        return np.argsort(strip(self), axis=axis)
+
+    def nonzero(self):
+        return np.nonzero(strip(self))
+
+    def any(self, axis=None):
+        return np.any(strip(self), axis=axis)
+
+    def all(self, axis=None):
+        return np.all(strip(self), axis=axis)
+
+

@@ -1,0 +1,64 @@
+"""Pytrees: nested tuples, lists, dicts and namedtuples whose leaves are arrays or scalars.
+
+``flatten`` returns the leaves in a fixed order and a ``TreeDef`` that ``unflatten`` uses to
+rebuild the same structure. Imports nothing from dualad.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TreeDef:
+    """How leaves were nested: ``kind`` in leaf/tuple/list/dict/namedtuple."""
+
+    kind: str
+    children: tuple = ()
+    meta: Any = None
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.kind == "leaf"
+
+    @property
+    def n_leaves(self) -> int:
+        return 1 if self.is_leaf else sum(c.n_leaves for c in self.children)
+
+
+LEAF = TreeDef("leaf")
+
+
+def flatten(tree) -> tuple[list, TreeDef]:
+    """Leaves of ``tree`` in order, and its structure."""
+    leaves: list = []
+    return leaves, _flatten(tree, leaves)
+
+
+def _flatten(tree, leaves) -> TreeDef:
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return TreeDef("namedtuple", tuple(_flatten(t, leaves) for t in tree), type(tree))
+    if type(tree) is tuple or type(tree) is list:
+        return TreeDef(type(tree).__name__, tuple(_flatten(t, leaves) for t in tree))
+    if isinstance(tree, dict):
+        keys = tuple(tree)
+        return TreeDef("dict", tuple(_flatten(tree[k], leaves) for k in keys), keys)
+    leaves.append(tree)
+    return LEAF
+
+
+def unflatten(treedef: TreeDef, leaves) -> Any:
+    """Rebuild the structure ``treedef`` from ``leaves`` (any iterable, consumed in order)."""
+    return _unflatten(treedef, iter(leaves))
+
+
+def _unflatten(td: TreeDef, it):
+    if td.kind == "leaf":
+        return next(it)
+    kids = [_unflatten(c, it) for c in td.children]
+    if td.kind == "namedtuple":
+        return td.meta(*kids)
+    if td.kind == "dict":
+        return dict(zip(td.meta, kids))
+    return tuple(kids) if td.kind == "tuple" else kids

@@ -1,0 +1,132 @@
+"""The reverse sweep: walk records from the outputs back to the inputs, summing cotangents.
+
+Cotangents carry a leading batch axis ``m`` (reverse Jacobians sweep ``m`` rows at once). A
+value used on several paths receives the sum. Cotangents of intermediates are dropped as soon
+as their record has been processed. Imports dualad.rules (through the records) only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .variable import Variable
+
+
+def _reachable(roots):
+    """Records reachable from ``roots``, newest first (tape order is topological)."""
+    seen, recs, stack = set(), [], [r._record for r in roots if r._record is not None]
+    while stack:
+        rec = stack.pop()
+        if rec.id in seen:
+            continue
+        if rec.released:
+            raise RuntimeError(
+                "the graph behind this value was already used by a backward sweep and freed; "
+                "use Tape(persistent=True) or backward(retain_graph=True) to sweep it twice"
+            )
+        seen.add(rec.id)
+        recs.append(rec)
+        for _, var, _ in rec.inputs:
+            if var._record is not None and var._record.id not in seen:
+                stack.append(var._record)
+    recs.sort(key=lambda r: r.id, reverse=True)
+    return recs
+
+
+def _zeros_for(out, m):
+    return np.zeros_like(out, shape=(m,) + tuple(np.shape(out)))
+
+
+def sweep(roots, seeds, wanted, create_graph=False, release=False):
+    """Cotangents ``(m,) + shape`` of each Variable in ``wanted`` (None where unreached)."""
+    bars: dict[int, object] = {}
+    for r, s in zip(roots, seeds):
+        if isinstance(r, Variable):
+            bars[r._id] = bars[r._id] + s if r._id in bars else s
+    keep = {w._id for w in wanted}
+    recs = _reachable([r for r in roots if isinstance(r, Variable)])
+    for rec in recs:
+        outs = [bars.get(i) if i in keep else bars.pop(i, None) for i in rec.out_ids]
+        if all(o is None for o in outs):
+            continue
+        if rec.multi:
+            m = next(o for o in outs if o is not None).shape[0]
+            ob = tuple(_zeros_for(v, m) if o is None else o for o, v in zip(outs, rec.out))
+        else:
+            ob = outs[0]
+        if create_graph:
+            args = rec.arg_vars
+            out = _live_out(rec)
+        else:
+            args, out = rec.args, rec.out
+        if rec.rule.vjp_needs:
+            res = rec.rule.vjp(ob, out, *args, needs=rec.needs, **rec.kwargs)
+        else:
+            res = rec.rule.vjp(ob, out, *args, **rec.kwargs)
+        for path, _, vid in rec.inputs:
+            g = res[path[0]]
+            if len(path) == 2 and g is not None:
+                g = g[path[1]]
+            if g is None:
+                continue
+            bars[vid] = bars[vid] + g if vid in bars else g
+        if release:
+            rec.release()
+    return [bars.get(w._id) for w in wanted]
+
+
+def _live_out(rec):
+    outs = []
+    for ref, val in zip(rec.out_refs, rec.out if rec.multi else (rec.out,)):
+        v = ref() if ref is not None else None
+        outs.append(val if v is None else v)
+    if rec.multi:
+        return type(rec.out)(*outs) if hasattr(rec.out, "_fields") else type(rec.out)(outs)
+    return outs[0]
+
+
+def leaves_of(root):
+    """Leaf Variables (requires_grad) reachable from ``root``."""
+    found, seen = {}, set()
+    stack = [root]
+    while stack:
+        v = stack.pop()
+        if v._record is None:
+            if v.requires_grad:
+                found[v._id] = v
+            continue
+        rec = v._record
+        if rec.id in seen or rec.released:
+            continue
+        seen.add(rec.id)
+        stack.extend(var for _, var, _ in rec.inputs)
+    return list(found.values())
+
+
+def backward(root, gradient, create_graph, retain_graph):
+    """PyTorch-style ``root.backward()``: accumulate into ``.grad`` of reachable leaves."""
+    shape = np.shape(root.value)
+    if gradient is None:
+        if shape != ():
+            raise ValueError(
+                f"backward() on a value of shape {shape} needs a cotangent: pass "
+                "gradient=array of that shape, or reduce to a scalar first (e.g. y.sum())"
+            )
+        seed = np.ones_like(root.value, shape=(1,))
+    else:
+        g = gradient.value if isinstance(gradient, Variable) and not create_graph else gradient
+        if np.shape(g) != shape:
+            raise ValueError(f"gradient shape {np.shape(g)} differs from output shape {shape}")
+        seed = np.reshape(g, (1,) + tuple(shape))
+    if root._record is None:
+        leaves = [root] if root.requires_grad else []
+        bars = [seed]
+    else:
+        leaves = leaves_of(root)
+        release = not (create_graph or retain_graph)
+        bars = sweep([root], [seed], leaves, create_graph=create_graph, release=release)
+    for leaf, b in zip(leaves, bars):
+        if b is None:
+            continue
+        g = b[0]
+        leaf.grad = g if leaf.grad is None else leaf.grad + g

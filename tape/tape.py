@@ -1,0 +1,201 @@
+"""``Tape``: a context manager that records a Wengert list and sweeps it backwards.
+
+The current tape lives in a ``ContextVar`` (one per thread and task); tapes nest, inner ones
+at higher levels, and an exception inside ``with Tape()`` leaves no state behind.
+``print(tape)`` shows the list one record per line. Imports dualad internals only.
+"""
+
+from __future__ import annotations
+
+import contextvars
+
+import numpy as np
+
+from dualad import _tags
+from dualad._pytree import flatten, unflatten
+
+from .sweep import sweep
+from .variable import Variable
+
+_current: contextvars.ContextVar = contextvars.ContextVar("dualad_tape", default=None)
+
+
+def current():
+    """The innermost tape recording in this context, or None."""
+    return _current.get()
+
+
+class Tape:
+    """Record NumPy operations on watched values for reverse-mode gradients.
+
+    Parameters
+    ----------
+    persistent : bool
+        Allow several ``gradient`` calls; otherwise the first one frees the records.
+
+    Examples
+    --------
+    >>> import numpy as np, tape
+    >>> with tape.Tape() as t:
+    ...     x = t.watch(np.array([1.5, 0.5]))
+    ...     y = np.sum(np.sin(x) * x)
+    >>> t.gradient(y, x)
+    array([1.05579666, 0.91813234])
+    """
+
+    def __init__(self, persistent: bool = False):
+        self.persistent = persistent
+        self._records: list = []
+        self._watched: list = []
+        self._level = None
+        self._token = None
+        self._closed = False
+        self._released = False
+
+    # -- context ----------------------------------------------------------------------------
+    def __enter__(self) -> Tape:
+        if self._level is not None:
+            raise RuntimeError("a Tape records once; make a new Tape for a new recording")
+        self._level = _tags.new_level()
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        _current.reset(self._token)
+        self._token = None
+        self._closed = True
+        if exc_type is not None:
+            self.release()
+
+    @property
+    def records(self) -> list:
+        """The recorded operations, oldest first."""
+        return list(self._records)
+
+    def watch(self, x):
+        """Start tracking ``x`` (an array or a pytree of arrays); returns Variables."""
+        if self._level is None or self._closed:
+            raise RuntimeError("watch() needs an open tape: call it inside `with Tape() as t:`")
+        leaves, td = flatten(x)
+        out = []
+        for v in leaves:
+            if isinstance(v, Variable) and v._level == self._level:
+                out.append(v)
+                continue
+            dt = getattr(v, "dtype", None)
+            if dt is None:
+                v = np.asarray(v, dtype=float)
+            elif dt.kind in "biu":
+                v = v.astype(np.float64)
+            var = Variable._new(v, self._level, None, self)
+            self._watched.append(var)
+            out.append(var)
+        return unflatten(td, out)
+
+    # -- gradients --------------------------------------------------------------------------
+    def gradient(self, y, xs, seed=None):
+        """d y / d xs, with the structure of ``xs``.
+
+        ``y`` must be a scalar unless ``seed`` (a cotangent shaped like ``y``) is given.
+        Raises ``ValueError`` for an ``xs`` leaf this tape does not watch or record.
+        """
+        ys, ytd = flatten(y)
+        if not ytd.is_leaf:
+            raise ValueError("gradient takes one output y; sum several outputs first")
+        y0 = ys[0]
+        yval = y0.value if isinstance(y0, Variable) else y0
+        if seed is None:
+            if np.shape(yval) != ():
+                raise ValueError(
+                    f"y has shape {np.shape(yval)}: pass seed= (a cotangent of that shape) or "
+                    "reduce y to a scalar, e.g. np.sum(y)"
+                )
+            s = np.ones_like(yval, shape=(1,))
+        else:
+            if np.shape(seed) != np.shape(yval):
+                raise ValueError(f"seed shape {np.shape(seed)} differs from y's {np.shape(yval)}")
+            s = np.reshape(seed, (1,) + tuple(np.shape(yval)))
+        leaves, td = flatten(xs)
+        bars = self._sweep([y0], [s], leaves)
+        if not self.persistent:
+            self.release()
+        return unflatten(td, [b[0] for b in bars])
+
+    def _sweep(self, ys, seeds, xs, create_graph=False):
+        """Batched cotangents ``(m,) + x.shape`` for each of ``xs`` (zeros where unreached)."""
+        if self._released:
+            raise RuntimeError(
+                "this tape was already used by gradient() and freed its records; "
+                "use Tape(persistent=True) to call gradient() several times"
+            )
+        for x in xs:
+            if not isinstance(x, Variable) or x._level != self._level:
+                raise ValueError(
+                    f"cannot take a gradient with respect to {type(x).__name__}: it is not "
+                    "watched by this tape. Call t.watch(x) inside the `with` block and use "
+                    "the Variable it returns."
+                )
+        roots = [y for y in ys if isinstance(y, Variable) and y._level == self._level]
+        rseeds = [s for y, s in zip(ys, seeds) if isinstance(y, Variable) and y._level == self._level]
+        m = seeds[0].shape[0] if seeds else 1
+        bars = sweep(roots, rseeds, xs, create_graph=create_graph) if roots else [None] * len(xs)
+        return [
+            np.zeros_like(x.value, shape=(m,) + tuple(np.shape(x.value))) if b is None else b
+            for x, b in zip(xs, bars)
+        ]
+
+    def release(self) -> None:
+        """Free every record (and the arrays they hold)."""
+        for rec in self._records:
+            rec.release()
+        self._records.clear()
+        self._released = True
+
+    close = release
+
+    # -- printing ---------------------------------------------------------------------------
+    def __str__(self) -> str:
+        names: dict[int, str] = {}
+
+        def name(v):
+            if v._id not in names:
+                names[v._id] = f"v{len(names)}"
+            return names[v._id]
+
+        lines = [f"Tape ({len(self._records)} records)"]
+        for w in self._watched:
+            lines.append(f"  {name(w):>4} = input{'':<24} # {_describe(w.value)}")
+        for rec in self._records:
+            lines.append("  " + _record_line(rec, name))
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _describe(x) -> str:
+    return f"{tuple(np.shape(x))} {getattr(x, 'dtype', type(x).__name__)}"
+
+
+def _arg_text(a, vars_by_pos, pos, name):
+    if pos in vars_by_pos:
+        return name(vars_by_pos[pos])
+    if type(a) in (list, tuple):
+        return "[" + ", ".join(_arg_text(b, vars_by_pos, pos + (j,), name) for j, b in enumerate(a)) + "]"
+    if isinstance(a, (int, float, np.generic)) or (hasattr(a, "shape") and np.size(a) == 1):
+        return repr(a) if not hasattr(a, "shape") else f"{np.ravel(a)[0]:g}"
+    if isinstance(a, slice) or a is None or a is Ellipsis:
+        return repr(a)
+    return f"const{tuple(np.shape(a))}"
+
+
+def _record_line(rec, name) -> str:
+    if rec.released:
+        return "(released)"
+    by_pos = {path: var for path, var, _ in rec.inputs}
+    args = ", ".join(_arg_text(a, by_pos, (i,), name) for i, a in enumerate(rec.args))
+    if rec.kwargs:
+        args += ", " + ", ".join(f"{k}={v!r}" for k, v in rec.kwargs.items())
+    outs = [r() for r in rec.out_refs]
+    lhs = ", ".join("_" if o is None else name(o) for o in outs) or "_"
+    shape = _describe(rec.out[0] if rec.multi else rec.out)
+    return f"{lhs:>4} = {rec.name}({args})".ljust(34) + f" # {shape}"

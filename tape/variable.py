@@ -1,0 +1,289 @@
+"""``Variable``: an array that records every NumPy operation on it.
+
+Both NumPy hooks look the function up in ``dualad.rules`` (the same table forward mode
+uses), run it on the values and append a ``Record``. Standalone Variables (PyTorch style)
+share one graph level; Variables made by ``Tape.watch`` belong to that tape's level, so
+tapes nest like Dual tags. Imports dualad.rules, dualad._tags and dualad._ops only.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+
+import numpy as np
+
+from dualad import _tags
+from dualad._ops import ArrayOps, strip
+from dualad._tags import Leveled, top_level
+from dualad.rules import PRIMAL_ONLY, lookup, ufunc_method_target
+from dualad.rules._define import getitem, shape_of
+
+from .record import Record
+
+_ids = itertools.count()
+
+
+class Variable(ArrayOps):
+    """An array whose operations are recorded for reverse-mode differentiation.
+
+    Parameters
+    ----------
+    value : array_like
+        The value; integers are differentiated as float64.
+    requires_grad : bool
+        Whether ``backward()`` should fill ``.grad`` for this Variable.
+
+    Examples
+    --------
+    >>> import numpy as np, tape
+    >>> x = tape.Variable(np.array([1.0, 2.0]), requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    array([2., 4.])
+    """
+
+    __slots__ = ("value", "_level", "_record", "_tape", "requires_grad", "grad", "_id",
+                 "__weakref__")  # fmt: skip
+    __array_priority__ = 2000
+    __hash__ = None
+
+    def __init__(self, value, requires_grad: bool = True):
+        if isinstance(value, Variable):
+            value = value.value
+        if not isinstance(value, (Leveled, np.ndarray, np.generic)) and not hasattr(
+            value, "__array_function__"
+        ):
+            value = np.asarray(value, dtype=float)
+        if getattr(value, "dtype", np.dtype(float)).kind in "biu":
+            value = value.astype(np.float64)
+        self.value = value
+        self._level = _tags.GRAPH_LEVEL
+        self._record = None
+        self._tape = None
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._id = next(_ids)
+
+    @classmethod
+    def _new(cls, value, level, record, tp) -> Variable:
+        v = object.__new__(cls)
+        v.value, v._level, v._record, v._tape = value, level, record, tp
+        v.requires_grad, v.grad, v._id = True, None, next(_ids)
+        return v
+
+    def _unwrap(self):
+        return self.value
+
+    def _apply(self, func, args, kwargs, level):
+        return record(func, args, kwargs, level)
+
+    def __repr__(self) -> str:
+        return f"Variable({self.value!r}, requires_grad={self.requires_grad})"
+
+    # -- PyTorch-style API ----------------------------------------------------------------
+    @property
+    def is_leaf(self) -> bool:
+        """True for Variables the user made (not results of operations)."""
+        return self._record is None
+
+    def backward(self, gradient=None, create_graph: bool = False, retain_graph=None) -> None:
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
+
+        ``gradient`` is the cotangent (needed unless ``self`` is a scalar). With
+        ``create_graph=True`` the sweep itself is recorded, so ``.grad`` can be
+        differentiated again.
+        """
+        from .sweep import backward
+
+        backward(self, gradient, create_graph, retain_graph)
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated ``.grad``."""
+        self.grad = None
+
+    def detach(self) -> Variable:
+        """A new leaf Variable with the same value and no history."""
+        return Variable(self.value, requires_grad=False)
+
+    def numpy(self):
+        """The plain value (as ``.value``); the derivative is not tracked from here."""
+        return strip(self)
+
+    def astype(self, dtype, copy=True):
+        dt = np.dtype(dtype)
+        if dt.kind not in "fc":
+            raise TypeError(f"astype({dt}) would drop the derivative of a Variable; use .value")
+        return record(_astype, (self, dt), {}, self._level)
+
+    # -- NumPy hooks ----------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        out = kwargs.pop("out", None)
+        level, owner = top_level(inputs if out is None else inputs + tuple(out))
+        if not isinstance(owner, Variable):
+            return NotImplemented
+        if out is not None:
+            raise TypeError(
+                f"numpy.{ufunc.__name__}(..., out=...) on a Variable would overwrite a value "
+                "the tape may still need; leave out= off"
+            )
+        if method == "__call__":
+            if kwargs.pop("where", True) is not True:
+                raise NotImplementedError(
+                    f"numpy.{ufunc.__name__}(..., where=...) is not differentiable here: "
+                    "use np.where(mask, ..., other)"
+                )
+            return record(ufunc, inputs, kwargs, level)
+        func, args, kw = ufunc_method_target(ufunc, method, inputs, kwargs)
+        return record(func, args, kw, level)
+
+    def __array_function__(self, func, types, args, kwargs):
+        level, owner = top_level(args)
+        if kwargs:
+            klevel, kowner = top_level(tuple(kwargs.values()))
+            if klevel > level:
+                level, owner = klevel, kowner
+        if not isinstance(owner, Variable):
+            return NotImplemented
+        if kwargs.get("out") is not None:
+            raise TypeError(
+                f"{func.__name__}(..., out=...) on a Variable is not supported; leave out= off"
+            )
+        return record(func, args, kwargs, level)
+
+    def __getitem__(self, key):
+        return record(getitem, (self, key), {}, self._level)
+
+    def __setitem__(self, key, value):
+        """Functional update: ``self`` becomes a new node ``index_update(old, key, value)``."""
+        from dualad.rules.update import index_update
+
+        new = record(index_update, (_snapshot(self), key, value), {}, self._level)
+        if isinstance(new, Variable):
+            self.value, self._record, self._id = new.value, new._record, new._id
+            self._record.bind_outputs((self,))
+        else:
+            self.value = new
+
+
+def _snapshot(v: Variable) -> Variable:
+    """A Variable standing for ``v``'s current node (``v`` itself is about to be rebound)."""
+    if v._record is None and v._tape is None and v._level == _tags.GRAPH_LEVEL:
+        return v
+    s = Variable._new(v.value, v._level, v._record, v._tape)
+    s._id = v._id
+    s.requires_grad = v.requires_grad
+    return s
+
+
+def _astype(x, dtype):
+    return x.astype(dtype)
+
+
+# -- recording ------------------------------------------------------------------------------
+
+
+def _split(args, level):
+    """Raw values, cotangent targets and the owning tape of ``args`` at ``level``."""
+    vals, inputs, needs, tp = [], [], [], None
+    for i, a in enumerate(args):
+        if isinstance(a, Variable) and a._level == level:
+            vals.append(a.value)
+            tp = tp or a._tape
+            want = a.requires_grad or a._record is not None
+            needs.append(want)
+            if want:
+                inputs.append(((i,), a, a._id))
+        elif type(a) in (list, tuple) and any(
+            isinstance(b, Variable) and b._level == level for b in a
+        ):
+            vs, ns = [], []
+            for j, b in enumerate(a):
+                if isinstance(b, Variable) and b._level == level:
+                    vs.append(b.value)
+                    tp = tp or b._tape
+                    want = b.requires_grad or b._record is not None
+                    ns.append(want)
+                    if want:
+                        inputs.append(((i, j), b, b._id))
+                else:
+                    vs.append(b)
+                    ns.append(False)
+            vals.append(type(a)(vs))
+            needs.append(tuple(ns))
+        else:
+            vals.append(a)
+            needs.append(False)
+    return vals, inputs, tuple(needs), tp
+
+
+def _bind_kwargs(func, args, kwargs, level):
+    if not any(isinstance(v, Variable) and v._level == level for v in kwargs.values()):
+        return args, kwargs
+    params = list(inspect.signature(func).parameters)
+    last = max(params.index(n) for n, v in kwargs.items() if isinstance(v, Leveled))
+    args, kwargs = list(args), dict(kwargs)
+    for i in range(len(args), last + 1):
+        if params[i] not in kwargs:
+            raise NotImplementedError(
+                f"pass the arguments of {func.__name__} up to '{params[last]}' positionally"
+            )
+        args.append(kwargs.pop(params[i]))
+    return tuple(args), kwargs
+
+
+def record(func, args, kwargs, level):
+    """Run ``func`` on the values of ``args`` and append its record to the graph."""
+    if func in PRIMAL_ONLY:
+        return func(*strip(list(args)), **{k: strip(v) for k, v in kwargs.items()})
+    rule = lookup(func)
+    if kwargs:
+        args, kwargs = _bind_kwargs(func, args, kwargs, level)
+    vals, inputs, needs, tp = _split(args, level)
+    if tp is not None and tp._closed:
+        raise RuntimeError(
+            f"{rule.name} on a Variable of a tape that is no longer recording: its result "
+            "would have no derivative. Do the computation inside `with Tape()`, or use .value."
+        )
+    out = func(*vals, **kwargs)
+    if not inputs:
+        return _wrap_const(out, level)
+    rec = Record(rule, func, tuple(vals), kwargs, inputs, args, out, needs)
+    if tp is not None:
+        tp._records.append(rec)
+    outs = _wrap(out, level, rec, tp)
+    return outs
+
+
+def _differentiable(x) -> bool:
+    dt = getattr(x, "dtype", None)
+    return dt is not None and dt.kind in "fc"
+
+
+def _wrap(out, level, rec, tp):
+    if rec.multi:
+        vs = [Variable._new(o, level, rec, tp) if _differentiable(o) else None for o in out]
+        rec.bind_outputs(vs)
+        items = [o if v is None else v for o, v in zip(out, vs)]
+        return type(out)(*items) if hasattr(out, "_fields") else type(out)(items)
+    if not _differentiable(out):
+        rec.bind_outputs((None,))
+        return out
+    v = Variable._new(out, level, rec, tp)
+    rec.bind_outputs((v,))
+    return v
+
+
+def _wrap_const(out, level):
+    if type(out) in (tuple, list):
+        return type(out)(_wrap_const(o, level) for o in out)
+    if not _differentiable(out):
+        return out
+    v = Variable._new(out, level, None, None)
+    v.requires_grad = False
+    return v
+
+
+def value_of(x):
+    """The value of a Variable (one level down), or ``x`` itself."""
+    return x.value if isinstance(x, Variable) else x
