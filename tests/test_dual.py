@@ -1,0 +1,170 @@
+"""The Dual container: construction, array behaviour, operators, errors."""
+
+import numpy as np
+import pytest
+
+from dualad import Dual
+
+
+def test_one_direction_and_k_directions():
+    d = Dual(np.array([1.0, 2.0]), np.array([1.0, 0.0]))
+    assert d.tangent.shape == (2,) and d.n_directions == 1
+    d3 = Dual(np.array([1.0, 2.0]), np.eye(2))
+    assert d3.tangent.shape == (2, 2) and d3.n_directions == 2
+    np.testing.assert_allclose(np.sin(d3).tangent, np.diag(np.cos([1.0, 2.0])))
+
+
+def test_zero_tangent_default_and_int_primal_promoted():
+    d = Dual([1, 2, 3])
+    assert d.dtype == np.float64
+    np.testing.assert_array_equal(d.tangent, np.zeros(3))
+
+
+def test_shape_mismatch_raises_value_error():
+    with pytest.raises(ValueError, match="tangent shape"):
+        Dual(np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="tangent shape"):
+        Dual(np.ones((2, 3)), np.ones((3, 2)))
+
+
+def test_array_attributes():
+    d = Dual(np.arange(6.0).reshape(2, 3), np.ones((2, 3)))
+    assert d.shape == (2, 3) and d.ndim == 2 and d.size == 6 and len(d) == 2
+    assert d.dtype == np.float64
+    assert d.T.shape == (3, 2)
+    rows = list(d)
+    assert len(rows) == 2 and isinstance(rows[0], Dual)
+    assert "primal" in repr(d) and "tangent" in repr(d)
+
+
+@pytest.mark.parametrize(
+    "coerce", [np.asarray, np.array, float, int, lambda d: d.item(), lambda d: d.tolist()]
+)
+def test_coercion_raises_type_error(coerce):
+    d = Dual(np.array(1.5), np.array(1.0))
+    with pytest.raises(TypeError, match="derivative"):
+        coerce(d)
+
+
+def test_assigning_dual_into_plain_array_raises_with_hint():
+    buf = np.zeros(3)
+    with pytest.raises(TypeError, match=r"\.primal"):
+        buf[0] = Dual(np.array(1.0), np.array(1.0))
+
+
+OPS = [
+    (lambda a, b: a + b, lambda a, b, da, db: da + db),
+    (lambda a, b: a - b, lambda a, b, da, db: da - db),
+    (lambda a, b: a * b, lambda a, b, da, db: da * b + a * db),
+    (lambda a, b: a / b, lambda a, b, da, db: da / b - a * db / b**2),
+    (lambda a, b: a**b, lambda a, b, da, db: b * a ** (b - 1) * da + a**b * np.log(a) * db),
+]
+
+
+@pytest.mark.parametrize("op,ref", OPS)
+def test_operators_and_reflected_forms(op, ref):
+    a, b, da, db = 1.3, 0.7, 0.4, -1.1
+    d = op(Dual(a, da), Dual(b, db))
+    np.testing.assert_allclose(d.tangent, ref(a, b, da, db), rtol=1e-12)
+    left = op(Dual(a, da), b)  # Python scalar on the right
+    np.testing.assert_allclose(left.tangent, ref(a, b, da, 0.0), rtol=1e-12)
+    right = op(a, Dual(b, db))  # and on the left (reflected dunder)
+    np.testing.assert_allclose(right.tangent, ref(a, b, 0.0, db), rtol=1e-12)
+
+
+def test_unary_operators():
+    d = Dual(np.array([-2.0, 3.0]), np.array([1.0, 1.0]))
+    np.testing.assert_array_equal((-d).tangent, [-1.0, -1.0])
+    np.testing.assert_array_equal((+d).tangent, [1.0, 1.0])
+    np.testing.assert_array_equal(abs(d).tangent, [-1.0, 1.0])
+    np.testing.assert_array_equal((d % 2.0).tangent, [1.0, 1.0])
+    np.testing.assert_array_equal((d // 2.0).tangent, [0.0, 0.0])
+
+
+def test_square_fast_path_matches_power():
+    d = Dual(np.array([1.5, -2.0]), np.array([1.0, 2.0]))
+    np.testing.assert_array_equal((d * d).tangent, 2 * d.primal * d.tangent)
+    np.testing.assert_array_equal((d**2).tangent, 2 * d.primal * d.tangent)
+
+
+def test_comparisons_give_plain_booleans_for_control_flow():
+    d = Dual(np.array([1.0, -1.0]), np.ones(2))
+    m = d > 0
+    assert type(m) is np.ndarray and m.dtype == bool
+    assert (Dual(2.0, 1.0) > 1.0) and not (Dual(2.0, 1.0) < 1.0)
+    y = np.where(d > 0, d, 0.0)
+    np.testing.assert_array_equal(y.tangent, [1.0, 0.0])
+
+
+def test_while_loop_on_dual():
+    x = Dual(np.array(1.0), np.array(1.0))
+    while x < 100:
+        x = x * 3.0
+    assert x.primal == 243.0 and x.tangent == 243.0
+
+
+def test_ufunc_out_refused_into_plain_array():
+    d = Dual(np.ones(2), np.ones(2))
+    with pytest.raises(TypeError, match="drop its derivative"):
+        np.sin(d, out=np.empty(2))
+
+
+def test_ufunc_out_into_dual_buffer():
+    d = Dual(np.array([0.0, 1.0]), np.ones(2))
+    buf = np.zeros_like(d)
+    r = np.sin(d, out=(buf,))
+    assert r is buf
+    np.testing.assert_allclose(buf.tangent, np.cos([0.0, 1.0]))
+
+
+def test_ufunc_where_refused():
+    d = Dual(np.ones(2), np.ones(2))
+    with pytest.raises(NotImplementedError, match="where"):
+        np.sin(d, where=np.array([True, False]))
+
+
+def test_ufunc_methods():
+    d = Dual(np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 0.0]))
+    np.testing.assert_allclose(np.add.reduce(d).tangent, 1.0)
+    np.testing.assert_allclose(np.multiply.reduce(d).tangent, 6.0)
+    np.testing.assert_allclose(np.add.accumulate(d).tangent, [1.0, 1.0, 1.0])
+    o = np.multiply.outer(d, np.array([1.0, 10.0]))
+    np.testing.assert_allclose(o.tangent, [[1.0, 10.0], [0, 0], [0, 0]])
+    with pytest.raises(NotImplementedError, match="numpy.add.at"):
+        np.add.at(d, [0], 1.0)
+
+
+def test_unknown_function_raises_naming_it():
+    d = Dual(np.ones(4), np.ones(4))
+    with pytest.raises(NotImplementedError, match="numpy.fft"):
+        np.fft.rfft(d)
+
+
+def test_buffer_fill_in_place():
+    x = Dual(np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 1.0]))
+    out = np.zeros_like(x)
+    for i in range(3):
+        out[i] = x[i] ** 2
+    np.testing.assert_allclose(out.tangent, 2 * x.primal)
+    out[1] = 7.0  # a constant erases that tangent entry
+    np.testing.assert_allclose(out.tangent, [2.0, 0.0, 6.0])
+
+
+def test_setitem_does_not_write_through_shared_tangent():
+    x = Dual(np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+    y = x + 1.0  # shares x's tangent array internally
+    y[0] = 5.0
+    np.testing.assert_array_equal(x.tangent, [1.0, 1.0])
+    np.testing.assert_array_equal(y.tangent, [0.0, 1.0])
+
+
+def test_direction_count_mismatch():
+    with pytest.raises(ValueError, match="directions"):
+        Dual(np.ones(2), np.ones((3, 2))) + Dual(np.ones(2), np.ones((2, 2)))
+
+
+def test_abs_and_norm_at_zero_are_zero_not_nan():
+    z = Dual(np.zeros(3), np.ones(3))
+    assert np.all(np.abs(z).tangent == 0)
+    n = np.linalg.norm(z)
+    assert np.isfinite(n.tangent) and n.tangent == 0.0
