@@ -9,6 +9,7 @@ array([1.])
 """
 
 from .api import (
+    HYPERDUAL_MAX_N,
     MEMORY_BUDGET,
     ModeChoice,
     check_grad,
@@ -21,10 +22,12 @@ from .api import (
     jvp,
     vjp,
 )
-from .dual import Dual
+from .dual import Dual, HyperDual
 
 __all__ = [
+    "HYPERDUAL_MAX_N",
     "Dual",
+    "HyperDual",
     "MEMORY_BUDGET",
     "ModeChoice",
     "check_grad",

@@ -16,6 +16,7 @@ import numpy as np
 from . import _tags
 from ._backend import as_float_leaf, to_host
 from ._pytree import flatten, unflatten
+from ._ops import strip
 from .dual import Dual
 
 #: Memory the forward Jacobian lets one vectorised pass use for tangents, in bytes.
@@ -44,10 +45,16 @@ def _read(y, level: int, k: int):
     if isinstance(y, Dual) and y._level == level:
         dot = y._dot
         if dot is None:
-            dot = np.zeros_like(y.primal, shape=(k,) + tuple(y.shape))
-        return y.primal, dot
+            dot = np.zeros_like(y._p, shape=(k,) + tuple(y.shape))
+        return y._p, dot
     y = y if isinstance(y, (_tags.Leveled, np.ndarray, np.generic)) else np.asarray(y, float)
     return y, np.zeros_like(y, shape=(k,) + tuple(np.shape(y)))
+
+
+def _base(x):
+    """The innermost array under every wrapper: the backend seeds are made on."""
+    x = strip(x)
+    return x if hasattr(x, "__array_function__") else np.asarray(x)
 
 
 def _check_mode(mode: str) -> None:
@@ -121,7 +128,7 @@ def _forward_jacobian(f, xs, td, chunk):
     blocks, ys, ytd = [], None, None
     for c0 in range(0, max(n_in, 1), k):
         kc = min(k, n_in - c0)
-        eye = np.eye(kc, n_in, c0, dtype=xs[0].dtype, like=xs[0]) if n_in else None
+        eye = np.eye(kc, n_in, c0, dtype=xs[0].dtype, like=_base(xs[0])) if n_in else None
         dots = [
             eye[:, offsets[i] : offsets[i + 1]].reshape((kc,) + tuple(np.shape(v)))
             for i, v in enumerate(xs)
@@ -355,7 +362,7 @@ def _reverse_jacobian(f, xs, td, chunk, scalar=False):
     parts = []
     for r0 in range(0, max(n_out, 1), m):
         mc = min(m, n_out - r0)
-        eye = np.eye(mc, n_out, r0, like=prim[0] if isinstance(prim[0], np.ndarray) else None)
+        eye = np.eye(mc, n_out, r0, like=_base(prim[0]))
         seeds = [
             eye[:, out_offsets[j] : out_offsets[j + 1]].reshape((mc,) + tuple(np.shape(p)))
             for j, p in enumerate(prim)
@@ -436,7 +443,7 @@ def _grad_of_duals(f, xs, td, dots, single):
         y = f(unflatten(td, ws))
     ys, ytd = flatten(y)
     prim = tape.value_of(ys[0]) if ytd.is_leaf else None
-    p0 = prim.primal if isinstance(prim, Dual) else prim
+    p0 = prim._p if isinstance(prim, Dual) else prim
     if not ytd.is_leaf or np.shape(p0) != ():
         raise ValueError("hvp/hessian need f to return a scalar")
     seed = np.ones_like(p0, shape=(1,))
@@ -445,43 +452,86 @@ def _grad_of_duals(f, xs, td, dots, single):
     return [_read(b[0], level, k)[1] for b in bars]
 
 
-def hessian(f: Callable, x: Any, chunk: int | None = None) -> Any:
+#: Largest input size for which ``hessian(method="auto")`` uses hyper-duals.
+HYPERDUAL_MAX_N = 16
+
+
+def hessian(f: Callable, x: Any, method: str = "auto", chunk: int | None = None) -> Any:
     """Dense Hessian of a scalar ``f``: ``x.shape + x.shape`` (nested blocks for pytrees).
 
-    Computed forward-over-reverse: one taped evaluation whose inputs carry ``k`` Hessian
-    directions at once, so n inputs cost about n / k vectorised sweeps.
+    Parameters
+    ----------
+    method : {"auto", "hyperdual", "forward-over-reverse"}
+        "hyperdual" runs ``f`` once on hyper-duals carrying all n x n second-order
+        directions (no tape; memory n² per intermediate value), best for small n.
+        "forward-over-reverse" tapes one evaluation whose inputs carry ``chunk`` Hessian
+        directions and sweeps it once (memory n per direction), best for large n.
+        "auto" uses hyper-duals for n <= ``HYPERDUAL_MAX_N``, else forward-over-reverse.
 
     >>> import numpy as np, dualad
     >>> dualad.hessian(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]))
     array([[4., 2.],
            [2., 0.]])
     """
+    if method not in ("auto", "hyperdual", "forward-over-reverse"):
+        raise ValueError(
+            f"method must be 'auto', 'hyperdual' or 'forward-over-reverse', got {method!r}"
+        )
     xs, td = _leaves(x)
     n = sum(_size(v) for v in xs)
+    if method == "hyperdual" or (method == "auto" and n <= HYPERDUAL_MAX_N):
+        H = _hessian_hyperdual(f, xs, td, n)
+    else:
+        H = _hessian_fwd_rev(f, xs, td, n, chunk)
+    H = 0.5 * (H + H.T)  # exact up to rounding; make the rounding symmetric too
+    offsets = np.cumsum([0] + [_size(v) for v in xs])
+    rows = [
+        [
+            H[offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]].reshape(
+                tuple(np.shape(xi)) + tuple(np.shape(xj))
+            )
+            for j, xj in enumerate(xs)
+        ]
+        for i, xi in enumerate(xs)
+    ]
+    if td.is_leaf:
+        return rows[0][0]
+    return unflatten(td, [unflatten(td, r) for r in rows])
+
+
+def _split_eye(eye, xs, offsets, k):
+    return [
+        eye[:, offsets[i] : offsets[i + 1]].reshape((k,) + tuple(np.shape(v)))
+        for i, v in enumerate(xs)
+    ]
+
+
+def _hessian_hyperdual(f, xs, td, n):
+    offsets = np.cumsum([0] + [_size(v) for v in xs])
+    eye = _split_eye(np.eye(n, like=_base(xs[0])), xs, offsets, n)
+    l1, l2 = _tags.new_level(), _tags.new_level()
+    hds = [
+        Dual._new(Dual._new(v, e, l1, n, False), Dual._new(e, None, l1, n, False), l2, n, False)
+        for v, e in zip(xs, eye)
+    ]
+    ys, ytd = flatten(f(unflatten(td, hds)))
+    if not ytd.is_leaf or np.shape(strip(ys[0])) != ():
+        raise ValueError("hessian needs f to return a scalar")
+    y = ys[0]
+    t = y._dot if isinstance(y, Dual) and y._level == l2 else None
+    tt = t._dot if isinstance(t, Dual) and t._level == l1 else None
+    if tt is None:
+        return np.zeros((n, n), like=_base(xs[0]))
+    return tt  # (k1, k2): d2f / dx_k1 dx_k2
+
+
+def _hessian_fwd_rev(f, xs, td, n, chunk):
     k = _chunk_size(n, 8, chunk)
     offsets = np.cumsum([0] + [_size(v) for v in xs])
     parts = []
     for c0 in range(0, max(n, 1), k):
         kc = min(k, n - c0)
-        eye = np.eye(kc, n, c0, like=xs[0])
-        dots = [
-            eye[:, offsets[i] : offsets[i + 1]].reshape((kc,) + tuple(np.shape(v)))
-            for i, v in enumerate(xs)
-        ]
+        dots = _split_eye(np.eye(kc, n, c0, like=_base(xs[0])), xs, offsets, kc)
         g = _grad_of_duals(f, xs, td, dots, single=False)
         parts.append(np.concatenate([gi.reshape(kc, -1) for gi in g], axis=1))
-    H = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]  # H[i, j] = d2f/dxi dxj
-    H = 0.5 * (H + H.T)  # exact up to rounding; symmetrise the rounding too
-    rows = []
-    for i, xi in enumerate(xs):
-        rows.append(
-            [
-                H[offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]].reshape(
-                    tuple(np.shape(xi)) + tuple(np.shape(xj))
-                )
-                for j, xj in enumerate(xs)
-            ]
-        )
-    if td.is_leaf:
-        return rows[0][0]
-    return unflatten(td, [unflatten(td, r) for r in rows])
+    return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]

@@ -61,7 +61,7 @@ class Dual(ArrayOps):
     array([1.        , 0.54030231])
     """
 
-    __slots__ = ("primal", "_dot", "_level", "_k", "_single", "_owns")
+    __slots__ = ("_p", "_dot", "_level", "_k", "_single", "_owns")
     _value_attr = "primal"
     __array_priority__ = 1000
     __hash__ = None
@@ -72,7 +72,7 @@ class Dual(ArrayOps):
         self._level = _tags.USER_LEVEL if tag is None else int(tag)
         self._owns = False
         if tangent is None:
-            self.primal, self._dot, self._k, self._single = primal, None, 1, True
+            self._p, self._dot, self._k, self._single = primal, None, 1, True
             return
         tangent = _float_dtype(_as_array(tangent, "tangent"))
         tshape = shape_of(tangent)
@@ -85,18 +85,23 @@ class Dual(ArrayOps):
                 f"tangent shape {tshape} does not match primal shape {pshape}: give one "
                 f"direction with shape {pshape} or k directions with shape (k, *{pshape})"
             )
-        self.primal, self._dot, self._k, self._single = primal, dot, dot.shape[0], single
+        self._p, self._dot, self._k, self._single = primal, dot, dot.shape[0], single
+
+    @property
+    def primal(self):
+        """The value (for nested Duals, itself a Dual of a lower level)."""
+        return self._p
 
     def _unwrap(self):
-        return self.primal
+        return self._p
 
     def _apply(self, func, args, kwargs, level):
-        return forward(func, args, kwargs, level)
+        return forward(func, args, kwargs, level, type(self))
 
     @classmethod
     def _new(cls, primal, dot, level: int, k: int, single: bool) -> Dual:
         d = object.__new__(cls)
-        d.primal, d._dot, d._level, d._k, d._single, d._owns = primal, dot, level, k, single, False
+        d._p, d._dot, d._level, d._k, d._single, d._owns = primal, dot, level, k, single, False
         return d
 
     # -- the tangent ------------------------------------------------------------------------
@@ -105,7 +110,7 @@ class Dual(ArrayOps):
         """Tangent: ``primal.shape`` for one direction, else ``(k,) + primal.shape``."""
         dot = self._dot
         if dot is None:
-            dot = np.zeros_like(self.primal, shape=(self._k,) + tuple(self.shape))
+            dot = np.zeros_like(self._p, shape=(self._k,) + tuple(self.shape))
         return dot[0] if self._single else dot
 
     @property
@@ -119,24 +124,25 @@ class Dual(ArrayOps):
         return self._k
 
     # -- array-like attributes -------------------------------------------------------------
-    shape = property(lambda self: shape_of(self.primal))
-    ndim = property(lambda self: len(shape_of(self.primal)))
-    size = property(lambda self: int(np.prod(shape_of(self.primal), dtype=np.int64)))
-    dtype = property(lambda self: self.primal.dtype)
+    shape = property(lambda self: shape_of(self._p))
+    ndim = property(lambda self: len(shape_of(self._p)))
+    size = property(lambda self: int(np.prod(shape_of(self._p), dtype=np.int64)))
+    dtype = property(lambda self: self._p.dtype)
     T = property(lambda self: np.transpose(self))
     mT = property(lambda self: np.swapaxes(self, -1, -2))
     real = property(lambda self: np.real(self))
 
     def __repr__(self) -> str:
         t = repr(self.tangent)
-        return f"Dual(primal={self.primal!r}, tangent={t})"
+        return f"Dual(primal={self._p!r}, tangent={t})"
 
     def astype(self, dtype, copy=True):
         dt = np.dtype(dtype)
         if dt.kind not in "fc":
             raise TypeError(f"astype({dt}) would drop the derivative of a Dual; use .primal")
         dot = None if self._dot is None else self._dot.astype(dt, copy=copy)
-        return Dual._new(self.primal.astype(dt, copy=copy), dot, self._level, self._k, self._single)
+        p = self._p.astype(dt, copy=copy)
+        return type(self)._new(p, dot, self._level, self._k, self._single)
 
     # -- NumPy hooks ----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -151,10 +157,10 @@ class Dual(ArrayOps):
                     f"numpy.{ufunc.__name__}(..., where=...) on a Dual is not supported: "
                     "use np.where(mask, numpy.{ufunc.__name__}(...), other) instead"
                 )
-            res = forward(ufunc, inputs, kwargs, level)
+            res = forward(ufunc, inputs, kwargs, level, type(owner))
         else:
             func, args, kw = ufunc_method_target(ufunc, method, inputs, kwargs)
-            res = forward(func, args, kw, level)
+            res = forward(func, args, kw, level, type(owner))
         if out is None:
             return res
         return _write_out(ufunc, out, res)
@@ -170,13 +176,13 @@ class Dual(ArrayOps):
         if "out" in kwargs:
             kwargs = dict(kwargs)
             out = kwargs.pop("out")
-            res = forward(func, args, kwargs, level)
+            res = forward(func, args, kwargs, level, type(owner))
             return res if out is None else _write_out(func, (out,), res)
-        return forward(func, args, kwargs, level)
+        return forward(func, args, kwargs, level, type(owner))
 
     # -- indexing -------------------------------------------------------------------------
     def __getitem__(self, key):
-        return forward(getitem, (self, key), {}, self._level)
+        return forward(getitem, (self, key), {}, self._level, type(self))
 
     def __setitem__(self, key, value):
         if isinstance(value, Leveled) and value._level > self._level:
@@ -185,7 +191,7 @@ class Dual(ArrayOps):
                 "buffer; build the buffer from that value instead, e.g. np.zeros_like(value)"
             )
         same = isinstance(value, Dual) and value._level == self._level
-        self.primal[key] = value.primal if same else value
+        self._p[key] = value._p if same else value
         vdot = value._dot if same else None
         if vdot is None and self._dot is None:
             return
@@ -202,7 +208,7 @@ class Dual(ArrayOps):
     def _writable_dot(self):
         """The tangent as an array this Dual alone owns (copy on first write)."""
         if self._dot is None:
-            self._dot = np.zeros_like(self.primal, shape=(self._k,) + tuple(self.shape))
+            self._dot = np.zeros_like(self._p, shape=(self._k,) + tuple(self.shape))
             self._owns = True
         elif not self._owns:
             self._dot = self._dot.copy()
@@ -214,7 +220,7 @@ def _split(args, level: int):
     primals, dots, k, single = [], [], None, True
     for a in args:
         if isinstance(a, Dual) and a._level == level:
-            primals.append(a.primal)
+            primals.append(a._p)
             dots.append(a._dot)
             if k is None:
                 k, single = a._k, a._single
@@ -226,7 +232,7 @@ def _split(args, level: int):
             ps, ds = [], []
             for b in a:
                 if isinstance(b, Dual) and b._level == level:
-                    ps.append(b.primal)
+                    ps.append(b._p)
                     ds.append(b._dot)
                     if k is None:
                         k, single = b._k, b._single
@@ -266,7 +272,7 @@ def _bind_kwargs(func, args, kwargs, level):
     return tuple(args), kwargs
 
 
-def forward(func, args, kwargs, level: int):
+def forward(func, args, kwargs, level: int, cls=None):
     """Apply ``func`` at ``level``: primal through ``func``, tangent through its rule."""
     if func in PRIMAL_ONLY:
         return func(*[strip(a) for a in args], **{k: strip(v) for k, v in kwargs.items()})
@@ -275,10 +281,11 @@ def forward(func, args, kwargs, level: int):
         args, kwargs = _bind_kwargs(func, args, kwargs, level)
     primals, dots, k, single = _split(args, level)
     out = func(*primals, **kwargs)
+    cls = cls or Dual
     if all(d is None for d in dots):
-        return _wrap(out, None, level, k, single)
+        return _wrap(out, None, level, k, single, cls)
     out_dot = rule.jvp(tuple(dots), out, *primals, **kwargs)
-    return _wrap(out, out_dot, level, k, single)
+    return _wrap(out, out_dot, level, k, single, cls)
 
 
 def _differentiable(out) -> bool:
@@ -286,14 +293,14 @@ def _differentiable(out) -> bool:
     return dt is not None and dt.kind in "fc"
 
 
-def _wrap(out, out_dot, level, k, single):
+def _wrap(out, out_dot, level, k, single, cls):
     if type(out) in (tuple, list) or (isinstance(out, tuple) and hasattr(out, "_fields")):
         dots = out_dot if out_dot is not None else (None,) * len(out)
-        items = [_wrap(o, d, level, k, single) for o, d in zip(out, dots)]
+        items = [_wrap(o, d, level, k, single, cls) for o, d in zip(out, dots)]
         return type(out)(*items) if hasattr(out, "_fields") else type(out)(items)
     if not _differentiable(out):
         return out
-    return Dual._new(out, out_dot, level, k, single)
+    return cls._new(out, out_dot, level, k, single)
 
 
 def _write_out(ufunc, out, res):
@@ -308,3 +315,103 @@ def _write_out(ufunc, out, res):
         )
     target[...] = res
     return target
+
+
+# -- hyper-dual numbers ---------------------------------------------------------------------
+
+#: Levels of hand-built HyperDuals: every HyperDual(...) shares them, so they interact.
+_H1, _H2 = _tags.new_level(), _tags.new_level()
+
+
+def _directions(e, shape, what):
+    """``(k, *shape)`` tangent and whether it was given as one direction."""
+    es = shape_of(e)
+    if tuple(es) == tuple(shape):
+        return e.reshape((1,) + tuple(shape)), True
+    if len(es) == len(shape) + 1 and tuple(es[1:]) == tuple(shape):
+        return e, False
+    raise ValueError(f"{what} shape {tuple(es)} does not match primal shape {tuple(shape)}")
+
+
+class HyperDual(Dual):
+    """Hyper-dual number ``a + b eps1 + c eps2 + d eps1 eps2`` with eps1² = eps2² = 0.
+
+    ``f(HyperDual(x, 1, 1, 0))`` carries ``f''(x)`` in ``eps12``, exactly. It is a Dual (level
+    eps2) whose primal and tangent are Duals of a lower level (eps1), so every first-order
+    rule serves it. ``eps1``/``eps2`` may carry ``k1``/``k2`` directions on a leading axis; then
+    ``eps12`` has shape ``(k1, k2) + primal.shape``.
+
+    >>> import numpy as np, dualad
+    >>> h = dualad.HyperDual(np.array(0.5), 1.0, 1.0, 0.0)
+    >>> float(np.sin(h).eps12) == -np.sin(0.5)
+    True
+    """
+
+    __slots__ = ()
+
+    def __init__(self, primal, eps1=None, eps2=None, eps12=None):
+        a = _float_dtype(_as_array(primal, "primal"))
+        shape = tuple(shape_of(a))
+
+        def part(e, what):
+            if e is None:
+                return np.zeros_like(a)
+            e = _float_dtype(_as_array(e, what))
+            return np.broadcast_to(e, shape) if np.ndim(e) == 0 and shape else e
+
+        e1, s1 = _directions(part(eps1, "eps1"), shape, "eps1")
+        e2, s2 = _directions(part(eps2, "eps2"), shape, "eps2")
+        k1, k2 = e1.shape[0], e2.shape[0]
+        e12 = part(eps12, "eps12")
+        want = (k1, k2) + shape
+        lead = (() if s1 else (k1,)) + (() if s2 else (k2,))
+        if tuple(shape_of(e12)) != lead + shape:
+            raise ValueError(f"eps12 shape {tuple(shape_of(e12))} should be {lead + shape}")
+        e12 = e12.reshape(want)
+        self._p = Dual._new(a, e1, _H1, k1, s1)
+        self._dot = Dual._new(e2, e12, _H1, k1, s1)
+        self._level, self._k, self._single, self._owns = _H2, k2, s2, False
+
+    def _inner(self):
+        p = self._p
+        return p if isinstance(p, Dual) else None
+
+    @property
+    def primal(self):
+        """The real part ``a``."""
+        p = self._p
+        return p._p if isinstance(p, Dual) else p
+
+    @property
+    def eps1(self):
+        """Coefficient of eps1: the first derivative along the eps1 directions."""
+        p = self._inner()
+        return p.tangent if p is not None else np.zeros_like(self.primal)
+
+    @property
+    def eps2(self):
+        """Coefficient of eps2."""
+        d = self._dot
+        if d is None:
+            return np.zeros_like(self.primal, shape=(() if self._single else (self._k,)) + self.shape)
+        d = d._p if isinstance(d, Dual) else d
+        return d[0] if self._single else d
+
+    @property
+    def eps12(self):
+        """Coefficient of eps1 eps2: the exact mixed second derivative."""
+        p = self._inner()
+        k1, s1 = (p._k, p._single) if p is not None else (1, True)
+        d = self._dot
+        t = d._dot if isinstance(d, Dual) else None
+        if t is None:
+            t = np.zeros_like(self.primal, shape=(k1, self._k) + self.shape)
+        if self._single:
+            t = t[:, 0]
+        return t[0] if s1 else t
+
+    def __repr__(self) -> str:
+        return (
+            f"HyperDual(primal={self.primal!r}, eps1={self.eps1!r}, eps2={self.eps2!r}, "
+            f"eps12={self.eps12!r})"
+        )

@@ -1,3 +1,705 @@
-"""reductions rules (to be filled)."""
+"""Reductions and selections: sum, prod, mean, var, max, cumsum, diff, clip, where, median ...
+
+Reductions reduce the tangent (which carries a leading direction axis) over the same axes
+shifted by one; cotangents are reshaped to ``keepdims`` form and broadcast back. Selections
+(max, median, clip, where) weight tangents by masks of the primal. Imports numpy only.
+"""
 
 from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+
+from ._define import align, defrule, fit_dot, getitem, ndim_of, shape_of, unbroadcast
+
+_NOVALUE = np._NoValue  # NumPy's "argument not given" marker, as in its own signatures
+
+
+# -- axis helpers ---------------------------------------------------------------------------
+
+
+def _given(v) -> bool:
+    return v is not None and v is not _NOVALUE
+
+
+def _flag(v) -> bool:
+    return v is not _NOVALUE and bool(v)
+
+
+def _axes(axis, ndim: int) -> tuple:
+    """Sorted non-negative data axes reduced over (all of them for ``None``)."""
+    if axis is None or axis is _NOVALUE:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        return tuple(sorted(operator.index(a) % ndim for a in axis))
+    return (operator.index(axis) % ndim,)
+
+
+def _shift(axes: tuple) -> tuple:
+    """The same axes in a tangent or cotangent, past its leading direction/batch axis."""
+    return tuple(a + 1 for a in axes)
+
+
+def _kd_shape(shape: tuple, axes: tuple) -> tuple:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _lift(g, shape: tuple, axes: tuple):
+    """Cotangent ``(m,) + out.shape`` reshaped to ``(m,) + keepdims shape``."""
+    return np.reshape(g, shape_of(g)[:1] + _kd_shape(shape, axes))
+
+
+def _pad(bars: tuple, n: int) -> tuple:
+    """One cotangent per positional parameter of the NumPy function (None for the rest)."""
+    return bars + (None,) * (n - len(bars))
+
+
+def _to_last(x, axes: tuple):
+    """Move the data ``axes`` of ``x`` to the end and merge them into one axis."""
+    nd = ndim_of(x)
+    dst = list(range(nd - len(axes), nd))
+    if list(axes) != dst:
+        x = np.moveaxis(x, list(axes), dst)
+    s = shape_of(x)
+    return np.reshape(x, s[: nd - len(axes)] + (math.prod(s[nd - len(axes) :]),))
+
+
+def _from_last(y, shape: tuple, axes: tuple):
+    """Inverse of ``_to_last`` for an array of the primal's shape."""
+    rest = tuple(n for i, n in enumerate(shape) if i not in axes)
+    y = np.reshape(y, rest + tuple(shape[a] for a in axes))
+    src = list(range(len(shape) - len(axes), len(shape)))
+    if src != list(axes):
+        y = np.moveaxis(y, src, list(axes))
+    return y
+
+
+def _weighted_jvp(d, w, axes, keepdims):
+    """Tangent of a reduction whose derivative is the weight array ``w`` (primal shape)."""
+    return np.sum(d * w, axis=_shift(axes), keepdims=_flag(keepdims))
+
+
+def _weighted_vjp(g, w, shape, axes):
+    return fit_dot(_lift(g, shape, axes) * w, shape_of(g)[0], shape)
+
+
+def _refuse_out(name: str, out_) -> None:
+    if out_ is not None:
+        raise NotImplementedError(
+            f"numpy.{name} with a positional out argument is not supported on a Dual: "
+            "pass out= as a keyword, or use the returned value"
+        )
+
+
+# -- sums and means -------------------------------------------------------------------------
+
+
+def sum_jvp(dots, out, a, axis=None, dtype=None, out_=None, keepdims=False, initial=None,
+            where=True):  # fmt: skip
+    _refuse_out("sum", out_)
+    kw = {"where": where} if _given(where) and where is not True else {}
+    axes = _shift(_axes(axis, ndim_of(a)))
+    return np.sum(dots[0], axis=axes, dtype=dtype, keepdims=_flag(keepdims), **kw)
+
+
+def sum_vjp(out_bar, out, a, axis=None, dtype=None, out_=None, keepdims=False, initial=None,
+            where=True):  # fmt: skip
+    shape = shape_of(a)
+    g = _lift(out_bar, shape, _axes(axis, len(shape)))
+    if _given(where) and where is not True:
+        g = g * where
+    return _pad((fit_dot(g, shape_of(out_bar)[0], shape),), 7)
+
+
+def _notnan(a, where):
+    mask = ~np.isnan(a)
+    return mask & where if _given(where) and where is not True else mask
+
+
+def nansum_jvp(dots, out, a, axis=None, dtype=None, out_=None, keepdims=False, initial=None,
+               where=True):  # fmt: skip
+    # summing with where= skips NaN slots whatever their tangent holds
+    return sum_jvp(dots, out, a, axis, dtype, out_, keepdims, initial, _notnan(a, where))
+
+
+def nansum_vjp(out_bar, out, a, axis=None, dtype=None, out_=None, keepdims=False,
+               initial=None, where=True):  # fmt: skip
+    return sum_vjp(out_bar, out, a, axis, dtype, None, keepdims, initial, _notnan(a, where))
+
+
+def mean_jvp(dots, out, a, axis=None, dtype=None, out_=None, keepdims=False, *, where=True):
+    _refuse_out("mean", out_)
+    kw = {"where": where} if _given(where) and where is not True else {}
+    axes = _shift(_axes(axis, ndim_of(a)))
+    return np.mean(dots[0], axis=axes, dtype=dtype, keepdims=_flag(keepdims), **kw)
+
+
+def mean_vjp(out_bar, out, a, axis=None, dtype=None, out_=None, keepdims=False, *, where=True):
+    shape = shape_of(a)
+    axes = _axes(axis, len(shape))
+    g = _lift(out_bar, shape, axes)
+    if _given(where) and where is not True:
+        mask = np.broadcast_to(where, shape)
+        g = g * (mask / np.sum(mask, axis=axes, keepdims=True))
+    else:
+        g = g * (1.0 / math.prod(shape[i] for i in axes))
+    return _pad((fit_dot(g, shape_of(out_bar)[0], shape),), 5)
+
+
+def nanmean_jvp(dots, out, a, axis=None, dtype=None, out_=None, keepdims=False, *, where=True):
+    return mean_jvp(dots, out, a, axis, dtype, out_, keepdims, where=_notnan(a, where))
+
+
+def nanmean_vjp(out_bar, out, a, axis=None, dtype=None, out_=None, keepdims=False, *,
+                where=True):  # fmt: skip
+    return mean_vjp(out_bar, out, a, axis, dtype, None, keepdims, where=_notnan(a, where))
+
+
+def _weight_order(weights, shape: tuple, axis):
+    """None when the weights have a's shape; else (NumPy's other form: weights of shape
+    ``a.shape[axis]``) the permutation putting their axes in increasing order."""
+    if shape_of(weights) == shape:
+        return None
+    ua = axis if isinstance(axis, (tuple, list)) else (axis,)
+    ua = [operator.index(i) % len(shape) for i in ua]
+    return tuple(sorted(range(len(ua)), key=ua.__getitem__))
+
+
+def _spread(w, shape: tuple, axes: tuple, order, lead: int):
+    """Weights (after ``lead`` leading axes) laid out to broadcast against ``a``."""
+    if order is None:
+        return w
+    s = shape_of(w)
+    if order != tuple(range(len(order))):
+        w = np.transpose(w, tuple(range(lead)) + tuple(lead + o for o in order))
+    return np.reshape(w, s[:lead] + tuple(n if i in axes else 1 for i, n in enumerate(shape)))
+
+
+def _gather(w_bar, shape: tuple, axes: tuple, order):
+    """Adjoint of ``_spread`` for a cotangent ``(m,) + shape``."""
+    if order is None:
+        return w_bar
+    w_bar = np.sum(w_bar, axis=tuple(i + 1 for i in range(len(shape)) if i not in axes))
+    inv = sorted(range(len(order)), key=order.__getitem__)
+    if order != tuple(range(len(order))):
+        w_bar = np.transpose(w_bar, (0,) + tuple(1 + i for i in inv))
+    return w_bar
+
+
+def average_jvp(dots, out, a, axis=None, weights=None, returned=False, *, keepdims=False):
+    shape = shape_of(a)
+    axes = _axes(axis, len(shape))
+    da = dots[0]
+    dw = dots[2] if len(dots) > 2 else None
+    if weights is None:
+        res = np.mean(da, axis=_shift(axes), keepdims=_flag(keepdims))
+        return (res, None) if returned else res
+    order = _weight_order(weights, shape, axis)
+    w = _spread(weights, shape, axes, order, 0)
+    s = np.sum(np.broadcast_to(w, shape), axis=axes, keepdims=True)
+    res = scl = None
+    if da is not None:
+        res = _weighted_jvp(da, w / s, axes, keepdims)
+    if dw is not None:
+        # d avg = sum(dw (a - avg)) / sum(w);  d sum(w) = sum(dw)
+        k = shape_of(dw)[0]
+        dw = fit_dot(_spread(dw, shape, axes, order, 1), k, shape)
+        avg = np.reshape(out[0] if returned else out, _kd_shape(shape, axes))
+        term = _weighted_jvp(dw, (a - avg) / s, axes, keepdims)
+        res = term if res is None else res + term
+        if returned:
+            scl = np.sum(dw, axis=_shift(axes), keepdims=_flag(keepdims))
+            scl = fit_dot(scl, k, shape_of(out[1]))
+    return (res, scl) if returned else res
+
+
+def average_vjp(out_bar, out, a, axis=None, weights=None, returned=False, *, keepdims=False,
+                needs=None):  # fmt: skip
+    shape = shape_of(a)
+    axes = _axes(axis, len(shape))
+    g_avg, g_scl = out_bar if returned else (out_bar, None)
+    m = shape_of(g_avg)[0]
+    g = _lift(g_avg, shape, axes)
+    if weights is None:
+        return (fit_dot(g * (1.0 / math.prod(shape[i] for i in axes)), m, shape), None, None)
+    order = _weight_order(weights, shape, axis)
+    w = _spread(weights, shape, axes, order, 0)
+    s = np.sum(np.broadcast_to(w, shape), axis=axes, keepdims=True)
+    a_bar = w_bar = None
+    if needs is None or needs[0]:
+        a_bar = fit_dot(g * (w / s), m, shape)
+    if needs is None or (len(needs) > 2 and needs[2]):
+        avg = np.reshape(out[0] if returned else out, _kd_shape(shape, axes))
+        w_bar = g * ((a - avg) / s)
+        if g_scl is not None:
+            w_bar = w_bar + _lift(g_scl, shape, axes)
+        w_bar = _gather(fit_dot(w_bar, m, shape), shape, axes, order)
+    return (a_bar, None, w_bar)
+
+
+# -- products -------------------------------------------------------------------------------
+
+
+def _others_product(x, axes: tuple):
+    """d prod(x) / d x_i = product of all the other entries, from exclusive prefix and
+    suffix products: no division by x, so zeros in x are handled exactly."""
+    shape = shape_of(x)
+    y = _to_last(x, axes)
+    one = np.ones_like(y[..., :1])
+    left = np.concatenate([one, np.cumprod(y[..., :-1], axis=-1)], axis=-1)
+    right = np.concatenate([np.cumprod(y[..., :0:-1], axis=-1)[..., ::-1], one], axis=-1)
+    return _from_last(left * right, shape, axes)
+
+
+def _prod_weights(a, axes, initial, where):
+    masked = _given(where) and where is not True
+    w = _others_product(np.where(where, a, 1.0) if masked else a, axes)
+    if _given(initial):
+        w = w * initial
+    return w * where if masked else w
+
+
+def prod_jvp(dots, out, a, axis=None, dtype=None, out_=None, keepdims=False, initial=None,
+             where=True):  # fmt: skip
+    _refuse_out("prod", out_)
+    axes = _axes(axis, ndim_of(a))
+    return _weighted_jvp(dots[0], _prod_weights(a, axes, initial, where), axes, keepdims)
+
+
+def prod_vjp(out_bar, out, a, axis=None, dtype=None, out_=None, keepdims=False, initial=None,
+             where=True):  # fmt: skip
+    shape = shape_of(a)
+    axes = _axes(axis, len(shape))
+    return _pad((_weighted_vjp(out_bar, _prod_weights(a, axes, initial, where), shape, axes),), 7)
+
+
+def _flat_axis(a, axis, out):
+    """``(a, axis)`` for cumulative functions; ``axis=None`` works on the flattened array."""
+    if axis is None:
+        return np.reshape(a, shape_of(out)), 0
+    return a, _axes(axis, ndim_of(a))[0]
+
+
+def _rcumsum(v, ax: int):
+    """Reverse cumulative sum: the adjoint of cumsum."""
+    return np.flip(np.cumsum(np.flip(v, ax), axis=ax), ax)
+
+
+def _cumprod_parts(x, ax: int):
+    """Pieces of the cumprod derivative that avoid dividing by zero.
+
+    With z the first zero along the axis, out_i = c1_i * x_z for i >= z where c1 is the
+    cumprod with x_z replaced by 1; so only x_z has a derivative there, and it is c1_i.
+    Returns (x with zeros replaced by 1, mask of the first zeros, c1); the last two are None
+    when x has no zero.
+    """
+    zero = x == 0
+    if not np.any(zero):
+        return x, None, None
+    first = zero & (np.cumsum(zero, axis=ax) == 1)
+    return np.where(zero, 1.0, x), first, np.cumprod(np.where(first, 1.0, x), axis=ax)
+
+
+def cumprod_jvp(dots, out, a, axis=None, dtype=None, out_=None):
+    _refuse_out("cumprod", out_)
+    x, ax = _flat_axis(a, axis, out)
+    d = dots[0]
+    if axis is None:
+        d = np.reshape(d, shape_of(d)[:1] + shape_of(out))
+    xs, first, c1 = _cumprod_parts(x, ax)
+    res = out * np.cumsum(d / xs, axis=ax + 1)
+    if first is not None:
+        res = res + c1 * np.cumsum(d * first, axis=ax + 1)
+    return res
+
+
+def cumprod_vjp(out_bar, out, a, axis=None, dtype=None, out_=None):
+    x, ax = _flat_axis(a, axis, out)
+    xs, first, c1 = _cumprod_parts(x, ax)
+    res = _rcumsum(out_bar * out, ax + 1) / xs
+    if first is not None:
+        res = res + first * _rcumsum(out_bar * c1, ax + 1)
+    if axis is None:
+        res = np.reshape(res, shape_of(out_bar)[:1] + shape_of(a))
+    return _pad((res,), 4)
+
+
+def cumsum_jvp(dots, out, a, axis=None, dtype=None, out_=None):
+    _refuse_out("cumsum", out_)
+    d = dots[0]
+    if axis is None:
+        return np.cumsum(np.reshape(d, shape_of(d)[:1] + shape_of(out)), axis=1, dtype=dtype)
+    return np.cumsum(d, axis=_axes(axis, ndim_of(a))[0] + 1, dtype=dtype)
+
+
+def cumsum_vjp(out_bar, out, a, axis=None, dtype=None, out_=None):
+    _, ax = _flat_axis(a, axis, out)
+    res = _rcumsum(out_bar, ax + 1)
+    if axis is None:
+        res = np.reshape(res, shape_of(out_bar)[:1] + shape_of(a))
+    return _pad((res,), 4)
+
+
+# -- moments --------------------------------------------------------------------------------
+
+
+def _var_weights(a, axes, ddof, where, mean, correction):
+    """d var / d a = 2 (a - mean) / (n - ddof), zero outside ``where``."""
+    if _given(correction):
+        ddof = correction
+    masked = _given(where) and where is not True
+    shape = shape_of(a)
+    if masked:
+        mask = np.broadcast_to(where, shape)
+        n = np.sum(mask, axis=axes, keepdims=True)
+    else:
+        n = math.prod(shape[i] for i in axes)
+    if not _given(mean):
+        kw = {"where": where} if masked else {}
+        mean = np.mean(a, axis=axes, keepdims=True, **kw)
+    c = (a - mean) * (2.0 / (n - ddof))
+    return c * mask if masked else c
+
+
+def var_jvp(dots, out, a, axis=None, dtype=None, out_=None, ddof=0, keepdims=False, *,
+            where=True, mean=None, correction=None):  # fmt: skip
+    _refuse_out("var", out_)
+    axes = _axes(axis, ndim_of(a))
+    return _weighted_jvp(dots[0], _var_weights(a, axes, ddof, where, mean, correction), axes,
+                         keepdims)  # fmt: skip
+
+
+def var_vjp(out_bar, out, a, axis=None, dtype=None, out_=None, ddof=0, keepdims=False, *,
+            where=True, mean=None, correction=None):  # fmt: skip
+    shape = shape_of(a)
+    axes = _axes(axis, len(shape))
+    w = _var_weights(a, axes, ddof, where, mean, correction)
+    return _pad((_weighted_vjp(out_bar, w, shape, axes),), 6)
+
+
+def _std_weights(a, out, axes, ddof, where, mean, correction):
+    # d sqrt(v) = dv / (2 sqrt(v)); at v == 0 every a - mean is 0, so 0 is the subgradient
+    s = np.reshape(out, _kd_shape(shape_of(a), axes))
+    s = np.where(s == 0, 1.0, s)
+    return _var_weights(a, axes, ddof, where, mean, correction) / (2 * s)
+
+
+def std_jvp(dots, out, a, axis=None, dtype=None, out_=None, ddof=0, keepdims=False, *,
+            where=True, mean=None, correction=None):  # fmt: skip
+    _refuse_out("std", out_)
+    axes = _axes(axis, ndim_of(a))
+    w = _std_weights(a, out, axes, ddof, where, mean, correction)
+    return _weighted_jvp(dots[0], w, axes, keepdims)
+
+
+def std_vjp(out_bar, out, a, axis=None, dtype=None, out_=None, ddof=0, keepdims=False, *,
+            where=True, mean=None, correction=None):  # fmt: skip
+    shape = shape_of(a)
+    axes = _axes(axis, len(shape))
+    w = _std_weights(a, out, axes, ddof, where, mean, correction)
+    return _pad((_weighted_vjp(out_bar, w, shape, axes),), 6)
+
+
+# -- selections: ties split the derivative evenly, as JAX does ------------------------------
+
+
+def _extreme_weights(a, out, axes, initial=None, where=True):
+    """1/count on the entries equal to the max (or min), 0 elsewhere. An ``initial`` equal
+    to the result takes its share; NaN-only slices get 0 rather than 0/0."""
+    o = np.reshape(out, _kd_shape(shape_of(a), axes))
+    mask = a == o
+    if _given(where) and where is not True:
+        mask = mask & where
+    count = np.sum(mask, axis=axes, keepdims=True)
+    if _given(initial):
+        count = count + (o == initial)
+    return mask / np.maximum(count, 1)
+
+
+def max_jvp(dots, out, a, axis=None, out_=None, keepdims=False, initial=None, where=True):
+    _refuse_out("max", out_)
+    axes = _axes(axis, ndim_of(a))
+    return _weighted_jvp(dots[0], _extreme_weights(a, out, axes, initial, where), axes, keepdims)
+
+
+def max_vjp(out_bar, out, a, axis=None, out_=None, keepdims=False, initial=None, where=True):
+    shape = shape_of(a)
+    axes = _axes(axis, len(shape))
+    w = _extreme_weights(a, out, axes, initial, where)
+    return _pad((_weighted_vjp(out_bar, w, shape, axes),), 6)
+
+
+def _ptp_weights(a, axes):
+    hi = np.max(a, axis=axes, keepdims=True)
+    lo = np.min(a, axis=axes, keepdims=True)
+    return _extreme_weights(a, hi, axes) - _extreme_weights(a, lo, axes)
+
+
+def ptp_jvp(dots, out, a, axis=None, out_=None, keepdims=False):
+    _refuse_out("ptp", out_)
+    axes = _axes(axis, ndim_of(a))
+    return _weighted_jvp(dots[0], _ptp_weights(a, axes), axes, keepdims)
+
+
+def ptp_vjp(out_bar, out, a, axis=None, out_=None, keepdims=False):
+    shape = shape_of(a)
+    axes = _axes(axis, len(shape))
+    return _pad((_weighted_vjp(out_bar, _ptp_weights(a, axes), shape, axes),), 4)
+
+
+def _median_weights(a, axes):
+    """1 on the middle entry (1/2 on each of the two middle ones), found by partitioning."""
+    y = _to_last(a, axes)
+    n = shape_of(y)[-1]
+    kth = sorted({(n - 1) // 2, n // 2})
+    idx = np.argpartition(y, kth, axis=-1)[..., kth]
+    w = np.sum(np.arange(n) == idx[..., None], axis=-2) / len(kth)
+    return _from_last(w, shape_of(a), axes)
+
+
+def _refuse_overwrite(overwrite_input):
+    if overwrite_input:
+        raise NotImplementedError(
+            "numpy.median(..., overwrite_input=True) on a Dual: the primal was reordered in "
+            "place, so its entries no longer line up with the tangent; leave it False"
+        )
+
+
+def median_jvp(dots, out, a, axis=None, out_=None, overwrite_input=False, keepdims=False):
+    _refuse_out("median", out_)
+    _refuse_overwrite(overwrite_input)
+    axes = _axes(axis, ndim_of(a))
+    return _weighted_jvp(dots[0], _median_weights(a, axes), axes, keepdims)
+
+
+def median_vjp(out_bar, out, a, axis=None, out_=None, overwrite_input=False, keepdims=False):
+    _refuse_overwrite(overwrite_input)
+    shape = shape_of(a)
+    axes = _axes(axis, len(shape))
+    return _pad((_weighted_vjp(out_bar, _median_weights(a, axes), shape, axes),), 5)
+
+
+# -- differences and traces -----------------------------------------------------------------
+
+
+def _edge(v, shape: tuple, ax: int):
+    """Shape of diff's prepend/append block: a scalar is broadcast to length 1 along ``ax``."""
+    if ndim_of(v) == 0:
+        return shape[:ax] + (1,) + shape[ax + 1 :]
+    return shape_of(v)
+
+
+def diff_jvp(dots, out, a, n=1, axis=-1, prepend=_NOVALUE, append=_NOVALUE):
+    da = dots[0]
+    if n == 0:
+        return da
+    shape = shape_of(a)
+    ax = _axes(axis, len(shape))[0]
+    dp = dots[3] if len(dots) > 3 else None
+    dq = dots[4] if len(dots) > 4 else None
+    k = shape_of(next(d for d in dots if d is not None))[0]
+    if da is None:
+        da = np.zeros_like(out, shape=(k,) + shape)
+    kw = {}
+    for key, v, dv in (("prepend", prepend, dp), ("append", append, dq)):
+        if v is _NOVALUE:
+            continue
+        eshape = (k,) + _edge(v, shape, ax)
+        if dv is None:
+            kw[key] = np.zeros_like(da, shape=eshape)
+        else:
+            kw[key] = fit_dot(align(dv, len(shape)), k, eshape[1:])
+    return np.diff(da, n, axis=ax + 1, **kw)
+
+
+def diff_vjp(out_bar, out, a, n=1, axis=-1, prepend=_NOVALUE, append=_NOVALUE):
+    shape = shape_of(a)
+    ax = _axes(axis, len(shape))[0]
+    g = out_bar
+    for _ in range(n):
+        # adjoint of one difference: g -> -diff(g) with a zero on each side
+        g = -np.diff(g, axis=ax + 1, prepend=0.0, append=0.0)
+    lp = 0 if prepend is _NOVALUE else _edge(prepend, shape, ax)[ax]
+    bars = [getitem(g, (slice(None),) * (ax + 1) + (slice(lp, lp + shape[ax]),)), None, None]
+    for i, v, lo, hi in ((3, prepend, 0, lp), (4, append, lp + shape[ax], None)):
+        if v is _NOVALUE:
+            bars.append(None)
+            continue
+        b = getitem(g, (slice(None),) * (ax + 1) + (slice(lo, hi),))
+        if ndim_of(v) == 0:
+            b = np.sum(b, axis=tuple(range(1, len(shape) + 1)))
+        bars.append(b)
+    return tuple(bars)
+
+
+def _trace_axes(a, axis1, axis2):
+    nd = ndim_of(a)
+    return operator.index(axis1) % nd, operator.index(axis2) % nd
+
+
+def trace_jvp(dots, out, a, offset=0, axis1=0, axis2=1, dtype=None, out_=None):
+    _refuse_out("trace", out_)
+    ax1, ax2 = _trace_axes(a, axis1, axis2)
+    return np.trace(dots[0], offset, ax1 + 1, ax2 + 1, dtype)
+
+
+def trace_vjp(out_bar, out, a, offset=0, axis1=0, axis2=1, dtype=None, out_=None):
+    shape = shape_of(a)
+    ax1, ax2 = _trace_axes(a, axis1, axis2)
+    eye = np.eye(shape[ax1], shape[ax2], k=offset, dtype=bool)
+    g = np.reshape(out_bar, shape_of(out_bar) + (1, 1)) * eye
+    return _pad((np.moveaxis(g, (-2, -1), (ax1 + 1, ax2 + 1)),), 6)
+
+
+# -- piecewise: clip, where, select ---------------------------------------------------------
+
+
+def _clip_masks(a, a_min, a_max, kwargs):
+    """(bounds, masks) for clip: a passes where lo <= a <= hi (ties keep a), lo where a < lo,
+    hi where a > hi or the bounds cross (NumPy then returns hi everywhere)."""
+    lo = a_min if _given(a_min) else kwargs.get("min")
+    hi = a_max if _given(a_max) else kwargs.get("max")
+    lo = lo if _given(lo) else None
+    hi = hi if _given(hi) else None
+    below = None if lo is None else a < lo
+    above = None if hi is None else a > hi
+    if below is not None and above is not None:
+        cross = lo > hi
+        above = above | cross
+        below = below & ~cross
+    if below is None:
+        keep = ~above if above is not None else None
+    else:
+        keep = ~below if above is None else ~(below | above)
+    return (lo, hi), (keep, below, above)
+
+
+def clip_jvp(dots, out, a, a_min=_NOVALUE, a_max=_NOVALUE, out_=None, **kwargs):
+    _refuse_out("clip", out_)
+    _, masks = _clip_masks(a, a_min, a_max, kwargs)
+    nd = ndim_of(out)
+    acc = None
+    for d, m in zip(dots, masks):
+        if d is None:
+            continue
+        term = align(d, nd) if m is None else align(d, nd) * m
+        acc = term if acc is None else acc + term
+    return None if acc is None else fit_dot(acc, shape_of(acc)[0], shape_of(out))
+
+
+def clip_vjp(out_bar, out, a, a_min=_NOVALUE, a_max=_NOVALUE, out_=None, needs=None, **kwargs):
+    (lo, hi), masks = _clip_masks(a, a_min, a_max, kwargs)
+    bars = []
+    for i, (v, m) in enumerate(zip((a, lo, hi), masks)):
+        if v is None or (needs is not None and (i >= len(needs) or not needs[i])):
+            bars.append(None)
+            continue
+        bars.append(unbroadcast(out_bar if m is None else out_bar * m, shape_of(v)))
+    return tuple(bars)
+
+
+def where_jvp(dots, out, condition, x=None, y=None):
+    # one-argument np.where(c) is nonzero(c): integer indices, no tangent
+    if len(dots) < 3 or (dots[1] is None and dots[2] is None):
+        return None
+    nd = ndim_of(out)
+    dx, dy = dots[1], dots[2]
+    k = shape_of(dx if dx is not None else dy)[0]
+    res = np.where(condition, 0.0 if dx is None else align(dx, nd),
+                   0.0 if dy is None else align(dy, nd))  # fmt: skip
+    return fit_dot(res, k, shape_of(out))
+
+
+def where_vjp(out_bar, out, condition, x=None, y=None, needs=None):
+    if x is None:
+        return (None,)
+    bx = by = None
+    if needs is None or needs[1]:
+        bx = unbroadcast(np.where(condition, out_bar, 0.0), shape_of(x))
+    if needs is None or needs[2]:
+        by = unbroadcast(np.where(condition, 0.0, out_bar), shape_of(y))
+    return (None, bx, by)
+
+
+def select_jvp(dots, out, condlist, choicelist, default=0):
+    # nested np.where instead of np.select: select calls np.asarray on its choices
+    nd = ndim_of(out)
+    dc = dots[1] if len(dots) > 1 and dots[1] is not None else (None,) * len(choicelist)
+    dd = dots[2] if len(dots) > 2 else None
+    res = 0.0 if dd is None else align(dd, nd)
+    for cond, d in zip(condlist[::-1], dc[::-1]):
+        res = np.where(cond, 0.0 if d is None else align(d, nd), res)
+    k = shape_of(next(d for d in (*dc, dd) if d is not None))[0]
+    return fit_dot(res, k, shape_of(out))
+
+
+def select_vjp(out_bar, out, condlist, choicelist, default=0, needs=None):
+    taken = False
+    bars = []
+    for cond, choice in zip(condlist, choicelist):
+        picked = np.logical_and(cond, np.logical_not(taken))
+        bars.append(unbroadcast(np.where(picked, out_bar, 0.0), shape_of(choice)))
+        taken = np.logical_or(taken, cond)
+    bar_default = unbroadcast(np.where(taken, 0.0, out_bar), shape_of(default))
+    return (None, tuple(bars), bar_default)
+
+
+# -- the table ------------------------------------------------------------------------------
+
+defrule(np.sum, sum_jvp, sum_vjp)
+defrule(np.nansum, nansum_jvp, nansum_vjp)
+defrule(np.mean, mean_jvp, mean_vjp)
+defrule(np.nanmean, nanmean_jvp, nanmean_vjp)
+defrule(np.average, average_jvp, average_vjp)
+defrule(np.prod, prod_jvp, prod_vjp)
+defrule(np.cumprod, cumprod_jvp, cumprod_vjp)
+defrule(np.cumsum, cumsum_jvp, cumsum_vjp)
+defrule(np.var, var_jvp, var_vjp)
+defrule(np.std, std_jvp, std_vjp)
+# max and amax are distinct objects in NumPy 2 (amax is the old alias), so both are entered;
+# min shares max's rule because the weights only test equality with the result
+for _f in (np.max, np.amax, np.min, np.amin, np.nanmax, np.nanmin):
+    defrule(_f, max_jvp, max_vjp)
+defrule(np.ptp, ptp_jvp, ptp_vjp)
+defrule(np.median, median_jvp, median_vjp)
+defrule(np.diff, diff_jvp, diff_vjp)
+defrule(np.trace, trace_jvp, trace_vjp)
+defrule(np.clip, clip_jvp, clip_vjp)
+defrule(np.where, where_jvp, where_vjp)
+defrule(np.select, select_jvp, select_vjp)
+
+#: Functions whose results are indices, counts, booleans or shapes: they run on the primal.
+PRIMAL_ONLY_FUNCS = (
+    np.argmax, np.argmin, np.nanargmax, np.nanargmin, np.argsort, np.argpartition,
+    np.argwhere, np.nonzero, np.flatnonzero, np.lexsort, np.searchsorted, np.digitize,
+    np.shape, np.ndim, np.size, np.count_nonzero, np.any, np.all,
+    np.isclose, np.allclose, np.array_equal, np.array_equiv, np.isreal, np.iscomplex,
+    np.result_type, np.may_share_memory, np.shares_memory,
+)  # fmt: skip
+
+_HIST = (
+    "its counts are piecewise constant but its bin edges move with min(a) and max(a), and "
+    "weighted or density counts depend on the values, so a primal-only result would drop "
+    "real derivatives. Call it on d.primal if only the counts are needed, or build the "
+    "edges with np.linspace(np.min(d), np.max(d), bins + 1) for differentiable edges"
+)
+_UNIQUE = (
+    "which entries merge into one value depends on exact equality, so the result has no "
+    "derivative where duplicates exist. Use np.unique(d.primal, return_index=True) and "
+    "index the Dual with the returned indices: d[index]"
+)
+
+#: Functions deliberately without a rule, with the reason the error gives.
+UNSUPPORTED_FUNCS = {
+    np.histogram: _HIST,
+    np.histogram2d: _HIST,
+    np.histogramdd: _HIST,
+    np.histogram_bin_edges: _HIST,
+    np.unique: _UNIQUE,
+    np.unique_values: _UNIQUE,
+    np.unique_counts: _UNIQUE,
+    np.unique_inverse: _UNIQUE,
+    np.unique_all: _UNIQUE,
+}
