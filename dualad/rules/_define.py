@@ -46,8 +46,8 @@ def func_name(func) -> str:
         mod = type(func).__module__
         return f"{'scipy.special' if 'scipy' in str(func) or mod == 'numpy' else mod}.{func.__name__}"
     mod = getattr(func, "__module__", None) or "numpy"
-    if mod.startswith("numpy."):
-        mod = "numpy" if not mod.startswith("numpy.linalg") else "numpy.linalg"
+    # numpy._core.fromnumeric -> numpy, numpy.linalg._linalg -> numpy.linalg, numpy.fft stays
+    mod = ".".join(p for p in mod.split(".") if not p.startswith("_"))
     return f"{mod}.{getattr(func, '__name__', repr(func))}"
 
 

@@ -1,0 +1,115 @@
+"""hessian and hvp: Rosenbrock against SciPy, 20 functions against differences of the
+exact gradient, hvp == H v, and SciPy optimisers driven by dualad derivatives."""
+
+import numpy as np
+import pytest
+from scipy import optimize
+
+import dualad
+
+
+def rosen(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+@pytest.mark.parametrize("n", [2, 10, 100])
+def test_rosenbrock_against_scipy(n):
+    x = np.random.default_rng(n).uniform(-1.5, 1.5, n)
+    np.testing.assert_allclose(dualad.grad(rosen, x), optimize.rosen_der(x), rtol=1e-10, atol=1e-10)
+    H = dualad.hessian(rosen, x)
+    np.testing.assert_allclose(H, optimize.rosen_hess(x), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["hyperdual", "forward-over-reverse"])
+def test_both_methods_agree(method):
+    x = np.array([0.3, -0.2, 0.9, 1.4])
+    np.testing.assert_allclose(
+        dualad.hessian(rosen, x, method=method), optimize.rosen_hess(x), rtol=1e-12
+    )
+
+
+A = np.array([[2.0, 0.5, 0.1], [0.5, 1.5, -0.3], [0.1, -0.3, 1.0]])
+B = np.random.default_rng(5).standard_normal((4, 3))
+LABELS = np.array([0, 2, 1, 2])
+
+FUNCS = {
+    "product": lambda x: x[0] * x[1] * x[2],
+    "quotient": lambda x: x[0] / (1 + x[1] ** 2) + x[2] / x[0],
+    "exp_log": lambda x: np.exp(x[0] * x[1]) + np.log(1 + x[2] ** 2),
+    "trig": lambda x: np.sin(x[0]) * np.cos(x[1]) + np.tan(0.3 * x[2]),
+    "hyperbolic": lambda x: np.sum(np.tanh(x) * np.cosh(x[::-1])),
+    "quadratic": lambda x: x @ A @ x,
+    "norm2": lambda x: np.linalg.norm(x),
+    "norm2_sq": lambda x: np.linalg.norm(x) ** 2,
+    "pnorm": lambda x: np.sum(np.abs(x) ** 3) ** (1 / 3),
+    "logsumexp": lambda x: np.log(np.sum(np.exp(x))),
+    "softmax_xent": lambda x: _xent(B * x, LABELS),
+    "power": lambda x: np.sum(x**4) + x[0] ** 3 * x[1],
+    "sqrt": lambda x: np.sqrt(1 + np.sum(x * x)),
+    "rational": lambda x: np.sum(x) / (1 + np.sum(x**2)),
+    "mean_var": lambda x: np.var(x) + np.mean(x) ** 2,
+    "prod": lambda x: np.prod(x + 2.0),
+    "cumsum": lambda x: np.sum(np.cumsum(x) ** 2),
+    "outer": lambda x: np.sum(np.outer(x, np.sin(x))),
+    "arctan2": lambda x: np.arctan2(x[0], x[1]) * x[2],
+    "sigmoid_net": lambda x: np.sum(1 / (1 + np.exp(-(A @ x))) ** 2),
+    "rosenbrock": rosen,
+}
+
+
+def _xent(logits, labels):
+    z = logits - np.max(logits, axis=1, keepdims=True)
+    logp = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+    return -np.mean(logp[np.arange(len(labels)), labels])
+
+
+@pytest.mark.parametrize("name", list(FUNCS))
+def test_hessian_against_differences_of_exact_gradient(name):
+    f = FUNCS[name]
+    x = np.array([0.7, -0.4, 1.3])
+    H = dualad.hessian(f, x)
+    h = 1e-5
+    ref = np.empty((3, 3))
+    for j in range(3):
+        e = np.zeros(3)
+        e[j] = h
+        ref[:, j] = (dualad.grad(f, x + e) - dualad.grad(f, x - e)) / (2 * h)
+    np.testing.assert_allclose(H, ref, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(H, H.T, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["trig", "quadratic", "softmax_xent", "prod"])
+def test_hvp_equals_hessian_times_v(name):
+    f = FUNCS[name]
+    x, v = np.array([0.7, -0.4, 1.3]), np.array([0.2, 1.0, -0.5])
+    np.testing.assert_allclose(dualad.hvp(f, x, v), dualad.hessian(f, x) @ v, rtol=1e-12)
+
+
+def test_hessian_pytree_blocks():
+    def f(p):
+        return p["a"] ** 2 * np.sum(p["b"] ** 3)
+
+    p = {"a": np.array(2.0), "b": np.array([1.0, 3.0])}
+    H = dualad.hessian(f, p)
+    np.testing.assert_allclose(H["a"]["a"], 2 * 28.0)
+    np.testing.assert_allclose(H["a"]["b"], 2 * 2.0 * 3 * p["b"] ** 2)
+    np.testing.assert_allclose(H["b"]["b"], np.diag(4.0 * 6 * p["b"]))
+
+
+def test_hessian_of_non_scalar_raises():
+    with pytest.raises(ValueError, match="scalar"):
+        dualad.hessian(np.sin, np.ones(2))
+
+
+def test_scipy_trust_exact_and_newton_cg():
+    x0 = np.array([-1.2, 1.0, 0.8, -0.5])
+    r = optimize.minimize(
+        rosen, x0, jac=lambda x: dualad.grad(rosen, x),
+        hess=lambda x: dualad.hessian(rosen, x), method="trust-exact",
+    )  # fmt: skip
+    np.testing.assert_allclose(r.x, np.ones(4), atol=1e-6)
+    r = optimize.minimize(
+        rosen, x0, jac=lambda x: dualad.grad(rosen, x),
+        hessp=lambda x, p: dualad.hvp(rosen, x, p), method="Newton-CG",
+    )  # fmt: skip
+    np.testing.assert_allclose(r.x, np.ones(4), atol=1e-5)

@@ -1,0 +1,56 @@
+"""The rule tables: disjoint groups, every rule usable in both modes, errors name functions."""
+
+import inspect
+
+import numpy as np
+import pytest
+
+from dualad.rules import PRIMAL_ONLY, RULES, UNSUPPORTED, lookup
+
+
+def test_groups_are_disjoint():
+    r, p, u = set(RULES), set(PRIMAL_ONLY), set(UNSUPPORTED)
+    assert not (r & p), f"in RULES and PRIMAL_ONLY: {r & p}"
+    assert not (r & u), f"in RULES and UNSUPPORTED: {r & u}"
+    assert not (p & u), f"in PRIMAL_ONLY and UNSUPPORTED: {p & u}"
+
+
+def test_every_rule_has_forward_and_reverse():
+    # forward/reverse parity: one table serves both modes, so a rule without either half
+    # would be a mode that silently lacks the operation
+    for func, rule in RULES.items():
+        assert callable(rule.jvp), f"{rule.name} has no jvp"
+        assert callable(rule.vjp), f"{rule.name} has no vjp"
+        assert rule.name, func
+
+
+def test_vjp_signatures_accept_the_numpy_arguments():
+    for func, rule in RULES.items():
+        params = inspect.signature(rule.vjp).parameters
+        assert len(params) >= 2, f"{rule.name}: vjp(out_bar, out, *args) expected"
+
+
+def test_unsupported_entries_give_reasons():
+    for func, why in UNSUPPORTED.items():
+        assert isinstance(why, str) and len(why) > 10, func
+        with pytest.raises(NotImplementedError, match="does not differentiate"):
+            lookup(func)
+
+
+def test_lookup_names_the_function():
+    with pytest.raises(NotImplementedError, match=r"numpy\.fft\.fft"):
+        lookup(np.fft.fft)
+
+
+def test_every_numpy_ufunc_is_classified():
+    ufuncs = {getattr(np, n) for n in dir(np) if isinstance(getattr(np, n), np.ufunc)}
+    missing = ufuncs - set(RULES) - set(PRIMAL_ONLY) - set(UNSUPPORTED)
+    assert not missing, sorted(u.__name__ for u in missing)
+
+
+def test_tape_and_dual_see_the_same_table():
+    import tape.variable
+    import dualad.dual
+
+    assert tape.variable.lookup is dualad.dual.lookup
+    assert tape.variable.PRIMAL_ONLY is dualad.dual.PRIMAL_ONLY
