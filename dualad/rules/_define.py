@@ -110,9 +110,12 @@ def fit_dot(dot, k: int, shape: tuple):
 
 def _fresh(p, args, out) -> bool:
     """True when ``p`` is a NumPy temporary no one else holds, so it can be overwritten."""
-    if type(p) is not np.ndarray or p.base is not None or p is out:
+    if p.base is not None or p is out or not p.flags.writeable:
         return False
-    return all(p is not a for a in args)
+    for a in args:
+        if p is a:
+            return False
+    return True
 
 
 # -- elementwise ----------------------------------------------------------------------------
@@ -127,32 +130,42 @@ def _partials_jvp(partials):
         acc, owned = None, False
         ndim = ndim_of(out)
         for i, d in enumerate(dots):
-            p = partials[i] if d is not None else None
+            if d is None:
+                continue
+            p = partials[i]
             if p is None:
                 continue
-            d = align(d, ndim)
+            if d.ndim <= ndim:
+                d = align(d, ndim)
             if p is ONE:
                 term, fresh = d, False
             elif p is NEG:
                 term, fresh = -d, True
             else:
                 pv = p(out, *args)
-                if _fresh(pv, args, out) and pv.shape == d.shape and pv.dtype == d.dtype:
+                if (
+                    type(pv) is np.ndarray
+                    and d.shape[0] == 1
+                    and pv.shape == d.shape[1:]
+                    and pv.dtype == d.dtype
+                    and _fresh(pv, args, out)
+                ):  # one direction: multiply into the partial's own temporary, no new array
+                    pv = pv.reshape(d.shape)
                     term = np.multiply(pv, d, out=pv)
                 else:
                     term = pv * d
                 fresh = True
             if acc is None:
                 acc, owned = term, fresh
-            elif owned and type(acc) is np.ndarray and acc.shape == np.broadcast_shapes(
-                acc.shape, term.shape
-            ):
+            elif owned and type(acc) is np.ndarray and acc.shape == term.shape:
                 acc += term
             else:
                 acc, owned = acc + term, True
         if acc is None:
             return None
-        return fit_dot(acc, acc.shape[0], shape_of(out))
+        if acc.ndim <= ndim or acc.shape[1:] != shape_of(out):
+            acc = fit_dot(acc, acc.shape[0], shape_of(out))
+        return acc
 
     return jvp
 
