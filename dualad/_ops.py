@@ -7,6 +7,7 @@ so ``if``, ``while`` and ``np.where`` behave as in NumPy. Imports numpy and _tag
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import numpy as np
@@ -28,6 +29,43 @@ def strip(a):
     return a
 
 
+def bind_kwargs(func, args, kwargs, level: int):
+    """Move keyword arguments that carry a wrapper of ``level`` into positional slots.
+
+    Rules see every differentiable argument positionally; parameters skipped on the way
+    get their signature defaults (NumPy's ``_NoValue`` included, which rules accept).
+    """
+    hot = [n for n, v in kwargs.items() if isinstance(v, Leveled) and v._level == level]
+    if not hot:
+        return args, kwargs
+    name = getattr(func, "__name__", repr(func))
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError) as e:
+        raise NotImplementedError(f"pass the differentiable arguments of {name} positionally") from e
+    index = {p.name: i for i, p in enumerate(params)}
+    for n in hot:
+        if n not in index or params[index[n]].kind in (
+            inspect.Parameter.KEYWORD_ONLY,
+            inspect.Parameter.VAR_KEYWORD,
+        ):
+            raise NotImplementedError(
+                f"{name}: the keyword-only argument {n!r} cannot carry a derivative here; "
+                "compute with its .primal/.value, or restructure so it is positional"
+            )
+    last = max(index[n] for n in hot)
+    args, kwargs = list(args), dict(kwargs)
+    for i in range(len(args), last + 1):
+        p = params[i]
+        if p.name in kwargs:
+            args.append(kwargs.pop(p.name))
+        elif p.default is not inspect.Parameter.empty:
+            args.append(p.default)
+        else:
+            raise NotImplementedError(f"{name}: pass '{p.name}' too, or pass arguments positionally")
+    return tuple(args), kwargs
+
+
 def _foreign(x) -> bool:
     """True for operand types NumPy cannot use: let Python try the other side."""
     return not isinstance(x, (numbers.Number, np.ndarray, np.generic)) and not hasattr(
@@ -43,7 +81,7 @@ def _binary(ufunc, a, b):
         if isinstance(a, Leveled) and a._level >= b._level:
             return a._apply(ufunc, (a, b), {}, a._level)
         return b._apply(ufunc, (a, b), {}, b._level)
-    if type(b) in (list, tuple) or _foreign(b):
+    if type(b) not in (list, tuple) and _foreign(b):
         return NotImplemented
     return a._apply(ufunc, (a, b), {}, a._level)
 

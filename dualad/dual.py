@@ -9,13 +9,12 @@ not confuse perturbations. A zero tangent is stored as ``None`` and costs nothin
 
 from __future__ import annotations
 
-import inspect
 import numbers
 
 import numpy as np
 
 from . import _tags
-from ._ops import ArrayOps, strip
+from ._ops import ArrayOps, bind_kwargs, strip
 from ._tags import Leveled, top_level
 from .rules import PRIMAL_ONLY, lookup, ufunc_method_target
 from .rules._define import align, getitem, shape_of
@@ -249,36 +248,14 @@ def _split(args, level: int):
     return primals, dots, k, single
 
 
-def _bind_kwargs(func, args, kwargs, level):
-    """Move keyword arguments that carry Duals into positional slots."""
-    if not any(isinstance(v, Leveled) and v._level == level for v in kwargs.values()):
-        return args, kwargs
-    try:
-        params = list(inspect.signature(func).parameters)
-    except (TypeError, ValueError) as e:
-        raise NotImplementedError(
-            f"pass differentiable arguments to {func.__name__} positionally"
-        ) from e
-    last = max(params.index(n) for n, v in kwargs.items() if isinstance(v, Leveled))
-    args = list(args)
-    kwargs = dict(kwargs)
-    for i in range(len(args), last + 1):
-        name = params[i]
-        if name not in kwargs:
-            raise NotImplementedError(
-                f"pass the arguments of {func.__name__} up to '{params[last]}' positionally"
-            )
-        args.append(kwargs.pop(name))
-    return tuple(args), kwargs
-
-
 def forward(func, args, kwargs, level: int, cls=None):
     """Apply ``func`` at ``level``: primal through ``func``, tangent through its rule."""
     if func in PRIMAL_ONLY:
         return func(*[strip(a) for a in args], **{k: strip(v) for k, v in kwargs.items()})
     rule = lookup(func)
     if kwargs:
-        args, kwargs = _bind_kwargs(func, args, kwargs, level)
+        kwargs.pop("overwrite_input", None)  # NumPy must not reorder the user's primal
+        args, kwargs = bind_kwargs(func, args, kwargs, level)
     primals, dots, k, single = _split(args, level)
     out = func(*primals, **kwargs)
     cls = cls or Dual
@@ -343,7 +320,7 @@ class HyperDual(Dual):
 
     >>> import numpy as np, dualad
     >>> h = dualad.HyperDual(np.array(0.5), 1.0, 1.0, 0.0)
-    >>> float(np.sin(h).eps12) == -np.sin(0.5)
+    >>> bool(np.sin(h).eps12 == -np.sin(0.5))
     True
     """
 

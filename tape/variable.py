@@ -8,13 +8,12 @@ tapes nest like Dual tags. Imports dualad.rules, dualad._tags and dualad._ops on
 
 from __future__ import annotations
 
-import inspect
 import itertools
 
 import numpy as np
 
 from dualad import _tags
-from dualad._ops import ArrayOps, strip
+from dualad._ops import ArrayOps, bind_kwargs, strip
 from dualad._tags import Leveled, top_level
 from dualad.rules import PRIMAL_ONLY, lookup, ufunc_method_target
 from dualad.rules._define import getitem, shape_of
@@ -158,6 +157,14 @@ class Variable(ArrayOps):
         """Functional update: ``self`` becomes a new node ``index_update(old, key, value)``."""
         from dualad.rules.update import index_update
 
+        if self._record is None and self.requires_grad:
+            # Rebinding a leaf would make later gradients refer to the new node instead of
+            # the input (silently wrong); PyTorch refuses this too.
+            raise RuntimeError(
+                "cannot assign into a watched input or a leaf Variable that requires grad: "
+                "gradients are taken with respect to its original value. Assign into a copy "
+                "instead: y = np.copy(x); y[key] = value"
+            )
         new = record(index_update, (_snapshot(self), key, value), {}, self._level)
         if isinstance(new, Variable):
             self.value, self._record, self._id = new.value, new._record, new._id
@@ -217,28 +224,14 @@ def _split(args, level):
     return vals, inputs, tuple(needs), tp
 
 
-def _bind_kwargs(func, args, kwargs, level):
-    if not any(isinstance(v, Variable) and v._level == level for v in kwargs.values()):
-        return args, kwargs
-    params = list(inspect.signature(func).parameters)
-    last = max(params.index(n) for n, v in kwargs.items() if isinstance(v, Leveled))
-    args, kwargs = list(args), dict(kwargs)
-    for i in range(len(args), last + 1):
-        if params[i] not in kwargs:
-            raise NotImplementedError(
-                f"pass the arguments of {func.__name__} up to '{params[last]}' positionally"
-            )
-        args.append(kwargs.pop(params[i]))
-    return tuple(args), kwargs
-
-
 def record(func, args, kwargs, level):
     """Run ``func`` on the values of ``args`` and append its record to the graph."""
     if func in PRIMAL_ONLY:
         return func(*strip(list(args)), **{k: strip(v) for k, v in kwargs.items()})
     rule = lookup(func)
     if kwargs:
-        args, kwargs = _bind_kwargs(func, args, kwargs, level)
+        kwargs.pop("overwrite_input", None)
+        args, kwargs = bind_kwargs(func, args, kwargs, level)
     vals, inputs, needs, tp = _split(args, level)
     if tp is not None and tp._closed:
         raise RuntimeError(

@@ -49,7 +49,13 @@ def test_coercion_raises_type_error(coerce):
 def test_assigning_dual_into_plain_array_raises_with_hint():
     buf = np.zeros(3)
     with pytest.raises(TypeError, match=r"\.primal"):
+        buf[:2] = Dual(np.ones(2), np.ones(2))
+    # a single element: NumPy turns our TypeError into a ValueError, keeping it as the cause
+    with pytest.raises((TypeError, ValueError)) as info:
         buf[0] = Dual(np.array(1.0), np.array(1.0))
+    chain = f"{info.value} {info.value.__cause__} {info.value.__context__}"
+    assert ".primal" in chain
+    np.testing.assert_array_equal(buf, 0.0)  # nothing was written
 
 
 OPS = [

@@ -102,14 +102,23 @@ def test_hessian_of_non_scalar_raises():
 
 
 def test_scipy_trust_exact_and_newton_cg():
-    x0 = np.array([-1.2, 1.0, 0.8, -0.5])
+    x0 = np.array([1.3, 0.7, 0.8, 1.9, 1.2])  # SciPy's own Rosenbrock example start
     r = optimize.minimize(
         rosen, x0, jac=lambda x: dualad.grad(rosen, x),
         hess=lambda x: dualad.hessian(rosen, x), method="trust-exact",
     )  # fmt: skip
-    np.testing.assert_allclose(r.x, np.ones(4), atol=1e-6)
+    ref = optimize.minimize(
+        rosen, x0, jac=optimize.rosen_der, hess=optimize.rosen_hess, method="trust-exact"
+    )
+    np.testing.assert_allclose(r.x, ref.x, atol=1e-8)  # same iterates as SciPy's own derivatives
+    assert r.nit == ref.nit
+    np.testing.assert_allclose(r.x, np.ones(5), atol=1e-5)
     r = optimize.minimize(
         rosen, x0, jac=lambda x: dualad.grad(rosen, x),
         hessp=lambda x, p: dualad.hvp(rosen, x, p), method="Newton-CG",
     )  # fmt: skip
-    np.testing.assert_allclose(r.x, np.ones(4), atol=1e-5)
+    ref = optimize.minimize(
+        rosen, x0, jac=optimize.rosen_der, hessp=optimize.rosen_hess_prod, method="Newton-CG"
+    )
+    np.testing.assert_allclose(r.x, ref.x, atol=1e-8)
+    np.testing.assert_allclose(r.x, np.ones(5), atol=1e-3)

@@ -1,3 +1,895 @@
-"""shape rules (to be filled)."""
+"""Shape and indexing rules: x[key], reshape, transpose, concatenate, take, sort, pad, ...
+
+Every function here only moves entries, so its tangent goes through the same function with
+the axes shifted past the direction axis, and its cotangent goes back through the inverse
+move; ``index_add`` (a primitive with its own rule) sums entries that were read more than
+once. ``defindexmap`` derives both directions from the function itself. Imports numpy only.
+"""
 
 from __future__ import annotations
+
+import math
+from itertools import accumulate
+
+import numpy as np
+from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ._define import align, defrule, getitem, ndim_of, shape_of, unbroadcast
+
+
+def _rule(func, jvp, vjp, name: str | None = None):
+    """``defrule``, with the vjp's tuple padded to one cotangent per positional argument."""
+
+    def vjp_all(out_bar, out, *args, **kwargs):
+        bars = vjp(out_bar, out, *args, **kwargs)
+        n = len(args)
+        return tuple(bars[:n]) + (None,) * (n - len(bars))
+
+    return defrule(func, jvp, vjp_all, name)
+
+
+def _ax(axis, ndim: int) -> int:
+    """A user axis of a rank-``ndim`` array as an axis of its tangent (direction axis first)."""
+    return normalize_axis_index(axis, ndim) + 1
+
+
+def _axes(axes, ndim: int) -> tuple:
+    return tuple(a + 1 for a in normalize_axis_tuple(axes, ndim))
+
+
+def _lead(x) -> int:
+    """Length of the leading direction/batch axis."""
+    return shape_of(x)[0]
+
+
+def _first(ds):
+    return next(d for d in ds if d is not None)
+
+
+# -- indexing: x[key] and its transpose index_add ------------------------------------------
+
+_BASIC = (slice, type(None), type(Ellipsis))
+BASIC, LEAD, LAST = 0, 1, 2  # how NumPy places the result of [:, key]; see _key
+
+
+def _fancy(item) -> bool:
+    """True for an advanced index (array, list, boolean); ints alone stay basic."""
+    if isinstance(item, _BASIC):
+        return False
+    if isinstance(item, (bool, np.bool_)):
+        return True
+    if isinstance(item, (int, np.integer)):
+        return False
+    if isinstance(item, (list, tuple)):
+        return True
+    return ndim_of(item) > 0 or getattr(item, "dtype", None) == np.bool_
+
+
+def _key(key):
+    """``key`` as a tuple and where ``a[(slice(None),) + key]`` keeps ``a``'s leading axis.
+
+    BASIC: no advanced index. LEAD: advanced indices side by side, the leading axis stays
+    first. LAST: advanced indices (ints count once one is present) separated by a slice,
+    None or Ellipsis: NumPy moves their broadcast axes in front of the leading axis.
+    """
+    items = key if isinstance(key, tuple) else (key,)
+    if not any(_fancy(i) for i in items):
+        return items, BASIC
+    pos = [j for j, i in enumerate(items) if not isinstance(i, _BASIC)]
+    return items, (LEAD if pos[-1] - pos[0] == len(pos) - 1 else LAST)
+
+
+def _linear(items, shape, like=None):
+    """Flat (C order) positions that ``zeros(shape)[items]`` reads, in its result's shape."""
+    n = math.prod(shape)
+    i = np.arange(n, dtype=np.intp) if like is None else np.arange(n, dtype=np.intp, like=like)
+    return i.reshape(shape)[items]
+
+
+def _gather(a, items, kind):
+    """``a[:, items]`` with ``a``'s leading axis kept first, shape ``(L,) + x[items].shape``."""
+    if kind != LAST:
+        return a[(slice(None),) + items]
+    s = shape_of(a)
+    return np.reshape(a, (s[0], -1))[:, _linear(items, s[1:])]
+
+
+def _masks_only(items) -> bool:
+    """True when every advanced index is boolean: no entry can be picked twice."""
+    for i in items:
+        if isinstance(i, (*_BASIC, bool, np.bool_, int, np.integer)):
+            continue
+        dt = getattr(i, "dtype", None)
+        if dt is None:
+            dt = np.asarray(i).dtype  # a list: a constant, never a value
+        if dt != np.bool_ and ndim_of(i) > 0:
+            return False
+    return True
+
+
+def _dispatch(values, key, shape):
+    """NEP 18 by hand: a Dual or tape Variable routes ``index_add`` to its rule."""
+    t = type(values)
+    if t is np.ndarray:
+        return NotImplemented
+    hook = getattr(t, "__array_function__", None)
+    if hook is None or hook is np.ndarray.__array_function__:
+        return NotImplemented
+    return hook(values, index_add, (t,), (values, key, shape), {})
+
+
+def index_add(values, key, shape):
+    """Zeros of shape ``(m,) + shape`` with ``values`` added at ``[:, key]``.
+
+    The transpose of ``x[key]`` with a leading batch axis: ``values`` has shape
+    ``(m,) + zeros(shape)[key].shape``, and entries that ``key`` names more than once receive
+    the sum. It has a rule itself, so reverse rules built on it differentiate again.
+
+    >>> index_add(np.ones((1, 3)), ([0, 2, 0],), (3,))
+    array([[2., 0., 1.]])
+    """
+    res = _dispatch(values, key, shape)
+    if res is not NotImplemented:
+        return res
+    items, kind = _key(key)
+    m, shape = _lead(values), tuple(shape)
+    z = np.zeros_like(values, shape=(m,) + shape)
+    if kind == BASIC or (kind == LEAD and _masks_only(items)):
+        z[(slice(None),) + items] = values  # every entry named at most once
+        return z
+    # ufunc.at is fast on 1-D targets only: scatter into the flat buffer, one block per row
+    n = math.prod(shape)
+    lin = _linear(items, shape, like=z).reshape(-1)
+    if m > 1:
+        lin = (lin + n * np.arange(m, dtype=np.intp, like=z)[:, None]).reshape(-1)
+    np.add.at(z.reshape(-1), lin, np.reshape(values, (-1,)))
+    return z
+
+
+def getitem_jvp(dots, out, x, key):
+    items, kind = _key(key)
+    return _gather(dots[0], items, kind)
+
+
+def getitem_vjp(out_bar, out, x, key):
+    return (index_add(out_bar, key, shape_of(x)), None)
+
+
+def index_add_jvp(dots, out, values, key, shape):
+    # merge the direction and batch axes: index_add works with one leading axis
+    s = shape_of(dots[0])
+    flat = np.reshape(dots[0], (s[0] * s[1],) + s[2:])
+    return np.reshape(index_add(flat, key, shape), s[:2] + tuple(shape))
+
+
+def index_add_vjp(out_bar, out, values, key, shape):
+    s = shape_of(out_bar)
+    items, kind = _key(key)
+    flat = _gather(np.reshape(out_bar, (s[0] * s[1],) + s[2:]), items, kind)
+    return (np.reshape(flat, s[:2] + shape_of(values)[1:]), None, None)
+
+
+_rule(getitem, getitem_jvp, getitem_vjp, name="getitem (x[key])")
+_rule(index_add, index_add_jvp, index_add_vjp, name="dualad.rules.shape.index_add")
+
+
+# -- the generic index-map rule ------------------------------------------------------------
+
+
+def _iota(p, start: int):
+    """Indices ``start, start+1, ...`` in ``p``'s shape (and memory layout, for order='K')."""
+    s = tuple(shape_of(p))
+    idx = np.arange(start, start + math.prod(s), dtype=np.intp).reshape(s)
+    flags = getattr(p, "flags", None)
+    if flags is not None and not flags.c_contiguous:
+        laid = np.empty_like(p, dtype=np.intp)
+        laid[...] = idx
+        idx = laid
+    return idx, s
+
+
+def _index_map(func, argnums, args, kwargs):
+    """Run ``func`` on blocks of consecutive indices in place of the arrays at ``argnums``.
+
+    Returns the output's index map, the slots ``(i, j, shape, start)`` (``j`` indexes into a
+    list argument, else None) and the total number of input entries.
+    """
+    args, slots, total = list(args), [], 0
+    for i in argnums:
+        if i >= len(args):
+            continue
+        a = args[i]
+        seq = type(a) in (list, tuple)
+        parts = []
+        for j, p in enumerate(a if seq else (a,)):
+            idx, s = _iota(p, total)
+            parts.append(idx)
+            slots.append((i, j if seq else None, s, total))
+            total += idx.size
+        args[i] = type(a)(parts) if seq else parts[0]
+    return func(*args, **kwargs), slots, total
+
+
+def _indexmap_jvp(func, argnums, dots, args, kwargs):
+    idx, slots, _ = _index_map(func, argnums, args, kwargs)
+    ds = []
+    for i, j, s, _ in slots:
+        d = dots[i] if i < len(dots) else None
+        ds.append(d[j] if d is not None and j is not None else d)
+    proto = _first(ds)
+    k = _lead(proto)
+    flat = [
+        np.zeros_like(proto, shape=(k, math.prod(s)))
+        if d is None
+        else np.reshape(d, (k, math.prod(s)))
+        for d, (_, _, s, _) in zip(ds, slots)
+    ]
+    flat = flat[0] if len(flat) == 1 else np.concatenate(flat, axis=1)
+    return flat[:, idx]
+
+
+def _indexmap_vjp(func, argnums, out_bar, args, kwargs):
+    idx, slots, total = _index_map(func, argnums, args, kwargs)
+    m = _lead(out_bar)
+    g = np.reshape(out_bar, (m, -1))
+    flat = index_add(g, (np.reshape(idx, (-1,)),), (total,))
+    bars = [None] * len(args)
+    for i, j, s, start in slots:
+        b = np.reshape(flat[:, start : start + math.prod(s)], (m,) + s)
+        bars[i] = b if j is None else (bars[i] or ()) + (b,)
+    return tuple(bars)
+
+
+def defindexmap(func, argnums=(0,), name: str | None = None):
+    """Register ``func``, which copies entries: each output entry is one input entry.
+
+    The rule runs ``func`` once on ``np.arange`` blocks standing in for the arrays at
+    positions ``argnums`` (or inside list arguments there) to learn which input entry each
+    output entry is; the tangent is gathered through that map and the cotangent scattered
+    back with ``index_add`` (entries read twice receive the sum). One extra call of ``func``
+    on integers per rule call: write a direct rule where speed matters.
+
+    >>> rule = defindexmap(np.resize)
+    """
+
+    def jvp(dots, out, *args, **kwargs):
+        return _indexmap_jvp(func, argnums, dots, args, kwargs)
+
+    def vjp(out_bar, out, *args, **kwargs):
+        return _indexmap_vjp(func, argnums, out_bar, args, kwargs)
+
+    return _rule(func, jvp, vjp, name)
+
+
+# -- reshaping and axis moves ----------------------------------------------------------------
+
+
+def _order(x, order):
+    """'C' or 'F': the index order ``order`` reads ``x`` in; None for 'K' on strided data."""
+    o = "C" if order is None else order.upper()
+    if o in ("C", "F"):
+        return o
+    flags = getattr(x, "flags", None)
+    if flags is None or flags.c_contiguous:
+        return "C"
+    if flags.f_contiguous:
+        return "F"
+    return "C" if o == "A" else None
+
+
+def reshape_jvp(dots, out, a, shape=None, order="C", *, copy=None):
+    d = dots[0]
+    return np.reshape(d, shape_of(d)[:1] + shape_of(out), order=_order(a, order),
+                      copy=True if copy else None)  # fmt: skip
+
+
+def reshape_vjp(out_bar, out, a, shape=None, order="C", *, copy=None):
+    return (np.reshape(out_bar, shape_of(out_bar)[:1] + shape_of(a), order=_order(a, order)),)
+
+
+def ravel_jvp(dots, out, a, order="C"):
+    o = _order(a, order)
+    if o is None:
+        return _indexmap_jvp(np.ravel, (0,), dots, (a,), {"order": order})
+    return np.reshape(dots[0], (_lead(dots[0]), -1), order=o)
+
+
+def ravel_vjp(out_bar, out, a, order="C"):
+    o = _order(a, order)
+    if o is None:
+        return _indexmap_vjp(np.ravel, (0,), out_bar, (a,), {"order": order})
+    return (np.reshape(out_bar, shape_of(out_bar)[:1] + shape_of(a), order=o),)
+
+
+def _perm(axes, n: int) -> tuple:
+    ax = range(n - 1, -1, -1) if axes is None else normalize_axis_tuple(axes, n)
+    return (0,) + tuple(a + 1 for a in ax)
+
+
+def transpose_jvp(dots, out, a, axes=None):
+    return np.transpose(dots[0], _perm(axes, ndim_of(a)))
+
+
+def transpose_vjp(out_bar, out, a, axes=None):
+    p = _perm(axes, ndim_of(a))
+    inv = [0] * len(p)
+    for i, j in enumerate(p):
+        inv[j] = i
+    return (np.transpose(out_bar, tuple(inv)),)
+
+
+def swapaxes_jvp(dots, out, a, axis1, axis2):
+    n = ndim_of(a)
+    return np.swapaxes(dots[0], _ax(axis1, n), _ax(axis2, n))
+
+
+def swapaxes_vjp(out_bar, out, a, axis1, axis2):
+    n = ndim_of(a)
+    return (np.swapaxes(out_bar, _ax(axis1, n), _ax(axis2, n)),)
+
+
+def moveaxis_jvp(dots, out, a, source, destination):
+    n = ndim_of(a)
+    return np.moveaxis(dots[0], _axes(source, n), _axes(destination, n))
+
+
+def moveaxis_vjp(out_bar, out, a, source, destination):
+    n = ndim_of(a)
+    return (np.moveaxis(out_bar, _axes(destination, n), _axes(source, n)),)
+
+
+def matrix_transpose_jvp(dots, out, x):
+    return np.swapaxes(dots[0], -1, -2)
+
+
+def matrix_transpose_vjp(out_bar, out, x):
+    return (np.swapaxes(out_bar, -1, -2),)
+
+
+def _reshaped_jvp(dots, out, *args, **kwargs):
+    """Functions that only add or drop unit axes: the tangent takes the output's shape."""
+    if type(out) in (tuple, list):
+        return type(out)(
+            None if d is None else np.reshape(d, shape_of(d)[:1] + shape_of(o))
+            for d, o in zip(dots, out)
+        )
+    d = dots[0]
+    return np.reshape(d, shape_of(d)[:1] + shape_of(out))
+
+
+def _reshaped_vjp(out_bar, out, *args, **kwargs):
+    if type(out) in (tuple, list):
+        return tuple(
+            None if g is None else np.reshape(g, shape_of(g)[:1] + shape_of(a))
+            for g, a in zip(out_bar, args)
+        )
+    return (np.reshape(out_bar, shape_of(out_bar)[:1] + shape_of(args[0])),)
+
+
+def broadcast_to_jvp(dots, out, array, shape, subok=False):
+    d, s = dots[0], shape_of(out)
+    return np.broadcast_to(align(d, len(s)), shape_of(d)[:1] + s)
+
+
+def broadcast_to_vjp(out_bar, out, array, shape, subok=False):
+    return (unbroadcast(out_bar, shape_of(array)),)
+
+
+def broadcast_arrays_jvp(dots, out, *args, subok=False):
+    return tuple(
+        None if d is None else np.broadcast_to(align(d, ndim_of(o)), shape_of(d)[:1] + shape_of(o))
+        for d, o in zip(dots, out)
+    )
+
+
+def broadcast_arrays_vjp(out_bar, out, *args, subok=False):
+    return tuple(None if g is None else unbroadcast(g, shape_of(a)) for g, a in zip(out_bar, args))
+
+
+_rule(np.reshape, reshape_jvp, reshape_vjp)
+_rule(np.ravel, ravel_jvp, ravel_vjp)
+_rule(np.transpose, transpose_jvp, transpose_vjp)  # also np.permute_dims
+_rule(np.swapaxes, swapaxes_jvp, swapaxes_vjp)
+_rule(np.moveaxis, moveaxis_jvp, moveaxis_vjp)
+_rule(np.matrix_transpose, matrix_transpose_jvp, matrix_transpose_vjp)
+for _f in (np.expand_dims, np.squeeze, np.atleast_1d, np.atleast_2d, np.atleast_3d):
+    _rule(_f, _reshaped_jvp, _reshaped_vjp)
+_rule(np.broadcast_to, broadcast_to_jvp, broadcast_to_vjp)
+_rule(np.broadcast_arrays, broadcast_arrays_jvp, broadcast_arrays_vjp)
+defindexmap(np.rollaxis)
+defindexmap(np.resize)
+defindexmap(sliding_window_view)
+
+
+# -- joining and splitting -------------------------------------------------------------------
+# A joiner's layout names its pieces (paths into the arguments), the shape each piece takes
+# in the join (e.g. atleast_2d for vstack) and the output axis they are joined along.
+
+
+def _at(seq, path):
+    v = seq[path[0]] if path[0] < len(seq) else None
+    return v if len(path) == 1 or v is None else v[path[1]]
+
+
+def _one_piece(func, s) -> tuple:
+    """Shape ``func([x])`` gives a single piece of shape ``s`` (vstack's atleast_2d, ...)."""
+    return shape_of(func([np.broadcast_to(0.0, s)]))
+
+
+def _join(func, layout):
+    def jvp(dots, out, *args, **kwargs):
+        paths, pieces, ax = layout(out, *args, **kwargs)
+        ds = [_at(dots, p) for p in paths]
+        proto = _first(ds)
+        k = _lead(proto)
+        parts = []
+        for d, s in zip(ds, pieces):
+            if d is None:
+                d = np.zeros_like(proto, shape=(k,) + s)
+            elif shape_of(d)[1:] != s:
+                d = np.reshape(d, (k,) + s)
+            parts.append(d)
+        return np.concatenate(parts, axis=ax + 1)
+
+    def vjp(out_bar, out, *args, **kwargs):
+        paths, pieces, ax = layout(out, *args, **kwargs)
+        m = _lead(out_bar)
+        cuts = list(accumulate(s[ax] for s in pieces))[:-1]
+        bars = [None] * len(args)
+        for p, part in zip(paths, np.split(out_bar, cuts, axis=ax + 1)):
+            b = np.reshape(part, (m,) + tuple(shape_of(_at(args, p))))
+            bars[p[0]] = b if len(p) == 1 else (bars[p[0]] or ()) + (b,)
+        return tuple(bars)
+
+    return _rule(func, jvp, vjp)
+
+
+def _concatenate_layout(out, arrays, axis=0, *args, **kwargs):
+    shapes = [tuple(shape_of(a)) for a in arrays]
+    paths = [(0, j) for j in range(len(arrays))]
+    if axis is None:
+        return paths, [(math.prod(s),) for s in shapes], 0
+    return paths, shapes, normalize_axis_index(axis, ndim_of(out))
+
+
+def _stack_layout(out, arrays, axis=0, *args, **kwargs):
+    ax = normalize_axis_index(axis, ndim_of(out))
+    pieces = [s[:ax] + (1,) + s[ax:] for s in (tuple(shape_of(a)) for a in arrays)]
+    return [(0, j) for j in range(len(arrays))], pieces, ax
+
+
+def _stacker(func, axis):
+    def layout(out, tup, *args, **kwargs):
+        pieces = [_one_piece(func, shape_of(a)) for a in tup]
+        ax = axis if axis is not None else (0 if len(pieces[0]) == 1 else 1)  # hstack
+        return [(0, j) for j in range(len(tup))], pieces, ax
+
+    return layout
+
+
+def _append_layout(out, arr, values, axis=None):
+    shapes = [tuple(shape_of(arr)), tuple(shape_of(values))]
+    if axis is None:
+        return [(0,), (1,)], [(math.prod(s),) for s in shapes], 0
+    return [(0,), (1,)], shapes, normalize_axis_index(axis, ndim_of(out))
+
+
+def _split_rule(func, axis_of):
+    def jvp(dots, out, ary, *args, **kwargs):
+        ax = axis_of(ndim_of(ary), *args, **kwargs)
+        cuts = list(accumulate(shape_of(o)[ax] for o in out))[:-1]
+        return np.split(dots[0], cuts, axis=ax + 1)
+
+    def vjp(out_bar, out, ary, *args, **kwargs):
+        ax = axis_of(ndim_of(ary), *args, **kwargs)
+        proto = _first(out_bar)
+        m = _lead(proto)
+        parts = [
+            np.zeros_like(proto, shape=(m,) + tuple(shape_of(o))) if g is None else g
+            for g, o in zip(out_bar, out)
+        ]
+        return (np.concatenate(parts, axis=ax + 1),)
+
+    return _rule(func, jvp, vjp)
+
+
+def unstack_jvp(dots, out, x, *, axis=0):
+    return np.unstack(dots[0], axis=_ax(axis, ndim_of(x)))
+
+
+def unstack_vjp(out_bar, out, x, *, axis=0):
+    proto = _first(out_bar)
+    parts = [
+        np.zeros_like(proto, shape=shape_of(proto)[:1] + shape_of(o)) if g is None else g
+        for g, o in zip(out_bar, out)
+    ]
+    return (np.stack(parts, axis=_ax(axis, ndim_of(x))),)
+
+
+_join(np.concatenate, _concatenate_layout)  # also np.concat
+_join(np.stack, _stack_layout)
+_join(np.vstack, _stacker(np.vstack, 0))
+_join(np.hstack, _stacker(np.hstack, None))
+_join(np.dstack, _stacker(np.dstack, 2))
+_join(np.column_stack, _stacker(np.column_stack, 1))
+_join(np.append, _append_layout)
+_split_rule(np.split, lambda n, ios, axis=0: normalize_axis_index(axis, n))
+_split_rule(np.array_split, lambda n, ios, axis=0: normalize_axis_index(axis, n))
+_split_rule(np.hsplit, lambda n, ios: 1 if n > 1 else 0)
+_split_rule(np.vsplit, lambda n, ios: 0)
+_split_rule(np.dsplit, lambda n, ios: 2)
+_rule(np.unstack, unstack_jvp, unstack_vjp)
+defindexmap(np.block)  # a flat list of arrays; nested lists do not reach the dispatcher
+defindexmap(np.insert, argnums=(0, 2))
+defindexmap(np.delete)
+
+
+# -- repeating, flipping, rolling, padding ---------------------------------------------------
+
+
+def _reps(reps) -> tuple:
+    return tuple(reps) if np.ndim(reps) else (int(reps),)
+
+
+def tile_jvp(dots, out, A, reps):
+    r, nd = _reps(reps), ndim_of(out)
+    return np.tile(align(dots[0], nd), (1,) * (nd + 1 - len(r)) + r)
+
+
+def tile_vjp(out_bar, out, A, reps):
+    nd, m = ndim_of(out), _lead(out_bar)
+    r = (1,) * (nd - len(_reps(reps))) + _reps(reps)
+    s = (1,) * (nd - ndim_of(A)) + tuple(shape_of(A))
+    # output axis i is (copy, entry) = (r[i], s[i]) in C order: split it and sum the copies
+    g = np.reshape(out_bar, (m,) + tuple(x for pair in zip(r, s) for x in pair))
+    g = np.sum(g, axis=tuple(range(1, 2 * nd + 1, 2)))
+    return (np.reshape(g, (m,) + tuple(shape_of(A))),)
+
+
+def repeat_jvp(dots, out, a, repeats, axis=None):
+    d = dots[0]
+    if axis is None:
+        return np.repeat(np.reshape(d, (_lead(d), -1)), repeats, axis=1)
+    return np.repeat(d, repeats, axis=_ax(axis, ndim_of(a)))
+
+
+def repeat_vjp(out_bar, out, a, repeats, axis=None):
+    m, shape = _lead(out_bar), tuple(shape_of(a))
+    if axis is None:
+        ax, base = 0, (math.prod(shape),)
+    else:
+        ax, base = normalize_axis_index(axis, len(shape)), shape
+    r = np.asarray(repeats)  # a constant count, not a value
+    if r.size == 1:
+        n = int(r.reshape(()))
+        gs = shape_of(out_bar)
+        g = np.reshape(out_bar, gs[: ax + 1] + (base[ax], n) + gs[ax + 2 :])
+        g = np.sum(g, axis=ax + 2)
+    else:
+        src = np.repeat(np.arange(base[ax], dtype=np.intp), r)
+        g = index_add(out_bar, (slice(None),) * ax + (src,), base)
+    return (np.reshape(g, (m,) + shape),)
+
+
+def _flip_axes(m, axis):
+    n = ndim_of(m)
+    return tuple(range(1, n + 1)) if axis is None else _axes(axis, n)
+
+
+def flip_jvp(dots, out, m, axis=None):
+    return np.flip(dots[0], _flip_axes(m, axis))
+
+
+def flip_vjp(out_bar, out, m, axis=None):
+    return (np.flip(out_bar, _flip_axes(m, axis)),)
+
+
+def roll_jvp(dots, out, a, shift, axis=None):
+    return _roll(dots[0], a, shift, axis)
+
+
+def roll_vjp(out_bar, out, a, shift, axis=None):
+    return (_roll(out_bar, a, -np.asarray(shift), axis),)
+
+
+def _roll(d, a, shift, axis):
+    if axis is None:  # roll the flattened array
+        s = shape_of(d)
+        return np.reshape(np.roll(np.reshape(d, (s[0], -1)), shift, axis=1), s)
+    return np.roll(d, shift, axis=_axes(axis, ndim_of(a)))
+
+
+def rot90_jvp(dots, out, m, k=1, axes=(0, 1)):
+    return np.rot90(dots[0], k, _axes(axes, ndim_of(m)))
+
+
+def rot90_vjp(out_bar, out, m, k=1, axes=(0, 1)):
+    return (np.rot90(out_bar, -k, _axes(axes, ndim_of(m))),)
+
+
+_PAD_COPY = ("edge", "reflect", "symmetric", "wrap")  # pads copy entries of the array
+
+
+def _pad_widths(pad_width, n: int) -> np.ndarray:
+    """pad_width as an (n, 2) array of ints (it is a constant, never a value)."""
+    if isinstance(pad_width, dict):
+        pw = np.zeros((n, 2), dtype=np.intp)
+        for ax, w in pad_width.items():
+            pw[normalize_axis_index(ax, n)] = np.broadcast_to(np.asarray(w), (2,))
+        return pw
+    return np.broadcast_to(np.asarray(pad_width, dtype=np.intp), (n, 2))
+
+
+def _pad_mode(mode, kwargs):
+    if mode in ("constant", "empty") or (
+        mode in _PAD_COPY and kwargs.get("reflect_type", "even") == "even"
+    ):
+        return
+    what = f"mode={mode!r}" if mode in _PAD_COPY or not callable(mode) else "a callable mode"
+    if kwargs.get("reflect_type", "even") != "even":
+        what += ", reflect_type='odd'"
+    raise NotImplementedError(
+        f"dualad does not differentiate numpy.pad with {what}: use mode 'constant', 'edge', "
+        "'reflect', 'symmetric' or 'wrap', or build the padding with np.concatenate"
+    )
+
+
+def pad_jvp(dots, out, array, pad_width, mode="constant", **kwargs):
+    _pad_mode(mode, kwargs)
+    pw = ((0, 0),) + tuple(map(tuple, _pad_widths(pad_width, ndim_of(array))))
+    if mode in _PAD_COPY:
+        return np.pad(dots[0], pw, mode=mode)
+    return np.pad(dots[0], pw)  # the constant carries no derivative: pad the tangent with 0
+
+
+def pad_vjp(out_bar, out, array, pad_width, mode="constant", **kwargs):
+    _pad_mode(mode, kwargs)
+    if mode in _PAD_COPY:
+        return _indexmap_vjp(np.pad, (0,), out_bar, (array, pad_width, mode), kwargs)
+    pw = _pad_widths(pad_width, ndim_of(array))
+    key = tuple(slice(b, b + n) for (b, _), n in zip(pw.tolist(), shape_of(array)))
+    return (out_bar[(slice(None),) + key],)
+
+
+_rule(np.tile, tile_jvp, tile_vjp)
+_rule(np.repeat, repeat_jvp, repeat_vjp)
+_rule(np.flip, flip_jvp, flip_vjp)
+_rule(np.fliplr, lambda dots, out, m: np.flip(dots[0], 2), lambda g, out, m: (np.flip(g, 2),))
+_rule(np.flipud, lambda dots, out, m: np.flip(dots[0], 1), lambda g, out, m: (np.flip(g, 1),))
+_rule(np.roll, roll_jvp, roll_vjp)
+_rule(np.rot90, rot90_jvp, rot90_vjp)
+_rule(np.pad, pad_jvp, pad_vjp)
+
+
+# -- picking entries: take, take_along_axis, sort, compress ----------------------------------
+
+
+def _take_vjp(out_bar, indices, axis, shape, mode="raise"):
+    """Cotangent of ``np.take(x, indices, axis, mode=mode)`` for ``x`` of ``shape``."""
+    n = math.prod(shape) if axis is None else shape[normalize_axis_index(axis, len(shape))]
+    if not hasattr(indices, "shape"):
+        indices = np.asarray(indices)  # a list of constant indices
+    if mode == "wrap":
+        indices = np.mod(indices, n)
+    elif mode == "clip":
+        indices = np.clip(indices, 0, n - 1)
+    m = _lead(out_bar)
+    if axis is None:
+        return np.reshape(index_add(out_bar, (indices,), (n,)), (m,) + tuple(shape))
+    key = (slice(None),) * normalize_axis_index(axis, len(shape)) + (indices,)
+    return index_add(out_bar, key, shape)
+
+
+def take_jvp(dots, out, a, indices, axis=None, mode="raise"):
+    d = dots[0]
+    if axis is None:
+        return np.take(np.reshape(d, (_lead(d), -1)), indices, axis=1, mode=mode)
+    return np.take(d, indices, axis=_ax(axis, ndim_of(a)), mode=mode)
+
+
+def take_vjp(out_bar, out, a, indices, axis=None, mode="raise"):
+    return (_take_vjp(out_bar, indices, axis, tuple(shape_of(a)), mode),)
+
+
+def _along_jvp(d, indices, axis):
+    if axis is None:
+        return np.take_along_axis(np.reshape(d, (_lead(d), -1)), indices[None], axis=1)
+    return np.take_along_axis(d, indices[None], axis=_ax(axis, ndim_of(indices)))
+
+
+def _along_vjp(out_bar, indices, axis, shape, out_shape):
+    """Cotangent of ``np.take_along_axis(x, indices, axis)`` for ``x`` of ``shape``."""
+    if axis is None:
+        return _take_vjp(out_bar, indices, None, shape)
+    nd = len(shape)
+    ax = normalize_axis_index(axis, nd)
+    key = []
+    for j, n in enumerate(shape):
+        if j == ax:
+            key.append(indices)
+            continue
+        grid = np.arange(n, dtype=np.intp) if n == out_shape[j] else np.zeros(1, np.intp)
+        key.append(grid.reshape((1,) * j + (-1,) + (1,) * (nd - j - 1)))
+    return index_add(out_bar, tuple(key), shape)
+
+
+def take_along_axis_jvp(dots, out, arr, indices, axis=-1):
+    return _along_jvp(dots[0], indices, axis)
+
+
+def take_along_axis_vjp(out_bar, out, arr, indices, axis=-1):
+    return (_along_vjp(out_bar, indices, axis, tuple(shape_of(arr)), shape_of(out)),)
+
+
+def sort_jvp(dots, out, a, axis=-1, kind=None, order=None, *, stable=None):
+    # the primal's own sorting permutation; at ties any order gives the same values
+    return _along_jvp(dots[0], np.argsort(a, axis=axis, kind=kind, stable=stable), axis)
+
+
+def sort_vjp(out_bar, out, a, axis=-1, kind=None, order=None, *, stable=None):
+    idx = np.argsort(a, axis=axis, kind=kind, stable=stable)
+    return (_along_vjp(out_bar, idx, axis, tuple(shape_of(a)), shape_of(out)),)
+
+
+def compress_jvp(dots, out, condition, a, axis=None):
+    return take_jvp((dots[1],), out, a, np.flatnonzero(condition), axis)
+
+
+def compress_vjp(out_bar, out, condition, a, axis=None):
+    return (None, _take_vjp(out_bar, np.flatnonzero(condition), axis, tuple(shape_of(a))))
+
+
+def extract_jvp(dots, out, condition, arr):
+    return take_jvp((dots[1],), out, arr, np.flatnonzero(condition))
+
+
+def extract_vjp(out_bar, out, condition, arr):
+    return (None, _take_vjp(out_bar, np.flatnonzero(condition), None, tuple(shape_of(arr))))
+
+
+_rule(np.take, take_jvp, take_vjp)
+_rule(np.take_along_axis, take_along_axis_jvp, take_along_axis_vjp)
+_rule(np.sort, sort_jvp, sort_vjp)
+_rule(np.compress, compress_jvp, compress_vjp)
+_rule(np.extract, extract_jvp, extract_vjp)
+
+
+# -- triangles and diagonals -----------------------------------------------------------------
+
+
+def _tri(f):
+    def jvp(dots, out, m, k=0):
+        d = dots[0]
+        if ndim_of(m) == 1:  # NumPy treats a vector as a row repeated down the rows
+            s = shape_of(d)
+            d = np.broadcast_to(np.reshape(d, (s[0], 1, s[1])), (s[0], s[1], s[1]))
+        return f(d, k)
+
+    def vjp(out_bar, out, m, k=0):
+        g = f(out_bar, k)
+        return (np.sum(g, axis=1) if ndim_of(m) == 1 else g,)
+
+    return _rule(f, jvp, vjp)
+
+
+def _diag_at(n: int, k: int):
+    """Rows and columns of the ``n`` entries on diagonal ``k``."""
+    i = np.arange(n, dtype=np.intp)
+    return i + max(-k, 0), i + max(k, 0)
+
+
+def diag_jvp(dots, out, v, k=0):
+    d = dots[0]
+    if ndim_of(v) == 2:
+        return np.diagonal(d, k, 1, 2)
+    return index_add(d, _diag_at(shape_of(v)[0], k), shape_of(out))
+
+
+def diag_vjp(out_bar, out, v, k=0):
+    if ndim_of(v) == 2:
+        return (index_add(out_bar, _diag_at(shape_of(out)[0], k), shape_of(v)),)
+    return (out_bar[(slice(None),) + _diag_at(shape_of(v)[0], k)],)
+
+
+def diagflat_jvp(dots, out, v, k=0):
+    d = dots[0]
+    flat = np.reshape(d, (_lead(d), -1))
+    return index_add(flat, _diag_at(shape_of(flat)[1], k), shape_of(out))
+
+
+def diagflat_vjp(out_bar, out, v, k=0):
+    g = out_bar[(slice(None),) + _diag_at(math.prod(shape_of(v)), k)]
+    return (np.reshape(g, shape_of(out_bar)[:1] + tuple(shape_of(v))),)
+
+
+def diagonal_jvp(dots, out, a, offset=0, axis1=0, axis2=1):
+    n = ndim_of(a)
+    return np.diagonal(dots[0], offset, _ax(axis1, n), _ax(axis2, n))
+
+
+def diagonal_vjp(out_bar, out, a, offset=0, axis1=0, axis2=1):
+    s, n = tuple(shape_of(a)), ndim_of(a)
+    a1, a2 = normalize_axis_index(axis1, n), normalize_axis_index(axis2, n)
+    rest = tuple(x for j, x in enumerate(s) if j not in (a1, a2))
+    # scatter with the two diagonal axes last (where np.diagonal puts the diagonal), then
+    # move them back to axis1 and axis2
+    key = (slice(None),) * len(rest) + _diag_at(shape_of(out)[-1], offset)
+    z = index_add(out_bar, key, rest + (s[a1], s[a2]))
+    return (np.moveaxis(z, (-2, -1), (a1 + 1, a2 + 1)),)
+
+
+_tri(np.triu)
+_tri(np.tril)
+_rule(np.diag, diag_jvp, diag_vjp)
+_rule(np.diagflat, diagflat_jvp, diagflat_vjp)
+_rule(np.diagonal, diagonal_jvp, diagonal_vjp)
+
+
+# -- copies, real and imaginary parts, new arrays ----------------------------------------------
+
+
+def _complex(x) -> bool:
+    dt = getattr(x, "dtype", None)
+    return dt is not None and dt.kind == "c"
+
+
+# complex inputs: the cotangent is d/dRe + 1j d/dIm of the real-valued output
+_rule(np.copy, lambda dots, out, a, *r, **kw: np.copy(dots[0]), lambda g, out, a, *r, **kw: (g,))
+_rule(np.real, lambda dots, out, val: np.real(dots[0]), lambda g, out, val: (g,))
+_rule(
+    np.imag,
+    lambda dots, out, val: np.imag(dots[0]) if _complex(val) else None,
+    lambda g, out, val: (1j * g if _complex(val) else None,),
+)
+
+
+def _no_tangent(dots, out, *args, **kwargs):
+    return None  # the values are new: a zero tangent, and still a Dual to assign into
+
+
+def _no_cotangent(out_bar, out, *args, **kwargs):
+    return ()
+
+
+def full_like_jvp(dots, out, a, fill_value, *args, **kwargs):
+    d = dots[1] if len(dots) > 1 else None
+    if d is None:
+        return None
+    s = shape_of(out)
+    return np.broadcast_to(align(d, len(s)), shape_of(d)[:1] + s)
+
+
+def full_like_vjp(out_bar, out, a, fill_value, *args, **kwargs):
+    return (None, unbroadcast(out_bar, shape_of(fill_value)))
+
+
+for _f in (np.zeros_like, np.ones_like, np.empty_like):
+    _rule(_f, _no_tangent, _no_cotangent)
+_rule(np.full_like, full_like_jvp, full_like_vjp)
+
+
+#: Functions whose results are indices or shapes: they run on the primal, no tangent.
+PRIMAL_ONLY_FUNCS = (
+    np.shape, np.ndim, np.size, np.argsort, np.argpartition, np.nonzero, np.argwhere,
+    np.flatnonzero, np.tril_indices_from, np.triu_indices_from, np.diag_indices_from,
+    np.ravel_multi_index, np.unravel_index,
+)  # fmt: skip
+
+_IN_PLACE = (
+    "it writes into its argument in place; assign with x[key] = value on a Dual buffer "
+    "(out = np.zeros_like(x)) or build the result with np.where"
+)
+
+#: Functions deliberately without a rule, each with the reason the error message gives.
+UNSUPPORTED_FUNCS = {
+    np.put: _IN_PLACE,
+    np.place: _IN_PLACE,
+    np.putmask: _IN_PLACE,
+    np.copyto: _IN_PLACE,
+    np.fill_diagonal: _IN_PLACE,
+    np.put_along_axis: _IN_PLACE,
+    np.partition: "which entries land off the kth positions is unspecified; use np.sort",
+    np.trim_zeros: "the result's shape depends on the values; slice with indices computed "
+    "from d.primal instead",
+}
