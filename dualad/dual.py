@@ -17,7 +17,8 @@ from . import _tags
 from ._ops import ArrayOps, bind_kwargs, strip
 from ._tags import Leveled, top_level
 from .rules import PRIMAL_ONLY, lookup, ufunc_method_target
-from .rules._define import align, getitem, shape_of
+from .rules._define import getitem, shape_of
+from .rules.update import trailing_key
 
 
 
@@ -197,12 +198,10 @@ class Dual(ArrayOps):
         if same and value._k != self._k:
             raise ValueError(f"direction counts differ: {value._k} vs {self._k}")
         dot = self._writable_dot()
-        tkey = (slice(None),) + (key if isinstance(key, tuple) else (key,))
-        if vdot is None:
-            dot[tkey] = 0
-        else:
-            target = dot[tkey]
-            dot[tkey] = align(vdot, target.ndim - 1)
+        # write through a view with the direction axis last, so advanced indices in `key`
+        # (even separated ones, which NumPy moves to the front) never move it
+        view = np.moveaxis(dot, 0, -1)
+        view[trailing_key(key)] = 0 if vdot is None else np.moveaxis(vdot, 0, -1)
 
     def _writable_dot(self):
         """The tangent as an array this Dual alone owns (copy on first write)."""

@@ -305,12 +305,7 @@ def test_assignment_into_zeros_like_buffer():
     check_rule(f, V)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tape: index_update's vjp (rules/update.py) credits a value written twice to one "
-    "entry twice; forward mode is right (the last write wins)",
-)
-def test_assignment_with_repeated_index():
+def test_assignment_with_repeated_index():  # the last write wins, in both modes
     def f(x):
         out = np.zeros_like(x)
         out[[3, 3]] = x[4]
@@ -332,11 +327,6 @@ def test_assignment_loop_and_2d_keys():
     check_rule(f, A)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Dual.__setitem__ indexes the tangent with (slice(None),) + key, which moves the "
-    "direction axis when advanced indices are separated (use shape._key/_gather's handling)",
-)
 def test_assignment_with_separated_advanced_indices():
     def f(x):
         out = np.zeros_like(x)
