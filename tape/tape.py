@@ -40,7 +40,7 @@ class Tape:
     ...     x = t.watch(np.array([1.5, 0.5]))
     ...     y = np.sum(np.sin(x) * x)
     >>> t.gradient(y, x)
-    array([1.05579666, 0.91813234])
+    array([1.10360079, 0.91821682])
     """
 
     def __init__(self, persistent: bool = False):
@@ -157,14 +157,14 @@ class Tape:
     def __str__(self) -> str:
         names: dict[int, str] = {}
 
-        def name(v):
-            if v._id not in names:
-                names[v._id] = f"v{len(names)}"
-            return names[v._id]
+        def name(i):  # by node id: a Variable rebound by item assignment changes its id
+            if i not in names:
+                names[i] = f"v{len(names)}"
+            return names[i]
 
         lines = [f"Tape ({len(self._records)} records)"]
         for w in self._watched:
-            lines.append(f"  {name(w):>4} = input{'':<24} # {_describe(w.value)}")
+            lines.append(f"  {name(w._id):>4} = input{'':<24} # {_describe(w.value)}")
         for rec in self._records:
             lines.append("  " + _record_line(rec, name))
         return "\n".join(lines)
@@ -191,11 +191,10 @@ def _arg_text(a, vars_by_pos, pos, name):
 def _record_line(rec, name) -> str:
     if rec.released:
         return "(released)"
-    by_pos = {path: var for path, var, _ in rec.inputs}
+    by_pos = {path: vid for path, _, vid in rec.inputs}
     args = ", ".join(_arg_text(a, by_pos, (i,), name) for i, a in enumerate(rec.args))
     if rec.kwargs:
         args += ", " + ", ".join(f"{k}={v!r}" for k, v in rec.kwargs.items())
-    outs = [r() for r in rec.out_refs]
-    lhs = ", ".join("_" if o is None else name(o) for o in outs) or "_"
+    lhs = ", ".join("_" if i < 0 else name(i) for i in rec.out_ids) or "_"
     shape = _describe(rec.out[0] if rec.multi else rec.out)
     return f"{lhs:>4} = {rec.name}({args})".ljust(34) + f" # {shape}"
