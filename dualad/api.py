@@ -8,6 +8,8 @@ in.shape``; for pytrees, output structure outside, input structure inside.
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -33,7 +35,11 @@ def _leaves(x):
 
 
 def _size(x) -> int:
-    return int(np.prod(np.shape(x), dtype=np.int64))
+    return math.prod(np.shape(x))
+
+
+def _offsets(xs) -> list[int]:
+    return list(itertools.accumulate((_size(v) for v in xs), initial=0))
 
 
 def _seed(leaves, level: int, dots, single: bool):
@@ -43,7 +49,7 @@ def _seed(leaves, level: int, dots, single: bool):
 def _read(y, level: int, k: int):
     """Primal and tangent ``(k,) + shape`` of one output leaf at ``level``."""
     if isinstance(y, Dual) and y._level == level:
-        dot = y._dot
+        dot = y._dot_array()
         if dot is None:
             dot = np.zeros_like(y._p, shape=(k,) + tuple(y.shape))
         return y._p, dot
@@ -55,6 +61,14 @@ def _base(x):
     """The innermost array under every wrapper: the backend seeds are made on."""
     x = strip(x)
     return x if hasattr(x, "__array_function__") else np.asarray(x)
+
+
+def _eye(k: int, n: int, offset: int, ref, dtype=None):
+    """Rows ``offset .. offset + k`` of the n x n identity, on ``ref``'s backend."""
+    base = _base(ref)
+    if type(base) is np.ndarray or isinstance(base, np.generic):
+        return np.eye(k, n, offset, dtype=dtype)
+    return np.eye(k, n, offset, dtype=dtype, like=base)
 
 
 def _check_mode(mode: str) -> None:
@@ -124,11 +138,11 @@ def derivative(f: Callable, x: Any) -> Any:
 def _forward_jacobian(f, xs, td, chunk):
     n_in = sum(_size(v) for v in xs)
     k = _chunk_size(n_in, np.dtype(getattr(xs[0], "dtype", np.float64)).itemsize, chunk)
-    offsets = np.cumsum([0] + [_size(v) for v in xs])
+    offsets = _offsets(xs)
     blocks, ys, ytd = [], None, None
     for c0 in range(0, max(n_in, 1), k):
         kc = min(k, n_in - c0)
-        eye = np.eye(kc, n_in, c0, dtype=xs[0].dtype, like=_base(xs[0])) if n_in else None
+        eye = _eye(kc, n_in, c0, xs[0], xs[0].dtype) if n_in else None
         dots = [
             eye[:, offsets[i] : offsets[i + 1]].reshape((kc,) + tuple(np.shape(v)))
             for i, v in enumerate(xs)
@@ -148,12 +162,18 @@ def _forward_jacobian(f, xs, td, chunk):
 def _layout(mats, prim, xs, td, offsets, axis_first: bool):
     """Per (output leaf, input leaf) blocks shaped ``out.shape + in.shape``."""
     out = []
+    one_leaf = len(xs) == 1
     for m, p in zip(mats, prim):
         pshape = tuple(np.shape(p))
         if axis_first:  # m: (n_in,) + out.shape  ->  out.shape + (n_in,)
-            m = np.moveaxis(m.reshape((m.shape[0], -1)), 0, -1).reshape(pshape + (-1,))
-        else:  # m: out.shape + (n_in,) already
-            m = m.reshape(pshape + (-1,))
+            if pshape:
+                m = m.reshape((m.shape[0], -1)).T.reshape(pshape + (-1,))
+            else:
+                m = m.reshape(-1)
+        if one_leaf:
+            out.append([m.reshape(pshape + tuple(np.shape(xs[0])))])
+            continue
+        m = m.reshape(pshape + (-1,))
         row = [
             m[..., offsets[i] : offsets[i + 1]].reshape(pshape + tuple(np.shape(v)))
             for i, v in enumerate(xs)
@@ -357,12 +377,12 @@ def _reverse_jacobian(f, xs, td, chunk, scalar=False):
         _require_scalar(prim, ytd)
     n_out = sum(_size(p) for p in prim)
     m = _chunk_size(n_out, 8, chunk) if n_out else 1
-    offsets = np.cumsum([0] + [_size(v) for v in xs])
-    out_offsets = np.cumsum([0] + [_size(p) for p in prim])
+    offsets = _offsets(xs)
+    out_offsets = _offsets(prim)
     parts = []
     for r0 in range(0, max(n_out, 1), m):
         mc = min(m, n_out - r0)
-        eye = np.eye(mc, n_out, r0, like=_base(prim[0]))
+        eye = _eye(mc, n_out, r0, prim[0])
         seeds = [
             eye[:, out_offsets[j] : out_offsets[j + 1]].reshape((mc,) + tuple(np.shape(p)))
             for j, p in enumerate(prim)
@@ -484,7 +504,7 @@ def hessian(f: Callable, x: Any, method: str = "auto", chunk: int | None = None)
     else:
         H = _hessian_fwd_rev(f, xs, td, n, chunk)
     H = 0.5 * (H + H.T)  # exact up to rounding; make the rounding symmetric too
-    offsets = np.cumsum([0] + [_size(v) for v in xs])
+    offsets = _offsets(xs)
     rows = [
         [
             H[offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]].reshape(
@@ -507,8 +527,8 @@ def _split_eye(eye, xs, offsets, k):
 
 
 def _hessian_hyperdual(f, xs, td, n):
-    offsets = np.cumsum([0] + [_size(v) for v in xs])
-    eye = _split_eye(np.eye(n, like=_base(xs[0])), xs, offsets, n)
+    offsets = _offsets(xs)
+    eye = _split_eye(_eye(n, n, 0, xs[0]), xs, offsets, n)
     l1, l2 = _tags.new_level(), _tags.new_level()
     hds = [
         Dual._new(Dual._new(v, e, l1, n, False), Dual._new(e, None, l1, n, False), l2, n, False)
@@ -519,7 +539,7 @@ def _hessian_hyperdual(f, xs, td, n):
         raise ValueError("hessian needs f to return a scalar")
     y = ys[0]
     t = y._dot if isinstance(y, Dual) and y._level == l2 else None
-    tt = t._dot if isinstance(t, Dual) and t._level == l1 else None
+    tt = t._dot_array() if isinstance(t, Dual) and t._level == l1 else None
     if tt is None:
         return np.zeros((n, n), like=_base(xs[0]))
     return tt  # (k1, k2): d2f / dx_k1 dx_k2
@@ -527,11 +547,11 @@ def _hessian_hyperdual(f, xs, td, n):
 
 def _hessian_fwd_rev(f, xs, td, n, chunk):
     k = _chunk_size(n, 8, chunk)
-    offsets = np.cumsum([0] + [_size(v) for v in xs])
+    offsets = _offsets(xs)
     parts = []
     for c0 in range(0, max(n, 1), k):
         kc = min(k, n - c0)
-        dots = _split_eye(np.eye(kc, n, c0, like=_base(xs[0])), xs, offsets, kc)
+        dots = _split_eye(_eye(kc, n, c0, xs[0]), xs, offsets, kc)
         g = _grad_of_duals(f, xs, td, dots, single=False)
         parts.append(np.concatenate([gi.reshape(kc, -1) for gi in g], axis=1))
     return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]

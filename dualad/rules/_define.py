@@ -36,6 +36,8 @@ class Rule:
     jvp: Callable
     vjp: Callable
     vjp_needs: bool = False
+    #: elementwise rules keep their partials, for the scalar fast paths
+    partials: tuple | None = None
 
 
 def func_name(func) -> str:
@@ -51,10 +53,12 @@ def func_name(func) -> str:
     return f"{mod}.{getattr(func, '__name__', repr(func))}"
 
 
-def defrule(func, jvp: Callable, vjp: Callable, name: str | None = None) -> Rule:
+def defrule(
+    func, jvp: Callable, vjp: Callable, name: str | None = None, partials: tuple | None = None
+) -> Rule:
     """Register a hand-written ``jvp``/``vjp`` pair for ``func``."""
     needs = "needs" in inspect.signature(vjp).parameters
-    rule = Rule(name or func_name(func), jvp, vjp, needs)
+    rule = Rule(name or func_name(func), jvp, vjp, needs, partials)
     RULES[func] = rule
     return rule
 
@@ -198,7 +202,26 @@ def defpartials(func, *partials, name: str | None = None) -> Rule:
     argument that is not differentiable. Forward multiplies partials by
     tangents; reverse multiplies them by cotangents and sums away broadcast axes.
     """
-    return defrule(func, _partials_jvp(partials), _partials_vjp(partials), name)
+    return defrule(func, _partials_jvp(partials), _partials_vjp(partials), name, partials)
+
+
+def scalar_combine(partials, dots, out, args):
+    """``sum_i partial_i * dot_i`` for scalar data and packed scalar tangents/cotangents.
+
+    Used by the fast paths for 0-d values (see ``dualad.dual``): no arrays, no broadcasting.
+    """
+    acc = None
+    for p, d in zip(partials, dots):
+        if d is None or p is None:
+            continue
+        if p is ONE:
+            term = d
+        elif p is NEG:
+            term = -d
+        else:
+            term = p(out, *args) * d
+        acc = term if acc is None else acc + term
+    return acc
 
 
 def defzero(func, nargs: int = 1, name: str | None = None) -> Rule:
@@ -210,7 +233,7 @@ def defzero(func, nargs: int = 1, name: str | None = None) -> Rule:
     def vjp(out_bar, out, *args, **kwargs):
         return (None,) * len(args)
 
-    return defrule(func, jvp, vjp, name)
+    return defrule(func, jvp, vjp, name, partials=(None,) * nargs)
 
 
 def deflinear(func, vjp: Callable, jvp: Callable | None = None, name: str | None = None) -> Rule:
