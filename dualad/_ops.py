@@ -73,10 +73,15 @@ def _foreign(x) -> bool:
     )
 
 
+_PLAIN = frozenset({float, int, np.float64, np.ndarray})
+
+
 def _binary(ufunc, a, b):
     """Operator fast path: ``ufunc(a, b)`` (or ``ufunc(a)`` when ``b is None``)."""
     if b is None:
         return a._apply(ufunc, (a,), {}, a._level)
+    if type(b) in _PLAIN:  # the common case: a wrapper and a plain number or array
+        return a._apply(ufunc, (a, b), {}, a._level)
     if isinstance(b, Leveled):
         if isinstance(a, Leveled) and a._level >= b._level:
             return a._apply(ufunc, (a, b), {}, a._level)

@@ -28,7 +28,7 @@ class Record:
         self.inputs = inputs  # [(path, Variable)] that receive cotangents
         self.arg_vars = arg_vars  # args with this level's Variables kept, for create_graph
         self.out = out
-        self.multi = type(out) in (tuple, list) or hasattr(out, "_fields")
+        self.multi = isinstance(out, (tuple, list))  # namedtuples are tuples
         self.needs = needs
         self.out_ids: tuple = ()
         self.out_refs: tuple = ()

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from dualad.rules._define import NEG, ONE
+
 from .variable import Variable
+
+_SCALAR_BAR = frozenset({np.float64, float})
+_RELEASED = (
+    "the graph behind this value was already used by a backward sweep and freed; "
+    "use Tape(persistent=True) or backward(retain_graph=True) to sweep it twice"
+)
 
 
 def _reachable(roots):
@@ -20,10 +28,7 @@ def _reachable(roots):
         if rec.id in seen:
             continue
         if rec.released:
-            raise RuntimeError(
-                "the graph behind this value was already used by a backward sweep and freed; "
-                "use Tape(persistent=True) or backward(retain_graph=True) to sweep it twice"
-            )
+            raise RuntimeError(_RELEASED)
         seen.add(rec.id)
         recs.append(rec)
         for _, var, _ in rec.inputs:
@@ -37,18 +42,51 @@ def _zeros_for(out, m):
     return np.zeros_like(out, shape=(m,) + tuple(np.shape(out)))
 
 
-def sweep(roots, seeds, wanted, create_graph=False, release=False):
-    """Cotangents ``(m,) + shape`` of each Variable in ``wanted`` (None where unreached)."""
+def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None):
+    """Cotangents ``(m,) + shape`` of each Variable in ``wanted`` (None where unreached).
+
+    ``records`` (a tape's list, already topological) saves the graph search. A seed of
+    ``m = 1`` for a 0-d root may be a NumPy scalar: scalar records then run on scalars.
+    """
     bars: dict[int, object] = {}
     for r, s in zip(roots, seeds):
         if isinstance(r, Variable):
             bars[r._id] = bars[r._id] + s if r._id in bars else s
     keep = {w._id for w in wanted}
-    recs = _reachable([r for r in roots if isinstance(r, Variable)])
+    if records is None:
+        recs = _reachable([r for r in roots if isinstance(r, Variable)])
+    else:
+        recs = reversed(records)
     for rec in recs:
-        outs = [bars.get(i) if i in keep else bars.pop(i, None) for i in rec.out_ids]
-        if all(o is None for o in outs):
-            continue
+        if not rec.multi:
+            oid = rec.out_ids[0]
+            ob = bars.get(oid) if oid in keep else bars.pop(oid, None)
+            if ob is None:
+                continue
+            if type(ob) in _SCALAR_BAR:
+                if rec.released:
+                    raise RuntimeError(_RELEASED)
+                partials = rec.rule.partials
+                if partials is not None and not create_graph:
+                    args, out = rec.args, rec.out
+                    for path, _, vid in rec.inputs:
+                        p = partials[path[0]]
+                        if p is None:
+                            continue
+                        g = ob if p is ONE else -ob if p is NEG else ob * p(out, *args)
+                        bars[vid] = bars[vid] + g if vid in bars else g
+                    if release:
+                        rec.release()
+                    continue
+                ob = np.reshape(ob, (1,) + tuple(np.shape(rec.out)))
+            outs = [ob]
+        else:
+            outs = [bars.get(i) if i in keep else bars.pop(i, None) for i in rec.out_ids]
+            if all(o is None for o in outs):
+                continue
+        if rec.released:
+            raise RuntimeError(_RELEASED)
+        outs = [_as_batch(o, v) for o, v in zip(outs, rec.out if rec.multi else (rec.out,))]
         if rec.multi:
             m = next(o for o in outs if o is not None).shape[0]
             ob = tuple(_zeros_for(v, m) if o is None else o for o, v in zip(outs, rec.out))
@@ -72,7 +110,14 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False):
             bars[vid] = bars[vid] + g if vid in bars else g
         if release:
             rec.release()
-    return [bars.get(w._id) for w in wanted]
+    return [_as_batch(bars.get(w._id), w.value) for w in wanted]
+
+
+def _as_batch(b, value):
+    """A scalar cotangent (m = 1) as an array ``(1,) + shape``; anything else unchanged."""
+    if type(b) in _SCALAR_BAR:
+        return np.reshape(b, (1,) + tuple(np.shape(value)))
+    return b
 
 
 def _live_out(rec):
@@ -112,7 +157,9 @@ def backward(root, gradient, create_graph, retain_graph):
                 f"backward() on a value of shape {shape} needs a cotangent: pass "
                 "gradient=array of that shape, or reduce to a scalar first (e.g. y.sum())"
             )
-        seed = np.ones_like(root.value, shape=(1,))
+        seed = np.float64(1.0) if type(root.value) is np.float64 else np.ones_like(
+            root.value, shape=(1,)
+        )
     else:
         g = gradient.value if isinstance(gradient, Variable) and not create_graph else gradient
         if np.shape(g) != shape:

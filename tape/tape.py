@@ -110,7 +110,8 @@ class Tape:
                     f"y has shape {np.shape(yval)}: pass seed= (a cotangent of that shape) or "
                     "reduce y to a scalar, e.g. np.sum(y)"
                 )
-            s = np.ones_like(yval, shape=(1,))
+            # a NumPy scalar seed lets scalar records sweep without tiny arrays
+            s = np.float64(1.0) if type(yval) is np.float64 else np.ones_like(yval, shape=(1,))
         else:
             if np.shape(seed) != np.shape(yval):
                 raise ValueError(f"seed shape {np.shape(seed)} differs from y's {np.shape(yval)}")
@@ -137,8 +138,12 @@ class Tape:
                 )
         roots = [y for y in ys if isinstance(y, Variable) and y._level == self._level]
         rseeds = [s for y, s in zip(ys, seeds) if isinstance(y, Variable) and y._level == self._level]
-        m = seeds[0].shape[0] if seeds else 1
-        bars = sweep(roots, rseeds, xs, create_graph=create_graph) if roots else [None] * len(xs)
+        m = np.shape(seeds[0])[0] if seeds and np.ndim(seeds[0]) else 1
+        bars = (
+            sweep(roots, rseeds, xs, create_graph=create_graph, records=self._records)
+            if roots
+            else [None] * len(xs)
+        )
         return [
             np.zeros_like(x.value, shape=(m,) + tuple(np.shape(x.value))) if b is None else b
             for x, b in zip(xs, bars)

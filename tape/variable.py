@@ -9,13 +9,15 @@ tapes nest like Dual tags. Imports dualad.rules, dualad._tags and dualad._ops on
 from __future__ import annotations
 
 import itertools
+import operator
+import weakref
 
 import numpy as np
 
 from dualad import _tags
 from dualad._ops import ArrayOps, bind_kwargs, strip
 from dualad._tags import Leveled, top_level
-from dualad.rules import PRIMAL_ONLY, lookup, ufunc_method_target
+from dualad.rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from dualad.rules._define import getitem, shape_of
 
 from .record import Record
@@ -224,8 +226,54 @@ def _split(args, level):
     return vals, inputs, tuple(needs), tp
 
 
+_SCALAR = frozenset({np.float64, float, int})
+_SCALAR_OPS = {
+    np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
+    np.divide: operator.truediv, np.power: operator.pow, np.negative: operator.neg,
+}  # fmt: skip
+
+
+def _scalar_record(rule, func, args, level):
+    """Fast path: an elementwise rule on float64 scalars (scalar loops). None if n/a."""
+    vals, inputs, needs, tp = [], [], [], None
+    for i, a in enumerate(args):
+        if type(a) in _SCALAR:
+            vals.append(a)
+            needs.append(False)
+            continue
+        if type(a) is not Variable or a._level != level or type(a.value) is not np.float64:
+            return None
+        vals.append(a.value)
+        tp = tp or a._tape
+        want = a.requires_grad or a._record is not None
+        needs.append(want)
+        if want:
+            inputs.append(((i,), a, a._id))
+    if not inputs:
+        return None
+    if tp is not None and tp._closed:
+        return None  # the generic path raises the explanation
+    op = _SCALAR_OPS.get(func)
+    out = op(*vals) if op is not None else func(*vals)
+    if type(out) is not np.float64:
+        return None
+    rec = Record(rule, func, tuple(vals), {}, inputs, args, out, tuple(needs))
+    if tp is not None:
+        tp._records.append(rec)
+    v = Variable._new(out, level, rec, tp)
+    rec.out_ids = (v._id,)
+    rec.out_refs = (weakref.ref(v),)
+    return v
+
+
 def record(func, args, kwargs, level):
     """Run ``func`` on the values of ``args`` and append its record to the graph."""
+    if not kwargs:
+        rule = RULES.get(func)
+        if rule is not None and rule.partials is not None:
+            res = _scalar_record(rule, func, args, level)
+            if res is not None:
+                return res
     if func in PRIMAL_ONLY:
         return func(*strip(list(args)), **{k: strip(v) for k, v in kwargs.items()})
     rule = lookup(func)
