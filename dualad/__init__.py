@@ -26,9 +26,9 @@ from .dual import Dual, HyperDual
 
 __all__ = [
     "HYPERDUAL_MAX_N",
+    "MEMORY_BUDGET",
     "Dual",
     "HyperDual",
-    "MEMORY_BUDGET",
     "ModeChoice",
     "check_grad",
     "choose_mode",

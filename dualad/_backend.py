@@ -10,7 +10,7 @@ import numpy as np
 
 def as_float_leaf(x):
     """A differentiable float array from a user leaf; ints and bools become float64."""
-    if isinstance(x, np.ndarray) or isinstance(x, np.generic):
+    if isinstance(x, (np.ndarray, np.generic)):
         return x if x.dtype.kind in "fc" else x.astype(np.float64)
     if hasattr(x, "__array_function__") and hasattr(x, "dtype"):  # CuPy, Dask, ...
         return x if x.dtype.kind in "fc" else x.astype(np.float64)

@@ -42,7 +42,9 @@ def bind_kwargs(func, args, kwargs, level: int):
     try:
         params = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError) as e:
-        raise NotImplementedError(f"pass the differentiable arguments of {name} positionally") from e
+        raise NotImplementedError(
+            f"pass the differentiable arguments of {name} positionally"
+        ) from e
     index = {p.name: i for i, p in enumerate(params)}
     for n in hot:
         if n not in index or params[index[n]].kind in (
@@ -62,7 +64,9 @@ def bind_kwargs(func, args, kwargs, level: int):
         elif p.default is not inspect.Parameter.empty:
             args.append(p.default)
         else:
-            raise NotImplementedError(f"{name}: pass '{p.name}' too, or pass arguments positionally")
+            raise NotImplementedError(
+                f"{name}: pass '{p.name}' too, or pass arguments positionally"
+            )
     return tuple(args), kwargs
 
 
@@ -318,5 +322,3 @@ class ArrayOps(Leveled):
 
     def all(self, axis=None):
         return np.all(strip(self), axis=axis)
-
-

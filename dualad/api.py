@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from . import _tags
 from ._backend import as_float_leaf, to_host
-from ._pytree import flatten, unflatten
 from ._ops import strip
+from ._pytree import flatten, unflatten
 from .dual import Dual
 
 #: Memory the forward Jacobian lets one vectorised pass use for tangents, in bytes.
@@ -304,8 +305,8 @@ def check_grad(
     xs, td = _leaves(x)
     rng = np.random.default_rng(seed)
     J = jacobian(f, unflatten(td, xs), mode=mode)
-    ys, ytd = flatten(f(unflatten(td, xs)))
-    rows = [[J]] if (ytd.is_leaf and td.is_leaf) else [flatten(r)[0] for r in _rows(J, ytd)]
+    _, ytd = flatten(f(unflatten(td, xs)))
+    rows = [[J]] if (ytd.is_leaf and td.is_leaf) else [flatten(r)[0] for r in _split_rows(J, ytd)]
     worst, where = 0.0, ""
     for d in range(n_directions):
         vs = [rng.standard_normal(np.shape(v)) for v in xs]
@@ -330,10 +331,6 @@ def check_grad(
     return worst
 
 
-def _rows(J, ytd):
-    return flatten(J)[0] if False else _split_rows(J, ytd)
-
-
 def _split_rows(J, ytd):
     if ytd.is_leaf:
         return [J]
@@ -346,9 +343,7 @@ def _collect(tree, td, acc):
     if td.is_leaf:
         acc.append(tree)
         return
-    items = (
-        [tree[k] for k in td.meta] if td.kind == "dict" else list(tree)
-    )
+    items = [tree[k] for k in td.meta] if td.kind == "dict" else list(tree)
     for t, c in zip(items, td.children):
         _collect(t, c, acc)
 
@@ -388,15 +383,11 @@ def _reverse_jacobian(f, xs, td, chunk, scalar=False):
             for j, p in enumerate(prim)
         ]
         bars = t._sweep(ys, seeds, ws)
-        parts.append(
-            np.concatenate([b.reshape(mc, -1) for b in bars], axis=1) if bars else None
-        )
+        parts.append(np.concatenate([b.reshape(mc, -1) for b in bars], axis=1) if bars else None)
     t.close()
     full = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]  # (n_out, n_in)
     mats = [
-        full[out_offsets[j] : out_offsets[j + 1]].T.reshape(
-            (offsets[-1],) + tuple(np.shape(p))
-        )
+        full[out_offsets[j] : out_offsets[j + 1]].T.reshape((offsets[-1],) + tuple(np.shape(p)))
         for j, p in enumerate(prim)
     ]
     return prim, ytd, _layout(mats, prim, xs, td, offsets, axis_first=True)

@@ -9,7 +9,6 @@ not confuse perturbations. A zero tangent is stored as ``None`` and costs nothin
 
 from __future__ import annotations
 
-import numbers
 import operator
 
 import numpy as np
@@ -20,8 +19,6 @@ from ._tags import Leveled, top_level
 from .rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from .rules._define import NEG, ONE, getitem, scalar_combine, shape_of
 from .rules.update import trailing_key
-
-
 
 # -- packed scalar tangents ------------------------------------------------------------------
 # A 0-d float64 Dual with k <= 2 directions keeps its tangent as one scalar: a float for
@@ -53,9 +50,7 @@ def _unpack(dot, k: int):
 
 
 def _unpack_all(dots, k: int):
-    return [
-        tuple(_unpack(e, k) for e in d) if type(d) is tuple else _unpack(d, k) for d in dots
-    ]
+    return [tuple(_unpack(e, k) for e in d) if type(d) is tuple else _unpack(d, k) for d in dots]
 
 
 def _as_array(x, what: str):
@@ -97,7 +92,7 @@ class Dual(ArrayOps):
     array([1.        , 0.54030231])
     """
 
-    __slots__ = ("_p", "_dot", "_level", "_k", "_single", "_owns")
+    __slots__ = ("_dot", "_k", "_level", "_owns", "_p", "_single")
     _value_attr = "primal"
     __array_priority__ = 1000
     __hash__ = None
@@ -269,6 +264,7 @@ class Dual(ArrayOps):
             self._owns = True
         return self._dot
 
+
 def _split(args, level: int):
     """Primals, tangents and direction count of ``args`` at ``level``."""
     primals, dots, k, single, packed = [], [], None, True, False
@@ -283,9 +279,7 @@ def _split(args, level: int):
                 k, single = a._k, a._single
             elif a._k != k:
                 raise ValueError(f"Duals with {k} and {a._k} directions cannot be combined")
-        elif type(a) in (list, tuple) and any(
-            isinstance(b, Dual) and b._level == level for b in a
-        ):
+        elif type(a) in (list, tuple) and any(isinstance(b, Dual) and b._level == level for b in a):
             ps, ds = [], []
             for b in a:
                 if isinstance(b, Dual) and b._level == level:
@@ -326,7 +320,9 @@ def _scalar_forward(rule, func, args, level, cls):
         if d is None:
             return cls._new(out, None, level, a._k, a._single)
         part = rule.partials[0]
-        dot = d if part is ONE else -d if part is NEG else None if part is None else part(out, p) * d
+        dot = (
+            d if part is ONE else -d if part is NEG else None if part is None else part(out, p) * d
+        )
         return cls._new(out, dot, level, a._k, a._single)
     primals, dots, single = [], [], True
     for a in args:
@@ -487,7 +483,9 @@ class HyperDual(Dual):
         """Coefficient of eps2."""
         d = self._dot
         if d is None:
-            return np.zeros_like(self.primal, shape=(() if self._single else (self._k,)) + self.shape)
+            return np.zeros_like(
+                self.primal, shape=(() if self._single else (self._k,)) + self.shape
+            )
         d = d._p if isinstance(d, Dual) else d
         d = _unpack(d, self._k)
         return d[0] if self._single else d

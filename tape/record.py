@@ -16,8 +16,21 @@ _ids = itertools.count()
 class Record:
     """One recorded operation ``outs = func(*args, **kwargs)``."""
 
-    __slots__ = ("id", "rule", "func", "args", "kwargs", "inputs", "arg_vars", "out",
-                 "out_ids", "out_refs", "multi", "needs", "__weakref__")  # fmt: skip
+    __slots__ = (
+        "__weakref__",
+        "arg_vars",
+        "args",
+        "func",
+        "id",
+        "inputs",
+        "kwargs",
+        "multi",
+        "needs",
+        "out",
+        "out_ids",
+        "out_refs",
+        "rule",
+    )  # fmt: skip
 
     def __init__(self, rule, func, args, kwargs, inputs, arg_vars, out, needs):
         self.id = next(_ids)

@@ -157,8 +157,10 @@ def backward(root, gradient, create_graph, retain_graph):
                 f"backward() on a value of shape {shape} needs a cotangent: pass "
                 "gradient=array of that shape, or reduce to a scalar first (e.g. y.sum())"
             )
-        seed = np.float64(1.0) if type(root.value) is np.float64 else np.ones_like(
-            root.value, shape=(1,)
+        seed = (
+            np.float64(1.0)
+            if type(root.value) is np.float64
+            else np.ones_like(root.value, shape=(1,))
         )
     else:
         g = gradient.value if isinstance(gradient, Variable) and not create_graph else gradient

@@ -137,7 +137,9 @@ class Tape:
                     "the Variable it returns."
                 )
         roots = [y for y in ys if isinstance(y, Variable) and y._level == self._level]
-        rseeds = [s for y, s in zip(ys, seeds) if isinstance(y, Variable) and y._level == self._level]
+        rseeds = [
+            s for y, s in zip(ys, seeds) if isinstance(y, Variable) and y._level == self._level
+        ]
         m = np.shape(seeds[0])[0] if seeds and np.ndim(seeds[0]) else 1
         bars = (
             sweep(roots, rseeds, xs, create_graph=create_graph, records=self._records)
@@ -185,7 +187,11 @@ def _arg_text(a, vars_by_pos, pos, name):
     if pos in vars_by_pos:
         return name(vars_by_pos[pos])
     if type(a) in (list, tuple):
-        return "[" + ", ".join(_arg_text(b, vars_by_pos, pos + (j,), name) for j, b in enumerate(a)) + "]"
+        return (
+            "["
+            + ", ".join(_arg_text(b, vars_by_pos, pos + (j,), name) for j, b in enumerate(a))
+            + "]"
+        )
     if isinstance(a, (int, float, np.generic)) or (hasattr(a, "shape") and np.size(a) == 1):
         return repr(a) if not hasattr(a, "shape") else f"{np.ravel(a)[0]:g}"
     if isinstance(a, slice) or a is None or a is Ellipsis:

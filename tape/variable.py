@@ -18,7 +18,7 @@ from dualad import _tags
 from dualad._ops import ArrayOps, bind_kwargs, strip
 from dualad._tags import Leveled, top_level
 from dualad.rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
-from dualad.rules._define import getitem, shape_of
+from dualad.rules._define import getitem
 
 from .record import Record
 
@@ -44,8 +44,16 @@ class Variable(ArrayOps):
     array([2., 4.])
     """
 
-    __slots__ = ("value", "_level", "_record", "_tape", "requires_grad", "grad", "_id",
-                 "__weakref__")  # fmt: skip
+    __slots__ = (
+        "__weakref__",
+        "_id",
+        "_level",
+        "_record",
+        "_tape",
+        "grad",
+        "requires_grad",
+        "value",
+    )  # fmt: skip
     __array_priority__ = 2000
     __hash__ = None
 

@@ -26,7 +26,9 @@ def _slots(args):
         if isinstance(a, np.ndarray) and a.dtype.kind == "f":
             out.append((i,))
         elif type(a) in (list, tuple):
-            out += [(i, j) for j, b in enumerate(a) if isinstance(b, np.ndarray) and b.dtype.kind == "f"]
+            out += [
+                (i, j) for j, b in enumerate(a) if isinstance(b, np.ndarray) and b.dtype.kind == "f"
+            ]
     return out
 
 
@@ -98,7 +100,9 @@ def vjp_check(func, args, kwargs, slots, vs, jvs, rng, rtol, atol):
     """<u, J v> == <J^T u, v> using the rule's vjp directly."""
     rule = RULES[func]
     outs = _leaves(func(*args, **kwargs))
-    multi = type(func(*args, **kwargs)) in (tuple, list) or hasattr(func(*args, **kwargs), "_fields")
+    multi = type(func(*args, **kwargs)) in (tuple, list) or hasattr(
+        func(*args, **kwargs), "_fields"
+    )
     k = vs[0].shape[0]
     m = 2
     us = [rng.standard_normal((m,) + np.shape(o)) for o in outs]

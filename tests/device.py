@@ -63,7 +63,9 @@ class DeviceArray:
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         for x in inputs:
-            if hasattr(x, "__array_ufunc__") and not isinstance(x, (DeviceArray, np.ndarray, np.generic)):
+            if hasattr(x, "__array_ufunc__") and not isinstance(
+                x, (DeviceArray, np.ndarray, np.generic)
+            ):
                 return NotImplemented
         if "out" in kwargs:
             kwargs["out"] = tuple(_unwrap(o) for o in kwargs["out"])

@@ -115,7 +115,7 @@ def test_choose_mode_reports_reason():
 
 
 def test_auto_mode_agrees_with_both():
-    f = lambda x: np.sin(x) * np.sum(x)  # noqa: E731
+    f = lambda x: np.sin(x) * np.sum(x)
     x = np.array([0.1, 0.2, 0.3])
     np.testing.assert_allclose(
         dualad.jacobian(f, x), dualad.jacobian(f, x, mode="reverse"), rtol=1e-14

@@ -59,7 +59,9 @@ def test_vectorised_directions_give_the_hessian():
     n = x.size
     h = HyperDual(x, np.eye(n), np.eye(n), np.zeros((n, n, n)))
     y = np.exp(h[0]) * h[1] * h[2] ** 2
-    ref = dualad.hessian(lambda x: np.exp(x[0]) * x[1] * x[2] ** 2, x, method="forward-over-reverse")
+    ref = dualad.hessian(
+        lambda x: np.exp(x[0]) * x[1] * x[2] ** 2, x, method="forward-over-reverse"
+    )
     np.testing.assert_allclose(y.eps12, ref, rtol=1e-12)
 
 

@@ -46,7 +46,7 @@ def test_random_chain_forward_matches_differences(ix, xs):
 )
 def test_random_chain_reverse_equals_forward(ix, r, xs):
     f = compose(ix)
-    g = lambda x: REDUCE[r](f(x) * np.arange(1.0, len(xs) + 1))  # noqa: E731
+    g = lambda x: REDUCE[r](f(x) * np.arange(1.0, len(xs) + 1))
     x = np.array(xs)
     gf = dualad.grad(g, x, mode="forward")
     gr = dualad.grad(g, x, mode="reverse")

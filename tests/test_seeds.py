@@ -22,7 +22,7 @@ def test_two_input_program(mode):
 
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 def test_two_path_example(mode):
-    f = lambda x: np.log(x[0]) + x[0] * x[1] - np.sin(x[1])  # noqa: E731
+    f = lambda x: np.log(x[0]) + x[0] * x[1] - np.sin(x[1])
     x = np.array([2.0, 5.0])
     assert f(x) == pytest.approx(11.652, abs=1e-3)
     g = dualad.grad(f, x, mode=mode)

@@ -49,8 +49,8 @@ def test_every_numpy_ufunc_is_classified():
 
 
 def test_tape_and_dual_see_the_same_table():
-    import tape.variable
     import dualad.dual
+    import tape.variable
 
     assert tape.variable.lookup is dualad.dual.lookup
     assert tape.variable.PRIMAL_ONLY is dualad.dual.PRIMAL_ONLY

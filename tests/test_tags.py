@@ -22,8 +22,8 @@ def test_inner_closure_over_outer_variable():
 
 
 def test_third_derivative_of_sin():
-    d1 = lambda x: dualad.derivative(np.sin, x)  # noqa: E731
-    d2 = lambda x: dualad.derivative(d1, x)  # noqa: E731
+    d1 = lambda x: dualad.derivative(np.sin, x)
+    d2 = lambda x: dualad.derivative(d1, x)
     d3 = dualad.derivative(d2, np.array(0.3))
     np.testing.assert_allclose(d3, -np.cos(0.3), rtol=1e-14)
 

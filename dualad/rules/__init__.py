@@ -13,16 +13,17 @@ from . import elementwise, linalg, reductions, shape, update  # noqa: F401  (fil
 from ._define import RULES, Rule, func_name
 
 try:  # scipy is optional: its ufuncs get rules only when it is installed
-    from . import special  # noqa: F401
+    from . import special
 except ImportError:  # pragma: no cover - exercised only without scipy
     special = None
 
 #: Functions whose result carries no derivative (booleans, integers, shapes): they run on
 #: the primal values and return plain arrays.
-PRIMAL_ONLY: set = set(elementwise.PRIMAL_ONLY_UFUNCS) | set(
-    getattr(shape, "PRIMAL_ONLY_FUNCS", ())
-) | set(getattr(reductions, "PRIMAL_ONLY_FUNCS", ())) | set(
-    getattr(linalg, "PRIMAL_ONLY_FUNCS", ())
+PRIMAL_ONLY: set = (
+    set(elementwise.PRIMAL_ONLY_UFUNCS)
+    | set(getattr(shape, "PRIMAL_ONLY_FUNCS", ()))
+    | set(getattr(reductions, "PRIMAL_ONLY_FUNCS", ()))
+    | set(getattr(linalg, "PRIMAL_ONLY_FUNCS", ()))
 )
 
 #: Functions deliberately without a rule, each with the reason shown in the error.

@@ -20,12 +20,13 @@ Imports numpy only.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-RULES: dict[Any, "Rule"] = {}
+RULES: dict[Any, Rule] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,9 @@ def func_name(func) -> str:
         if getattr(np, func.__name__, None) is func:
             return f"numpy.{func.__name__}"
         mod = type(func).__module__
-        return f"{'scipy.special' if 'scipy' in str(func) or mod == 'numpy' else mod}.{func.__name__}"
+        return (
+            f"{'scipy.special' if 'scipy' in str(func) or mod == 'numpy' else mod}.{func.__name__}"
+        )
     mod = getattr(func, "__module__", None) or "numpy"
     # numpy._core.fromnumeric -> numpy, numpy.linalg._linalg -> numpy.linalg, numpy.fft stays
     mod = ".".join(p for p in mod.split(".") if not p.startswith("_"))
@@ -97,9 +100,7 @@ def unbroadcast(g, shape: tuple):
         return g
     lead = len(gshape) - 1 - len(shape)
     axes = tuple(range(1, 1 + lead))
-    axes += tuple(
-        1 + lead + i for i, n in enumerate(shape) if n == 1 and gshape[1 + lead + i] != 1
-    )
+    axes += tuple(1 + lead + i for i, n in enumerate(shape) if n == 1 and gshape[1 + lead + i] != 1)
     if axes:
         g = np.sum(g, axis=axes)
     return g.reshape(gshape[:1] + tuple(shape))

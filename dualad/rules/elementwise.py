@@ -61,9 +61,7 @@ defpartials(np.log2, lambda out, x: 1 / (x * _LN2))
 defpartials(np.log10, lambda out, x: 1 / (x * _LN10))
 defpartials(np.log1p, lambda out, x: 1 / (1 + x))
 defpartials(np.logaddexp, lambda out, a, b: np.exp(a - out), lambda out, a, b: np.exp(b - out))
-defpartials(
-    np.logaddexp2, lambda out, a, b: np.exp2(a - out), lambda out, a, b: np.exp2(b - out)
-)
+defpartials(np.logaddexp2, lambda out, a, b: np.exp2(a - out), lambda out, a, b: np.exp2(b - out))
 
 # -- trigonometric -------------------------------------------------------------------------
 defpartials(np.sin, lambda out, x: np.cos(x))
