@@ -166,15 +166,16 @@ def _layout(mats, prim, xs, td, offsets, axis_first: bool):
     one_leaf = len(xs) == 1
     for m, p in zip(mats, prim):
         pshape = tuple(np.shape(p))
+        n = m.shape[0] if axis_first else offsets[-1]
         if axis_first:  # m: (n_in,) + out.shape  ->  out.shape + (n_in,)
             if pshape:
-                m = m.reshape((m.shape[0], -1)).T.reshape(pshape + (-1,))
+                m = m.reshape((n, math.prod(pshape))).T.reshape(pshape + (n,))
             else:
-                m = m.reshape(-1)
+                m = m.reshape(n)
         if one_leaf:
             out.append([m.reshape(pshape + tuple(np.shape(xs[0])))])
             continue
-        m = m.reshape(pshape + (-1,))
+        m = m.reshape(pshape + (n,))
         row = [
             m[..., offsets[i] : offsets[i + 1]].reshape(pshape + tuple(np.shape(v)))
             for i, v in enumerate(xs)
@@ -371,7 +372,17 @@ def _reverse_jacobian(f, xs, td, chunk, scalar=False):
     if scalar:
         _require_scalar(prim, ytd)
     n_out = sum(_size(p) for p in prim)
-    m = _chunk_size(n_out, 8, chunk) if n_out else 1
+    if n_out == 0:
+        t.close()
+        return prim, ytd, [[_zeros_block(p, v) for v in xs] for p in prim]
+    if n_out == 1:  # a scalar loss: the gradient is the swept cotangent itself, no reshuffle
+        p0 = prim[0]
+        pshape = tuple(np.shape(p0))
+        seed = np.float64(1.0) if type(p0) is np.float64 else np.ones_like(p0, shape=(1,) + pshape)
+        bars = t._sweep(ys, [seed], ws)
+        t.close()
+        return prim, ytd, [[b[0].reshape(pshape + tuple(np.shape(v))) for b, v in zip(bars, xs)]]
+    m = _chunk_size(n_out, 8, chunk)
     offsets = _offsets(xs)
     out_offsets = _offsets(prim)
     parts = []
@@ -391,6 +402,10 @@ def _reverse_jacobian(f, xs, td, chunk, scalar=False):
         for j, p in enumerate(prim)
     ]
     return prim, ytd, _layout(mats, prim, xs, td, offsets, axis_first=True)
+
+
+def _zeros_block(p, v):
+    return np.zeros_like(_base(v), shape=tuple(np.shape(p)) + tuple(np.shape(v)))
 
 
 def vjp(f: Callable, x: Any, u: Any) -> tuple[Any, Any]:
