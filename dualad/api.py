@@ -195,7 +195,12 @@ def _assemble(rows, ytd, td):
 
 @dataclass(frozen=True)
 class ModeChoice:
-    """What ``jacobian(mode="auto")`` does for ``f`` at ``x``, and why."""
+    """What ``jacobian(mode="auto")`` does for ``f`` at ``x``, and why.
+
+    >>> import numpy as np, dualad
+    >>> c = dualad.choose_mode(np.sin, np.ones(3)); (c.mode, c.n_in, c.n_out)
+    ('forward', 3, 3)
+    """
 
     mode: str
     n_in: int

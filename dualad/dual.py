@@ -177,6 +177,12 @@ class Dual(ArrayOps):
         return f"Dual(primal={self._p!r}, tangent={t})"
 
     def astype(self, dtype, copy=True):
+        """Cast primal and tangent to another float dtype (int dtypes raise TypeError).
+
+        >>> import numpy as np, dualad
+        >>> dualad.Dual(np.ones(2), np.ones(2)).astype(np.float32).tangent.dtype
+        dtype('float32')
+        """
         dt = np.dtype(dtype)
         if dt.kind not in "fc":
             raise TypeError(f"astype({dt}) would drop the derivative of a Dual; use .primal")

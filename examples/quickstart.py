@@ -6,6 +6,7 @@ Run:  python examples/quickstart.py
 import numpy as np
 
 import dualad
+import tape
 
 
 def f(x):
@@ -41,6 +42,19 @@ def main():
     print("Jacobian shape  =", J.shape, " mode chosen:", dualad.choose_mode(np.sin, x).reason)
     dualad.check_grad(f, x)
     print("check_grad: derivatives agree with central differences")
+
+    # reverse mode by hand: the Wengert list the tape recorded, then its adjoints
+    with tape.Tape() as t:
+        x1, x2 = t.watch(np.array(1.5)), t.watch(np.array(0.5))
+        a = x1 / x2
+        e = np.exp(x2)
+        y = (np.sin(a) + a - e) * (a - e)
+    print(t)
+    print("adjoints        =", t.gradient(y, [x1, x2]))
+
+    # exact second derivative with a hyper-dual number: f(x + e1 + e2) carries f''(x)
+    h = np.sin(dualad.HyperDual(np.array(0.3), 1.0, 1.0, 0.0)) * 2.0
+    print("d2/dx2 2 sin(x) at 0.3 =", h.eps12, " (closed form", -2 * np.sin(0.3), ")")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,15 @@ _current: contextvars.ContextVar = contextvars.ContextVar("dualad_tape", default
 
 
 def current():
-    """The innermost tape recording in this context, or None."""
+    """The innermost tape recording in this context, or None.
+
+    >>> import tape
+    >>> with tape.Tape() as t:
+    ...     tape.current() is t
+    True
+    >>> tape.current() is None
+    True
+    """
     return _current.get()
 
 
@@ -73,7 +81,14 @@ class Tape:
         return list(self._records)
 
     def watch(self, x):
-        """Start tracking ``x`` (an array or a pytree of arrays); returns Variables."""
+        """Start tracking ``x`` (an array or a pytree of arrays); returns Variables.
+
+        >>> import numpy as np, tape
+        >>> with tape.Tape() as t:
+        ...     p = t.watch({"w": np.ones(2), "b": np.array(0.5)})
+        >>> type(p["w"]).__name__
+        'Variable'
+        """
         if self._level is None or self._closed:
             raise RuntimeError("watch() needs an open tape: call it inside `with Tape() as t:`")
         leaves, td = flatten(x)
@@ -98,6 +113,13 @@ class Tape:
 
         ``y`` must be a scalar unless ``seed`` (a cotangent shaped like ``y``) is given.
         Raises ``ValueError`` for an ``xs`` leaf this tape does not watch or record.
+
+        >>> import numpy as np, tape
+        >>> with tape.Tape() as t:
+        ...     x = t.watch(np.array([1.0, 2.0]))
+        ...     y = x**2
+        >>> t.gradient(y, x, seed=np.array([1.0, 10.0]))
+        array([ 2., 40.])
         """
         ys, ytd = flatten(y)
         if not ytd.is_leaf:
@@ -152,7 +174,14 @@ class Tape:
         ]
 
     def release(self) -> None:
-        """Free every record (and the arrays they hold)."""
+        """Free every record (and the arrays they hold); ``gradient`` does this itself.
+
+        >>> import numpy as np, tape
+        >>> with tape.Tape(persistent=True) as t:
+        ...     y = t.watch(np.ones(3)).sum()
+        >>> t.release(); len(t.records)
+        0
+        """
         for rec in self._records:
             rec.release()
         self._records.clear()

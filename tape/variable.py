@@ -19,6 +19,7 @@ from dualad._ops import ArrayOps, bind_kwargs, strip
 from dualad._tags import Leveled, top_level
 from dualad.rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from dualad.rules._define import getitem
+from dualad.rules.elementwise import astype
 
 from .record import Record
 
@@ -108,22 +109,43 @@ class Variable(ArrayOps):
         backward(self, gradient, create_graph, retain_graph)
 
     def zero_grad(self) -> None:
-        """Forget the accumulated ``.grad``."""
+        """Forget the accumulated ``.grad``.
+
+        >>> import numpy as np, tape
+        >>> x = tape.Variable(np.array(2.0)); (x * x).backward(); x.zero_grad(); x.grad is None
+        True
+        """
         self.grad = None
 
     def detach(self) -> Variable:
-        """A new leaf Variable with the same value and no history."""
+        """A new leaf Variable with the same value and no history.
+
+        >>> import numpy as np, tape
+        >>> x = tape.Variable(np.array(2.0)); (x * x).detach().requires_grad
+        False
+        """
         return Variable(self.value, requires_grad=False)
 
     def numpy(self):
-        """The plain value (as ``.value``); the derivative is not tracked from here."""
+        """The plain value (as ``.value``); the derivative is not tracked from here.
+
+        >>> import numpy as np, tape
+        >>> tape.Variable(np.array([1.0])).numpy()
+        array([1.])
+        """
         return strip(self)
 
     def astype(self, dtype, copy=True):
+        """Cast to another float dtype (an int dtype would drop the derivative: TypeError).
+
+        >>> import numpy as np, tape
+        >>> tape.Variable(np.array([1.0])).astype(np.float32).value.dtype
+        dtype('float32')
+        """
         dt = np.dtype(dtype)
         if dt.kind not in "fc":
             raise TypeError(f"astype({dt}) would drop the derivative of a Variable; use .value")
-        return record(_astype, (self, dt), {}, self._level)
+        return record(astype, (self, dt), {}, self._level)
 
     # -- NumPy hooks ----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -191,10 +213,6 @@ def _snapshot(v: Variable) -> Variable:
     s._id = v._id
     s.requires_grad = v.requires_grad
     return s
-
-
-def _astype(x, dtype):
-    return x.astype(dtype)
 
 
 # -- recording ------------------------------------------------------------------------------
@@ -334,5 +352,10 @@ def _wrap_const(out, level):
 
 
 def value_of(x):
-    """The value of a Variable (one level down), or ``x`` itself."""
+    """The value of a Variable (one level down), or ``x`` itself.
+
+    >>> import numpy as np, tape
+    >>> tape.value_of(tape.Variable(np.array([2.0])))
+    array([2.])
+    """
     return x.value if isinstance(x, Variable) else x

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._define import NEG, ONE, defpartials, defzero
+from ._define import NEG, ONE, defpartials, defrule, defzero
 
 _LN2 = np.log(2.0)
 _LN10 = np.log(10.0)
@@ -107,6 +107,20 @@ defpartials(np.fmax, lambda out, a, b: _fpick(a, b), lambda out, a, b: _fpick(b,
 defpartials(np.fmin, lambda out, a, b: _fpick(b, a), lambda out, a, b: _fpick(a, b))
 defpartials(
     np.copysign, lambda out, a, b: np.where(np.signbit(a) == np.signbit(b), 1.0, -1.0), None
+)
+
+# -- dtype casts (float to float): linear, the identity up to rounding ---------------------
+
+
+def astype(x, dtype):
+    """``x.astype(dtype)`` as a function, so a cast has a rule like every other primitive."""
+    return x.astype(dtype)
+
+
+defrule(
+    astype,
+    lambda dots, out, x, dtype: None if dots[0] is None else dots[0].astype(dtype),
+    lambda out_bar, out, x, dtype: (out_bar.astype(x.dtype), None),
 )
 
 # -- piecewise constant: zero tangent ------------------------------------------------------
