@@ -200,7 +200,7 @@ class Tape:
 
         lines = [f"Tape ({len(self._records)} records)"]
         for w in self._watched:
-            lines.append(f"  {name(w._id):>4} = input{'':<24} # {_describe(w.value)}")
+            lines.append("  " + f"{name(w._id):>4} = input".ljust(34) + f" # {_describe(w.value)}")
         for rec in self._records:
             lines.append("  " + _record_line(rec, name))
         return "\n".join(lines)
