@@ -446,18 +446,34 @@ def vjp(f: Callable, x: Any, u: Any) -> tuple[Any, Any]:
     return unflatten(ytd, [tape.value_of(yi) for yi in ys]), unflatten(td, [b[0] for b in bars])
 
 
-def hvp(f: Callable, x: Any, v: Any) -> Any:
-    """Hessian-vector product ``H(x) v`` of a scalar ``f`` by forward-over-reverse.
+def hvp(f: Callable, x: Any, v: Any, method: str = "forward-over-reverse") -> Any:
+    """Hessian-vector product ``H(x) v`` of a scalar ``f``.
+
+    Parameters
+    ----------
+    method : {"forward-over-reverse", "forward-over-forward"}
+        The default pushes one Dual direction ``v`` through a taped gradient: cost of a few
+        function evaluations, independent of n. "forward-over-forward" differentiates the
+        forward-mode gradient along ``v`` without a tape (n + 1 directions per pass): the
+        fallback for code the tape cannot record, and a cross-check.
 
     >>> import numpy as np, dualad
     >>> dualad.hvp(lambda x: np.sum(x**3), np.array([1.0, 2.0]), np.array([1.0, 0.0]))
     array([6., 0.])
     """
+    if method not in ("forward-over-reverse", "forward-over-forward"):
+        raise ValueError(
+            f"method must be 'forward-over-reverse' or 'forward-over-forward', got {method!r}"
+        )
     xs, td = _leaves(x)
     vs, vtd = flatten(v)
     if vtd != td:
         raise ValueError("v must have the same structure as x")
     dots = [as_float_leaf(vi).reshape((1,) + tuple(np.shape(xi))) for xi, vi in zip(xs, vs)]
+    if method == "forward-over-forward":
+        level = _tags.new_level()
+        g = grad(f, unflatten(td, _seed(xs, level, dots, True)), mode="forward")
+        return unflatten(td, [_read(gi, level, 1)[1][0] for gi in flatten(g)[0]])
     g = _grad_of_duals(f, xs, td, dots, single=True)
     return unflatten(td, [gi[0] for gi in g])
 

@@ -174,3 +174,10 @@ def test_abs_and_norm_at_zero_are_zero_not_nan():
     assert np.all(np.abs(z).tangent == 0)
     n = np.linalg.norm(z)
     assert np.isfinite(n.tangent) and n.tangent == 0.0
+
+
+def test_scipy_special_ufuncs_reach_the_hook_and_name_themselves():
+    special = pytest.importorskip("scipy.special")
+    d = Dual(np.array([0.3, 0.5]), np.ones(2))
+    with pytest.raises(NotImplementedError, match=r"scipy\.special\.erf"):
+        special.erf(d)

@@ -85,6 +85,16 @@ def test_hvp_equals_hessian_times_v(name):
     np.testing.assert_allclose(dualad.hvp(f, x, v), dualad.hessian(f, x) @ v, rtol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["trig", "quadratic", "softmax_xent", "prod", "norm2"])
+def test_hvp_forward_over_forward_fallback_agrees(name):
+    f = FUNCS[name]
+    x, v = np.array([0.7, -0.4, 1.3]), np.array([0.2, 1.0, -0.5])
+    a = dualad.hvp(f, x, v, method="forward-over-forward")
+    np.testing.assert_allclose(a, dualad.hessian(f, x) @ v, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="method"):
+        dualad.hvp(f, x, v, method="magic")
+
+
 def test_hessian_pytree_blocks():
     def f(p):
         return p["a"] ** 2 * np.sum(p["b"] ** 3)
