@@ -46,3 +46,13 @@ def top_level(args) -> tuple[int, Leveled | None]:
                 if isinstance(b, Leveled) and b._level > best:
                     best, owner = b._level, b
     return best, owner
+
+
+def call_level(args, kwargs) -> tuple[int, Leveled | None]:
+    """Highest level among a NumPy call's positional and keyword arguments."""
+    level, owner = top_level(args)
+    if kwargs:
+        klevel, kowner = top_level(tuple(kwargs.values()))
+        if klevel > level:
+            return klevel, kowner
+    return level, owner

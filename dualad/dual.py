@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _tags
 from ._ops import ArrayOps, bind_kwargs, strip
-from ._tags import Leveled, top_level
+from ._tags import Leveled, call_level, top_level
 from .rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from .rules._define import NEG, ONE, getitem, scalar_combine, shape_of
 from .rules.update import trailing_key
@@ -215,11 +215,7 @@ class Dual(ArrayOps):
         return _write_out(ufunc, out, res)
 
     def __array_function__(self, func, types, args, kwargs):
-        level, owner = top_level(args)
-        if kwargs:
-            klevel, kowner = top_level(tuple(kwargs.values()))
-            if klevel > level:
-                level, owner = klevel, kowner
+        level, owner = call_level(args, kwargs)
         if not isinstance(owner, Dual):
             return NotImplemented
         if "out" in kwargs:

@@ -16,7 +16,7 @@ import numpy as np
 
 from dualad import _tags
 from dualad._ops import ArrayOps, bind_kwargs, strip
-from dualad._tags import Leveled, top_level
+from dualad._tags import Leveled, call_level, top_level
 from dualad.rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from dualad.rules._define import getitem
 from dualad.rules.elementwise import astype
@@ -169,11 +169,7 @@ class Variable(ArrayOps):
         return record(func, args, kw, level)
 
     def __array_function__(self, func, types, args, kwargs):
-        level, owner = top_level(args)
-        if kwargs:
-            klevel, kowner = top_level(tuple(kwargs.values()))
-            if klevel > level:
-                level, owner = klevel, kowner
+        level, owner = call_level(args, kwargs)
         if not isinstance(owner, Variable):
             return NotImplemented
         if kwargs.get("out") is not None:
