@@ -14,7 +14,7 @@ import operator
 import numpy as np
 
 from . import _tags
-from ._ops import ArrayOps, bind_kwargs, strip
+from ._ops import ArrayOps, _binary, bind_kwargs, strip
 from ._tags import Leveled, call_level, top_level
 from .rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from .rules._define import NEG, ONE, getitem, scalar_combine, shape_of
@@ -98,6 +98,13 @@ class Dual(ArrayOps):
     __hash__ = None
 
     def __init__(self, primal, tangent=None, tag: int | None = None):
+        if type(primal) is np.float64 and type(tangent) is np.ndarray and tangent.ndim <= 1:
+            k = tangent.shape[0] if tangent.ndim else 1
+            if k <= 2 and tangent.dtype == np.float64:  # a scalar seed: pack it right away
+                self._p, self._k, self._single, self._owns = primal, k, tangent.ndim == 0, False
+                self._dot = tangent[()] if tangent.ndim == 0 else _pack(tangent, k)
+                self._level = _tags.USER_LEVEL if tag is None else int(tag)
+                return
         primal = _float_dtype(_as_array(primal, "primal"))
         pshape = shape_of(primal)
         self._level = _tags.USER_LEVEL if tag is None else int(tag)
@@ -191,9 +198,49 @@ class Dual(ArrayOps):
         p = self._p.astype(dt, copy=copy)
         return type(self)._new(p, dot, self._level, self._k, self._single)
 
+    # -- arithmetic: the scalar fast path first, then the generic operator ------------------
+    def __add__(self, o):
+        r = _arith(_ADD, self, o)
+        return _binary(np.add, self, o) if r is None else r
+
+    def __radd__(self, o):
+        r = _arith(_ADD, o, self)
+        return _binary(np.add, o, self) if r is None else r
+
+    def __sub__(self, o):
+        r = _arith(_SUB, self, o)
+        return _binary(np.subtract, self, o) if r is None else r
+
+    def __rsub__(self, o):
+        r = _arith(_SUB, o, self)
+        return _binary(np.subtract, o, self) if r is None else r
+
+    def __mul__(self, o):
+        r = _arith(_MUL, self, o)
+        if r is not None:
+            return r
+        return _binary(np.square, self, None) if o is self else _binary(np.multiply, self, o)
+
+    def __rmul__(self, o):
+        r = _arith(_MUL, o, self)
+        return _binary(np.multiply, o, self) if r is None else r
+
+    def __truediv__(self, o):
+        r = _arith(_DIV, self, o)
+        return _binary(np.divide, self, o) if r is None else r
+
+    def __rtruediv__(self, o):
+        r = _arith(_DIV, o, self)
+        return _binary(np.divide, o, self) if r is None else r
+
     # -- NumPy hooks ----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method == "__call__" and not kwargs and len(inputs) == 1:  # np.sin(d) and friends
+            rule = RULES.get(ufunc)
+            if rule is not None and rule.partials is not None:
+                res = _scalar_forward(rule, ufunc, inputs, self._level, type(self))
+                if res is not None:
+                    return res
             return forward(ufunc, inputs, kwargs, self._level, type(self))
         out = kwargs.pop("out", None)
         level, owner = top_level(inputs if out is None else inputs + tuple(out))
@@ -302,6 +349,65 @@ def _split(args, level: int):
             primals.append(a)
             dots.append(None)
     return primals, dots, k, single, packed
+
+
+_ADD, _SUB, _MUL, _DIV = range(4)
+
+
+def _arith(op: int, a, b):
+    """``a (+ - * /) b`` for 0-d Duals with packed tangents (the scalar-program hot path).
+
+    The four product/quotient rules are stated here again, inline, because this path runs
+    once per operator in scalar code and every Python call costs; anything unusual (other
+    levels, arrays, subclasses) returns None and takes the generic rule from the table.
+    Tests compare both paths.
+    """
+    ta, tb = type(a), type(b)
+    if ta is Dual:
+        src, pa, da = a, a._p, a._dot
+        if tb is Dual:
+            if b._level != a._level or b._k != a._k:
+                return None
+            pb, db = b._p, b._dot
+            if type(pb) is not np.float64 or (db is not None and type(db) not in _PACKED):
+                return None
+        elif tb in _SCALAR:
+            pb, db = b, None
+        else:
+            return None
+    elif tb is Dual and ta in _SCALAR:
+        src, pa, da, pb, db = b, a, None, b._p, b._dot
+        if type(pb) is not np.float64:
+            return None
+    else:
+        return None
+    if type(pa) is not np.float64 and ta is Dual:
+        return None
+    if da is not None and type(da) not in _PACKED:
+        return None
+    if op == _ADD:
+        out = pa + pb
+        dot = db if da is None else da if db is None else da + db
+    elif op == _SUB:
+        out = pa - pb
+        dot = da if db is None else -db if da is None else da - db
+    elif op == _MUL:
+        out = pa * pb
+        if da is None:
+            dot = None if db is None else db * pa
+        else:
+            dot = da * pb if db is None else da * pb + db * pa
+    else:
+        out = pa / pb
+        if da is None:
+            dot = None if db is None else -(out * db) / pb
+        else:
+            dot = da / pb if db is None else (da - out * db) / pb
+    if type(out) is not np.float64:
+        return None
+    d = object.__new__(Dual)
+    d._p, d._dot, d._level, d._k, d._single, d._owns = out, dot, src._level, src._k, src._single, False
+    return d
 
 
 def _scalar_forward(rule, func, args, level, cls):
