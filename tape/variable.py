@@ -15,7 +15,7 @@ import weakref
 import numpy as np
 
 from dualad import _tags
-from dualad._ops import ArrayOps, bind_kwargs, strip
+from dualad._ops import ArrayOps, _binary, bind_kwargs, strip
 from dualad._tags import Leveled, call_level, top_level
 from dualad.rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from dualad.rules._define import getitem
@@ -147,6 +147,39 @@ class Variable(ArrayOps):
             raise TypeError(f"astype({dt}) would drop the derivative of a Variable; use .value")
         return record(astype, (self, dt), {}, self._level)
 
+    # -- arithmetic: scalar records straight away, else the generic operator ---------------
+    def __add__(self, o):
+        r = _arith(np.add, self, o)
+        return _binary(np.add, self, o) if r is None else r
+
+    def __radd__(self, o):
+        r = _arith(np.add, o, self)
+        return _binary(np.add, o, self) if r is None else r
+
+    def __sub__(self, o):
+        r = _arith(np.subtract, self, o)
+        return _binary(np.subtract, self, o) if r is None else r
+
+    def __rsub__(self, o):
+        r = _arith(np.subtract, o, self)
+        return _binary(np.subtract, o, self) if r is None else r
+
+    def __mul__(self, o):
+        r = _arith(np.multiply, self, o)
+        return _binary(np.multiply, self, o) if r is None else r
+
+    def __rmul__(self, o):
+        r = _arith(np.multiply, o, self)
+        return _binary(np.multiply, o, self) if r is None else r
+
+    def __truediv__(self, o):
+        r = _arith(np.divide, self, o)
+        return _binary(np.divide, self, o) if r is None else r
+
+    def __rtruediv__(self, o):
+        r = _arith(np.divide, o, self)
+        return _binary(np.divide, o, self) if r is None else r
+
     # -- NumPy hooks ----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         out = kwargs.pop("out", None)
@@ -255,6 +288,9 @@ _SCALAR_OPS = {
 }  # fmt: skip
 
 
+_PATHS = ((0,), (1,), (2,))  # shared argument paths: one less allocation per record
+
+
 def _scalar_record(rule, func, args, level):
     """Fast path: an elementwise rule on float64 scalars (scalar loops). None if n/a."""
     vals, inputs, needs, tp = [], [], [], None
@@ -270,7 +306,7 @@ def _scalar_record(rule, func, args, level):
         want = a.requires_grad or a._record is not None
         needs.append(want)
         if want:
-            inputs.append(((i,), a, a._id))
+            inputs.append((_PATHS[i], a, a._id))
     if not inputs:
         return None
     if tp is not None and tp._closed:
@@ -286,6 +322,16 @@ def _scalar_record(rule, func, args, level):
     rec.out_ids = (v._id,)
     rec.out_refs = (weakref.ref(v),)
     return v
+
+
+def _arith(func, a, b):
+    """Operator fast path: a scalar record when both sides are float64 scalars, else None."""
+    owner = a if type(a) is Variable else b
+    if type(owner.value) is not np.float64:
+        return None
+    if type(a) is Variable and type(b) is Variable and a._level != b._level:
+        return None
+    return _scalar_record(RULES[func], func, (a, b), owner._level)
 
 
 def record(func, args, kwargs, level):
