@@ -236,11 +236,6 @@ class Dual(ArrayOps):
     # -- NumPy hooks ----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method == "__call__" and not kwargs and len(inputs) == 1:  # np.sin(d) and friends
-            rule = RULES.get(ufunc)
-            if rule is not None and rule.partials is not None:
-                res = _scalar_forward(rule, ufunc, inputs, self._level, type(self))
-                if res is not None:
-                    return res
             return forward(ufunc, inputs, kwargs, self._level, type(self))
         out = kwargs.pop("out", None)
         level, owner = top_level(inputs if out is None else inputs + tuple(out))
@@ -458,15 +453,15 @@ def _scalar_forward(rule, func, args, level, cls):
 def forward(func, args, kwargs, level: int, cls=None):
     """Apply ``func`` at ``level``: primal through ``func``, tangent through its rule."""
     cls = cls or Dual
-    if not kwargs:
-        rule = RULES.get(func)
-        if rule is not None and rule.partials is not None:
-            res = _scalar_forward(rule, func, args, level, cls)
-            if res is not None:
-                return res
-    if func in PRIMAL_ONLY:
-        return func(*[strip(a) for a in args], **{k: strip(v) for k, v in kwargs.items()})
-    rule = lookup(func)
+    rule = RULES.get(func)
+    if rule is None:
+        if func in PRIMAL_ONLY:
+            return func(*[strip(a) for a in args], **{k: strip(v) for k, v in kwargs.items()})
+        rule = lookup(func)  # raises the NotImplementedError naming func
+    if not kwargs and rule.partials is not None:
+        res = _scalar_forward(rule, func, args, level, cls)
+        if res is not None:
+            return res
     if kwargs:
         kwargs.pop("overwrite_input", None)  # NumPy must not reorder the user's primal
         args, kwargs = bind_kwargs(func, args, kwargs, level)
@@ -480,7 +475,12 @@ def forward(func, args, kwargs, level: int, cls=None):
     else:
         return _wrap(out, None, level, k, single, cls)
     out_dot = rule.jvp(tuple(dots), out, *primals, **kwargs)
-    if k <= 2 and type(out) is np.float64 and type(out_dot) is np.ndarray:
+    t = type(out)
+    if t is np.ndarray:  # the common case, without _wrap's checks
+        if out.dtype.kind in "fc":
+            return cls._new(out, out_dot, level, k, single)
+        return out
+    if k <= 2 and t is np.float64 and type(out_dot) is np.ndarray:
         if out_dot.dtype == np.float64:
             return cls._new(out, _pack(out_dot, k), level, k, single)
     return _wrap(out, out_dot, level, k, single, cls)

@@ -133,7 +133,8 @@ NEG = -1.0  # partial that is identically -1
 def _partials_jvp(partials):
     def jvp(dots, out, *args, **kwargs):
         acc, owned = None, False
-        ndim = ndim_of(out)
+        oshape = shape_of(out)
+        ndim = len(oshape)
         for i, d in enumerate(dots):
             if d is None:
                 continue
@@ -168,8 +169,8 @@ def _partials_jvp(partials):
                 acc, owned = acc + term, True
         if acc is None:
             return None
-        if acc.ndim <= ndim or acc.shape[1:] != shape_of(out):
-            acc = fit_dot(acc, acc.shape[0], shape_of(out))
+        if acc.shape[1:] != oshape:
+            acc = fit_dot(acc, acc.shape[0], oshape)
         return acc
 
     return jvp
