@@ -27,6 +27,7 @@ from .rules.update import trailing_key
 # two-input program) runs on NumPy scalars instead of tiny arrays: ~10x less overhead.
 _PACKED = frozenset({np.float64, np.complex128, float, complex})
 _SCALAR = frozenset({np.float64, float, int})
+_F64 = np.dtype(np.float64)
 _SCALAR_OPS = {
     np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
     np.divide: operator.truediv, np.power: operator.pow, np.negative: operator.neg,
@@ -100,7 +101,7 @@ class Dual(ArrayOps):
     def __init__(self, primal, tangent=None, tag: int | None = None):
         if type(primal) is np.float64 and type(tangent) is np.ndarray and tangent.ndim <= 1:
             k = tangent.shape[0] if tangent.ndim else 1
-            if k <= 2 and tangent.dtype == np.float64:  # a scalar seed: pack it right away
+            if k <= 2 and tangent.dtype is _F64:  # a scalar seed: pack it right away
                 self._p, self._k, self._single, self._owns = primal, k, tangent.ndim == 0, False
                 self._dot = tangent[()] if tangent.ndim == 0 else _pack(tangent, k)
                 self._level = _tags.USER_LEVEL if tag is None else int(tag)
@@ -236,6 +237,21 @@ class Dual(ArrayOps):
     # -- NumPy hooks ----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method == "__call__" and not kwargs and len(inputs) == 1:  # np.sin(d) and friends
+            p, d = self._p, self._dot
+            if type(p) is np.float64 and type(self) is Dual and (d is None or type(d) in _PACKED):
+                rule = RULES.get(ufunc)
+                if rule is not None and rule.partials is not None:  # packed scalar: inline
+                    out = ufunc(p)
+                    if type(out) is np.float64:
+                        part = rule.partials[0]
+                        if d is not None and part is not None:
+                            d = d if part is ONE else -d if part is NEG else part(out, p) * d
+                        else:
+                            d = None
+                        r = object.__new__(Dual)
+                        r._p, r._dot, r._level, r._k = out, d, self._level, self._k
+                        r._single, r._owns = self._single, False
+                        return r
             return forward(ufunc, inputs, kwargs, self._level, type(self))
         out = kwargs.pop("out", None)
         level, owner = top_level(inputs if out is None else inputs + tuple(out))
