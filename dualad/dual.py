@@ -93,7 +93,7 @@ class Dual(ArrayOps):
     array([1.        , 0.54030231])
     """
 
-    __slots__ = ("_dot", "_k", "_level", "_owns", "_p", "_single")
+    __slots__ = ("_dot", "_k", "_level", "_owns", "_p", "_pk", "_single")
     _value_attr = "primal"
     __array_priority__ = 1000
     __hash__ = None
@@ -105,11 +105,13 @@ class Dual(ArrayOps):
                 self._p, self._k, self._single, self._owns = primal, k, tangent.ndim == 0, False
                 self._dot = tangent[()] if tangent.ndim == 0 else _pack(tangent, k)
                 self._level = _tags.USER_LEVEL if tag is None else int(tag)
+                self._pk = None
                 return
         primal = _float_dtype(_as_array(primal, "primal"))
         pshape = shape_of(primal)
         self._level = _tags.USER_LEVEL if tag is None else int(tag)
         self._owns = False
+        self._pk = None
         if tangent is None:
             self._p, self._dot, self._k, self._single = primal, None, 1, True
             return
@@ -145,6 +147,7 @@ class Dual(ArrayOps):
     def _new(cls, primal, dot, level: int, k: int, single: bool) -> Dual:
         d = object.__new__(cls)
         d._p, d._dot, d._level, d._k, d._single, d._owns = primal, dot, level, k, single, False
+        d._pk = None
         return d
 
     # -- the tangent ------------------------------------------------------------------------
@@ -250,7 +253,7 @@ class Dual(ArrayOps):
                             d = None
                         r = object.__new__(Dual)
                         r._p, r._dot, r._level, r._k = out, d, self._level, self._k
-                        r._single, r._owns = self._single, False
+                        r._single, r._owns, r._pk = self._single, False, None
                         return r
             return forward(ufunc, inputs, kwargs, self._level, type(self))
         out = kwargs.pop("out", None)
@@ -289,9 +292,15 @@ class Dual(ArrayOps):
         if type(key) is int and type(p) is np.ndarray and p.ndim == 1 and type(d) is np.ndarray:
             # x[i] of a vector (the scalar-program idiom): no dispatch, packed tangent
             out = p[key]
-            dot = d[:, key]
-            if self._k <= 2 and type(out) is np.float64:
-                dot = _pack(dot, self._k)
+            if self._k > 2 or type(out) is not np.float64 or d.dtype is not _F64:
+                dot = d[:, key]
+            elif self._k == 1:
+                dot = d[0, key]
+            else:  # pack all entries once, then every x[i] is one lookup
+                pk = self._pk
+                if pk is None:
+                    pk = self._pk = np.ascontiguousarray(d.T).view(np.complex128)[:, 0]
+                dot = pk[key]
             return type(self)._new(out, dot, self._level, self._k, self._single)
         return forward(getitem, (self, key), {}, self._level, type(self))
 
@@ -316,6 +325,7 @@ class Dual(ArrayOps):
 
     def _writable_dot(self):
         """The tangent as an array this Dual alone owns (copy on first write)."""
+        self._pk = None
         if self._dot is None:
             self._dot = np.zeros_like(self._p, shape=(self._k,) + tuple(self.shape))
             self._owns = True
@@ -418,6 +428,7 @@ def _arith(op: int, a, b):
         return None
     d = object.__new__(Dual)
     d._p, d._dot, d._level, d._k, d._single, d._owns = out, dot, src._level, src._k, src._single, False
+    d._pk = None
     return d
 
 
@@ -584,7 +595,7 @@ class HyperDual(Dual):
         e12 = e12.reshape(want)
         self._p = Dual._new(a, e1, _H1, k1, s1)
         self._dot = Dual._new(e2, e12, _H1, k1, s1)
-        self._level, self._k, self._single, self._owns = _H2, k2, s2, False
+        self._level, self._k, self._single, self._owns, self._pk = _H2, k2, s2, False, None
 
     def _inner(self):
         p = self._p
