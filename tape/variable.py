@@ -292,20 +292,21 @@ _PATHS = ((0,), (1,), (2,))  # shared argument paths: one less allocation per re
 
 
 def _scalar_record(rule, func, args, level):
-    """Fast path: an elementwise rule on float64 scalars (scalar loops). None if n/a."""
-    vals, inputs, needs, tp = [], [], [], None
+    """Fast path: an elementwise rule on float64 scalars (scalar loops). None if n/a.
+
+    Allocates as few objects as it can: long scalar loops are dominated by per-record
+    overhead and the garbage collector's passes over what stays alive.
+    """
+    vals, inputs, tp = [], [], None
     for i, a in enumerate(args):
         if type(a) in _SCALAR:
             vals.append(a)
-            needs.append(False)
             continue
         if type(a) is not Variable or a._level != level or type(a.value) is not np.float64:
             return None
         vals.append(a.value)
         tp = tp or a._tape
-        want = a.requires_grad or a._record is not None
-        needs.append(want)
-        if want:
+        if a.requires_grad or a._record is not None:
             inputs.append((_PATHS[i], a, a._id))
     if not inputs:
         return None
@@ -315,13 +316,17 @@ def _scalar_record(rule, func, args, level):
     out = op(*vals) if op is not None else func(*vals)
     if type(out) is not np.float64:
         return None
-    rec = Record(rule, func, tuple(vals), {}, inputs, args, out, tuple(needs))
+    # needs=None: a vjp then computes every cotangent, harmless for scalars
+    rec = Record(rule, func, tuple(vals), _NO_KWARGS, inputs, args, out, None)
     if tp is not None:
         tp._records.append(rec)
     v = Variable._new(out, level, rec, tp)
     rec.out_ids = (v._id,)
     rec.out_refs = (weakref.ref(v),)
     return v
+
+
+_NO_KWARGS: dict = {}  # shared, never mutated
 
 
 def _arith(func, a, b):
