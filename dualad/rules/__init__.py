@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import elementwise, linalg, reductions, shape, update  # noqa: F401  (fill RULES)
+from . import (  # importing a family fills RULES with its rules
+    einsum,
+    elementwise,
+    factorisations,
+    indexing,
+    linalg,
+    products,
+    reductions,
+    selection,
+    shape,
+    update,
+)
 from ._define import RULES, Rule, func_name
 
 try:  # scipy is optional: its ufuncs get rules only when it is installed
@@ -19,16 +30,15 @@ except ImportError:  # pragma: no cover - exercised only without scipy
 
 #: Functions whose result carries no derivative (booleans, integers, shapes): they run on
 #: the primal values and return plain arrays.
-PRIMAL_ONLY: set = (
-    set(elementwise.PRIMAL_ONLY_UFUNCS)
-    | set(getattr(shape, "PRIMAL_ONLY_FUNCS", ()))
-    | set(getattr(reductions, "PRIMAL_ONLY_FUNCS", ()))
-    | set(getattr(linalg, "PRIMAL_ONLY_FUNCS", ()))
-)
+PRIMAL_ONLY: set = set(elementwise.PRIMAL_ONLY_UFUNCS)
 
 #: Functions deliberately without a rule, each with the reason shown in the error.
 UNSUPPORTED: dict = {}
-for _mod in (elementwise, shape, reductions, linalg, special):
+
+_FAMILIES = (elementwise, shape, indexing, reductions, selection, products, einsum, linalg,
+             factorisations, update, special)  # fmt: skip
+for _mod in _FAMILIES:
+    PRIMAL_ONLY.update(getattr(_mod, "PRIMAL_ONLY_FUNCS", ()))
     UNSUPPORTED.update(getattr(_mod, "UNSUPPORTED_UFUNCS", {}))
     UNSUPPORTED.update(getattr(_mod, "UNSUPPORTED_FUNCS", {}))
 
