@@ -17,10 +17,8 @@ class Record:
     """One recorded operation ``outs = func(*args, **kwargs)``."""
 
     __slots__ = (
-        "__weakref__",
         "arg_vars",
         "args",
-        "func",
         "id",
         "inputs",
         "kwargs",
@@ -35,7 +33,6 @@ class Record:
     def __init__(self, rule, func, args, kwargs, inputs, arg_vars, out, needs):
         self.id = next(_ids)
         self.rule = rule
-        self.func = func
         self.args = args  # raw values (lower-level wrappers stay as they are)
         self.kwargs = kwargs
         self.inputs = inputs  # [(path, Variable)] that receive cotangents
