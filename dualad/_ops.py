@@ -110,7 +110,10 @@ class ArrayOps(Leveled):
         return TypeError(LOST.format(cls=type(self).__name__, what=what, attr=self._value_attr))
 
     def __array__(self, dtype=None, copy=None):
-        raise self._lost("a NumPy array (np.asarray / np.array)")
+        raise self._lost(
+            "a NumPy array (np.asarray / np.array; to build an array from several values use "
+            "np.stack([...]) or np.concatenate, which keep the derivative)"
+        )
 
     def __float__(self):
         raise self._lost("a Python float")

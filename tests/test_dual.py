@@ -198,3 +198,11 @@ def test_scalar_fast_path_matches_generic_arrays(k):
     assert type(fast.primal) is np.float64
     np.testing.assert_allclose(fast.primal, arr.primal[0], rtol=1e-15)
     np.testing.assert_allclose(fast.tangent, arr.tangent[..., 0], rtol=1e-14)
+
+
+def test_np_array_of_duals_points_to_stack():
+    a, b = Dual(1.0, 1.0), Dual(2.0, 0.0)
+    with pytest.raises(TypeError, match=r"np\.stack"):
+        np.array([a, b])
+    s = np.stack([a * b, a + b])
+    np.testing.assert_allclose(s.tangent, [2.0, 1.0])
