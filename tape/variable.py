@@ -330,13 +330,50 @@ _NO_KWARGS: dict = {}  # shared, never mutated
 
 
 def _arith(func, a, b):
-    """Operator fast path: a scalar record when both sides are float64 scalars, else None."""
-    owner = a if type(a) is Variable else b
-    if type(owner.value) is not np.float64:
+    """Operator fast path: one scalar record for ``a (+ - * /) b`` on float64 scalars.
+
+    Everything inline (this runs once per operator in scalar loops); returns None whenever
+    the generic path is needed: arrays, other levels, closed tapes, nothing to differentiate.
+    """
+    ta, tb = type(a), type(b)
+    if ta is Variable:
+        va, level, tp = a.value, a._level, a._tape
+        if type(va) is not np.float64:
+            return None
+        if tb is Variable:
+            vb = b.value
+            if b._level != level or type(vb) is not np.float64:
+                return None
+            tp = tp or b._tape
+        elif tb in _SCALAR:
+            vb = b
+        else:
+            return None
+    elif tb is Variable and ta in _SCALAR:
+        va, vb, level, tp = a, b.value, b._level, b._tape
+        if type(vb) is not np.float64:
+            return None
+    else:
         return None
-    if type(a) is Variable and type(b) is Variable and a._level != b._level:
+    inputs = []
+    if ta is Variable and (a.requires_grad or a._record is not None):
+        inputs.append((_PATHS[0], a, a._id))
+    if tb is Variable and (b.requires_grad or b._record is not None):
+        inputs.append((_PATHS[1], b, b._id))
+    if not inputs or (tp is not None and tp._closed):
         return None
-    return _scalar_record(RULES[func], func, (a, b), owner._level)
+    out = _SCALAR_OPS[func](va, vb)
+    if type(out) is not np.float64:
+        return None
+    rec = Record(RULES[func], func, (va, vb), _NO_KWARGS, inputs, (a, b), out, None)
+    if tp is not None:
+        tp._records.append(rec)
+    v = object.__new__(Variable)
+    v.value, v._level, v._record, v._tape = out, level, rec, tp
+    v.requires_grad, v.grad, v._id = True, None, next(_ids)
+    rec.out_ids = (v._id,)
+    rec.out_refs = (weakref.ref(v),)
+    return v
 
 
 def record(func, args, kwargs, level):
