@@ -378,15 +378,15 @@ def _arith(func, a, b):
 
 def record(func, args, kwargs, level):
     """Run ``func`` on the values of ``args`` and append its record to the graph."""
-    if not kwargs:
-        rule = RULES.get(func)
-        if rule is not None and rule.partials is not None:
-            res = _scalar_record(rule, func, args, level)
-            if res is not None:
-                return res
-    if func in PRIMAL_ONLY:
-        return func(*strip(list(args)), **{k: strip(v) for k, v in kwargs.items()})
-    rule = lookup(func)
+    rule = RULES.get(func)
+    if rule is None:
+        if func in PRIMAL_ONLY:
+            return func(*strip(list(args)), **{k: strip(v) for k, v in kwargs.items()})
+        rule = lookup(func)  # raises the NotImplementedError naming func
+    if not kwargs and rule.partials is not None:
+        res = _scalar_record(rule, func, args, level)
+        if res is not None:
+            return res
     if kwargs:
         kwargs.pop("overwrite_input", None)
         args, kwargs = bind_kwargs(func, args, kwargs, level)
@@ -412,6 +412,12 @@ def _differentiable(x) -> bool:
 
 
 def _wrap(out, level, rec, tp):
+    if not rec.multi and (type(out) is np.ndarray or isinstance(out, Leveled)):
+        if isinstance(out, Leveled) or out.dtype.kind in "fc":  # the common single output
+            v = Variable._new(out, level, rec, tp)
+            rec.out_ids = (v._id,)
+            rec.out_refs = (weakref.ref(v),)
+            return v
     if rec.multi:
         vs = [Variable._new(o, level, rec, tp) if _differentiable(o) else None for o in out]
         rec.bind_outputs(vs)

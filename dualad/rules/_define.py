@@ -146,6 +146,12 @@ def _partials_jvp(partials):
             if p is ONE:
                 term, fresh = d, False
             elif p is NEG:
+                if acc is not None:  # a - b: one subtraction, no negated temporary
+                    if owned and type(acc) is np.ndarray and acc.shape == d.shape:
+                        acc -= d
+                    else:
+                        acc, owned = acc - d, True
+                    continue
                 term, fresh = -d, True
             else:
                 pv = p(out, *args)
