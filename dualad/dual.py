@@ -427,7 +427,14 @@ def _arith(op: int, a, b):
     if type(out) is not np.float64:
         return None
     d = object.__new__(Dual)
-    d._p, d._dot, d._level, d._k, d._single, d._owns = out, dot, src._level, src._k, src._single, False
+    d._p, d._dot, d._level, d._k, d._single, d._owns = (
+        out,
+        dot,
+        src._level,
+        src._k,
+        src._single,
+        False,
+    )
     d._pk = None
     return d
 

@@ -6,12 +6,14 @@ Forward, reverse and hyper-dual modes all derive from these lines. Imports numpy
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._define import NEG, ONE, defpartials, defrule, defzero
 
-_LN2 = np.log(2.0)
-_LN10 = np.log(10.0)
+_LN2 = math.log(2.0)  # Python floats: a float32 tangent stays float32 (NEP 50)
+_LN10 = math.log(10.0)
 
 
 # -- arithmetic --------------------------------------------------------------------------
