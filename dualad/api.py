@@ -72,6 +72,21 @@ def _eye(k: int, n: int, offset: int, ref, dtype=None):
     return np.eye(k, n, offset, dtype=dtype, like=base)
 
 
+def _one_direction(refs, td, v, what: str) -> list:
+    """``v`` (structured like ``refs``) as one-direction tangents ``(1,) + shape`` per leaf."""
+    vs, vtd = flatten(v)
+    if vtd != td:
+        raise ValueError(f"{what} must have the same structure as {'f(x)' if what == 'u' else 'x'}")
+    out = []
+    for ref, vi in zip(refs, vs):
+        vi = as_float_leaf(vi)
+        shape = tuple(np.shape(ref))
+        if tuple(np.shape(vi)) != shape:
+            raise ValueError(f"{what} has a leaf of shape {np.shape(vi)} where {shape} is needed")
+        out.append(vi.reshape((1,) + shape))
+    return out
+
+
 def _check_mode(mode: str) -> None:
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
@@ -109,15 +124,7 @@ def jvp(f: Callable, x: Any, v: Any) -> tuple[Any, Any]:
     (array([0.]), array([2.]))
     """
     xs, td = _leaves(x)
-    vs, vtd = flatten(v)
-    if vtd != td:
-        raise ValueError("v must have the same structure as x")
-    dots = []
-    for xi, vi in zip(xs, vs):
-        vi = as_float_leaf(vi)
-        if np.shape(vi) != np.shape(xi):
-            raise ValueError(f"direction shape {np.shape(vi)} differs from x shape {np.shape(xi)}")
-        dots.append(vi.reshape((1,) + tuple(np.shape(xi))))
+    dots = _one_direction(xs, td, v, "v")
     level = _tags.new_level()
     y = f(unflatten(td, _seed(xs, level, dots, True)))
     ys, ytd = flatten(y)
@@ -157,21 +164,20 @@ def _forward_jacobian(f, xs, td, chunk):
         np.concatenate([b[j][1] for b in blocks], axis=0) if len(blocks) > 1 else blocks[0][j][1]
         for j in range(len(ys))
     ]
-    return prim, ytd, _layout(cols, prim, xs, td, offsets, axis_first=True), ys
+    return prim, ytd, _layout(cols, prim, xs, td, offsets), ys
 
 
-def _layout(mats, prim, xs, td, offsets, axis_first: bool):
-    """Per (output leaf, input leaf) blocks shaped ``out.shape + in.shape``."""
+def _layout(mats, prim, xs, td, offsets):
+    """Per (output leaf, input leaf) blocks ``out.shape + in.shape`` from ``(n_in,) + out.shape``."""
     out = []
     one_leaf = len(xs) == 1
     for m, p in zip(mats, prim):
         pshape = tuple(np.shape(p))
-        n = m.shape[0] if axis_first else offsets[-1]
-        if axis_first:  # m: (n_in,) + out.shape  ->  out.shape + (n_in,)
-            if pshape:
-                m = m.reshape((n, math.prod(pshape))).T.reshape(pshape + (n,))
-            else:
-                m = m.reshape(n)
+        n = m.shape[0]
+        if pshape:
+            m = m.reshape((n, math.prod(pshape))).T.reshape(pshape + (n,))
+        else:
+            m = m.reshape(n)
         if one_leaf:
             out.append([m.reshape(pshape + tuple(np.shape(xs[0])))])
             continue
@@ -429,7 +435,7 @@ def _reverse_jacobian(f, xs, td, chunk, scalar=False):
         full[out_offsets[j] : out_offsets[j + 1]].T.reshape((offsets[-1],) + tuple(np.shape(p)))
         for j, p in enumerate(prim)
     ]
-    return prim, ytd, _layout(mats, prim, xs, td, offsets, axis_first=True)
+    return prim, ytd, _layout(mats, prim, xs, td, offsets)
 
 
 def _zeros_block(p, v):
@@ -452,18 +458,7 @@ def vjp(f: Callable, x: Any, u: Any) -> tuple[Any, Any]:
         ws = [t.watch(v) for v in xs]
         y = f(unflatten(td, ws))
     ys, ytd = flatten(y)
-    us, utd = flatten(u)
-    if utd != ytd:
-        raise ValueError("u must have the same structure as f(x)")
-    seeds = []
-    for yi, ui in zip(ys, us):
-        ui = as_float_leaf(ui)
-        if np.shape(ui) != np.shape(tape.value_of(yi)):
-            raise ValueError(
-                f"cotangent shape {np.shape(ui)} differs from output shape "
-                f"{np.shape(tape.value_of(yi))}"
-            )
-        seeds.append(ui.reshape((1,) + tuple(np.shape(ui))))
+    seeds = _one_direction([tape.value_of(yi) for yi in ys], ytd, u, "u")
     bars = t._sweep(ys, seeds, ws)
     t.close()
     return unflatten(ytd, [tape.value_of(yi) for yi in ys]), unflatten(td, [b[0] for b in bars])
@@ -489,10 +484,7 @@ def hvp(f: Callable, x: Any, v: Any, method: str = "forward-over-reverse") -> An
             f"method must be 'forward-over-reverse' or 'forward-over-forward', got {method!r}"
         )
     xs, td = _leaves(x)
-    vs, vtd = flatten(v)
-    if vtd != td:
-        raise ValueError("v must have the same structure as x")
-    dots = [as_float_leaf(vi).reshape((1,) + tuple(np.shape(xi))) for xi, vi in zip(xs, vs)]
+    dots = _one_direction(xs, td, v, "v")
     if method == "forward-over-forward":
         level = _tags.new_level()
         g = grad(f, unflatten(td, _seed(xs, level, dots, True)), mode="forward")
