@@ -18,7 +18,7 @@ from ._ops import ArrayOps, _binary, bind_kwargs, strip
 from ._tags import Leveled, call_level, top_level
 from .rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from .rules._define import NEG, ONE, getitem, scalar_combine, shape_of
-from .rules.update import trailing_key
+from .rules.update import index_update, trailing_key
 
 # -- packed scalar tangents ------------------------------------------------------------------
 # A 0-d float64 Dual with k <= 2 directions keeps its tangent as one scalar: a float for
@@ -318,10 +318,16 @@ class Dual(ArrayOps):
         if same and value._k != self._k:
             raise ValueError(f"direction counts differ: {value._k} vs {self._k}")
         dot = self._writable_dot()
-        # write through a view with the direction axis last, so advanced indices in `key`
-        # (even separated ones, which NumPy moves to the front) never move it
-        view = np.moveaxis(dot, 0, -1)
-        view[trailing_key(key)] = 0 if vdot is None else np.moveaxis(vdot, 0, -1)
+        # index with the direction axis last, so advanced indices in `key` (even separated
+        # ones, which NumPy moves to the front) never move it
+        upd = 0.0 if vdot is None else np.moveaxis(vdot, 0, -1)
+        if not isinstance(dot, Leveled):
+            np.moveaxis(dot, 0, -1)[trailing_key(key)] = upd  # a view: writes land in dot
+        else:
+            # a nested tangent (higher derivatives): moveaxis gives a new wrapper whose own
+            # tangent would not alias dot's, so update functionally and keep the result
+            moved = index_update(np.moveaxis(dot, 0, -1), trailing_key(key), upd)
+            self._dot = np.moveaxis(moved, -1, 0)
 
     def _writable_dot(self):
         """The tangent as an array this Dual alone owns (copy on first write)."""
