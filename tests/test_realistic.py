@@ -81,6 +81,6 @@ def test_second_order_methods_agree(f):
     np.testing.assert_allclose(
         dualad.hvp(f, x, v, method="forward-over-forward"), h_fr @ v, rtol=1e-9, atol=1e-10
     )
-    g = lambda y: dualad.grad(f, y, mode="reverse")  # noqa: E731
+    g = lambda y: dualad.grad(f, y, mode="reverse")
     e = 1e-6 * v
     np.testing.assert_allclose(h_fr @ v, (g(x + e) - g(x - e)) / 2e-6, rtol=1e-5, atol=1e-6)
