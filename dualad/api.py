@@ -55,7 +55,10 @@ def _read(y, level: int, k: int):
             dot = np.zeros_like(y._p, shape=(k,) + tuple(y.shape))
         return y._p, dot
     y = y if isinstance(y, (_tags.Leveled, np.ndarray, np.generic)) else np.asarray(y, float)
-    return y, np.zeros_like(y, shape=(k,) + tuple(np.shape(y)))
+    dt = getattr(y, "dtype", None)
+    # a constant output: zero derivative, in float even for integer results (argmax, ...)
+    dt = dt if dt is not None and dt.kind in "fc" else np.float64
+    return y, np.zeros_like(y, shape=(k,) + tuple(np.shape(y)), dtype=dt)
 
 
 def _base(x):

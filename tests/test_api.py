@@ -101,9 +101,12 @@ def test_pytrees_in_and_out(mode):
     np.testing.assert_allclose(gr.b, [1.0, 2.0])
 
 
-def test_constant_output_has_zero_jacobian():
-    J = dualad.jacobian(lambda x: np.ones(3), np.ones(2), mode="forward")
+@pytest.mark.parametrize("mode", MODES)
+def test_constant_output_has_zero_jacobian(mode):
+    J = dualad.jacobian(lambda x: np.ones(3), np.ones(2), mode=mode)
     np.testing.assert_array_equal(J, np.zeros((3, 2)))
+    Ji = dualad.jacobian(lambda x: np.argmax(x), np.ones(3), mode=mode)  # integer output
+    assert Ji.dtype == np.float64 and Ji.shape == (3,) and not Ji.any()
 
 
 def test_choose_mode_reports_reason():
