@@ -54,7 +54,8 @@ def lookup(func) -> Rule:
         raise NotImplementedError(f"dualad does not differentiate {name}: {why}")
     raise NotImplementedError(
         f"dualad has no derivative rule for {name}. Add one in dualad/rules/, or call it on "
-        "d.primal if its derivative is not needed."
+        "the plain value (d.primal for a Dual, v.value for a tape Variable) if its derivative "
+        "is not needed."
     )
 
 
