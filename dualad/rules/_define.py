@@ -20,6 +20,7 @@ Imports numpy only.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -106,10 +107,20 @@ def unbroadcast(g, shape: tuple):
     return g.reshape(gshape[:1] + tuple(shape))
 
 
+#: Up to this many elements a broadcast is materialised: np.broadcast_to costs more than
+#: copying that much (about 5 us of Python-level checks per call).
+_SMALL_BROADCAST = 1 << 14
+
+
 def fit_dot(dot, k: int, shape: tuple):
-    """Broadcast a tangent to exactly ``(k,) + shape`` (a view where possible)."""
+    """Broadcast a tangent to exactly ``(k,) + shape`` (a view for large results)."""
     if dot.shape[1:] != tuple(shape):
-        dot = np.broadcast_to(dot, (k,) + tuple(shape))
+        target = (k,) + tuple(shape)
+        if type(dot) is np.ndarray and math.prod(target) <= _SMALL_BROADCAST:
+            out = np.empty(target, dtype=dot.dtype)
+            out[...] = dot
+            return out
+        dot = np.broadcast_to(dot, target)
     return dot
 
 
