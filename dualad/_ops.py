@@ -29,6 +29,12 @@ def strip(a):
     return a
 
 
+def differentiable(x) -> bool:
+    """True for float or complex values: results that carry a derivative."""
+    dt = getattr(x, "dtype", None)
+    return dt is not None and dt.kind in "fc"
+
+
 def bind_kwargs(func, args, kwargs, level: int):
     """Move keyword arguments that carry a wrapper of ``level`` into positional slots.
 

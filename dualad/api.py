@@ -154,10 +154,7 @@ def _forward_jacobian(f, xs, td, chunk):
     for c0 in range(0, max(n_in, 1), k):
         kc = min(k, n_in - c0)
         eye = _eye(kc, n_in, c0, xs[0], xs[0].dtype) if n_in else None
-        dots = [
-            eye[:, offsets[i] : offsets[i + 1]].reshape((kc,) + tuple(np.shape(v)))
-            for i, v in enumerate(xs)
-        ]
+        dots = _split_eye(eye, xs, offsets, kc)
         level = _tags.new_level()
         y = f(unflatten(td, _seed(xs, level, dots, False)))
         ys, ytd = flatten(y)
@@ -426,10 +423,7 @@ def _reverse_jacobian(f, xs, td, chunk, scalar=False):
     for r0 in range(0, max(n_out, 1), m):
         mc = min(m, n_out - r0)
         eye = _eye(mc, n_out, r0, prim[0])
-        seeds = [
-            eye[:, out_offsets[j] : out_offsets[j + 1]].reshape((mc,) + tuple(np.shape(p)))
-            for j, p in enumerate(prim)
-        ]
+        seeds = _split_eye(eye, prim, out_offsets, mc)
         bars = t._sweep(ys, seeds, ws)
         parts.append(np.concatenate([b.reshape(mc, -1) for b in bars], axis=1) if bars else None)
     t.close()

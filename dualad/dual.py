@@ -14,7 +14,7 @@ import operator
 import numpy as np
 
 from . import _tags
-from ._ops import ArrayOps, _binary, bind_kwargs, strip
+from ._ops import ArrayOps, _binary, bind_kwargs, differentiable, strip
 from ._tags import Leveled, call_level, top_level
 from .rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from .rules._define import NEG, ONE, getitem, scalar_combine, shape_of
@@ -240,21 +240,11 @@ class Dual(ArrayOps):
     # -- NumPy hooks ----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method == "__call__" and not kwargs and len(inputs) == 1:  # np.sin(d) and friends
-            p, d = self._p, self._dot
-            if type(p) is np.float64 and type(self) is Dual and (d is None or type(d) in _PACKED):
-                rule = RULES.get(ufunc)
-                if rule is not None and rule.partials is not None:  # packed scalar: inline
-                    out = ufunc(p)
-                    if type(out) is np.float64:
-                        part = rule.partials[0]
-                        if d is not None and part is not None:
-                            d = d if part is ONE else -d if part is NEG else part(out, p) * d
-                        else:
-                            d = None
-                        r = object.__new__(Dual)
-                        r._p, r._dot, r._level, r._k = out, d, self._level, self._k
-                        r._single, r._owns, r._pk = self._single, False, None
-                        return r
+            rule = RULES.get(ufunc)
+            if rule is not None and rule.partials is not None:
+                res = _scalar_unary(rule, ufunc, self, type(self))
+                if res is not None:
+                    return res
             return forward(ufunc, inputs, kwargs, self._level, type(self))
         out = kwargs.pop("out", None)
         level, owner = top_level(inputs if out is None else inputs + tuple(out))
@@ -445,28 +435,36 @@ def _arith(op: int, a, b):
     return d
 
 
+def _scalar_unary(rule, func, a, cls):
+    """``func(a)`` for a 0-d Dual with a packed tangent, or None when that does not apply."""
+    p, d = a._p, a._dot
+    if type(p) is not np.float64 or (d is not None and type(d) not in _PACKED):
+        return None
+    out = func(p) if func is not np.negative else -p
+    if type(out) is not np.float64:
+        return None
+    part = rule.partials[0]
+    if d is not None and part is not None:
+        d = d if part is ONE else -d if part is NEG else part(out, p) * d
+    else:
+        d = None
+    r = object.__new__(cls)
+    r._p, r._dot, r._level, r._k = out, d, a._level, a._k
+    r._single, r._owns, r._pk = a._single, False, None
+    return r
+
+
 def _scalar_forward(rule, func, args, level, cls):
     """Fast path: an elementwise rule on 0-d float64 primals with packed tangents.
 
     Returns None when it does not apply (the generic path then handles the call).
     """
-    k = 0
     if len(args) == 1:
         a = args[0]
-        if not isinstance(a, Dual) or a._level != level or type(a._p) is not np.float64:
+        if not isinstance(a, Dual) or a._level != level:
             return None
-        d = a._dot
-        if d is not None and type(d) not in _PACKED:
-            return None
-        p = a._p
-        out = func(p) if func is not np.negative else -p
-        if d is None:
-            return cls._new(out, None, level, a._k, a._single)
-        part = rule.partials[0]
-        dot = (
-            d if part is ONE else -d if part is NEG else None if part is None else part(out, p) * d
-        )
-        return cls._new(out, dot, level, a._k, a._single)
+        return _scalar_unary(rule, func, a, cls)
+    k = 0
     primals, dots, single = [], [], True
     for a in args:
         if type(a) in _SCALAR:
@@ -526,17 +524,12 @@ def forward(func, args, kwargs, level: int, cls=None):
     return _wrap(out, out_dot, level, k, single, cls)
 
 
-def _differentiable(out) -> bool:
-    dt = getattr(out, "dtype", None)
-    return dt is not None and dt.kind in "fc"
-
-
 def _wrap(out, out_dot, level, k, single, cls):
     if type(out) in (tuple, list) or (isinstance(out, tuple) and hasattr(out, "_fields")):
         dots = out_dot if out_dot is not None else (None,) * len(out)
         items = [_wrap(o, d, level, k, single, cls) for o, d in zip(out, dots)]
         return type(out)(*items) if hasattr(out, "_fields") else type(out)(items)
-    if not _differentiable(out):
+    if not differentiable(out):
         return out
     return cls._new(out, out_dot, level, k, single)
 

@@ -43,6 +43,11 @@ class Record:
         self.out_ids: tuple = ()
         self.out_refs: tuple = ()
 
+    def bind_one(self, v) -> None:
+        """Name the single output Variable ``v`` (the common case, no generators)."""
+        self.out_ids = (v._id,)
+        self.out_refs = (weakref.ref(v),)
+
     def bind_outputs(self, outs) -> None:
         self.out_ids = tuple(-1 if o is None else o._id for o in outs)
         self.out_refs = tuple(None if o is None else weakref.ref(o) for o in outs)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import itertools
 import operator
-import weakref
 
 import numpy as np
 
 from dualad import _tags
-from dualad._ops import ArrayOps, _binary, bind_kwargs, strip
+from dualad._ops import ArrayOps, _binary, bind_kwargs, differentiable, strip
 from dualad._tags import Leveled, call_level, top_level
 from dualad.rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from dualad.rules._define import getitem
@@ -316,13 +315,17 @@ def _scalar_record(rule, func, args, level):
     out = op(*vals) if op is not None else func(*vals)
     if type(out) is not np.float64:
         return None
+    return _push_scalar(rule, func, tuple(vals), inputs, args, out, level, tp)
+
+
+def _push_scalar(rule, func, vals, inputs, args, out, level, tp):
+    """Append a scalar record and return the Variable for its output."""
     # needs=None: a vjp then computes every cotangent, harmless for scalars
-    rec = Record(rule, func, tuple(vals), _NO_KWARGS, inputs, args, out, None)
+    rec = Record(rule, func, vals, _NO_KWARGS, inputs, args, out, None)
     if tp is not None:
         tp._records.append(rec)
     v = Variable._new(out, level, rec, tp)
-    rec.out_ids = (v._id,)
-    rec.out_refs = (weakref.ref(v),)
+    rec.bind_one(v)
     return v
 
 
@@ -365,15 +368,7 @@ def _arith(func, a, b):
     out = _SCALAR_OPS[func](va, vb)
     if type(out) is not np.float64:
         return None
-    rec = Record(RULES[func], func, (va, vb), _NO_KWARGS, inputs, (a, b), out, None)
-    if tp is not None:
-        tp._records.append(rec)
-    v = object.__new__(Variable)
-    v.value, v._level, v._record, v._tape = out, level, rec, tp
-    v.requires_grad, v.grad, v._id = True, None, next(_ids)
-    rec.out_ids = (v._id,)
-    rec.out_refs = (weakref.ref(v),)
-    return v
+    return _push_scalar(RULES[func], func, (va, vb), inputs, (a, b), out, level, tp)
 
 
 def record(func, args, kwargs, level):
@@ -406,24 +401,18 @@ def record(func, args, kwargs, level):
     return outs
 
 
-def _differentiable(x) -> bool:
-    dt = getattr(x, "dtype", None)
-    return dt is not None and dt.kind in "fc"
-
-
 def _wrap(out, level, rec, tp):
     if not rec.multi and (type(out) is np.ndarray or isinstance(out, Leveled)):
         if isinstance(out, Leveled) or out.dtype.kind in "fc":  # the common single output
             v = Variable._new(out, level, rec, tp)
-            rec.out_ids = (v._id,)
-            rec.out_refs = (weakref.ref(v),)
+            rec.bind_one(v)
             return v
     if rec.multi:
-        vs = [Variable._new(o, level, rec, tp) if _differentiable(o) else None for o in out]
+        vs = [Variable._new(o, level, rec, tp) if differentiable(o) else None for o in out]
         rec.bind_outputs(vs)
         items = [o if v is None else v for o, v in zip(out, vs)]
         return type(out)(*items) if hasattr(out, "_fields") else type(out)(items)
-    if not _differentiable(out):
+    if not differentiable(out):
         rec.bind_outputs((None,))
         return out
     v = Variable._new(out, level, rec, tp)
@@ -434,7 +423,7 @@ def _wrap(out, level, rec, tp):
 def _wrap_const(out, level):
     if type(out) in (tuple, list):
         return type(out)(_wrap_const(o, level) for o in out)
-    if not _differentiable(out):
+    if not differentiable(out):
         return out
     v = Variable._new(out, level, None, None)
     v.requires_grad = False
