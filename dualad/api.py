@@ -8,6 +8,7 @@ in.shape``; for pytrees, output structure outside, input structure inside.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from . import _tags
 from ._backend import as_float_leaf, to_host
 from ._ops import strip
 from ._pytree import flatten, unflatten
+from ._scalar import unpack
 from .dual import Dual
 
 #: Memory the forward Jacobian lets one vectorised pass use for tangents, in bytes.
@@ -52,8 +54,8 @@ def _read(y, level: int, k: int):
     if isinstance(y, Dual) and y._level == level:
         dot = y._dot_array()
         if dot is None:
-            dot = np.zeros_like(y._p, shape=(k,) + tuple(y.shape))
-        return y._p, dot
+            dot = np.zeros_like(y.primal, shape=(k,) + tuple(y.shape))
+        return y.primal, dot
     y = y if isinstance(y, (_tags.Leveled, np.ndarray, np.generic)) else np.asarray(y, float)
     dt = getattr(y, "dtype", None)
     # a constant output: zero derivative, in float even for integer results (argmax, ...)
@@ -275,6 +277,9 @@ def grad(f: Callable, x: Any, mode: str = "auto") -> Any:
     array([2., 4.])
     """
     _check_mode(mode)
+    small = type(x) is np.ndarray and x.dtype is _F64 and 0 < x.size <= _SMALL
+    if small and (mode == "forward" or (mode == "auto" and x.size == 1)):
+        return _grad_forward_small(f, x)  # no pytree bookkeeping
     xs, td = _leaves(x)
     if mode == "auto":
         mode = "reverse" if sum(_size(v) for v in xs) > 1 else "forward"
@@ -290,16 +295,32 @@ def grad(f: Callable, x: Any, mode: str = "auto") -> Any:
 
 #: Inputs up to this size get forward gradients in one pass with no chunking bookkeeping.
 _SMALL = 64
+#: The identity seed of n <= 2 inputs as packed scalar tangents, entry i for x[i].
+_PACKED_EYE = {1: (1.0,), 2: (1 + 0j, 1j)}
+_F64 = np.dtype(np.float64)
+
+
+@functools.lru_cache(maxsize=256)
+def _small_eye(n: int, dtype: np.dtype, shape: tuple):
+    """The identity seed ``(n,) + shape``, shared and read-only (rules never write tangents)."""
+    eye = np.eye(n, dtype=dtype).reshape((n,) + shape)
+    eye.flags.writeable = False
+    return eye
 
 
 def _grad_forward_small(f, x):
     """Forward gradient of a small array input: one pass seeded with the identity."""
     n = x.size
     level = _tags.new_level()
-    seed = np.eye(n, dtype=x.dtype).reshape((n,) + x.shape)
-    y = f(Dual._new(x, seed, level, n, False))
+    d = Dual._new(x, _small_eye(n, x.dtype, x.shape), level, n, False)
+    if n <= 2 and x.ndim == 1 and x.dtype is _F64:
+        d._pk = _PACKED_EYE[n]  # x[i] reads its packed seed directly (see Dual.__getitem__)
+    y = f(d)
+    if type(y) is Dual and y._level == level and type(y._p) is float:  # a packed scalar
+        dot = y._dot
+        return np.zeros_like(x) if dot is None else unpack(dot, n).reshape(x.shape)
     if isinstance(y, Dual) and y._level == level:
-        p, dot = y._p, y._dot_array()
+        p, dot = y.primal, y._dot_array()
     else:
         p, dot = y, None
     if isinstance(y, (tuple, list, dict)) or getattr(p, "shape", None) != ():
@@ -502,7 +523,7 @@ def _grad_of_duals(f, xs, td, dots, single):
         y = f(unflatten(td, ws))
     ys, ytd = flatten(y)
     prim = tape.value_of(ys[0]) if ytd.is_leaf else None
-    p0 = prim._p if isinstance(prim, Dual) else prim
+    p0 = prim.primal if isinstance(prim, Dual) else prim
     if not ytd.is_leaf or np.shape(p0) != ():
         raise ValueError("hvp/hessian need f to return a scalar")
     seed = np.ones_like(p0, shape=(1,))

@@ -9,49 +9,26 @@ not confuse perturbations. A zero tangent is stored as ``None`` and costs nothin
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 
 from . import _tags
 from ._ops import ArrayOps, _binary, bind_kwargs, differentiable, strip
+from ._scalar import ADD, DIV, MUL, SUB, operator_method, pack, reflected_method, unpack
+from ._scalar import call as scalar_call
+from ._scalar import generic as scalar_generic
 from ._tags import Leveled, call_level, top_level
 from .rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
-from .rules._define import NEG, ONE, getitem, scalar_combine, shape_of
+from .rules._define import getitem, shape_of
 from .rules.update import index_update, trailing_key
 
-# -- packed scalar tangents ------------------------------------------------------------------
-# A 0-d float64 Dual with k <= 2 directions keeps its tangent as one scalar: a float for
-# k = 1, a complex t0 + i t1 for k = 2. Elementwise jvps only form real linear combinations
-# of tangents, which complex arithmetic carries exactly, so scalar code (the classic
-# two-input program) runs on NumPy scalars instead of tiny arrays: ~10x less overhead.
-_PACKED = frozenset({np.float64, np.complex128, float, complex})
-_SCALAR = frozenset({np.float64, float, int})
 _F64 = np.dtype(np.float64)
-_SCALAR_OPS = {
-    np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
-    np.divide: operator.truediv, np.power: operator.pow, np.negative: operator.neg,
-    np.positive: operator.pos,
-}  # fmt: skip
-
-
-def _pack(dot, k: int):
-    # np.complex128, not Python complex: np.float64 * complex takes a slow path (1.4 us)
-    if k == 1:
-        return dot[0]
-    if not dot.flags.c_contiguous:
-        dot = dot.copy()
-    return dot.view(np.complex128)[0]
-
-
-def _unpack(dot, k: int):
-    if type(dot) not in _PACKED:
-        return dot
-    return np.array([dot]).view(np.float64) if k == 2 else np.array([dot.real])
+_NEW = object.__new__
+#: Largest vector whose packed tangents x[i] caches (one list of Python numbers).
+_PACK_MAX = 4096
 
 
 def _unpack_all(dots, k: int):
-    return [tuple(_unpack(e, k) for e in d) if type(d) is tuple else _unpack(d, k) for d in dots]
+    return [tuple(unpack(e, k) for e in d) if type(d) is tuple else unpack(d, k) for d in dots]
 
 
 def _as_array(x, what: str):
@@ -99,13 +76,15 @@ class Dual(ArrayOps):
     __hash__ = None
 
     def __init__(self, primal, tangent=None, tag: int | None = None):
-        if type(primal) is np.float64 and type(tangent) is np.ndarray and tangent.ndim <= 1:
-            k = tangent.shape[0] if tangent.ndim else 1
-            if k <= 2 and tangent.dtype is _F64:  # a scalar seed: pack it right away
-                self._p, self._k, self._single, self._owns = primal, k, tangent.ndim == 0, False
-                self._dot = tangent[()] if tangent.ndim == 0 else _pack(tangent, k)
+        if type(tangent) is np.ndarray and (type(primal) is np.float64 or type(primal) is float):
+            s = tangent.shape  # a scalar seed with k <= 2 directions: pack it right away
+            if tangent.dtype is _F64 and (not s or (len(s) == 1 and 0 < s[0] <= 2)):
+                self._p, self._owns, self._pk = float(primal), False, None
+                if s:
+                    self._dot, self._k, self._single = pack(tangent, s[0]), s[0], False
+                else:
+                    self._dot, self._k, self._single = float(tangent), 1, True
                 self._level = _tags.USER_LEVEL if tag is None else int(tag)
-                self._pk = None
                 return
         primal = _float_dtype(_as_array(primal, "primal"))
         pshape = shape_of(primal)
@@ -127,18 +106,20 @@ class Dual(ArrayOps):
                 f"direction with shape {pshape} or k directions with shape (k, *{pshape})"
             )
         k = dot.shape[0]
-        if k <= 2 and pshape == () and getattr(primal, "dtype", None) == np.float64:
-            if type(dot) is np.ndarray and dot.dtype == np.float64:
-                primal, dot = primal[()], _pack(dot, k)  # scalar fast path (see _pack)
+        scalar = k <= 2 and pshape == () and getattr(primal, "dtype", None) == np.float64
+        if scalar and type(dot) is np.ndarray and dot.dtype == np.float64:
+            primal, dot = float(primal[()]), pack(dot, k)  # packed (see dualad._scalar)
         self._p, self._dot, self._k, self._single = primal, dot, k, single
 
     @property
     def primal(self):
         """The value (for nested Duals, itself a Dual of a lower level)."""
-        return self._p
+        p = self._p
+        return np.float64(p) if type(p) is float else p
 
     def _unwrap(self):
-        return self._p
+        p = self._p
+        return np.float64(p) if type(p) is float else p
 
     def _apply(self, func, args, kwargs, level):
         return forward(func, args, kwargs, level, type(self))
@@ -162,7 +143,7 @@ class Dual(ArrayOps):
     def _dot_array(self):
         """The tangent ``(k,) + shape`` (``None`` for zero), unpacked if it was a scalar."""
         d = self._dot
-        return _unpack(d, self._k) if type(d) in _PACKED else d
+        return unpack(d, self._k) if type(self._p) is float else d
 
     @property
     def tag(self) -> int:
@@ -178,14 +159,14 @@ class Dual(ArrayOps):
     shape = property(lambda self: shape_of(self._p))
     ndim = property(lambda self: len(shape_of(self._p)))
     size = property(lambda self: int(np.prod(shape_of(self._p), dtype=np.int64)))
-    dtype = property(lambda self: self._p.dtype)
+    dtype = property(lambda self: _F64 if type(self._p) is float else self._p.dtype)
     T = property(lambda self: np.transpose(self))
     mT = property(lambda self: np.swapaxes(self, -1, -2))
     real = property(lambda self: np.real(self))
 
     def __repr__(self) -> str:
         t = repr(self.tangent)
-        return f"Dual(primal={self._p!r}, tangent={t})"
+        return f"Dual(primal={self.primal!r}, tangent={t})"
 
     def astype(self, dtype, copy=True):
         """Cast primal and tangent to another float dtype (int dtypes raise TypeError).
@@ -199,53 +180,28 @@ class Dual(ArrayOps):
             raise TypeError(f"astype({dt}) would drop the derivative of a Dual; use .primal")
         dot = self._dot_array()
         dot = None if dot is None else dot.astype(dt, copy=copy)
-        p = self._p.astype(dt, copy=copy)
+        p = self.primal.astype(dt, copy=copy)
         return type(self)._new(p, dot, self._level, self._k, self._single)
 
-    # -- arithmetic: the scalar fast path first, then the generic operator ------------------
-    def __add__(self, o):
-        r = _arith(_ADD, self, o)
-        return _binary(np.add, self, o) if r is None else r
-
-    def __radd__(self, o):
-        r = _arith(_ADD, o, self)
-        return _binary(np.add, o, self) if r is None else r
-
-    def __sub__(self, o):
-        r = _arith(_SUB, self, o)
-        return _binary(np.subtract, self, o) if r is None else r
-
-    def __rsub__(self, o):
-        r = _arith(_SUB, o, self)
-        return _binary(np.subtract, o, self) if r is None else r
-
-    def __mul__(self, o):
-        r = _arith(_MUL, self, o)
-        if r is not None:
-            return r
-        return _binary(np.square, self, None) if o is self else _binary(np.multiply, self, o)
-
-    def __rmul__(self, o):
-        r = _arith(_MUL, o, self)
-        return _binary(np.multiply, o, self) if r is None else r
-
-    def __truediv__(self, o):
-        r = _arith(_DIV, self, o)
-        return _binary(np.divide, self, o) if r is None else r
-
-    def __rtruediv__(self, o):
-        r = _arith(_DIV, o, self)
-        return _binary(np.divide, o, self) if r is None else r
+    # -- arithmetic: the packed-scalar rule inline, then the generic operator ----------------
+    __add__ = operator_method(ADD, np.add, _binary)
+    __radd__ = reflected_method(ADD, np.add, _binary)
+    __sub__ = operator_method(SUB, np.subtract, _binary)
+    __rsub__ = reflected_method(SUB, np.subtract, _binary)
+    __mul__ = operator_method(MUL, np.multiply, _binary)
+    __rmul__ = reflected_method(MUL, np.multiply, _binary)
+    __truediv__ = operator_method(DIV, np.divide, _binary)
+    __rtruediv__ = reflected_method(DIV, np.divide, _binary)
 
     # -- NumPy hooks ----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if method == "__call__" and not kwargs and len(inputs) == 1:  # np.sin(d) and friends
-            rule = RULES.get(ufunc)
-            if rule is not None and rule.partials is not None:
-                res = _scalar_unary(rule, ufunc, self, type(self))
+        if method == "__call__" and not kwargs:
+            if type(self._p) is float:  # packed scalars: np.sin(d) and friends on floats
+                res = scalar_call(ufunc, inputs)
                 if res is not None:
                     return res
-            return forward(ufunc, inputs, kwargs, self._level, type(self))
+            if len(inputs) == 1:
+                return forward(ufunc, inputs, kwargs, self._level, type(self))
         out = kwargs.pop("out", None)
         level, owner = top_level(inputs if out is None else inputs + tuple(out))
         if not isinstance(owner, Dual):
@@ -278,23 +234,35 @@ class Dual(ArrayOps):
 
     # -- indexing -------------------------------------------------------------------------
     def __getitem__(self, key):
+        pk = self._pk
+        if pk is not None and type(key) is int:  # x[i] of a packed vector: one list lookup
+            r = _NEW(type(self))
+            r._p, r._dot, r._level, r._k, r._single, r._owns, r._pk = (
+                float(self._p[key]), pk[key], self._level, self._k, self._single, False, None,
+            )  # fmt: skip
+            return r
         p, d = self._p, self._dot
         if type(key) is int and type(p) is np.ndarray and p.ndim == 1 and type(d) is np.ndarray:
             # x[i] of a vector (the scalar-program idiom): no dispatch, packed tangent
             out = p[key]
             if self._k > 2 or type(out) is not np.float64 or d.dtype is not _F64:
-                dot = d[:, key]
-            elif self._k == 1:
-                dot = d[0, key]
-            else:  # pack all entries once, then every x[i] is one lookup
-                pk = self._pk
-                if pk is None:
-                    pk = self._pk = np.ascontiguousarray(d.T).view(np.complex128)[:, 0]
-                dot = pk[key]
-            return type(self)._new(out, dot, self._level, self._k, self._single)
+                return type(self)._new(out, d[:, key], self._level, self._k, self._single)
+            if p.size > _PACK_MAX:
+                return type(self)._new(
+                    float(out), pack(d[:, key], self._k), self._level, self._k, self._single
+                )
+            # pack every entry once, then each x[i] is one list lookup
+            if self._k == 1:
+                self._pk = d[0].tolist()
+            else:
+                z = np.empty(p.size, np.complex128)
+                z.real, z.imag = d
+                self._pk = z.tolist()
+            return self[key]
         return forward(getitem, (self, key), {}, self._level, type(self))
 
     def __setitem__(self, key, value):
+        self._pk = None
         if isinstance(value, Leveled) and value._level > self._level:
             raise TypeError(
                 "cannot store a value that carries a newer derivative level into this Dual "
@@ -326,7 +294,7 @@ class Dual(ArrayOps):
             self._dot = np.zeros_like(self._p, shape=(self._k,) + tuple(self.shape))
             self._owns = True
         elif not self._owns:
-            self._dot = _unpack(self._dot, self._k).copy()
+            self._dot = unpack(self._dot, self._k).copy()
             self._owns = True
         return self._dot
 
@@ -336,11 +304,11 @@ def _split(args, level: int):
     primals, dots, k, single, packed = [], [], None, True, False
     for a in args:
         if isinstance(a, Dual) and a._level == level:
-            primals.append(a._p)
-            d = a._dot
-            dots.append(d)
-            if type(d) in _PACKED:
-                packed = True
+            p = a._p
+            if type(p) is float:
+                p, packed = np.float64(p), True
+            primals.append(p)
+            dots.append(a._dot)
             if k is None:
                 k, single = a._k, a._single
             elif a._k != k:
@@ -349,10 +317,11 @@ def _split(args, level: int):
             ps, ds = [], []
             for b in a:
                 if isinstance(b, Dual) and b._level == level:
-                    ps.append(b._p)
+                    p = b._p
+                    if type(p) is float:
+                        p, packed = np.float64(p), True
+                    ps.append(p)
                     ds.append(b._dot)
-                    if type(b._dot) in _PACKED:
-                        packed = True
                     if k is None:
                         k, single = b._k, b._single
                     elif b._k != k:
@@ -368,126 +337,6 @@ def _split(args, level: int):
     return primals, dots, k, single, packed
 
 
-_ADD, _SUB, _MUL, _DIV = range(4)
-
-
-def _arith(op: int, a, b):
-    """``a (+ - * /) b`` for 0-d Duals with packed tangents (the scalar-program hot path).
-
-    The four product/quotient rules are stated here again, inline, because this path runs
-    once per operator in scalar code and every Python call costs; anything unusual (other
-    levels, arrays, subclasses) returns None and takes the generic rule from the table.
-    Tests compare both paths.
-    """
-    ta, tb = type(a), type(b)
-    if ta is Dual:
-        src, pa, da = a, a._p, a._dot
-        if tb is Dual:
-            if b._level != a._level or b._k != a._k:
-                return None
-            pb, db = b._p, b._dot
-            if type(pb) is not np.float64 or (db is not None and type(db) not in _PACKED):
-                return None
-        elif tb in _SCALAR:
-            pb, db = b, None
-        else:
-            return None
-    elif tb is Dual and ta in _SCALAR:
-        src, pa, da, pb, db = b, a, None, b._p, b._dot
-        if type(pb) is not np.float64:
-            return None
-    else:
-        return None
-    if type(pa) is not np.float64 and ta is Dual:
-        return None
-    if da is not None and type(da) not in _PACKED:
-        return None
-    if op == _ADD:
-        out = pa + pb
-        dot = db if da is None else da if db is None else da + db
-    elif op == _SUB:
-        out = pa - pb
-        dot = da if db is None else -db if da is None else da - db
-    elif op == _MUL:
-        out = pa * pb
-        if da is None:
-            dot = None if db is None else db * pa
-        else:
-            dot = da * pb if db is None else da * pb + db * pa
-    else:
-        out = pa / pb
-        if da is None:
-            dot = None if db is None else -(out * db) / pb
-        else:
-            dot = da / pb if db is None else (da - out * db) / pb
-    if type(out) is not np.float64:
-        return None
-    d = object.__new__(Dual)
-    d._p, d._dot, d._level, d._k, d._single, d._owns = (
-        out,
-        dot,
-        src._level,
-        src._k,
-        src._single,
-        False,
-    )
-    d._pk = None
-    return d
-
-
-def _scalar_unary(rule, func, a, cls):
-    """``func(a)`` for a 0-d Dual with a packed tangent, or None when that does not apply."""
-    p, d = a._p, a._dot
-    if type(p) is not np.float64 or (d is not None and type(d) not in _PACKED):
-        return None
-    out = func(p) if func is not np.negative else -p
-    if type(out) is not np.float64:
-        return None
-    part = rule.partials[0]
-    if d is not None and part is not None:
-        d = d if part is ONE else -d if part is NEG else part(out, p) * d
-    else:
-        d = None
-    r = object.__new__(cls)
-    r._p, r._dot, r._level, r._k = out, d, a._level, a._k
-    r._single, r._owns, r._pk = a._single, False, None
-    return r
-
-
-def _scalar_forward(rule, func, args, level, cls):
-    """Fast path: an elementwise rule on 0-d float64 primals with packed tangents.
-
-    Returns None when it does not apply (the generic path then handles the call).
-    """
-    if len(args) == 1:
-        a = args[0]
-        if not isinstance(a, Dual) or a._level != level:
-            return None
-        return _scalar_unary(rule, func, a, cls)
-    k = 0
-    primals, dots, single = [], [], True
-    for a in args:
-        if type(a) in _SCALAR:
-            primals.append(a)
-            dots.append(None)
-            continue
-        if not isinstance(a, Dual) or a._level != level or type(a._p) is not np.float64:
-            return None
-        d = a._dot
-        if d is not None and type(d) not in _PACKED:
-            return None
-        if k and a._k != k:
-            return None
-        k, single = a._k, a._single
-        primals.append(a._p)
-        dots.append(d)
-    op = _SCALAR_OPS.get(func)
-    out = op(*primals) if op is not None else func(*primals)
-    if type(out) is not np.float64:
-        return None
-    return cls._new(out, scalar_combine(rule.partials, dots, out, primals), level, k, single)
-
-
 def forward(func, args, kwargs, level: int, cls=None):
     """Apply ``func`` at ``level``: primal through ``func``, tangent through its rule."""
     cls = cls or Dual
@@ -497,7 +346,7 @@ def forward(func, args, kwargs, level: int, cls=None):
             return func(*[strip(a) for a in args], **{k: strip(v) for k, v in kwargs.items()})
         rule = lookup(func)  # raises the NotImplementedError naming func
     if not kwargs and rule.partials is not None:
-        res = _scalar_forward(rule, func, args, level, cls)
+        res = scalar_generic(func, args, level)
         if res is not None:
             return res
     if kwargs:
@@ -518,9 +367,8 @@ def forward(func, args, kwargs, level: int, cls=None):
         if out.dtype.kind in "fc":
             return cls._new(out, out_dot, level, k, single)
         return out
-    if k <= 2 and t is np.float64 and type(out_dot) is np.ndarray:
-        if out_dot.dtype == np.float64:
-            return cls._new(out, _pack(out_dot, k), level, k, single)
+    if k <= 2 and t is np.float64 and type(out_dot) is np.ndarray and out_dot.dtype == _F64:
+        return cls._new(float(out), pack(out_dot, k), level, k, single)
     return _wrap(out, out_dot, level, k, single, cls)
 
 
@@ -628,7 +476,7 @@ class HyperDual(Dual):
                 self.primal, shape=(() if self._single else (self._k,)) + self.shape
             )
         d = d._p if isinstance(d, Dual) else d
-        d = _unpack(d, self._k)
+        d = unpack(d, self._k)
         return d[0] if self._single else d
 
     @property

@@ -61,7 +61,7 @@ class Tape:
         self._released = False
 
     # -- context ----------------------------------------------------------------------------
-    def __enter__(self) -> Tape:
+    def __enter__(self) -> Tape:  # noqa: PYI034 (typing.Self needs Python 3.11)
         if self._level is not None:
             raise RuntimeError("a Tape records once; make a new Tape for a new recording")
         self._level = _tags.new_level()

@@ -402,11 +402,12 @@ def record(func, args, kwargs, level):
 
 
 def _wrap(out, level, rec, tp):
-    if not rec.multi and (type(out) is np.ndarray or isinstance(out, Leveled)):
-        if isinstance(out, Leveled) or out.dtype.kind in "fc":  # the common single output
-            v = Variable._new(out, level, rec, tp)
-            rec.bind_one(v)
-            return v
+    if not rec.multi and (
+        isinstance(out, Leveled) or (type(out) is np.ndarray and out.dtype.kind in "fc")
+    ):  # the common single output
+        v = Variable._new(out, level, rec, tp)
+        rec.bind_one(v)
+        return v
     if rec.multi:
         vs = [Variable._new(o, level, rec, tp) if differentiable(o) else None for o in out]
         rec.bind_outputs(vs)

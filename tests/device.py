@@ -20,7 +20,7 @@ def _unwrap(x):
 
 
 def _wrap(x):
-    if isinstance(x, np.ndarray) or isinstance(x, np.generic):
+    if isinstance(x, (np.ndarray, np.generic)):
         return DeviceArray(x)
     if type(x) in (list, tuple):
         return type(x)(_wrap(v) for v in x)

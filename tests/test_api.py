@@ -141,7 +141,7 @@ def test_check_grad_passes_and_fails():
 
 def test_vjp_and_hvp():
     x = np.array([1.0, 2.0])
-    y, xb = dualad.vjp(lambda x: x**2, x, np.array([1.0, 10.0]))
+    _y, xb = dualad.vjp(lambda x: x**2, x, np.array([1.0, 10.0]))
     np.testing.assert_allclose(xb, [2.0, 40.0])
     np.testing.assert_allclose(dualad.hvp(lambda x: np.sum(x**3), x, np.ones(2)), 6 * x)
     with pytest.raises(ValueError, match="structure"):

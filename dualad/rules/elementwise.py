@@ -38,7 +38,14 @@ def _power_db(out, a, b):
 defpartials(np.add, ONE, ONE)
 defpartials(np.subtract, ONE, NEG)
 defpartials(np.multiply, lambda out, a, b: b, lambda out, a, b: a)
-defpartials(np.divide, lambda out, a, b: 1 / b, lambda out, a, b: -out / b)
+def _divide_da(out, a, b):
+    # a Python-number divisor stays weak (a float32 tangent stays float32); 0 gives inf, as NumPy
+    if type(b) in (float, int) and b != 0:
+        return 1 / b
+    return np.divide(1.0, b)
+
+
+defpartials(np.divide, _divide_da, lambda out, a, b: -out / b)
 defpartials(np.power, _power_da, _power_db)
 defpartials(np.float_power, _power_da, _power_db)
 defpartials(np.negative, NEG)
