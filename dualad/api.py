@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import _tags
+from ._accumulate import accumulate
 from ._backend import as_float_leaf, to_host
 from ._ops import strip
 from ._pytree import flatten, unflatten
@@ -532,6 +533,7 @@ def _grad_of_duals(f, xs, td, dots, single):
     return [_read(b[0], level, k)[1] for b in bars]
 
 
+_HESSIAN_METHODS = ("auto", "hyperdual", "accumulate", "forward-over-reverse")
 #: Largest input size for which ``hessian(method="auto")`` uses hyper-duals.
 HYPERDUAL_MAX_N = 12  # measured crossover with forward-over-reverse: between 8 and 16
 
@@ -541,26 +543,37 @@ def hessian(f: Callable, x: Any, method: str = "auto", chunk: int | None = None)
 
     Parameters
     ----------
-    method : {"auto", "hyperdual", "forward-over-reverse"}
+    method : {"auto", "hyperdual", "accumulate", "forward-over-reverse"}
         "hyperdual" runs ``f`` once on hyper-duals carrying all n x n second-order
         directions (no tape; memory n² per intermediate value), best for small n.
-        "forward-over-reverse" tapes one evaluation whose inputs carry ``chunk`` Hessian
-        directions and sweeps it once (memory n per direction), best for large n.
-        "auto" uses hyper-duals for n <= ``HYPERDUAL_MAX_N``, else forward-over-reverse.
+        "accumulate" tapes one evaluation whose inputs carry all n directions, sweeps plain
+        first-order adjoints back, and adds ``J_u @ T_u.T`` for each nonlinear step (one
+        n x n matrix product each; affine steps cost a plain vjp). Memory n per value.
+        "forward-over-reverse" tapes one evaluation per ``chunk`` of Hessian directions and
+        sweeps tangent-carrying adjoints through every step (the fallback when n
+        directions do not fit in ``MEMORY_BUDGET``).
+        "auto" uses hyper-duals for n <= ``HYPERDUAL_MAX_N``, else "accumulate" when all n
+        directions fit the memory budget (or ``chunk >= n``), else forward-over-reverse.
 
     >>> import numpy as np, dualad
     >>> dualad.hessian(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]))
     array([[4., 2.],
            [2., 0.]])
     """
-    if method not in ("auto", "hyperdual", "forward-over-reverse"):
-        raise ValueError(
-            f"method must be 'auto', 'hyperdual' or 'forward-over-reverse', got {method!r}"
-        )
+    if method not in _HESSIAN_METHODS:
+        raise ValueError(f"method must be one of {_HESSIAN_METHODS}, got {method!r}")
     xs, td = _leaves(x)
     n = sum(_size(v) for v in xs)
-    if method == "hyperdual" or (method == "auto" and n <= HYPERDUAL_MAX_N):
+    if method == "auto":
+        fits = _chunk_size(n, 8, chunk) >= n
+        small = n <= HYPERDUAL_MAX_N
+        method = "hyperdual" if small else "accumulate" if fits else "forward-over-reverse"
+    if method == "hyperdual":
         H = _hessian_hyperdual(f, xs, td, n)
+    elif method == "accumulate":
+        H = _hessian_accumulate(f, xs, td, n)
+        if H is None:  # f writes into Dual buffers: the tape records that as an update
+            H = _hessian_fwd_rev(f, xs, td, n, chunk)
     else:
         H = _hessian_fwd_rev(f, xs, td, n, chunk)
     H = 0.5 * (H + H.T)  # exact up to rounding; make the rounding symmetric too
@@ -603,6 +616,16 @@ def _hessian_hyperdual(f, xs, td, n):
     if tt is None:
         return np.zeros((n, n), like=_base(xs[0]))
     return tt  # (k1, k2): d2f / dx_k1 dx_k2
+
+
+def _hessian_accumulate(f, xs, td, n):
+    # at least 3 directions: 0-d values with k <= 2 would take the packed-scalar operators,
+    # which compute inline and so leave no trace to sweep
+    k = max(n, 3)
+    level = _tags.new_level()
+    dots = _split_eye(_eye(k, n, 0, xs[0]), xs, _offsets(xs), k)
+    H = accumulate(f, _seed(xs, level, dots, False), td, level, k, unflatten, flatten)
+    return None if H is None else H[:n, :n]
 
 
 def _hessian_fwd_rev(f, xs, td, n, chunk):

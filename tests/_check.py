@@ -6,7 +6,8 @@
    list/tuple arguments) against a 5-point central difference in float64;
 2. reverse, rule level: when ``func`` is in ``RULES``, its vjp satisfies <u, J v> = <J^T u, v>
    for random ``u`` (a batch of 2 cotangents) and the forward ``J v``;
-3. reverse, tape level: once ``tape`` exists, the tape gradient equals the forward one.
+3. reverse, tape level: once ``tape`` exists, the tape gradient equals the forward one;
+4. for the functions ``hessian(method="accumulate")`` treats as affine (``AFFINE``): they are.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from dualad import Dual
+from dualad._accumulate import AFFINE
 from dualad.rules import RULES
 
 H = 2e-4
@@ -153,3 +155,13 @@ def check_rule(func, *args, rtol=1e-6, atol=1e-8, seed=0, **kwargs):
         if func in RULES:
             vjp_check(func, list(args), kwargs, slots, vs, jvs, rng, rtol, atol)
     tape_check(func, list(args), kwargs, _slots(list(args)), rtol, atol)
+    if func in AFFINE:
+        affine_check(func, list(args), kwargs, _slots(list(args)), rng)
+
+
+def affine_check(func, args, kwargs, slots, rng):
+    """Functions hessian(method="accumulate") treats as affine are: f(a + t v) is affine in t."""
+    vs = [rng.standard_normal(np.shape(_get(args, p))) for p in slots]
+    f0, f1, f2 = (_shift(func, args, kwargs, slots, vs, t) for t in (0.0, 1.0, 2.0))
+    for a, b, c in zip(f0, f1, f2):
+        np.testing.assert_allclose(a - 2 * b + c, 0.0, atol=1e-12 * (1 + np.abs(b).max(initial=0)))

@@ -38,6 +38,8 @@ def _power_db(out, a, b):
 defpartials(np.add, ONE, ONE)
 defpartials(np.subtract, ONE, NEG)
 defpartials(np.multiply, lambda out, a, b: b, lambda out, a, b: a)
+
+
 def _divide_da(out, a, b):
     # a Python-number divisor stays weak (a float32 tangent stays float32); 0 gives inf, as NumPy
     if type(b) in (float, int) and b != 0:
