@@ -349,15 +349,15 @@ def forward(func, args, kwargs, level: int, cls=None):
         if func in PRIMAL_ONLY:
             return func(*[strip(a) for a in args], **{k: strip(v) for k, v in kwargs.items()})
         rule = lookup(func)  # raises the NotImplementedError naming func
-    if not kwargs and rule.partials is not None:
-        res = scalar_generic(func, args, level)
-        if res is not None:
-            return res
     if kwargs:
         kwargs.pop("overwrite_input", None)  # NumPy must not reorder the user's primal
         args, kwargs = bind_kwargs(func, args, kwargs, level)
     primals, dots, k, single, packed = _split(args, level)
     if packed:
+        if not kwargs and rule.partials is not None:
+            res = scalar_generic(func, args, level)
+            if res is not None:
+                return res
         dots = _unpack_all(dots, k)
     out = func(*primals, **kwargs)
     for d in dots:
