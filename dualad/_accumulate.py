@@ -75,14 +75,35 @@ def _jac(v, level: int):
     return None
 
 
-def _add(H, J, T, n: int):
+def _add(H, J, T, n: int, seed=None):
     """``H += J @ T.T`` over the flattened value axes (``J`` broadcast to ``T`` if smaller)."""
     if J.size != T.size:
         J = np.broadcast_to(J, T.shape)
+    rows = _seed_columns(J, seed)
+    if rows is not None:  # J picks columns of the identity seed (x[1:], x[::2]): no product
+        H[rows] += T.reshape(n, -1).T
+        return
     H += J.reshape(n, -1) @ T.reshape(n, -1).T
 
 
-def _second_elementwise(H, rule, args, out, ins, ob, level: int, n: int):
+def _seed_columns(J, seed):
+    """The slice ``s`` with ``J == seed[:, s]`` when ``J`` is such a view of the identity
+    seed (``x[1:]`` of a vector input), else None; then ``J @ T.T`` is ``T.T`` in rows ``s``.
+    """
+    if seed is None or J.base is not seed or J.ndim != 2 or J.shape[0] != seed.shape[0]:
+        return None
+    if J.strides[0] != seed.strides[0]:
+        return None
+    item = seed.itemsize
+    off, rem = divmod(J.__array_interface__["data"][0] - seed.__array_interface__["data"][0], item)
+    step, rem2 = divmod(J.strides[1], item)
+    if rem or rem2 or step == 0 or off >= seed.shape[1]:
+        return None
+    stop = off + step * J.shape[1]
+    return slice(off, stop if stop >= 0 else None, step)
+
+
+def _second_elementwise(H, rule, args, out, ins, ob, level: int, n: int, seed):
     """Second-order terms of an elementwise record: each partial differentiated by Duals."""
     out_ndim = np.ndim(_at(out, level))
     for path, a in ins:
@@ -91,11 +112,13 @@ def _second_elementwise(H, rule, args, out, ins, ob, level: int, n: int):
             continue
         dp = _jac(p(out, *args), level)  # d(partial)/dx along all n directions
         if dp is not None:  # else the partial is constant in x: this input enters linearly
-            _add(H, align(a._dot_array(), out_ndim), ob * align(dp, out_ndim), n)
+            _add(H, align(a._dot_array(), out_ndim), ob * align(dp, out_ndim), n, seed)
 
 
-def accumulate(f, duals, td, level: int, n: int, unflatten, flatten):
+def accumulate(f, duals, td, level: int, n: int, unflatten, flatten, seed=None):
     """The ``(n, n)`` Hessian of scalar ``f`` at ``duals`` (level ``level``, n directions).
+
+    ``seed``: the ``(n, n)`` identity the inputs' tangents are views of, if they are.
 
     Returns None when ``f`` mutated a Dual in place (the trace then misses a dependency);
     the caller falls back to the tape.
@@ -135,7 +158,7 @@ def accumulate(f, duals, td, level: int, n: int, unflatten, flatten):
         if plain:  # first order on plain arrays; elementwise second order from the partials
             res = rule.vjp(ob, _at(out, level), *_at(args, level), **kw)
             if rule.partials is not None and not _affine(rule):
-                _second_elementwise(H, rule, args, out, ins, ob, level, n)
+                _second_elementwise(H, rule, args, out, ins, ob, level, n, seed)
         else:  # the vjp itself on Duals: its tangent is the second-order term
             res = rule.vjp(ob, out, *args, **kw)
         for path, a in ins:
@@ -148,7 +171,7 @@ def accumulate(f, duals, td, level: int, n: int, unflatten, flatten):
                 T = g._dot_array()
                 g = g.primal
                 if T is not None:
-                    _add(H, a._dot_array(), T, n)  # T: (n, 1) + shape, J: (n,) + shape
+                    _add(H, a._dot_array(), T, n, seed)  # T: (n, 1) + shape, J: (n,) + shape
             key = id(a)
             bars[key] = bars[key] + g if key in bars else g
     return H

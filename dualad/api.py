@@ -623,8 +623,10 @@ def _hessian_accumulate(f, xs, td, n):
     # which compute inline and so leave no trace to sweep
     k = max(n, 3)
     level = _tags.new_level()
-    dots = _split_eye(_eye(k, n, 0, xs[0]), xs, _offsets(xs), k)
-    H = accumulate(f, _seed(xs, level, dots, False), td, level, k, unflatten, flatten)
+    eye = _eye(k, n, 0, xs[0])
+    dots = _split_eye(eye, xs, _offsets(xs), k)
+    seed = eye if type(eye) is np.ndarray and k == n else None
+    H = accumulate(f, _seed(xs, level, dots, False), td, level, k, unflatten, flatten, seed)
     return None if H is None else H[:n, :n]
 
 

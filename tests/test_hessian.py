@@ -190,3 +190,36 @@ def test_accumulate_through_non_elementwise_rules(f):
         rtol=1e-9,
         atol=1e-10,
     )
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda x: np.sum(x[::2] ** 2 * x[1::2] ** 3),
+        lambda x: np.sum(np.sin(x[::-1]) * x),
+        lambda x: np.sum(np.exp(x[3:7]) * x[5:9] ** 2) + x[-1] ** 4,
+        lambda x: np.sum(np.sin(x[::-3]) ** 2),
+    ],
+    ids=["even-odd", "reversed", "windows", "negative-step"],
+)
+def test_accumulate_with_slices_of_the_input(f):
+    # slices of the input are views of the identity seed: their products become row additions
+    x = np.linspace(-0.9, 1.3, 14)
+    np.testing.assert_allclose(
+        dualad.hessian(f, x, method="accumulate"),
+        dualad.hessian(f, x, method="forward-over-reverse"),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+
+
+def test_accumulate_pytree_with_sliced_leaves():
+    def f(p):
+        return np.sum(p["a"][1:] ** 2 * p["b"][:-1]) + np.sum(np.exp(p["b"][::2]))
+
+    p = {"a": np.linspace(0.1, 1.0, 6), "b": np.linspace(-0.5, 0.5, 6)}
+    Ha = dualad.hessian(f, p, method="accumulate")
+    Hf = dualad.hessian(f, p, method="forward-over-reverse")
+    for i in "ab":
+        for j in "ab":
+            np.testing.assert_allclose(Ha[i][j], Hf[i][j], rtol=1e-12, atol=1e-12)
