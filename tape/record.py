@@ -2,7 +2,7 @@
 
 A ``Record`` keeps the raw argument values its reverse rule needs, the input Variables it
 sends cotangents to, and weak references to its output Variables (so a record never keeps
-its own outputs alive). Imports dualad.rules only.
+its own outputs alive). Imports numpy and dualad.rules only.
 """
 
 from __future__ import annotations
@@ -10,7 +10,11 @@ from __future__ import annotations
 import itertools
 import weakref
 
-_ids = itertools.count()
+import numpy as np
+
+from dualad.rules import RULES
+
+_ids = itertools.count()  # record ids and Variable ids: one counter, creation order
 
 
 class Record:
@@ -60,8 +64,47 @@ class Record:
 
     @property
     def released(self) -> bool:
+        """True once ``release()`` has dropped what the sweep needs."""
         return self.args is None
 
     @property
     def name(self) -> str:
         return self.rule.name.split(".")[-1] if self.rule is not None else "?"
+
+
+class ScalarRecord(Record):
+    """A record of the operator fast path: ``out = a (+ - * /) b`` on Python numbers.
+
+    ``args`` and ``out`` hold Python floats (ints stay ints) where a ``Record`` would hold 0-d
+    float64 values; everything else reads as on a ``Record``. ``tape.variable`` sets the slots
+    itself (no ``__init__``), ``id`` is its output Variable's id (one counter serves both),
+    and the four fields every such record shares are class attributes: ``out_refs`` is empty
+    because the sweep finds a live output among the Variables it has swept (see
+    ``tape.sweep``), so there is no weak reference to make per operation. ``partials`` is
+    the rule's entry of ``SWEEP_PARTIALS``.
+    """
+
+    __slots__ = ("partials",)
+    kwargs = {}  # noqa: RUF012 (shared and never mutated)
+    multi = False
+    needs = None
+    out_refs = ()
+
+    def release(self) -> None:
+        """Drop the values and inputs this record holds (see ``Record.release``)."""
+        self.args = self.arg_vars = self.out = None
+        self.inputs = ()
+
+
+class ArgIndex(int):
+    """A partial that equals argument number ``self`` (an entry of ``SWEEP_PARTIALS``)."""
+
+    __slots__ = ()
+
+
+#: The partials of the four ScalarRecord rules as the sweep applies them: the rule table's
+#: own entries (ONE, NEG, functions), except multiply's, d(a*b)/da = b and d(a*b)/db = a,
+#: given as the index of the argument each equals, so the sweep needs no call for them.
+#: tests/tape/test_scalar_path.py checks every entry against the table.
+SWEEP_PARTIALS = {f: RULES[f].partials for f in (np.add, np.subtract, np.divide)}
+SWEEP_PARTIALS[np.multiply] = (ArgIndex(1), ArgIndex(0))

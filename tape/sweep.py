@@ -11,8 +11,10 @@ import numpy as np
 
 from dualad.rules._define import NEG, ONE
 
+from .record import ArgIndex, ScalarRecord
 from .variable import Variable
 
+_F64 = np.float64
 _SCALAR_BAR = frozenset({np.float64, float})
 _RELEASED = (
     "the graph behind this value was already used by a backward sweep and freed; "
@@ -53,6 +55,9 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None)
         if isinstance(r, Variable):
             bars[r._id] = bars[r._id] + s if r._id in bars else s
     keep = {w._id for w in wanted}
+    # create_graph: the Variable of each id that has a cotangent (roots, then the inputs of
+    # each record swept), the live output of a ScalarRecord (it keeps no weak reference)
+    live = {r._id: r for r in roots if isinstance(r, Variable)} if create_graph else None
     if records is None:
         recs = _reachable([r for r in roots if isinstance(r, Variable)])
     else:
@@ -63,18 +68,35 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None)
             ob = bars.get(oid) if oid in keep else bars.pop(oid, None)
             if ob is None:
                 continue
-            if type(ob) in _SCALAR_BAR:
-                if rec.released:
+            tb = type(ob)
+            if tb is float or tb is _F64:  # m = 1 on a 0-d value: the scalar loop's branch
+                args = rec.args
+                if args is None:
                     raise RuntimeError(_RELEASED)
-                partials = rec.rule.partials
+                if type(rec) is ScalarRecord:
+                    partials = rec.partials  # SWEEP_PARTIALS: ArgIndex(i) stands for args[i]
+                    if tb is _F64:
+                        ob = float(ob)  # its args are Python numbers: stay on floats
+                else:
+                    partials = rec.rule.partials
                 if partials is not None and not create_graph:
-                    args, out = rec.args, rec.out
+                    out = rec.out
                     for path, _, vid in rec.inputs:
                         p = partials[path[0]]
                         if p is None:
                             continue
-                        g = ob if p is ONE else -ob if p is NEG else ob * p(out, *args)
-                        bars[vid] = bars[vid] + g if vid in bars else g
+                        if p is ONE:
+                            g = ob
+                        elif p is NEG:
+                            g = -ob
+                        else:
+                            g = ob * args[p] if type(p) is ArgIndex else ob * p(out, *args)
+                        old = bars.get(vid)
+                        if old is not None:
+                            g = old + g
+                        if type(g) is float and g - g:  # nan (true) for inf and nan
+                            g = _in_numpy(ob, p, out, args, old)
+                        bars[vid] = g
                     if release:
                         rec.release()
                     continue
@@ -94,7 +116,12 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None)
             ob = outs[0]
         if create_graph:
             args = rec.arg_vars
-            out = _live_out(rec)
+            if type(rec) is ScalarRecord:
+                out = live.get(rec.out_ids[0], rec.out)
+            else:
+                out = _live_out(rec)
+            for _, var, vid in rec.inputs:
+                live[vid] = var
         else:
             args, out = rec.args, rec.out
         if rec.rule.vjp_needs:
@@ -111,6 +138,23 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None)
         if release:
             rec.release()
     return [_as_batch(bars.get(w._id), w.value) for w in wanted]
+
+
+def _in_numpy(ob, p, out, args, old):
+    """``old + ob * p`` again on np.float64, for a float result that is not finite.
+
+    The scalar branch of ``sweep`` carries cotangents as Python floats, which overflow
+    silently; redone here, NumPy warns (or raises, under ``np.errstate``) exactly where the
+    NumPy scalars they replace would have.
+    """
+    ob = _F64(ob)
+    if p is ONE:
+        g = ob
+    elif p is NEG:
+        g = -ob
+    else:
+        g = ob * args[p] if type(p) is ArgIndex else ob * p(out, *args)
+    return g if old is None else old + g
 
 
 def _as_batch(b, value):

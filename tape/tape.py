@@ -14,6 +14,7 @@ import numpy as np
 from dualad import _tags
 from dualad._pytree import flatten, unflatten
 
+from .record import ScalarRecord
 from .sweep import sweep
 from .variable import Variable
 
@@ -236,5 +237,8 @@ def _record_line(rec, name) -> str:
     if rec.kwargs:
         args += ", " + ", ".join(f"{k}={v!r}" for k, v in rec.kwargs.items())
     lhs = ", ".join("_" if i < 0 else name(i) for i in rec.out_ids) or "_"
-    shape = _describe(rec.out[0] if rec.multi else rec.out)
+    if type(rec) is ScalarRecord:  # a 0-d float64 output kept as a Python float
+        shape = "() float64"
+    else:
+        shape = _describe(rec.out[0] if rec.multi else rec.out)
     return f"{lhs:>4} = {rec.name}({args})".ljust(34) + f" # {shape}"

@@ -8,7 +8,6 @@ tapes nest like Dual tags. Imports dualad.rules, dualad._tags and dualad._ops on
 
 from __future__ import annotations
 
-import itertools
 import operator
 
 import numpy as np
@@ -20,9 +19,9 @@ from dualad.rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from dualad.rules._define import getitem
 from dualad.rules.elementwise import astype
 
-from .record import Record
+from .record import SWEEP_PARTIALS, Record, ScalarRecord, _ids
 
-_ids = itertools.count()
+_F64 = np.float64
 
 
 class Variable(ArrayOps):
@@ -50,9 +49,9 @@ class Variable(ArrayOps):
         "_level",
         "_record",
         "_tape",
+        "_value",
         "grad",
         "requires_grad",
-        "value",
     )  # fmt: skip
     __array_priority__ = 2000
     __hash__ = None
@@ -66,7 +65,7 @@ class Variable(ArrayOps):
             value = np.asarray(value, dtype=float)
         if getattr(value, "dtype", np.dtype(float)).kind in "biu":
             value = value.astype(np.float64)
-        self.value = value
+        self._value = value
         self._level = _tags.GRAPH_LEVEL
         self._record = None
         self._tape = None
@@ -77,12 +76,25 @@ class Variable(ArrayOps):
     @classmethod
     def _new(cls, value, level, record, tp) -> Variable:
         v = object.__new__(cls)
-        v.value, v._level, v._record, v._tape = value, level, record, tp
+        v._value, v._level, v._record, v._tape = value, level, record, tp
         v.requires_grad, v.grad, v._id = True, None, next(_ids)
         return v
 
+    # The operator fast path keeps 0-d float64 values as Python floats (``_value``); readers
+    # get them back as np.float64, so ``.value`` reads as it always did.
+    @property
+    def value(self):
+        """The value: an array, a NumPy scalar, or a lower-level wrapper (nested tapes)."""
+        v = self._value
+        return _F64(v) if type(v) is float else v
+
+    @value.setter
+    def value(self, v) -> None:
+        self._value = v
+
     def _unwrap(self):
-        return self.value
+        v = self._value
+        return _F64(v) if type(v) is float else v
 
     def _apply(self, func, args, kwargs, level):
         return record(func, args, kwargs, level)
@@ -146,38 +158,7 @@ class Variable(ArrayOps):
             raise TypeError(f"astype({dt}) would drop the derivative of a Variable; use .value")
         return record(astype, (self, dt), {}, self._level)
 
-    # -- arithmetic: scalar records straight away, else the generic operator ---------------
-    def __add__(self, o):
-        r = _arith(np.add, self, o)
-        return _binary(np.add, self, o) if r is None else r
-
-    def __radd__(self, o):
-        r = _arith(np.add, o, self)
-        return _binary(np.add, o, self) if r is None else r
-
-    def __sub__(self, o):
-        r = _arith(np.subtract, self, o)
-        return _binary(np.subtract, self, o) if r is None else r
-
-    def __rsub__(self, o):
-        r = _arith(np.subtract, o, self)
-        return _binary(np.subtract, o, self) if r is None else r
-
-    def __mul__(self, o):
-        r = _arith(np.multiply, self, o)
-        return _binary(np.multiply, self, o) if r is None else r
-
-    def __rmul__(self, o):
-        r = _arith(np.multiply, o, self)
-        return _binary(np.multiply, o, self) if r is None else r
-
-    def __truediv__(self, o):
-        r = _arith(np.divide, self, o)
-        return _binary(np.divide, self, o) if r is None else r
-
-    def __rtruediv__(self, o):
-        r = _arith(np.divide, o, self)
-        return _binary(np.divide, o, self) if r is None else r
+    # + - * / and their reflections are set below the class by _operator and _reflected
 
     # -- NumPy hooks ----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -227,7 +208,7 @@ class Variable(ArrayOps):
             )
         new = record(index_update, (_snapshot(self), key, value), {}, self._level)
         if isinstance(new, Variable):
-            self.value, self._record, self._id = new.value, new._record, new._id
+            self._value, self._record, self._id = new._value, new._record, new._id
             self._record.bind_outputs((self,))
         else:
             self.value = new
@@ -237,7 +218,7 @@ def _snapshot(v: Variable) -> Variable:
     """A Variable standing for ``v``'s current node (``v`` itself is about to be rebound)."""
     if v._record is None and v._tape is None and v._level == _tags.GRAPH_LEVEL:
         return v
-    s = Variable._new(v.value, v._level, v._record, v._tape)
+    s = Variable._new(v._value, v._level, v._record, v._tape)
     s._id = v._id
     s.requires_grad = v.requires_grad
     return s
@@ -301,9 +282,14 @@ def _scalar_record(rule, func, args, level):
         if type(a) in _SCALAR:
             vals.append(a)
             continue
-        if type(a) is not Variable or a._level != level or type(a.value) is not np.float64:
+        if type(a) is not Variable or a._level != level:
             return None
-        vals.append(a.value)
+        v = a._value
+        if type(v) is float:
+            v = _F64(v)  # NumPy functions see the 0-d float64 they always saw
+        elif type(v) is not _F64:
+            return None
+        vals.append(v)
         tp = tp or a._tape
         if a.requires_grad or a._record is not None:
             inputs.append((_PATHS[i], a, a._id))
@@ -332,43 +318,138 @@ def _push_scalar(rule, func, vals, inputs, args, out, level, tp):
 _NO_KWARGS: dict = {}  # shared, never mutated
 
 
-def _arith(func, a, b):
-    """Operator fast path: one scalar record for ``a (+ - * /) b`` on float64 scalars.
+# -- the operator fast path: a (+ - * /) b on Python floats -------------------------------------
+# A 0-d float64 operand computes as a Python float (~10x cheaper than a NumPy scalar) and its
+# result Variable keeps the float (``_value``; ``.value`` still reads np.float64). Python's
+# float operators are the IEEE operations NumPy's scalar loops perform, so values agree bit for
+# bit; where Python would raise (x / 0) or a result is not finite (where NumPy may warn), the
+# operation goes to NumPy instead. The sweep takes the partials from SWEEP_PARTIALS (the rule
+# table's, multiply's as argument indices; see tape.record).
 
-    Everything inline (this runs once per operator in scalar loops); returns None whenever
-    the generic path is needed: arrays, other levels, closed tapes, nothing to differentiate.
+_NEW = object.__new__
+_FALLBACK = (ArithmeticError, ValueError)
+_ARITH = {np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
+          np.divide: operator.truediv}  # fmt: skip
+_P0, _P1 = _PATHS[0], _PATHS[1]
+
+
+def _none(ufunc, a, b):
+    return None
+
+
+def _operator(ufunc, fallback=_binary):
+    """``self (op) o`` as a method: one ``ScalarRecord`` on Python floats, else ``fallback``.
+
+    Takes a Variable with a 0-d float64 value and a Python/NumPy scalar or another such
+    Variable of its level. Everything is inline: in scalar loops this is the whole per-operator
+    cost of recording. ``fallback(ufunc, self, o)`` handles the rest (arrays, other levels,
+    closed tapes, constants, x / 0 and results that are not finite).
     """
-    ta, tb = type(a), type(b)
-    if ta is Variable:
-        va, level, tp = a.value, a._level, a._tape
-        if type(va) is not np.float64:
-            return None
-        if tb is Variable:
-            vb = b.value
-            if b._level != level or type(vb) is not np.float64:
-                return None
-            tp = tp or b._tape
-        elif tb in _SCALAR:
-            vb = b
-        else:
-            return None
-    elif tb is Variable and ta in _SCALAR:
-        va, vb, level, tp = a, b.value, b._level, b._tape
-        if type(vb) is not np.float64:
-            return None
-    else:
-        return None
-    inputs = []
-    if ta is Variable and (a.requires_grad or a._record is not None):
-        inputs.append((_PATHS[0], a, a._id))
-    if tb is Variable and (b.requires_grad or b._record is not None):
-        inputs.append((_PATHS[1], b, b._id))
-    if not inputs or (tp is not None and tp._closed):
-        return None
-    out = _SCALAR_OPS[func](va, vb)
-    if type(out) is not np.float64:
-        return None
-    return _push_scalar(RULES[func], func, (va, vb), inputs, (a, b), out, level, tp)
+    pyop, rule, partials = _ARITH[ufunc], RULES[ufunc], SWEEP_PARTIALS[ufunc]
+
+    def method(self, o):
+        va, to = self._value, type(o)
+        if type(va) is _F64:
+            va = float(va)
+        if type(va) is float:
+            tp = self._tape
+            if to is Variable:
+                vb = o._value
+                if type(vb) is _F64:
+                    vb = float(vb)
+                ok = type(vb) is float and o._level == self._level
+                tp = tp or o._tape
+            else:
+                vb = float(o) if to is _F64 else o
+                ok = to is float or to is int or to is _F64
+            if ok and (tp is None or not tp._closed):
+                if self.requires_grad or self._record is not None:
+                    if to is Variable and (o.requires_grad or o._record is not None):
+                        inputs = [(_P0, self, self._id), (_P1, o, o._id)]
+                    else:
+                        inputs = [(_P0, self, self._id)]
+                elif to is Variable and (o.requires_grad or o._record is not None):
+                    inputs = [(_P1, o, o._id)]
+                else:
+                    inputs = None
+                try:
+                    out = pyop(va, vb)
+                except _FALLBACK:
+                    inputs = None
+                if inputs and not out - out:  # out - out: nan (true) for inf and nan
+                    rec = _NEW(ScalarRecord)
+                    rec.id = vid = next(_ids)
+                    rec.partials = partials
+                    rec.rule, rec.args, rec.inputs, rec.arg_vars, rec.out, rec.out_ids = (
+                        rule, (va, vb), inputs, (self, o), out, (vid,),
+                    )  # fmt: skip
+                    v = _NEW(Variable)
+                    v._value, v._level, v._record, v._tape = out, self._level, rec, tp
+                    v.requires_grad, v.grad, v._id = True, None, vid
+                    if tp is not None:
+                        tp._records.append(rec)
+                    return v
+        return fallback(ufunc, self, o)
+
+    return method
+
+
+def _reflected(ufunc, fallback=_binary):
+    """``o (op) self`` for a scalar ``o`` on the left: ``Variable.__radd__`` and friends."""
+    pyop, rule, partials = _ARITH[ufunc], RULES[ufunc], SWEEP_PARTIALS[ufunc]
+
+    def method(self, o):
+        va, to = self._value, type(o)
+        if type(va) is _F64:
+            va = float(va)
+        if (
+            type(va) is float
+            and (to is float or to is int or to is _F64)
+            and (self.requires_grad or self._record is not None)
+        ):
+            tp = self._tape
+            if tp is None or not tp._closed:
+                vb = float(o) if to is _F64 else o
+                try:
+                    out = pyop(vb, va)
+                except _FALLBACK:
+                    return fallback(ufunc, o, self)
+                if not out - out:
+                    rec = _NEW(ScalarRecord)
+                    rec.id = vid = next(_ids)
+                    rec.partials = partials
+                    rec.rule, rec.args, rec.inputs, rec.arg_vars, rec.out, rec.out_ids = (
+                        rule, (vb, va), [(_P1, self, self._id)], (o, self), out, (vid,),
+                    )  # fmt: skip
+                    v = _NEW(Variable)
+                    v._value, v._level, v._record, v._tape = out, self._level, rec, tp
+                    v.requires_grad, v.grad, v._id = True, None, vid
+                    if tp is not None:
+                        tp._records.append(rec)
+                    return v
+        return fallback(ufunc, o, self)
+
+    return method
+
+
+_FORWARD = {f: _operator(f, _none) for f in _ARITH}
+_REFLECTED = {f: _reflected(f, _none) for f in _ARITH}
+
+
+def _float_ufunc(func, args):
+    """``np.add(a, b)`` and friends through the operator fast path, or None."""
+    a, b = args
+    if type(a) is Variable:
+        return _FORWARD[func](a, b)
+    if type(b) is Variable:
+        return _REFLECTED[func](b, a)
+    return None
+
+
+Variable.__add__, Variable.__radd__ = _operator(np.add), _reflected(np.add)
+Variable.__sub__, Variable.__rsub__ = _operator(np.subtract), _reflected(np.subtract)
+Variable.__mul__, Variable.__rmul__ = _operator(np.multiply), _reflected(np.multiply)
+Variable.__truediv__, Variable.__rtruediv__ = _operator(np.divide), _reflected(np.divide)
 
 
 def record(func, args, kwargs, level):
@@ -379,6 +460,10 @@ def record(func, args, kwargs, level):
             return func(*strip(list(args)), **{k: strip(v) for k, v in kwargs.items()})
         rule = lookup(func)  # raises the NotImplementedError naming func
     if not kwargs and rule.partials is not None:
+        if func in _ARITH and len(args) == 2:
+            res = _float_ufunc(func, args)
+            if res is not None:
+                return res
         res = _scalar_record(rule, func, args, level)
         if res is not None:
             return res
