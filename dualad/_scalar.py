@@ -41,9 +41,14 @@ def unpack(dot, k: int):
     """The ``(k,)`` array back from a packed tangent (anything else is returned as is)."""
     t = type(dot)
     if t is complex:
-        return np.array([dot.real, dot.imag])
+        out = np.empty(2)  # item stores: a third of np.array([re, im])'s cost
+        out[0] = dot.real
+        out[1] = dot.imag
+        return out
     if t is float:
-        return np.array([dot])
+        out = np.empty(1)
+        out[0] = dot
+        return out
     return dot
 
 

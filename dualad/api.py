@@ -277,10 +277,11 @@ def grad(f: Callable, x: Any, mode: str = "auto") -> Any:
     >>> dualad.grad(lambda x: np.sum(x**2), np.array([1.0, 2.0]))
     array([2., 4.])
     """
+    if type(x) is np.ndarray and x.dtype is _F64:  # no pytree bookkeeping
+        n = x.size
+        if 0 < n <= _SMALL and (mode == "forward" or (mode == "auto" and n == 1)):
+            return _grad_forward_small(f, x)
     _check_mode(mode)
-    small = type(x) is np.ndarray and x.dtype is _F64 and 0 < x.size <= _SMALL
-    if small and (mode == "forward" or (mode == "auto" and x.size == 1)):
-        return _grad_forward_small(f, x)  # no pytree bookkeeping
     xs, td = _leaves(x)
     if mode == "auto":
         mode = "reverse" if sum(_size(v) for v in xs) > 1 else "forward"
@@ -313,13 +314,17 @@ def _grad_forward_small(f, x):
     """Forward gradient of a small array input: one pass seeded with the identity."""
     n = x.size
     level = _tags.new_level()
-    d = Dual._new(x, _small_eye(n, x.dtype, x.shape), level, n, False)
-    if n <= 2 and x.ndim == 1 and x.dtype is _F64:
+    shape = x.shape
+    d = Dual._new(x, _small_eye(n, x.dtype, shape), level, n, False)
+    if n <= 2 and len(shape) == 1 and x.dtype is _F64:
         d._pk = _PACKED_EYE[n]  # x[i] reads its packed seed directly (see Dual.__getitem__)
     y = f(d)
     if type(y) is Dual and y._level == level and type(y._p) is float:  # a packed scalar
         dot = y._dot
-        return np.zeros_like(x) if dot is None else unpack(dot, n).reshape(x.shape)
+        if dot is None:
+            return np.zeros_like(x)
+        g = unpack(dot, n)
+        return g if x.ndim == 1 else g.reshape(x.shape)
     if isinstance(y, Dual) and y._level == level:
         p, dot = y.primal, y._dot_array()
     else:
