@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._tags import new_level
 from .dual import _TRACE, Dual, Trace
 from .rules import RULES
 from .rules._define import NEG, ONE, align, getitem
@@ -50,6 +51,13 @@ def _at(v, level: int):
 
 def _live(v, level: int) -> bool:
     return isinstance(v, Dual) and v._level == level and v._dot is not None
+
+
+def _outs(out) -> tuple:
+    """A record's outputs as a tuple (several for eigh, slogdet; none for a plain result)."""
+    if isinstance(out, Dual):
+        return (out,)
+    return tuple(out) if isinstance(out, (list, tuple)) else ()
 
 
 def _inputs(args, level: int):
@@ -105,6 +113,12 @@ def _seed_columns(J, seed):
 
 def _second_elementwise(H, rule, args, out, ins, ob, level: int, n: int, seed):
     """Second-order terms of an elementwise record: each partial differentiated by Duals."""
+    if len(ins) == 1 and len(ins[0][0]) == 1:
+        c = _curvature(rule, args, out, ins[0][0][0], level)
+        if c is not None:  # one input depends on x: J_u diag(ob * phi'') J_u^T
+            if c is not _CONSTANT:
+                _add_diag(H, ins[0][1]._dot_array(), ob[0] * c, n, seed)
+            return
     out_ndim = np.ndim(_at(out, level))
     for path, a in ins:
         p = rule.partials[path[0]]
@@ -113,6 +127,53 @@ def _second_elementwise(H, rule, args, out, ins, ob, level: int, n: int, seed):
         dp = _jac(p(out, *args), level)  # d(partial)/dx along all n directions
         if dp is not None:  # else the partial is constant in x: this input enters linearly
             _add(H, align(a._dot_array(), out_ndim), ob * align(dp, out_ndim), n, seed)
+
+
+_CONSTANT = object()  # a partial that does not depend on its argument
+
+
+def _curvature(rule, args, out, i: int, level: int):
+    """``d partial_i / d arg_i`` elementwise, when only argument ``i`` depends on x.
+
+    Then the partial's derivative along all n directions is this vector times ``J_u``, so one
+    direction (a Dual of a fresh level, on plain arrays) gives it. None when the shapes or
+    types do not allow that (the caller then differentiates along all n directions).
+    """
+    p = rule.partials[i]
+    if p is None or p is ONE or p is NEG:
+        return _CONSTANT
+    vals = [_at(a, level) for a in args]
+    u, o = vals[i], _at(out, level)
+    if type(u) is not np.ndarray or type(o) is not np.ndarray or u.shape != o.shape:
+        return None
+    first = p(o, *vals)  # d out / d u, elementwise: the tangent of ``out`` along u's ones
+    if not isinstance(first, np.ndarray) or first.shape != o.shape:
+        first = np.broadcast_to(first, o.shape)
+    lv = new_level()
+    vals[i] = Dual._new(u, np.ones_like(u, shape=(1,) + u.shape), lv, 1, False)
+    d = p(Dual._new(o, first.reshape((1,) + o.shape), lv, 1, False), *vals)
+    if not isinstance(d, Dual) or d._level != lv or d._dot is None:
+        return _CONSTANT
+    return d._dot_array()[0]
+
+
+def _add_diag(H, J, c, n: int, seed):
+    """``H += J diag(c) J^T`` (J: ``(n,) + shape``, c: ``shape``), symmetric when c keeps a sign."""
+    rows = _seed_columns(J, seed)
+    c = np.ravel(c)
+    if rows is not None:  # J picks columns of the identity: only diagonal entries change
+        idx = np.arange(H.shape[0])[rows]
+        H[idx, idx] += c
+        return
+    J = J.reshape(n, -1)
+    if c.min() >= 0:  # one product with its own transpose: NumPy uses BLAS syrk, half the work
+        S = J * np.sqrt(c)
+        H += S @ S.T
+    elif c.max() <= 0:
+        S = J * np.sqrt(-c)
+        H -= S @ S.T
+    else:
+        H += (J * c) @ J.T
 
 
 def accumulate(f, duals, td, level: int, n: int, unflatten, flatten, seed=None):
@@ -139,13 +200,15 @@ def accumulate(f, duals, td, level: int, n: int, unflatten, flatten, seed=None):
     if not _live(root, level):
         return H
     bars = {id(root): np.ones((1,), dtype=H.dtype)}
+    # values some record produced: only their adjoints are ever read (an input's is not)
+    made = {id(o) for *_, out in trace.records for o in _outs(out)}
     for rule, args, kwargs, out in reversed(trace.records):
         if isinstance(out, Dual):
             ob = bars.pop(id(out), None)
             if ob is None:
                 continue
         else:  # several outputs: zeros for those that received nothing
-            obs = [bars.pop(id(o), None) for o in out]
+            obs = [bars.pop(id(o), None) for o in _outs(out)]
             if all(b is None for b in obs):
                 continue
             ob = tuple(
@@ -156,9 +219,12 @@ def accumulate(f, duals, td, level: int, n: int, unflatten, flatten, seed=None):
         kw = dict(kwargs, needs=needs) if rule.vjp_needs else kwargs
         plain = rule.partials is not None or id(rule) in _AFFINE_RULES
         if plain:  # first order on plain arrays; elementwise second order from the partials
-            res = rule.vjp(ob, _at(out, level), *_at(args, level), **kw)
             if rule.partials is not None and not _affine(rule):
                 _second_elementwise(H, rule, args, out, ins, ob, level, n, seed)
+            ins = [(path, a) for path, a in ins if id(a) in made]
+            if not ins:
+                continue  # the inputs are x itself: their adjoints are not needed
+            res = rule.vjp(ob, _at(out, level), *_at(args, level), **kw)
         else:  # the vjp itself on Duals: its tangent is the second-order term
             res = rule.vjp(ob, out, *args, **kw)
         for path, a in ins:
