@@ -223,3 +223,24 @@ def test_accumulate_pytree_with_sliced_leaves():
     for i in "ab":
         for j in "ab":
             np.testing.assert_allclose(Ha[i][j], Hf[i][j], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda x: np.sum(np.exp(np.cumsum(x) * 0.3)),  # curvature >= 0: J S S^T
+        lambda x: -np.sum(np.exp(np.cumsum(x) * 0.3)),  # <= 0
+        lambda x: np.sum(np.sin(np.cumsum(x))),  # both signs
+        lambda x: np.sum(np.sin(x)),  # x itself: diagonal only
+        lambda x: np.sum(np.log1p(x[2:] ** 2) * 3.0) + np.sum(x[:4] / 7.0),
+    ],
+    ids=["convex", "concave", "mixed", "on-x", "scaled"],
+)
+def test_accumulate_one_input_curvature_branches(f):
+    x = np.linspace(-0.7, 0.9, 20)
+    np.testing.assert_allclose(
+        dualad.hessian(f, x, method="accumulate"),
+        dualad.hessian(f, x, method="forward-over-reverse"),
+        rtol=1e-11,
+        atol=1e-12,
+    )
