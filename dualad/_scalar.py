@@ -5,7 +5,9 @@ a complex ``t0 + i t1`` (k = 2). Elementwise jvps only form real linear combinat
 tangents, which complex arithmetic carries exactly, so scalar code runs on Python numbers:
 about ten times cheaper than NumPy scalars. Whatever this path cannot do exactly as NumPy
 would (a domain error, another level, an array) returns None and takes the generic path.
-Imports numpy, math and the rule table only; never imports ``dualad.dual``.
+Packed results set only the five slots scalar code reads: ``_owns`` and ``_pk`` (array
+buffers' bookkeeping) stay unset, and ``Dual`` reads them with a default. Imports numpy,
+math and the rule table only; never imports ``dualad.dual``.
 """
 
 from __future__ import annotations
@@ -108,9 +110,7 @@ KERNELS = _kernels()
 
 def _result(cls, p: float, dot, src):
     d = _NEW(cls)
-    d._p, d._dot, d._level, d._k, d._single, d._owns, d._pk = (
-        p, dot, src._level, src._k, src._single, False, None,
-    )  # fmt: skip
+    d._p, d._dot, d._level, d._k, d._single = p, dot, src._level, src._k, src._single
     return d
 
 
@@ -165,9 +165,7 @@ def operator_method(op: int, ufunc, fallback=_none):
                 except _FALLBACK:
                     return fallback(ufunc, a, b)
                 r = _NEW(type(a))
-                r._p, r._dot, r._level, r._k, r._single, r._owns, r._pk = (
-                    out, dot, a._level, a._k, a._single, False, None,
-                )  # fmt: skip
+                r._p, r._dot, r._level, r._k, r._single = out, dot, a._level, a._k, a._single
                 return r
         if op == MUL and b is a:  # x*x on arrays: one square, not a two-term product rule
             return fallback(np.square, a, None)
@@ -197,9 +195,7 @@ def reflected_method(op: int, ufunc, fallback=_none):
             except _FALLBACK:
                 return fallback(ufunc, b, a)
             r = _NEW(type(a))
-            r._p, r._dot, r._level, r._k, r._single, r._owns, r._pk = (
-                out, dot, a._level, a._k, a._single, False, None,
-            )  # fmt: skip
+            r._p, r._dot, r._level, r._k, r._single = out, dot, a._level, a._k, a._single
             return r
         return fallback(ufunc, b, a)
 
@@ -235,9 +231,7 @@ def call(func, inputs):
         if type(out) is not float:  # anything but a float: NumPy's way
             return None
         r = _NEW(type(a))
-        r._p, r._dot, r._level, r._k, r._single, r._owns, r._pk = (
-            out, d, a._level, a._k, a._single, False, None,
-        )  # fmt: skip
+        r._p, r._dot, r._level, r._k, r._single = out, d, a._level, a._k, a._single
         return r
     ops = _OPS.get(func)
     if ops is not None and len(inputs) == 2:

@@ -297,8 +297,6 @@ def grad(f: Callable, x: Any, mode: str = "auto") -> Any:
 
 #: Inputs up to this size get forward gradients in one pass with no chunking bookkeeping.
 _SMALL = 64
-#: The identity seed of n <= 2 inputs as packed scalar tangents, entry i for x[i].
-_PACKED_EYE = {1: (1.0,), 2: (1 + 0j, 1j)}
 _F64 = np.dtype(np.float64)
 
 
@@ -310,14 +308,22 @@ def _small_eye(n: int, dtype: np.dtype, shape: tuple):
     return eye
 
 
+#: The identity seed of a vector of n <= 2 float64 inputs, and its packed scalar tangents
+#: (entry i for x[i]).
+_PACKED_EYE = {n: (_small_eye(n, _F64, (n,)), (1.0,) if n == 1 else (1 + 0j, 1j)) for n in (1, 2)}
+
+
 def _grad_forward_small(f, x):
     """Forward gradient of a small array input: one pass seeded with the identity."""
     n = x.size
     level = _tags.new_level()
     shape = x.shape
-    d = Dual._new(x, _small_eye(n, x.dtype, shape), level, n, False)
-    if n <= 2 and len(shape) == 1 and x.dtype is _F64:
-        d._pk = _PACKED_EYE[n]  # x[i] reads its packed seed directly (see Dual.__getitem__)
+    if n <= 2 and len(shape) == 1 and x.dtype is _F64:  # the scalar-program case
+        seed, packed = _PACKED_EYE[n]
+        d = Dual._new(x, seed, level, n, False)
+        d._pk = packed  # x[i] reads its packed seed directly (see Dual.__getitem__)
+    else:
+        d = Dual._new(x, _small_eye(n, x.dtype, shape), level, n, False)
     y = f(d)
     if type(y) is Dual and y._level == level and type(y._p) is float:  # a packed scalar
         dot = y._dot

@@ -24,6 +24,7 @@ from .rules._define import getitem, shape_of
 from .rules.update import index_update, trailing_key
 
 _F64 = np.dtype(np.float64)
+_USER = _tags.USER_LEVEL
 _NEW = object.__new__
 #: Largest vector whose packed tangents x[i] caches (one list of Python numbers).
 _PACK_MAX = 4096
@@ -80,14 +81,36 @@ class Dual(ArrayOps):
     def __init__(self, primal, tangent=None, tag: int | None = None):
         if type(tangent) is np.ndarray and (type(primal) is np.float64 or type(primal) is float):
             s = tangent.shape  # a scalar seed with k <= 2 directions: pack it right away
-            if tangent.dtype is _F64 and (not s or (len(s) == 1 and 0 < s[0] <= 2)):
-                self._p, self._owns, self._pk = float(primal), False, None
-                if s:
-                    self._dot, self._k, self._single = pack(tangent, s[0]), s[0], False
-                else:
-                    self._dot, self._k, self._single = float(tangent), 1, True
-                self._level = _tags.USER_LEVEL if tag is None else int(tag)
-                return
+            if tangent.dtype is _F64 and len(s) <= 1:
+                level = _USER if tag is None else int(tag)
+                if not s:
+                    self._p, self._dot, self._k, self._single = (
+                        float(primal),
+                        float(tangent),
+                        1,
+                        True,
+                    )
+                    self._level = level
+                    return
+                if s[0] == 2:
+                    t0, t1 = tangent.tolist()
+                    self._p, self._dot, self._k, self._single = (
+                        float(primal),
+                        complex(t0, t1),
+                        2,
+                        False,
+                    )
+                    self._level = level
+                    return
+                if s[0] == 1:
+                    self._p, self._dot, self._k, self._single = (
+                        float(primal),
+                        float(tangent[0]),
+                        1,
+                        False,
+                    )
+                    self._level = level
+                    return
         primal = _float_dtype(_as_array(primal, "primal"))
         pshape = shape_of(primal)
         self._level = _tags.USER_LEVEL if tag is None else int(tag)
@@ -237,7 +260,10 @@ class Dual(ArrayOps):
 
     # -- indexing -------------------------------------------------------------------------
     def __getitem__(self, key):
-        pk = self._pk
+        try:
+            pk = self._pk
+        except AttributeError:  # a packed scalar leaves it unset (see dualad._scalar)
+            pk = None
         if pk is not None and type(key) is int:  # x[i] of a packed vector: one list lookup
             r = _NEW(type(self))
             r._p, r._dot, r._level, r._k, r._single, r._owns, r._pk = (
@@ -297,7 +323,7 @@ class Dual(ArrayOps):
         if self._dot is None:
             self._dot = np.zeros_like(self._p, shape=(self._k,) + tuple(self.shape))
             self._owns = True
-        elif not self._owns:
+        elif not getattr(self, "_owns", False):  # unset on packed scalars
             self._dot = unpack(self._dot, self._k).copy()
             self._owns = True
         return self._dot
