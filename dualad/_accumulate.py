@@ -1,13 +1,14 @@
-"""Dense Hessians by accumulation over one tape: ``H = sum_records J_u T_u^T``.
+"""Dense Hessians by accumulation over one plain tape: ``H = sum_records J_u T_u^T``.
 
-``f`` is recorded once on inputs that carry all ``n`` forward directions, so every recorded
-value ``u`` is a Dual holding its Jacobian ``J_u = du/dx`` (``n`` rows). One reverse sweep
-then runs on plain arrays: first-order adjoints only. A record that is nonlinear in an input
-``u`` adds ``J_u @ T_u.T``, where ``T_u`` is the derivative along the ``n`` directions of its
-vjp at the fixed adjoint (for an elementwise rule: adjoint * derivative of the partial). An
-affine record adds nothing and costs one plain vjp. Forward-over-reverse instead carries
-``n`` tangents through every step of the sweep; here the sweep is plain and each nonlinear
-step costs one matrix product. Imports numpy, the rule table and Dual; tape on first use.
+``f`` is recorded once on plain values. One reverse sweep gives every record its first-order
+adjoint. A record that is nonlinear in an input ``u`` then adds ``J_u @ T_u.T``: ``J_u =
+du/dx`` (``n`` rows) comes from the records' jvps, computed lazily and only for the values
+that feed a nonlinear step; ``T_u`` is the derivative along the ``n`` directions of that
+record's vjp at its fixed adjoint. An elementwise step with one input that depends on x
+needs only ``J_u diag(adjoint * phi'') J_u^T``, with ``phi''`` from one Dual direction.
+Affine records add nothing and cost one plain vjp. Forward-over-reverse instead carries
+``n`` tangents through every step of both passes. Imports numpy, the rule table and Dual;
+the tape on first use.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from __future__ import annotations
 import numpy as np
 
 from ._tags import new_level
-from .dual import _TRACE, Dual, Trace
+from .dual import Dual
 from .rules import RULES
 from .rules._define import NEG, ONE, align, getitem
 from .rules.update import index_update
 
 #: NumPy functions that are affine in all their differentiable arguments: their records add
-#: no second-order term, so the sweep runs them on plain arrays. tests/_check.py verifies
-#: every entry on every rule case (f(a + t v) is affine in t).
+#: no second-order term. tests/_check.py verifies every entry on every rule case
+#: (f(a + t v) is affine in t).
 _AFFINE_FUNCS = (
     getitem, index_update, np.sum, np.mean, np.reshape, np.ravel, np.transpose, np.swapaxes,
     np.moveaxis, np.expand_dims, np.squeeze, np.broadcast_to, np.concatenate, np.stack,
@@ -32,59 +33,72 @@ _AFFINE_FUNCS = (
     np.deg2rad, np.rad2deg, np.radians, np.degrees,
 )  # fmt: skip
 AFFINE = frozenset(f for f in _AFFINE_FUNCS if f in RULES)
+_AFFINE_RULES = frozenset(id(RULES[f]) for f in AFFINE)
+_CONSTANT = object()  # a partial that does not depend on its argument
 
 
 def _affine(rule) -> bool:
+    if id(rule) in _AFFINE_RULES:
+        return True
     parts = rule.partials
     return parts is not None and all(p is None or p is ONE or p is NEG for p in parts)
 
 
-def _at(v, level: int):
-    """``v`` without its Dual of ``level`` (lists and tuples element by element)."""
-    if isinstance(v, Dual) and v._level == level:
-        return v.primal
-    if isinstance(v, (list, tuple)):
-        items = [_at(b, level) for b in v]
-        return type(v)(*items) if hasattr(v, "_fields") else type(v)(items)
-    return v
+def _np(v):
+    """A scalar record's Python float as the 0-d float64 every rule expects."""
+    return np.float64(v) if type(v) is float else v
 
 
-def _live(v, level: int) -> bool:
-    return isinstance(v, Dual) and v._level == level and v._dot is not None
+class _Jacobians:
+    """``J_v = dv/dx`` of recorded values, ``(n,) + shape``, computed on first request.
 
+    A value's Jacobian is its record's jvp applied to its inputs' Jacobians; the inputs' are
+    the seeds. Requests walk the records in tape order, so long chains need no recursion.
+    """
 
-def _outs(out) -> tuple:
-    """A record's outputs as a tuple (several for eigh, slogdet; none for a plain result)."""
-    if isinstance(out, Dual):
-        return (out,)
-    return tuple(out) if isinstance(out, (list, tuple)) else ()
+    def __init__(self, records, seeds: dict):
+        self.known = dict(seeds)
+        self.maker = {vid: (rec, j) for rec in records for j, vid in enumerate(rec.out_ids)}
 
+    def __call__(self, vid: int):
+        known = self.known
+        if vid in known:
+            return known[vid]
+        todo, stack = {}, [vid]  # the records this request needs, found depth first
+        while stack:
+            v = stack.pop()
+            if v in known:
+                continue
+            rec = self.maker[v][0]
+            if rec.id in todo:
+                continue
+            todo[rec.id] = rec
+            stack.extend(i for _, _, i in rec.inputs if i not in known)
+        for rec in sorted(todo.values(), key=lambda r: r.id):
+            self._run(rec)
+        return known[vid]
 
-def _inputs(args, level: int):
-    """``[(path, Dual)]`` of the arguments that depend on x, and the vjp's ``needs``."""
-    ins, needs = [], []
-    for i, a in enumerate(args):
-        if _live(a, level):
-            ins.append(((i,), a))
-            needs.append(True)
-        elif type(a) in (list, tuple) and any(_live(b, level) for b in a):
-            ns = tuple(_live(b, level) for b in a)
-            ins += [((i, j), b) for j, (b, hit) in enumerate(zip(a, ns)) if hit]
-            needs.append(ns)
-        else:
-            needs.append(False)
-    return ins, tuple(needs)
-
-
-def _jac(v, level: int):
-    """The ``(n,) + shape`` tangent of ``v`` at ``level``, or None for a constant."""
-    if isinstance(v, Dual) and v._level == level:
-        return v._dot_array()
-    return None
+    def _run(self, rec) -> None:
+        args = [_np(a) for a in rec.args]
+        dots: list = [None] * len(args)
+        for path, _, i in rec.inputs:
+            J = self.known.get(i)
+            if len(path) == 1:
+                dots[path[0]] = J
+            else:
+                seq = list(dots[path[0]] or (None,) * len(args[path[0]]))
+                seq[path[1]] = J
+                dots[path[0]] = tuple(seq)
+        out = rec.rule.jvp(tuple(dots), _np(rec.out), *args, **rec.kwargs)
+        for vid, d in zip(rec.out_ids, out if rec.multi else (out,)):
+            if vid >= 0:
+                self.known[vid] = d
 
 
 def _add(H, J, T, n: int, seed=None):
     """``H += J @ T.T`` over the flattened value axes (``J`` broadcast to ``T`` if smaller)."""
+    if J is None:
+        return  # a value whose Jacobian is zero (it went through floor, sign, ...)
     if J.size != T.size:
         J = np.broadcast_to(J, T.shape)
     rows = _seed_columns(J, seed)
@@ -111,54 +125,10 @@ def _seed_columns(J, seed):
     return slice(off, stop if stop >= 0 else None, step)
 
 
-def _second_elementwise(H, rule, args, out, ins, ob, level: int, n: int, seed):
-    """Second-order terms of an elementwise record: each partial differentiated by Duals."""
-    if len(ins) == 1 and len(ins[0][0]) == 1:
-        c = _curvature(rule, args, out, ins[0][0][0], level)
-        if c is not None:  # one input depends on x: J_u diag(ob * phi'') J_u^T
-            if c is not _CONSTANT:
-                _add_diag(H, ins[0][1]._dot_array(), ob[0] * c, n, seed)
-            return
-    out_ndim = np.ndim(_at(out, level))
-    for path, a in ins:
-        p = rule.partials[path[0]]
-        if p is None or p is ONE or p is NEG:
-            continue
-        dp = _jac(p(out, *args), level)  # d(partial)/dx along all n directions
-        if dp is not None:  # else the partial is constant in x: this input enters linearly
-            _add(H, align(a._dot_array(), out_ndim), ob * align(dp, out_ndim), n, seed)
-
-
-_CONSTANT = object()  # a partial that does not depend on its argument
-
-
-def _curvature(rule, args, out, i: int, level: int):
-    """``d partial_i / d arg_i`` elementwise, when only argument ``i`` depends on x.
-
-    Then the partial's derivative along all n directions is this vector times ``J_u``, so one
-    direction (a Dual of a fresh level, on plain arrays) gives it. None when the shapes or
-    types do not allow that (the caller then differentiates along all n directions).
-    """
-    p = rule.partials[i]
-    if p is None or p is ONE or p is NEG:
-        return _CONSTANT
-    vals = [_at(a, level) for a in args]
-    u, o = vals[i], _at(out, level)
-    if type(u) is not np.ndarray or type(o) is not np.ndarray or u.shape != o.shape:
-        return None
-    first = p(o, *vals)  # d out / d u, elementwise: the tangent of ``out`` along u's ones
-    if not isinstance(first, np.ndarray) or first.shape != o.shape:
-        first = np.broadcast_to(first, o.shape)
-    lv = new_level()
-    vals[i] = Dual._new(u, np.ones_like(u, shape=(1,) + u.shape), lv, 1, False)
-    d = p(Dual._new(o, first.reshape((1,) + o.shape), lv, 1, False), *vals)
-    if not isinstance(d, Dual) or d._level != lv or d._dot is None:
-        return _CONSTANT
-    return d._dot_array()[0]
-
-
 def _add_diag(H, J, c, n: int, seed):
     """``H += J diag(c) J^T`` (J: ``(n,) + shape``, c: ``shape``), symmetric when c keeps a sign."""
+    if J is None:
+        return
     rows = _seed_columns(J, seed)
     c = np.ravel(c)
     if rows is not None:  # J picks columns of the identity: only diagonal entries change
@@ -176,71 +146,162 @@ def _add_diag(H, J, c, n: int, seed):
         H += (J * c) @ J.T
 
 
-def accumulate(f, duals, td, level: int, n: int, unflatten, flatten, seed=None):
-    """The ``(n, n)`` Hessian of scalar ``f`` at ``duals`` (level ``level``, n directions).
+def _curvature(rule, args, out, i: int):
+    """``d partial_i / d arg_i`` elementwise, when only argument ``i`` depends on x.
 
-    ``seed``: the ``(n, n)`` identity the inputs' tangents are views of, if they are.
-
-    Returns None when ``f`` mutated a Dual in place (the trace then misses a dependency);
-    the caller falls back to the tape.
+    Then the partial's derivative along all n directions is this vector times ``J_u``, so one
+    direction (a Dual of a fresh level, on plain arrays) gives it. None when the shapes or
+    types do not allow that (the caller then differentiates along all n directions).
     """
-    trace = Trace(level)
-    token = _TRACE.set(trace)
-    try:
-        y = f(unflatten(td, duals))
-    finally:
-        _TRACE.reset(token)
-    if trace.broken:
+    p = rule.partials[i]
+    if p is None or p is ONE or p is NEG:
+        return _CONSTANT
+    u = args[i]
+    if type(u) is not np.ndarray or type(out) is not np.ndarray or u.shape != out.shape:
         return None
-    ys, ytd = flatten(y)
-    if not ytd.is_leaf or np.shape(_at(ys[0], level)) != ():
-        raise ValueError("hessian needs f to return a scalar")
-    root = ys[0]
-    H = np.zeros((n, n), dtype=np.result_type(_at(root, level), np.float64))
-    if not _live(root, level):
-        return H
-    bars = {id(root): np.ones((1,), dtype=H.dtype)}
-    # values some record produced: only their adjoints are ever read (an input's is not)
-    made = {id(o) for *_, out in trace.records for o in _outs(out)}
-    for rule, args, kwargs, out in reversed(trace.records):
-        if isinstance(out, Dual):
-            ob = bars.pop(id(out), None)
-            if ob is None:
+    first = p(out, *args)  # d out / d u, elementwise: the tangent of ``out`` along u's ones
+    if not isinstance(first, np.ndarray) or first.shape != out.shape:
+        first = np.broadcast_to(first, out.shape)
+    lv = new_level()
+    vals = list(args)
+    vals[i] = Dual._new(u, np.ones_like(u, shape=(1,) + u.shape), lv, 1, False)
+    d = p(Dual._new(out, first.reshape((1,) + out.shape), lv, 1, False), *vals)
+    if not isinstance(d, Dual) or d._level != lv or d._dot is None:
+        return _CONSTANT
+    return d._dot_array()[0]
+
+
+class _Sweep:
+    """The second-order terms of one record, given its adjoint ``ob`` (batch axis m = 1)."""
+
+    def __init__(self, H, jac: _Jacobians, n: int, seed):
+        self.H, self.jac, self.n, self.seed = H, jac, n, seed
+
+    def _duals(self, rec, args, lv: int):
+        """``args`` with each input carrying its Jacobian as a Dual of level ``lv``."""
+        vals = list(args)
+        for path, _, i in rec.inputs:
+            a = args[path[0]]
+            d = Dual._new(_np(a if len(path) == 1 else a[path[1]]), self.jac(i), lv, self.n, False)
+            if len(path) == 1:
+                vals[path[0]] = d
+            else:
+                seq = list(vals[path[0]])
+                seq[path[1]] = d
+                vals[path[0]] = type(vals[path[0]])(seq)
+        return vals
+
+    def elementwise(self, rec, args, out, ob) -> None:
+        ins = rec.inputs
+        if len(ins) == 1 and len(ins[0][0]) == 1:
+            c = _curvature(rec.rule, args, out, ins[0][0][0])
+            if c is not None:  # one input depends on x: J_u diag(ob * phi'') J_u^T
+                if c is not _CONSTANT:
+                    _add_diag(self.H, self.jac(ins[0][2]), ob[0] * c, self.n, self.seed)
+                return
+        lv = new_level()
+        vals = self._duals(rec, args, lv)
+        out_d = Dual._new(out, self.jac(rec.out_ids[0]), lv, self.n, False)
+        ndim = np.ndim(out)
+        for path, _, i in ins:
+            p = rec.rule.partials[path[0]]
+            if p is None or p is ONE or p is NEG:
                 continue
-        else:  # several outputs: zeros for those that received nothing
-            obs = [bars.pop(id(o), None) for o in _outs(out)]
-            if all(b is None for b in obs):
-                continue
-            ob = tuple(
-                np.zeros((1,) + np.shape(_at(o, level)), H.dtype) if b is None else b
-                for b, o in zip(obs, out)
-            )
-        ins, needs = _inputs(args, level)
-        kw = dict(kwargs, needs=needs) if rule.vjp_needs else kwargs
-        plain = rule.partials is not None or id(rule) in _AFFINE_RULES
-        if plain:  # first order on plain arrays; elementwise second order from the partials
-            if rule.partials is not None and not _affine(rule):
-                _second_elementwise(H, rule, args, out, ins, ob, level, n, seed)
-            ins = [(path, a) for path, a in ins if id(a) in made]
-            if not ins:
-                continue  # the inputs are x itself: their adjoints are not needed
-            res = rule.vjp(ob, _at(out, level), *_at(args, level), **kw)
-        else:  # the vjp itself on Duals: its tangent is the second-order term
-            res = rule.vjp(ob, out, *args, **kw)
-        for path, a in ins:
+            dp = p(out_d, *vals)  # d(partial)/dx along all n directions
+            if isinstance(dp, Dual) and dp._level == lv and dp._dot is not None:
+                J = align(self.jac(i), ndim)
+                _add(self.H, J, ob * align(dp._dot_array(), ndim), self.n, self.seed)
+
+    def general(self, rec, args, out, ob, kw):
+        """The vjp on Duals: first-order adjoints, and its tangent is the second-order term."""
+        lv = new_level()
+        vals = self._duals(rec, args, lv)
+        if rec.multi:
+            outs = [
+                o if i < 0 else Dual._new(_np(o), self.jac(i), lv, self.n, False)
+                for o, i in zip(rec.out, rec.out_ids)
+            ]
+            out_d = type(rec.out)(*outs) if hasattr(rec.out, "_fields") else type(rec.out)(outs)
+        else:
+            out_d = Dual._new(out, self.jac(rec.out_ids[0]), lv, self.n, False)
+        res = rec.rule.vjp(ob, out_d, *vals, **kw)
+        plain = []
+        for path, _, i in rec.inputs:
             g = res[path[0]]
             if len(path) == 2 and g is not None:
                 g = g[path[1]]
-            if g is None:
-                continue
-            if not plain and isinstance(g, Dual) and g._level == level:
+            if isinstance(g, Dual) and g._level == lv:
                 T = g._dot_array()
+                if T is not None:  # T: (n, 1) + shape, J: (n,) + shape
+                    _add(self.H, self.jac(i), T, self.n, self.seed)
                 g = g.primal
-                if T is not None:
-                    _add(H, a._dot_array(), T, n, seed)  # T: (n, 1) + shape, J: (n,) + shape
-            key = id(a)
-            bars[key] = bars[key] + g if key in bars else g
+            plain.append(g)
+        return plain
+
+
+def accumulate(f, xs, dots, td, n: int, unflatten, flatten, seed=None):
+    """The ``(n, n)`` Hessian of scalar ``f`` at the leaves ``xs`` (seeds ``dots``).
+
+    ``dots[i]`` is ``(n,) + xs[i].shape``; ``seed`` is the identity they are views of, if so.
+    """
+    import tape
+
+    with tape.Tape() as t:
+        ws = [t.watch(v) for v in xs]
+        y = f(unflatten(td, ws))
+    try:
+        return _sweep(t, ws, dots, y, n, flatten, seed)
+    finally:
+        t.close()
+
+
+def _sweep(t, ws, dots, y, n, flatten, seed):
+    import tape
+
+    ys, ytd = flatten(y)
+    value = tape.value_of(ys[0])
+    if not ytd.is_leaf or np.shape(value) != ():
+        raise ValueError("hessian needs f to return a scalar")
+    root = ys[0]
+    H = np.zeros((n, n), dtype=np.result_type(value, np.float64))
+    if not isinstance(root, tape.Variable) or root._level != t._level or root._record is None:
+        return H  # constant, or x itself: no curvature
+    records = t._records
+    jac = _Jacobians(records, {w._id: d for w, d in zip(ws, dots)})
+    step = _Sweep(H, jac, n, seed)
+    made = {vid for rec in records for vid in rec.out_ids}
+    bars = {root._id: np.ones((1,), dtype=H.dtype)}
+    for rec in reversed(records):
+        if rec.multi:
+            obs = [bars.pop(i, None) for i in rec.out_ids]
+            if all(b is None for b in obs):
+                continue
+            ob = tuple(
+                np.zeros((1,) + np.shape(o), H.dtype) if b is None else b
+                for b, o in zip(obs, rec.out)
+            )
+        else:
+            ob = bars.pop(rec.out_ids[0], None)
+            if ob is None:
+                continue
+        rule = rec.rule
+        args, out = [_np(a) for a in rec.args], _np(rec.out)
+        kw = dict(rec.kwargs, needs=rec.needs) if rule.vjp_needs and rec.needs else rec.kwargs
+        if rule.partials is not None or id(rule) in _AFFINE_RULES:
+            if not _affine(rule):
+                step.elementwise(rec, args, out, ob)
+            ins = [(path, i) for path, _, i in rec.inputs if i in made]
+            if not ins:
+                continue  # the inputs are x itself: their adjoints are not needed
+            res = rule.vjp(ob, out, *args, **kw)
+            grads = []
+            for path, _ in ins:
+                g = res[path[0]]
+                grads.append(g[path[1]] if len(path) == 2 and g is not None else g)
+        else:
+            grads = step.general(rec, args, out, ob, kw)
+            ins = [(path, i) for path, _, i in rec.inputs]
+        for (_, i), g in zip(ins, grads):
+            if g is not None:
+                bars[i] = bars[i] + g if i in bars else g
     return H
-
-
-_AFFINE_RULES = frozenset(id(RULES[f]) for f in AFFINE)

@@ -557,9 +557,11 @@ def hessian(f: Callable, x: Any, method: str = "auto", chunk: int | None = None)
     method : {"auto", "hyperdual", "accumulate", "forward-over-reverse"}
         "hyperdual" runs ``f`` once on hyper-duals carrying all n x n second-order
         directions (no tape; memory n² per intermediate value), best for small n.
-        "accumulate" tapes one evaluation whose inputs carry all n directions, sweeps plain
-        first-order adjoints back, and adds ``J_u @ T_u.T`` for each nonlinear step (one
-        n x n matrix product each; affine steps cost a plain vjp). Memory n per value.
+        "accumulate" tapes one plain evaluation, sweeps first-order adjoints back, and
+        adds ``J_u @ T_u.T`` for each nonlinear step, with the Jacobians ``J_u`` (n rows)
+        computed only for the values that feed such steps; an elementwise step in one
+        variable costs ``J_u diag(c) J_u^T`` (one BLAS syrk), affine steps a plain vjp.
+        Memory n per Jacobian kept.
         "forward-over-reverse" tapes one evaluation per ``chunk`` of Hessian directions and
         sweeps tangent-carrying adjoints through every step (the fallback when n
         directions do not fit in ``MEMORY_BUDGET``).
@@ -583,8 +585,6 @@ def hessian(f: Callable, x: Any, method: str = "auto", chunk: int | None = None)
         H = _hessian_hyperdual(f, xs, td, n)
     elif method == "accumulate":
         H = _hessian_accumulate(f, xs, td, n)
-        if H is None:  # f writes into Dual buffers: the tape records that as an update
-            H = _hessian_fwd_rev(f, xs, td, n, chunk)
     else:
         H = _hessian_fwd_rev(f, xs, td, n, chunk)
     H = 0.5 * (H + H.T)  # exact up to rounding; make the rounding symmetric too
@@ -630,15 +630,10 @@ def _hessian_hyperdual(f, xs, td, n):
 
 
 def _hessian_accumulate(f, xs, td, n):
-    # at least 3 directions: 0-d values with k <= 2 would take the packed-scalar operators,
-    # which compute inline and so leave no trace to sweep
-    k = max(n, 3)
-    level = _tags.new_level()
-    eye = _eye(k, n, 0, xs[0])
-    dots = _split_eye(eye, xs, _offsets(xs), k)
-    seed = eye if type(eye) is np.ndarray and k == n else None
-    H = accumulate(f, _seed(xs, level, dots, False), td, level, k, unflatten, flatten, seed)
-    return None if H is None else H[:n, :n]
+    eye = _eye(n, n, 0, xs[0])
+    dots = _split_eye(eye, xs, _offsets(xs), n)
+    seed = eye if type(eye) is np.ndarray else None
+    return accumulate(f, xs, dots, td, n, unflatten, flatten, seed)
 
 
 def _hessian_fwd_rev(f, xs, td, n, chunk):

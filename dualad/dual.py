@@ -9,8 +9,6 @@ not confuse perturbations. A zero tangent is stored as ``None`` and costs nothin
 
 from __future__ import annotations
 
-import contextvars
-
 import numpy as np
 
 from . import _tags
@@ -203,7 +201,6 @@ class Dual(ArrayOps):
         dt = np.dtype(dtype)
         if dt.kind not in "fc":
             raise TypeError(f"astype({dt}) would drop the derivative of a Dual; use .primal")
-        _untraceable(self)
         dot = self._dot_array()
         dot = None if dot is None else dot.astype(dt, copy=copy)
         p = self.primal.astype(dt, copy=copy)
@@ -292,7 +289,6 @@ class Dual(ArrayOps):
 
     def __setitem__(self, key, value):
         self._pk = None
-        _untraceable(self)
         if isinstance(value, Leveled) and value._level > self._level:
             raise TypeError(
                 "cannot store a value that carries a newer derivative level into this Dual "
@@ -401,34 +397,7 @@ def forward(func, args, kwargs, level: int, cls=None):
         res = cls._new(float(out), pack(out_dot, k), level, k, single)
     else:
         res = _wrap(out, out_dot, level, k, single, cls)
-    trace = _TRACE.get()
-    if trace is not None and trace.level == level:
-        trace.records.append((rule, args, kwargs, res))
     return res
-
-
-class Trace:
-    """The calls ``forward`` makes at one level, in order: a tape without Variables.
-
-    ``dualad._accumulate`` sweeps it backwards. Operations that mutate a Dual of that level
-    in place (item assignment, ``out=``) or build one outside ``forward`` (``astype``) set
-    ``broken``: the list then misses a dependency and the caller must use the tape instead.
-    """
-
-    __slots__ = ("broken", "level", "records")
-
-    def __init__(self, level: int):
-        self.level, self.records, self.broken = level, [], False
-
-
-#: The Trace being recorded in this context, if any.
-_TRACE: contextvars.ContextVar[Trace | None] = contextvars.ContextVar("dualad_trace", default=None)
-
-
-def _untraceable(d) -> None:
-    trace = _TRACE.get()
-    if trace is not None and trace.level == d._level:
-        trace.broken = True
 
 
 def _wrap(out, out_dot, level, k, single, cls):
