@@ -35,6 +35,8 @@ _AFFINE_FUNCS = (
 AFFINE = frozenset(f for f in _AFFINE_FUNCS if f in RULES)
 _AFFINE_RULES = frozenset(id(RULES[f]) for f in AFFINE)
 _CONSTANT = object()  # a partial that does not depend on its argument
+#: Elementwise rules linear in argument i when the others are constants (c * x, x / c).
+_LINEAR_IN = {id(RULES[np.multiply]): (0, 1), id(RULES[np.divide]): (0,)}
 
 
 def _affine(rule) -> bool:
@@ -154,7 +156,7 @@ def _curvature(rule, args, out, i: int):
     types do not allow that (the caller then differentiates along all n directions).
     """
     p = rule.partials[i]
-    if p is None or p is ONE or p is NEG:
+    if p is None or p is ONE or p is NEG or i in _LINEAR_IN.get(id(rule), ()):
         return _CONSTANT
     u = args[i]
     if type(u) is not np.ndarray or type(out) is not np.ndarray or u.shape != out.shape:
