@@ -39,11 +39,23 @@ _CONSTANT = object()  # a partial that does not depend on its argument
 _LINEAR_IN = {id(RULES[np.multiply]): (0, 1), id(RULES[np.divide]): (0,)}
 
 
-def _affine(rule) -> bool:
-    if id(rule) in _AFFINE_RULES:
-        return True
-    parts = rule.partials
-    return parts is not None and all(p is None or p is ONE or p is NEG for p in parts)
+_AFFINE, _ELEMENTWISE, _GENERAL = range(3)
+_KINDS: dict[int, int] = {}
+
+
+def _kind(rule) -> int:
+    """How a record of ``rule`` enters: affine, elementwise (by its partials), or general."""
+    k = _KINDS.get(id(rule))
+    if k is None:
+        parts = rule.partials
+        if id(rule) in _AFFINE_RULES or (
+            parts is not None and all(p is None or p is ONE or p is NEG for p in parts)
+        ):
+            k = _AFFINE
+        else:
+            k = _GENERAL if parts is None else _ELEMENTWISE
+        _KINDS[id(rule)] = k
+    return k
 
 
 def _np(v):
@@ -259,6 +271,7 @@ def accumulate(f, xs, dots, td, n: int, unflatten, flatten, seed=None):
 
 def _sweep(t, ws, dots, y, n, flatten, seed):
     import tape
+    from tape.record import ScalarRecord as scalar_record
 
     ys, ytd = flatten(y)
     value = tape.value_of(ys[0])
@@ -287,10 +300,14 @@ def _sweep(t, ws, dots, y, n, flatten, seed):
             if ob is None:
                 continue
         rule = rec.rule
-        args, out = [_np(a) for a in rec.args], _np(rec.out)
+        if type(rec) is scalar_record:  # Python floats inside
+            args, out = [_np(a) for a in rec.args], _np(rec.out)
+        else:
+            args, out = rec.args, rec.out
         kw = dict(rec.kwargs, needs=rec.needs) if rule.vjp_needs and rec.needs else rec.kwargs
-        if rule.partials is not None or id(rule) in _AFFINE_RULES:
-            if not _affine(rule):
+        kind = _kind(rule)
+        if kind != _GENERAL:
+            if kind == _ELEMENTWISE:
                 step.elementwise(rec, args, out, ob)
             ins = [(path, i) for path, _, i in rec.inputs if i in made]
             if not ins:
