@@ -459,7 +459,10 @@ def record(func, args, kwargs, level):
         if func in PRIMAL_ONLY:
             return func(*strip(list(args)), **{k: strip(v) for k, v in kwargs.items()})
         rule = lookup(func)  # raises the NotImplementedError naming func
-    if not kwargs and rule.partials is not None:
+    a0 = args[0] if args else None
+    if type(a0) is Variable and type(a0._value) is np.ndarray:
+        pass  # an array operand: no scalar fast path applies
+    elif not kwargs and rule.partials is not None:
         if func in _ARITH and len(args) == 2:
             res = _float_ufunc(func, args)
             if res is not None:
