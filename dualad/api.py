@@ -319,9 +319,9 @@ def _grad_forward_small(f, x):
     level = _tags.new_level()
     shape = x.shape
     if n <= 2 and len(shape) == 1 and x.dtype is _F64:  # the scalar-program case
-        seed, packed = _PACKED_EYE[n]
-        d = Dual._new(x, seed, level, n, False)
-        d._pk = packed  # x[i] reads its packed seed directly (see Dual.__getitem__)
+        d = object.__new__(Dual)
+        d._dot, d._pk = _PACKED_EYE[n]  # x[i] reads its packed seed directly (Dual.__getitem__)
+        d._p, d._level, d._k, d._single, d._owns = x, level, n, False, False
     else:
         d = Dual._new(x, _small_eye(n, x.dtype, shape), level, n, False)
     y = f(d)
