@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._stencil import Cols
+from ._stencil import jvp as stencil_jvp
 from ._tags import new_level
 from .dual import Dual
 from .rules import RULES
@@ -72,9 +74,21 @@ class _Jacobians:
 
     def __init__(self, records, seeds: dict):
         self.known = dict(seeds)
+        self.dense_known: dict = {}
         self.maker = {vid: (rec, j) for rec in records for j, vid in enumerate(rec.out_ids)}
 
     def __call__(self, vid: int):
+        """The dense ``(n,) + shape`` Jacobian."""
+        J = self.raw(vid)
+        if type(J) is not Cols:
+            return J
+        D = self.dense_known.get(vid)
+        if D is None:
+            D = self.dense_known[vid] = J.dense()
+        return D
+
+    def raw(self, vid: int):
+        """The Jacobian as stored: dense, or ``Cols`` for stencil-built vectors."""
         known = self.known
         if vid in known:
             return known[vid]
@@ -94,60 +108,51 @@ class _Jacobians:
 
     def _run(self, rec) -> None:
         args = [_np(a) for a in rec.args]
+        out = _np(rec.out)
+        jacs = {path[0]: self.known.get(i) for path, _, i in rec.inputs if len(path) == 1}
+        if any(type(J) is Cols for J in jacs.values()) and len(jacs) == len(rec.inputs):
+            J = stencil_jvp(rec, args, out, jacs)
+            if J is not None:
+                self.known[rec.out_ids[0]] = J
+                return
         dots: list = [None] * len(args)
         for path, _, i in rec.inputs:
             J = self.known.get(i)
+            if type(J) is Cols:
+                J = self(i)
             if len(path) == 1:
                 dots[path[0]] = J
             else:
                 seq = list(dots[path[0]] or (None,) * len(args[path[0]]))
                 seq[path[1]] = J
                 dots[path[0]] = tuple(seq)
-        out = rec.rule.jvp(tuple(dots), _np(rec.out), *args, **rec.kwargs)
+        out = rec.rule.jvp(tuple(dots), out, *args, **rec.kwargs)
         for vid, d in zip(rec.out_ids, out if rec.multi else (out,)):
             if vid >= 0:
                 self.known[vid] = d
 
 
-def _add(H, J, T, n: int, seed=None):
+def _add(H, J, T, n: int):
     """``H += J @ T.T`` over the flattened value axes (``J`` broadcast to ``T`` if smaller)."""
     if J is None:
         return  # a value whose Jacobian is zero (it went through floor, sign, ...)
+    if type(J) is Cols:
+        if T.size == n * J.m:
+            J.add_product(H, T.reshape(n, J.m))
+            return
+        J = J.dense()
     if J.size != T.size:
         J = np.broadcast_to(J, T.shape)
-    rows = _seed_columns(J, seed)
-    if rows is not None:  # J picks columns of the identity seed (x[1:], x[::2]): no product
-        H[rows] += T.reshape(n, -1).T
-        return
     H += J.reshape(n, -1) @ T.reshape(n, -1).T
 
 
-def _seed_columns(J, seed):
-    """The slice ``s`` with ``J == seed[:, s]`` when ``J`` is such a view of the identity
-    seed (``x[1:]`` of a vector input), else None; then ``J @ T.T`` is ``T.T`` in rows ``s``.
-    """
-    if seed is None or J.base is not seed or J.ndim != 2 or J.shape[0] != seed.shape[0]:
-        return None
-    if J.strides[0] != seed.strides[0]:
-        return None
-    item = seed.itemsize
-    off, rem = divmod(J.__array_interface__["data"][0] - seed.__array_interface__["data"][0], item)
-    step, rem2 = divmod(J.strides[1], item)
-    if rem or rem2 or step == 0 or off >= seed.shape[1]:
-        return None
-    stop = off + step * J.shape[1]
-    return slice(off, stop if stop >= 0 else None, step)
-
-
-def _add_diag(H, J, c, n: int, seed):
+def _add_diag(H, J, c, n: int):
     """``H += J diag(c) J^T`` (J: ``(n,) + shape``, c: ``shape``), symmetric when c keeps a sign."""
     if J is None:
         return
-    rows = _seed_columns(J, seed)
     c = np.ravel(c)
-    if rows is not None:  # J picks columns of the identity: only diagonal entries change
-        idx = np.arange(H.shape[0])[rows]
-        H[idx, idx] += c
+    if type(J) is Cols:  # a stencil: band entries only
+        J.add_sandwich(H, c)
         return
     J = J.reshape(n, -1)
     if c.min() >= 0:  # one product with its own transpose: NumPy uses BLAS syrk, half the work
@@ -188,8 +193,8 @@ def _curvature(rule, args, out, i: int):
 class _Sweep:
     """The second-order terms of one record, given its adjoint ``ob`` (batch axis m = 1)."""
 
-    def __init__(self, H, jac: _Jacobians, n: int, seed):
-        self.H, self.jac, self.n, self.seed = H, jac, n, seed
+    def __init__(self, H, jac: _Jacobians, n: int):
+        self.H, self.jac, self.n = H, jac, n
 
     def _duals(self, rec, args, lv: int):
         """``args`` with each input carrying its Jacobian as a Dual of level ``lv``."""
@@ -211,7 +216,7 @@ class _Sweep:
             c = _curvature(rec.rule, args, out, ins[0][0][0])
             if c is not None:  # one input depends on x: J_u diag(ob * phi'') J_u^T
                 if c is not _CONSTANT:
-                    _add_diag(self.H, self.jac(ins[0][2]), ob[0] * c, self.n, self.seed)
+                    _add_diag(self.H, self.jac.raw(ins[0][2]), ob[0] * c, self.n)
                 return
         lv = new_level()
         vals = self._duals(rec, args, lv)
@@ -223,8 +228,9 @@ class _Sweep:
                 continue
             dp = p(out_d, *vals)  # d(partial)/dx along all n directions
             if isinstance(dp, Dual) and dp._level == lv and dp._dot is not None:
-                J = align(self.jac(i), ndim)
-                _add(self.H, J, ob * align(dp._dot_array(), ndim), self.n, self.seed)
+                J = self.jac.raw(i)
+                J = J if type(J) is Cols else align(J, ndim)
+                _add(self.H, J, ob * align(dp._dot_array(), ndim), self.n)
 
     def general(self, rec, args, out, ob, kw):
         """The vjp on Duals: first-order adjoints, and its tangent is the second-order term."""
@@ -247,16 +253,16 @@ class _Sweep:
             if isinstance(g, Dual) and g._level == lv:
                 T = g._dot_array()
                 if T is not None:  # T: (n, 1) + shape, J: (n,) + shape
-                    _add(self.H, self.jac(i), T, self.n, self.seed)
+                    _add(self.H, self.jac.raw(i), T, self.n)
                 g = g.primal
             plain.append(g)
         return plain
 
 
-def accumulate(f, xs, dots, td, n: int, unflatten, flatten, seed=None):
+def accumulate(f, xs, dots, td, n: int, unflatten, flatten):
     """The ``(n, n)`` Hessian of scalar ``f`` at the leaves ``xs`` (seeds ``dots``).
 
-    ``dots[i]`` is ``(n,) + xs[i].shape``; ``seed`` is the identity they are views of, if so.
+    ``dots[i]``: the leaf's ``(n,) + shape`` block of the identity, or ``Cols.seed``.
     """
     import tape
 
@@ -264,12 +270,12 @@ def accumulate(f, xs, dots, td, n: int, unflatten, flatten, seed=None):
         ws = [t.watch(v) for v in xs]
         y = f(unflatten(td, ws))
     try:
-        return _sweep(t, ws, dots, y, n, flatten, seed)
+        return _sweep(t, ws, dots, y, n, flatten)
     finally:
         t.close()
 
 
-def _sweep(t, ws, dots, y, n, flatten, seed):
+def _sweep(t, ws, dots, y, n, flatten):
     import tape
     from tape.record import ScalarRecord as scalar_record
 
@@ -283,7 +289,7 @@ def _sweep(t, ws, dots, y, n, flatten, seed):
         return H  # constant, or x itself: no curvature
     records = t._records
     jac = _Jacobians(records, {w._id: d for w, d in zip(ws, dots)})
-    step = _Sweep(H, jac, n, seed)
+    step = _Sweep(H, jac, n)
     made = {vid for rec in records for vid in rec.out_ids}
     bars = {root._id: np.ones((1,), dtype=H.dtype)}
     for rec in reversed(records):

@@ -23,6 +23,7 @@ from ._backend import as_float_leaf, to_host
 from ._ops import strip
 from ._pytree import flatten, unflatten
 from ._scalar import unpack
+from ._stencil import Cols
 from .dual import Dual
 
 #: Memory the forward Jacobian lets one vectorised pass use for tangents, in bytes.
@@ -630,10 +631,12 @@ def _hessian_hyperdual(f, xs, td, n):
 
 
 def _hessian_accumulate(f, xs, td, n):
-    eye = _eye(n, n, 0, xs[0])
-    dots = _split_eye(eye, xs, _offsets(xs), n)
-    seed = eye if type(eye) is np.ndarray else None
-    return accumulate(f, xs, dots, td, n, unflatten, flatten, seed)
+    offsets = _offsets(xs)
+    if all(type(v) is np.ndarray and v.ndim == 1 for v in xs):  # vectors: stencil seeds
+        dots = [Cols.seed(o, v.size, n) for o, v in zip(offsets, xs)]
+    else:
+        dots = _split_eye(_eye(n, n, 0, xs[0]), xs, offsets, n)
+    return accumulate(f, xs, dots, td, n, unflatten, flatten)
 
 
 def _hessian_fwd_rev(f, xs, td, n, chunk):
