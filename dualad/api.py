@@ -281,7 +281,7 @@ def grad(f: Callable, x: Any, mode: str = "auto") -> Any:
     if type(x) is np.ndarray and x.dtype is _F64:  # no pytree bookkeeping
         n = x.size
         if 0 < n <= _SMALL and (mode == "forward" or (mode == "auto" and n == 1)):
-            return _grad_forward_small(f, x)
+            return _grad_forward_small(f, x, n)
     _check_mode(mode)
     xs, td = _leaves(x)
     if mode == "auto":
@@ -289,7 +289,7 @@ def grad(f: Callable, x: Any, mode: str = "auto") -> Any:
     if mode == "reverse":
         prim, ytd, rows = _reverse_jacobian(f, xs, td, None, scalar=True)
     elif td.is_leaf and type(xs[0]) is np.ndarray and xs[0].size <= _SMALL:
-        return _grad_forward_small(f, xs[0])
+        return _grad_forward_small(f, xs[0], xs[0].size)
     else:
         prim, ytd, rows, _ = _forward_jacobian(f, xs, td, None)
         _require_scalar(prim, ytd)
@@ -299,6 +299,7 @@ def grad(f: Callable, x: Any, mode: str = "auto") -> Any:
 #: Inputs up to this size get forward gradients in one pass with no chunking bookkeeping.
 _SMALL = 64
 _F64 = np.dtype(np.float64)
+_new_level = _tags.new_level
 
 
 @functools.lru_cache(maxsize=256)
@@ -314,10 +315,9 @@ def _small_eye(n: int, dtype: np.dtype, shape: tuple):
 _PACKED_EYE = {n: (_small_eye(n, _F64, (n,)), (1.0,) if n == 1 else (1 + 0j, 1j)) for n in (1, 2)}
 
 
-def _grad_forward_small(f, x):
+def _grad_forward_small(f, x, n: int):
     """Forward gradient of a small array input: one pass seeded with the identity."""
-    n = x.size
-    level = _tags.new_level()
+    level = _new_level()
     shape = x.shape
     if n <= 2 and len(shape) == 1 and x.dtype is _F64:  # the scalar-program case
         d = object.__new__(Dual)
