@@ -263,9 +263,9 @@ class Dual(ArrayOps):
             pk = None
         if pk is not None and type(key) is int:  # x[i] of a packed vector: one list lookup
             r = _NEW(type(self))
-            r._p, r._dot, r._level, r._k, r._single = (
-                float(self._p[key]), pk[key], self._level, self._k, self._single,
-            )  # fmt: skip  (a packed scalar: _owns and _pk stay unset, see dualad._scalar)
+            # a packed scalar: _owns and _pk stay unset (see dualad._scalar)
+            r._p, r._dot, r._level = float(self._p[key]), pk[key], self._level
+            r._k, r._single = self._k, self._single
             return r
         p, d = self._p, self._dot
         if type(key) is int and type(p) is np.ndarray and p.ndim == 1 and type(d) is np.ndarray:
