@@ -50,10 +50,15 @@ class Cols:
 
     def add_sandwich(self, H, c) -> None:
         """``H += J diag(c) J^T``: one band entry per pair of terms and column."""
-        for sk, tk, wk in self.terms:
-            rk = self._rows(sk, tk)
-            for sl, tl, wl in self.terms:
-                H[rk, self._rows(sl, tl)] += wk * c * wl
+        if not H.flags.c_contiguous:
+            raise ValueError("add_sandwich needs a C-contiguous H")
+        flat = H.reshape(-1)  # a view: flat indices rk * N + rl address H[rk, rl]
+        rows = [(self._rows(s, t), w) for s, t, w in self.terms]
+        N = H.shape[1]
+        for rk, wk in rows:
+            wc, base = wk * c, rk * N
+            for rl, wl in rows:
+                flat[base + rl] += wc * wl  # distinct indices within one pair of terms
 
 
 def _merge(terms: list) -> list:
