@@ -310,7 +310,9 @@ def _sweep(t, ws, dots, y, n, flatten):
             args, out = [_np(a) for a in rec.args], _np(rec.out)
         else:
             args, out = rec.args, rec.out
-        kw = dict(rec.kwargs, needs=rec.needs) if rule.vjp_needs and rec.needs else rec.kwargs
+        kw = rec.kwargs
+        if rule.vjp_needs and rec.needs:
+            kw = {"needs": rec.needs, **kw} if kw else {"needs": rec.needs}
         kind = _kind(rule)
         if kind != _GENERAL:
             if kind == _ELEMENTWISE:

@@ -568,6 +568,8 @@ def hessian(f: Callable, x: Any, method: str = "auto", chunk: int | None = None)
         directions do not fit in ``MEMORY_BUDGET``).
         "auto" uses hyper-duals for n <= ``HYPERDUAL_MAX_N``, else "accumulate" when all n
         directions fit the memory budget (or ``chunk >= n``), else forward-over-reverse.
+        "accumulate" on inputs that are not plain NumPy arrays (inside another transform,
+        on a GPU) runs forward-over-reverse instead.
 
     >>> import numpy as np, dualad
     >>> dualad.hessian(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]))
@@ -582,6 +584,10 @@ def hessian(f: Callable, x: Any, method: str = "auto", chunk: int | None = None)
         fits = _chunk_size(n, 8, chunk) >= n
         small = n <= HYPERDUAL_MAX_N
         method = "hyperdual" if small else "accumulate" if fits else "forward-over-reverse"
+    if method == "accumulate" and not all(type(v) is np.ndarray for v in xs):
+        # nested inside another transform, or on a non-NumPy backend: H itself must carry
+        # wrappers or live on the device, which the in-place accumulation does not do
+        method = "forward-over-reverse"
     if method == "hyperdual":
         H = _hessian_hyperdual(f, xs, td, n)
     elif method == "accumulate":

@@ -232,7 +232,8 @@ def _split(args, level):
     vals, inputs, needs, tp = [], [], [], None
     for i, a in enumerate(args):
         if isinstance(a, Variable) and a._level == level:
-            vals.append(a.value)
+            v = a._value
+            vals.append(_F64(v) if type(v) is float else v)
             tp = tp or a._tape
             want = a.requires_grad or a._record is not None
             needs.append(want)

@@ -45,3 +45,13 @@ def test_cupy_gradient_on_gpu():  # runs only where CuPy and a GPU work
     g = dualad.grad(lambda x: np.sum(f(x)), x)
     assert isinstance(g, cupy.ndarray)
     np.testing.assert_allclose(cupy.asnumpy(g), dualad.derivative(f, cupy.asnumpy(x)), rtol=1e-12)
+
+
+def test_hessian_stays_on_device():
+    def f(x):
+        return np.sum(np.sin(x) * x[0]) + np.sum(x**3)
+
+    host = np.linspace(0.1, 1.0, 10)  # n > HYPERDUAL_MAX_N: the taped methods
+    H = dualad.hessian(f, DeviceArray(host))
+    assert isinstance(H, DeviceArray)
+    np.testing.assert_allclose(H.a, dualad.hessian(f, host), rtol=1e-12, atol=1e-12)

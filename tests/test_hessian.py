@@ -244,3 +244,14 @@ def test_accumulate_one_input_curvature_branches(f):
         rtol=1e-11,
         atol=1e-12,
     )
+
+
+def test_accumulate_inside_another_transform_uses_the_tape():
+    # third derivatives: a jvp of the Hessian; accumulate hands nested inputs to the tape
+    def f(x):
+        return np.sum(np.sin(x) * x[0]) + np.sum(x**3)
+
+    x, v = np.linspace(0.1, 1.0, 10), np.linspace(1.0, -1.0, 10)
+    _, a = dualad.jvp(lambda x: dualad.hessian(f, x, method="accumulate"), x, v)
+    _, b = dualad.jvp(lambda x: dualad.hessian(f, x, method="hyperdual"), x, v)
+    np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-11)
