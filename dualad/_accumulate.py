@@ -176,15 +176,20 @@ def _curvature(rule, args, out, i: int):
     if p is None or p is ONE or p is NEG or i in _LINEAR_IN.get(id(rule), ()):
         return _CONSTANT
     u = args[i]
-    if type(u) is not np.ndarray or type(out) is not np.ndarray or u.shape != out.shape:
+    tu, to = type(u), type(out)
+    if tu is np.float64 and to is np.float64:  # scalar code: 0-d values
+        shape = ()
+    elif tu is np.ndarray and to is np.ndarray and u.shape == out.shape:
+        shape = u.shape
+    else:
         return None
     first = p(out, *args)  # d out / d u, elementwise: the tangent of ``out`` along u's ones
-    if not isinstance(first, np.ndarray) or first.shape != out.shape:
-        first = np.broadcast_to(first, out.shape)
+    if np.shape(first) != shape:
+        first = np.broadcast_to(first, shape)
     lv = new_level()
     vals = list(args)
-    vals[i] = Dual._new(u, np.ones_like(u, shape=(1,) + u.shape), lv, 1, False)
-    d = p(Dual._new(out, first.reshape((1,) + out.shape), lv, 1, False), *vals)
+    vals[i] = Dual._new(u, np.ones((1,) + shape), lv, 1, False)
+    d = p(Dual._new(out, np.reshape(first, (1,) + shape), lv, 1, False), *vals)
     if not isinstance(d, Dual) or d._level != lv or d._dot is None:
         return _CONSTANT
     return d._dot_array()[0]

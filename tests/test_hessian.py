@@ -255,3 +255,17 @@ def test_accumulate_inside_another_transform_uses_the_tape():
     _, a = dualad.jvp(lambda x: dualad.hessian(f, x, method="accumulate"), x, v)
     _, b = dualad.jvp(lambda x: dualad.hessian(f, x, method="hyperdual"), x, v)
     np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-11)
+
+
+def test_accumulate_through_a_scalar_loop():
+    # 0-d values on the tape's scalar records (Python floats inside) and 0-d curvatures
+    def rosen_loop(x):
+        s = 0.0
+        for i in range(len(x) - 1):
+            a = x[i + 1] - x[i] * x[i]
+            s = s + 100.0 * a * a + (1.0 - x[i]) ** 2 / x[i + 1] ** 0.0
+        return s
+
+    x = np.random.default_rng(4).uniform(-1.2, 1.2, 20)
+    H = dualad.hessian(rosen_loop, x, method="accumulate")
+    np.testing.assert_allclose(H, optimize.rosen_hess(x), rtol=1e-10, atol=1e-10)
