@@ -166,15 +166,16 @@ def _add_diag(H, J, c, n: int):
 
 
 def _curvature(rule, args, out, i: int):
-    """``d partial_i / d arg_i`` elementwise, when only argument ``i`` depends on x.
+    """``(d partial_i / d arg_i, partial_i)`` elementwise, when only argument ``i`` depends on x.
 
     Then the partial's derivative along all n directions is this vector times ``J_u``, so one
     direction (a Dual of a fresh level, on plain arrays) gives it. None when the shapes or
-    types do not allow that (the caller then differentiates along all n directions).
+    types do not allow that (the caller then differentiates along all n directions). The
+    partial itself comes along (None where not computed): it gives the first-order adjoint.
     """
     p = rule.partials[i]
     if p is None or p is ONE or p is NEG or i in _LINEAR_IN.get(id(rule), ()):
-        return _CONSTANT
+        return _CONSTANT, None
     u = args[i]
     tu, to = type(u), type(out)
     if tu is np.float64 and to is np.float64:  # scalar code: 0-d values
@@ -182,7 +183,7 @@ def _curvature(rule, args, out, i: int):
     elif tu is np.ndarray and to is np.ndarray and u.shape == out.shape:
         shape = u.shape
     else:
-        return None
+        return None, None
     first = p(out, *args)  # d out / d u, elementwise: the tangent of ``out`` along u's ones
     if np.shape(first) != shape:
         first = np.broadcast_to(first, shape)
@@ -191,8 +192,8 @@ def _curvature(rule, args, out, i: int):
     vals[i] = Dual._new(u, np.ones((1,) + shape), lv, 1, False)
     d = p(Dual._new(out, np.reshape(first, (1,) + shape), lv, 1, False), *vals)
     if not isinstance(d, Dual) or d._level != lv or d._dot is None:
-        return _CONSTANT
-    return d._dot_array()[0]
+        return _CONSTANT, first
+    return d._dot_array()[0], first
 
 
 class _Sweep:
@@ -215,14 +216,17 @@ class _Sweep:
                 vals[path[0]] = type(vals[path[0]])(seq)
         return vals
 
-    def elementwise(self, rec, args, out, ob) -> None:
+    def elementwise(self, rec, args, out, ob):
+        """Add the record's second-order terms; return its input's adjoint when that came
+        for free (one input of the output's shape), else None."""
         ins = rec.inputs
         if len(ins) == 1 and len(ins[0][0]) == 1:
-            c = _curvature(rec.rule, args, out, ins[0][0][0])
+            c, first = _curvature(rec.rule, args, out, ins[0][0][0])
             if c is not None:  # one input depends on x: J_u diag(ob * phi'') J_u^T
                 if c is not _CONSTANT:
                     _add_diag(self.H, self.jac.raw(ins[0][2]), ob[0] * c, self.n)
-                return
+                return None if first is None else ob * first
+            return None
         lv = new_level()
         vals = self._duals(rec, args, lv)
         out_d = Dual._new(out, self.jac(rec.out_ids[0]), lv, self.n, False)
@@ -236,6 +240,7 @@ class _Sweep:
                 J = self.jac.raw(i)
                 J = J if type(J) is Cols else align(J, ndim)
                 _add(self.H, J, ob * align(dp._dot_array(), ndim), self.n)
+        return None
 
     def general(self, rec, args, out, ob, kw):
         """The vjp on Duals: first-order adjoints, and its tangent is the second-order term."""
@@ -320,16 +325,19 @@ def _sweep(t, ws, dots, y, n, flatten):
             kw = {"needs": rec.needs, **kw} if kw else {"needs": rec.needs}
         kind = _kind(rule)
         if kind != _GENERAL:
-            if kind == _ELEMENTWISE:
-                step.elementwise(rec, args, out, ob)
+            g1 = step.elementwise(rec, args, out, ob) if kind == _ELEMENTWISE else None
             ins = [(path, i) for path, _, i in rec.inputs if i in made]
             if not ins:
                 continue  # the inputs are x itself: their adjoints are not needed
-            res = rule.vjp(ob, out, *args, **kw)
-            grads = []
-            for path, _ in ins:
-                g = res[path[0]]
-                grads.append(g[path[1]] if len(path) == 2 and g is not None else g)
+            if g1 is not None:  # ob * partial, already at hand
+                grads = [g1]
+                ins = ins[:1]
+            else:
+                res = rule.vjp(ob, out, *args, **kw)
+                grads = []
+                for path, _ in ins:
+                    g = res[path[0]]
+                    grads.append(g[path[1]] if len(path) == 2 and g is not None else g)
         else:
             grads = step.general(rec, args, out, ob, kw)
             ins = [(path, i) for path, _, i in rec.inputs]

@@ -49,16 +49,23 @@ class Cols:
             H[self._rows(start, step)] += (T * w).T
 
     def add_sandwich(self, H, c) -> None:
-        """``H += J diag(c) J^T``: one band entry per pair of terms and column."""
+        """Add to ``H`` a matrix whose symmetric part is ``J diag(c) J^T`` (the caller
+        symmetrises): each term's own entries lie on a strided diagonal, and each pair of
+        terms adds its band once, doubled, instead of once on each side."""
         if not H.flags.c_contiguous:
             raise ValueError("add_sandwich needs a C-contiguous H")
-        flat = H.reshape(-1)  # a view: flat indices rk * N + rl address H[rk, rl]
-        rows = [(self._rows(s, t), w) for s, t, w in self.terms]
+        flat = H.reshape(-1)  # a view: flat index r * N + s addresses H[r, s]
         N = H.shape[1]
-        for rk, wk in rows:
-            wc, base = wk * c, rk * N
-            for rl, wl in rows:
-                flat[base + rl] += wc * wl  # distinct indices within one pair of terms
+        d = N + 1
+        terms = self.terms
+        for start, step, w in terms:
+            stop = start + step * self.m
+            flat[start * d : stop * d if stop >= 0 else None : step * d] += w * w * c
+        for k in range(len(terms) - 1):
+            rk, wk = self._rows(terms[k][0], terms[k][1]), terms[k][2]
+            wc2, base = 2.0 * wk * c, rk * N
+            for sl, tl, wl in terms[k + 1 :]:
+                flat[base + self._rows(sl, tl)] += wc2 * wl  # distinct indices per pair
 
 
 def _merge(terms: list) -> list:

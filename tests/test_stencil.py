@@ -33,8 +33,8 @@ def test_products_match_the_dense_products():
     H1, H2 = np.zeros((12, 12)), np.zeros((12, 12))
     J.add_product(H1, T)
     np.testing.assert_allclose(H1, D @ T.T, rtol=1e-14, atol=1e-14)
-    J.add_sandwich(H2, c)
-    np.testing.assert_allclose(H2, (D * c) @ D.T, rtol=1e-14, atol=1e-14)
+    J.add_sandwich(H2, c)  # its symmetric part is the sandwich
+    np.testing.assert_allclose((H2 + H2.T) / 2, (D * c) @ D.T, rtol=1e-14, atol=1e-14)
 
 
 FUNCS = {
@@ -65,3 +65,13 @@ def test_recorded_jacobians_match_forward_mode(name):
     else:
         assert type(raw) is Cols and len(raw.terms) <= MAX_TERMS
     t.close()
+
+
+@pytest.mark.parametrize("start,step,m", [(2, 1, 5), (11, -2, 6), (11, -1, 12), (0, 3, 4)])
+def test_one_slice_sandwich_is_a_strided_diagonal(start, step, m):
+    J = Cols([(start, step, rng.standard_normal(m))], m, 12)
+    c = rng.standard_normal(m)
+    H = np.zeros((12, 12))
+    J.add_sandwich(H, c)
+    D = J.dense()
+    np.testing.assert_allclose(H, (D * c) @ D.T, rtol=1e-14, atol=1e-14)
