@@ -73,6 +73,9 @@ class _Jacobians:
     """
 
     def __init__(self, records, seeds: dict):
+        from tape.record import ScalarRecord
+
+        self.scalar_record = ScalarRecord
         self.known = dict(seeds)
         self.dense_known: dict = {}
         self.maker = {vid: (rec, j) for rec in records for j, vid in enumerate(rec.out_ids)}
@@ -107,8 +110,10 @@ class _Jacobians:
         return known[vid]
 
     def _run(self, rec) -> None:
-        args = [_np(a) for a in rec.args]
-        out = _np(rec.out)
+        if type(rec) is self.scalar_record:  # Python floats inside
+            args, out = [_np(a) for a in rec.args], _np(rec.out)
+        else:
+            args, out = rec.args, rec.out
         jacs = {path[0]: self.known.get(i) for path, _, i in rec.inputs if len(path) == 1}
         if any(type(J) is Cols for J in jacs.values()) and len(jacs) == len(rec.inputs):
             J = stencil_jvp(rec, args, out, jacs)

@@ -120,7 +120,8 @@ def jvp(rec, args: list, out, jacs: dict):
             elif not isinstance(scale, (int, float, np.floating)):
                 return None
         terms += [(s, t, w * scale) for s, t, w in J.terms]
-    terms = _merge(terms)
+    if len(jacs) > 1:
+        terms = _merge(terms)
     if not terms or len(terms) > MAX_TERMS:
         return None
     return Cols(terms, m, n)
