@@ -49,7 +49,7 @@ class Case:
     name: str
     cls: type
     method: str
-    target: float
+    target: float | None = None  # None: a comparison row without a target of its own
     kind: str = "ratio"
     ops: int = 1
 
@@ -65,6 +65,11 @@ CASES = [
         "rev_scalar_loop", tape_bench.RevScalarLoop, "time_dualad", 4.0, "us_op", tape_bench.N_OPS
     ),
     Case("hess_rosenbrock_100", api.HessRosenbrock100, "time_dualad", 50.0),
+    # comparison rows (no target of their own): the fallback method, and a Hessian with no
+    # stencil structure
+    Case("hess_rosenbrock_100[fwd-over-rev]", api.HessRosenbrock100, "time_forward_over_reverse"),
+    Case("hess_tanh_net_100", api.HessDense100, "time_dualad"),
+    Case("hess_tanh_net_100[fwd-over-rev]", api.HessDense100, "time_forward_over_reverse"),
 ]
 
 
@@ -150,11 +155,16 @@ def run_case(case: Case, repeats: int, min_sample: float, stat=statistics.median
     else:  # us_op
         value = md * 1e6 / case.ops
         shown = (f"{mp * 1e6 / case.ops:.3g} us/op", f"{value:.3g} us/op")
-    verdict = "ok" if value <= case.target else f"SLOW ({value / case.target:.2f}x target)"
+    if case.target is None:
+        verdict = "(comparison)"
+    else:
+        verdict = "ok" if value <= case.target else f"SLOW ({value / case.target:.2f}x target)"
     return [case.name, *shown, f"{ratio:.2f}x", _fmt_target(case), f"{spread:.0%}", verdict]
 
 
 def _fmt_target(case: Case) -> str:
+    if case.target is None:
+        return "-"
     return {"ratio": f"<= {case.target:g}x", "us": f"<= {case.target:g} us",
             "us_op": f"<= {case.target:g} us/op"}[case.kind]  # fmt: skip
 

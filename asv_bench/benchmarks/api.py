@@ -69,4 +69,30 @@ class HessRosenbrock100:
         rosenbrock(self.x)
 
     def time_dualad(self):
-        dualad.hessian(rosenbrock, self.x)
+        dualad.hessian(rosenbrock, self.x)  # method="auto": accumulate
+
+    def time_forward_over_reverse(self):
+        dualad.hessian(rosenbrock, self.x, method="forward-over-reverse")
+
+
+def tanh_net(x):
+    return np.sum(np.tanh(A_NET @ x) ** 2) + np.log1p(np.sum(x * x))
+
+
+A_NET = np.random.default_rng(1).standard_normal((50, 100)) / 10
+
+
+class HessDense100:
+    """Dense Hessian of a small tanh network (no stencil structure), n=100."""
+
+    def setup(self):
+        self.x = np.linspace(-1.0, 1.5, 100)
+
+    def time_plain(self):
+        tanh_net(self.x)
+
+    def time_dualad(self):
+        dualad.hessian(tanh_net, self.x)
+
+    def time_forward_over_reverse(self):
+        dualad.hessian(tanh_net, self.x, method="forward-over-reverse")
