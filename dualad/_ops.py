@@ -331,3 +331,40 @@ class ArrayOps(Leveled):
 
     def all(self, axis=None):
         return np.all(strip(self), axis=axis)
+
+
+def _nested(x) -> bool:
+    """True for a list holding another list (``np.block`` of a 2-d arrangement)."""
+    return type(x) is list and any(type(e) is list for e in x)
+
+
+def block(arrays):
+    """``np.block`` of nested lists holding wrappers, as nested ``np.concatenate`` calls.
+
+    NumPy's rule: with list depth ``d``, every leaf is promoted to ``max(d, ndim)``
+    dimensions (axes prepended), and depth ``k`` joins along axis ``-(d - k)``. Each
+    concatenate then dispatches to the wrapper like any other call.
+    """
+
+    def depths(x, k):
+        if type(x) is list:
+            if not x:
+                raise ValueError("np.block: lists cannot be empty")
+            return [dd for e in x for dd in depths(e, k + 1)]
+        if type(x) is tuple:
+            raise TypeError("np.block: arrays is a tuple; only lists can be used to arrange blocks")
+        return [(k, np.ndim(x) if not isinstance(x, Leveled) else len(x.shape))]
+
+    found = depths(arrays, 0)
+    d = found[0][0]
+    if any(k != d for k, _ in found):
+        raise ValueError("np.block: list depths are mismatched")
+    ndim = max([d] + [nd for _, nd in found])
+
+    def join(x, k):
+        if type(x) is list:
+            return np.concatenate([join(e, k + 1) for e in x], axis=-(d - k))
+        shape = tuple(np.shape(x)) if not isinstance(x, Leveled) else tuple(x.shape)
+        return np.reshape(x, (1,) * (ndim - len(shape)) + shape) if len(shape) < ndim else x
+
+    return join(arrays, 0)

@@ -35,7 +35,8 @@ class Leveled:
 
 
 def top_level(args) -> tuple[int, Leveled | None]:
-    """Highest level among ``args`` (looking one level into lists and tuples)."""
+    """Highest level among ``args`` (looking into lists and tuples, nested ones included:
+    ``np.block([[a, b], [c, d]])``)."""
     best, owner = -1, None
     for a in args:
         if isinstance(a, Leveled):
@@ -43,8 +44,13 @@ def top_level(args) -> tuple[int, Leveled | None]:
                 best, owner = a._level, a
         elif type(a) in (list, tuple):
             for b in a:
-                if isinstance(b, Leveled) and b._level > best:
-                    best, owner = b._level, b
+                if isinstance(b, Leveled):
+                    if b._level > best:
+                        best, owner = b._level, b
+                elif type(b) in (list, tuple):
+                    level, inner = top_level(b)
+                    if level > best:
+                        best, owner = level, inner
     return best, owner
 
 

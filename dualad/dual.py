@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _tags
-from ._ops import ArrayOps, _binary, bind_kwargs, differentiable, strip
+from ._ops import ArrayOps, _binary, _nested, bind_kwargs, block, differentiable, strip
 from ._scalar import ADD, DIV, MUL, SUB, operator_method, pack, reflected_method, unpack
 from ._scalar import call as scalar_call
 from ._scalar import generic as scalar_generic
@@ -248,6 +248,8 @@ class Dual(ArrayOps):
         level, owner = call_level(args, kwargs)
         if not isinstance(owner, Dual):
             return NotImplemented
+        if func is np.block and args and _nested(args[0]):
+            return block(*args, **kwargs)
         if "out" in kwargs:
             kwargs = dict(kwargs)
             out = kwargs.pop("out")

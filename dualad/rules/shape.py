@@ -289,7 +289,7 @@ _split_rule(np.hsplit, lambda n, ios: 1 if n > 1 else 0)
 _split_rule(np.vsplit, lambda n, ios: 0)
 _split_rule(np.dsplit, lambda n, ios: 2)
 _rule(np.unstack, unstack_jvp, unstack_vjp)
-defindexmap(np.block)  # a flat list of arrays; nested lists do not reach the dispatcher
+defindexmap(np.block)  # a flat list; nested lists become concatenates (dualad._ops.block)
 defindexmap(np.insert, argnums=(0, 2))
 defindexmap(np.delete)
 

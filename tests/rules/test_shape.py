@@ -454,3 +454,26 @@ def test_tables_are_disjoint():
     assert not mine & set(PRIMAL_ONLY_FUNCS)
     assert not mine & set(UNSUPPORTED_FUNCS)
     assert not set(PRIMAL_ONLY_FUNCS) & set(UNSUPPORTED_FUNCS)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda a, s: np.block([[a, a[:, :1]], [s[:1, :1] * a[:1], s[:1, :1]]]),
+        lambda a, s: np.block([[[a]], [[a * 2.0]]]),
+        lambda a, s: np.block([[s[0], s[1]], [s[2], s[3]]]),  # 1-d leaves promoted to rows
+        lambda a, s: np.block([[a, np.ones((3, 2))], [np.zeros((4, 4)), s]]),
+    ],
+    ids=["2x2", "depth 3", "1-d leaves", "constants"],
+)
+def test_block_of_nested_lists(f):
+    # nested lists reach the wrapper and become concatenates, in both modes
+    check_rule(f, A, S[:, :2])
+
+
+def test_block_rejects_what_numpy_rejects():
+    a = Dual(A, np.ones_like(A))
+    with pytest.raises(ValueError, match="depths"):
+        np.block([[a, a], a])
+    with pytest.raises(TypeError, match="tuple"):
+        np.block([(a, a), [a, a]])
