@@ -30,6 +30,7 @@ def test_four_hessian_routes_agree(f):
     ref = dualad.hessian(f, x, method="forward-over-reverse")
     routes = [
         dualad.hessian(f, x, method="hyperdual"),
+        dualad.hessian(f, x, method="accumulate"),
         dualad.jacobian(lambda y: dualad.jacobian(f, y, mode="forward"), x, chunk=2),
         dualad.jacobian(lambda y: dualad.grad(f, y, mode="reverse"), x, mode="forward"),
     ]

@@ -76,6 +76,8 @@ def test_second_order_methods_agree(f):
     h_hd = dualad.hessian(f, x, method="hyperdual")
     h_fr = dualad.hessian(f, x, method="forward-over-reverse")
     np.testing.assert_allclose(h_hd, h_fr, rtol=1e-9, atol=1e-10)
+    h_ac = dualad.hessian(f, x, method="accumulate")
+    np.testing.assert_allclose(h_ac, h_fr, rtol=1e-9, atol=1e-10)
     v = np.linspace(-1, 1, 12)
     np.testing.assert_allclose(dualad.hvp(f, x, v), h_fr @ v, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(
