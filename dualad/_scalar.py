@@ -207,32 +207,51 @@ _OPS = {
 }
 
 
-def call(func, inputs):
-    """``func(*inputs)`` for a ufunc called on packed Duals and real scalars, or None."""
-    if len(inputs) == 1:
-        a = inputs[0]
-        kern = KERNELS.get(func)
-        if kern is None:
-            return generic(func, inputs)
-        prim, part, how = kern
-        x, d = a._p, a._dot
-        try:
-            out = prim(x)
-            if d is None:
-                pass
-            elif how == 0:
-                d = part(x) * d
-            elif how == 1:
-                d = out * d
+def ufunc_hook(generic):
+    """``Dual.__array_ufunc__``: packed scalars first (``np.sin(d)`` runs a math kernel inline,
+    binary ufuncs the operator rules), everything else through ``generic``.
+
+    The unary kernel is written out here, not called, because scalar code pays for every
+    Python call; test_scalar compares each kernel with the table.
+    """
+    kernels, new, fallback, one, neg = KERNELS, _NEW, _FALLBACK, ONE, NEG
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        x = self._p
+        if type(x) is float and method == "__call__" and not kwargs:
+            kern = kernels.get(ufunc) if len(inputs) == 1 else None
+            if kern is not None:
+                prim, part, how = kern
+                d = self._dot
+                try:
+                    out = prim(x)
+                    if d is None:
+                        pass
+                    elif how == 0:
+                        d = part(x) * d
+                    elif how == 1:
+                        d = out * d
+                    else:
+                        d = d if part is one else -d if part is neg else part(out, x) * d
+                except fallback:
+                    out = None
+                if type(out) is float:
+                    r = new(type(self))
+                    r._p, r._dot, r._level, r._k, r._single = (
+                        out, d, self._level, self._k, self._single,
+                    )  # fmt: skip
+                    return r
             else:
-                d = d if part is ONE else -d if part is NEG else part(out, x) * d
-        except _FALLBACK:
-            return None
-        if type(out) is not float:  # anything but a float: NumPy's way
-            return None
-        r = _NEW(type(a))
-        r._p, r._dot, r._level, r._k, r._single = out, d, a._level, a._k, a._single
-        return r
+                res = call(ufunc, inputs)
+                if res is not None:
+                    return res
+        return generic(self, ufunc, method, *inputs, **kwargs)
+
+    return __array_ufunc__
+
+
+def call(func, inputs):
+    """``func(*inputs)`` for a binary or table ufunc on packed Duals and real scalars, or None."""
     ops = _OPS.get(func)
     if ops is not None and len(inputs) == 2:
         a, b = inputs

@@ -13,8 +13,17 @@ import numpy as np
 
 from . import _tags
 from ._ops import ArrayOps, _binary, _nested, bind_kwargs, block, differentiable, strip
-from ._scalar import ADD, DIV, MUL, SUB, operator_method, pack, reflected_method, unpack
-from ._scalar import call as scalar_call
+from ._scalar import (
+    ADD,
+    DIV,
+    MUL,
+    SUB,
+    operator_method,
+    pack,
+    reflected_method,
+    ufunc_hook,
+    unpack,
+)
 from ._scalar import generic as scalar_generic
 from ._tags import Leveled, call_level, top_level
 from .rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
@@ -217,14 +226,9 @@ class Dual(ArrayOps):
     __rtruediv__ = reflected_method(DIV, np.divide, _binary)
 
     # -- NumPy hooks ----------------------------------------------------------------------
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if method == "__call__" and not kwargs:
-            if type(self._p) is float:  # packed scalars: np.sin(d) and friends on floats
-                res = scalar_call(ufunc, inputs)
-                if res is not None:
-                    return res
-            if len(inputs) == 1:
-                return forward(ufunc, inputs, kwargs, self._level, type(self))
+    def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+        if method == "__call__" and not kwargs and len(inputs) == 1:  # np.sin(d) and friends
+            return forward(ufunc, inputs, kwargs, self._level, type(self))
         out = kwargs.pop("out", None)
         level, owner = top_level(inputs if out is None else inputs + tuple(out))
         if not isinstance(owner, Dual):
@@ -234,7 +238,7 @@ class Dual(ArrayOps):
             if where is not True:
                 raise NotImplementedError(
                     f"numpy.{ufunc.__name__}(..., where=...) on a Dual is not supported: "
-                    "use np.where(mask, numpy.{ufunc.__name__}(...), other) instead"
+                    f"use np.where(mask, numpy.{ufunc.__name__}(...), other) instead"
                 )
             res = forward(ufunc, inputs, kwargs, level, type(owner))
         else:
@@ -243,6 +247,9 @@ class Dual(ArrayOps):
         if out is None:
             return res
         return _write_out(ufunc, out, res)
+
+    # packed scalars take math kernels and the operator rules before the generic hook
+    __array_ufunc__ = ufunc_hook(_array_ufunc)
 
     def __array_function__(self, func, types, args, kwargs):
         level, owner = call_level(args, kwargs)
