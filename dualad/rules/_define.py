@@ -224,25 +224,6 @@ def defpartials(func, *partials, name: str | None = None) -> Rule:
     return defrule(func, _partials_jvp(partials), _partials_vjp(partials), name, partials)
 
 
-def scalar_combine(partials, dots, out, args):
-    """``sum_i partial_i * dot_i`` for scalar data and packed scalar tangents/cotangents.
-
-    Used by the fast paths for 0-d values (see ``dualad.dual``): no arrays, no broadcasting.
-    """
-    acc = None
-    for p, d in zip(partials, dots):
-        if d is None or p is None:
-            continue
-        if p is ONE:
-            term = d
-        elif p is NEG:
-            term = -d
-        else:
-            term = p(out, *args) * d
-        acc = term if acc is None else acc + term
-    return acc
-
-
 def defzero(func, nargs: int = 1, name: str | None = None) -> Rule:
     """Register a piecewise-constant function: its tangent is zero everywhere."""
 
