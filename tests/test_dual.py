@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import dualad
 from dualad import Dual
 
 
@@ -208,3 +209,15 @@ def test_np_array_of_duals_points_to_stack():
         np.array([a, b])
     s = np.stack([a * b, a + b])
     np.testing.assert_allclose(s.tangent, [2.0, 1.0])
+
+
+def test_hypot_at_the_origin_gives_the_sub_gradient_zero():
+    # like np.linalg.norm at 0: no 0/0, in forward and reverse mode, arrays and scalars
+    for x in (np.zeros(3), np.float64(0.0)):
+        g = dualad.grad(lambda v: np.sum(np.hypot(v, 0.0 * v)), x, mode="forward")
+        np.testing.assert_array_equal(g, np.zeros_like(x))
+    g = dualad.grad(lambda v: np.sum(np.hypot(v, v)), np.zeros(2), mode="reverse")
+    np.testing.assert_array_equal(g, [0.0, 0.0])
+    np.testing.assert_allclose(
+        dualad.grad(lambda v: np.hypot(v[0], v[1]), np.array([3.0, 4.0])), [0.6, 0.8]
+    )

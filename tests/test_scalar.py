@@ -9,7 +9,10 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import dualad
 from dualad import Dual
 from dualad._scalar import KERNELS
 
@@ -128,3 +131,43 @@ def test_packed_scalars_behave_like_numpy_scalars():
     assert d.astype(np.float32).tangent.dtype == np.float32
     with pytest.raises(TypeError, match="drop"):
         float(d)
+
+
+# -- random scalar programs: the packed path against the array path, and the tape against both
+_STEPS = [
+    lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, lambda a, b: a / (1.5 + b * b),
+    lambda a, b: np.sin(a) * b, lambda a, b: np.exp(-a * a) + b, lambda a, b: np.log1p(a * a),
+    lambda a, b: 2.0 - a, lambda a, b: np.float64(0.5) * a + 3, lambda a, b: np.tanh(a - b),
+    lambda a, b: np.arctan(a) / 2, lambda a, b: np.sqrt(1.0 + b * b) - a, lambda a, b: a * a,
+    lambda a, b: np.hypot(a, b) + 0.1, lambda a, b: np.maximum(a, b), lambda a, b: -a + b**2,
+]  # fmt: skip
+
+
+def _program(ix):
+    def f(x, y):
+        for i in ix:
+            x, y = _STEPS[i](x, y), x
+            x = np.tanh(x) * 2.0  # keep values in range
+        return x * y
+
+    return f
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, len(_STEPS) - 1), min_size=1, max_size=6),
+    st.floats(-1.5, 1.5),
+    st.floats(-1.5, 1.5),
+    st.sampled_from([1, 2]),
+)
+def test_random_scalar_programs_agree_with_arrays_and_tape(ix, p, q, k):
+    f = _program(ix)
+    (a, a_arr), (b, b_arr) = _pair(p, k, 0), _pair(q, k, 1)
+    fast, arr = f(a, b), f(a_arr, b_arr)
+    np.testing.assert_allclose(fast.primal, arr.primal[0], rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(fast.tangent, arr.tangent[..., 0], rtol=1e-12, atol=1e-14)
+    x = np.array([p, q])
+    g = lambda v: f(v[0], v[1])
+    np.testing.assert_allclose(
+        dualad.grad(g, x, mode="reverse"), dualad.grad(g, x, mode="forward"), rtol=1e-12, atol=1e-14
+    )

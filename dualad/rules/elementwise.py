@@ -86,7 +86,12 @@ defpartials(
     lambda out, y, x: x / (x * x + y * y),
     lambda out, y, x: -y / (x * x + y * y),
 )
-defpartials(np.hypot, lambda out, a, b: a / out, lambda out, a, b: b / out)
+def _hypot_partial(out, a, b):
+    # at (0, 0) the sub-gradient 0, as for np.linalg.norm: a / 1 there, without 0 / 0
+    return a / np.where(out == 0, 1.0, out)
+
+
+defpartials(np.hypot, _hypot_partial, lambda out, a, b: _hypot_partial(out, b, a))
 defpartials(np.deg2rad, lambda out, x: np.pi / 180)
 defpartials(np.rad2deg, lambda out, x: 180 / np.pi)
 defpartials(np.radians, lambda out, x: np.pi / 180)  # an alias with its own ufunc object
