@@ -86,6 +86,8 @@ defpartials(
     lambda out, y, x: x / (x * x + y * y),
     lambda out, y, x: -y / (x * x + y * y),
 )
+
+
 def _hypot_partial(out, a, b):
     # at (0, 0) the sub-gradient 0, as for np.linalg.norm: a / 1 there, without 0 / 0
     return a / np.where(out == 0, 1.0, out)
