@@ -88,36 +88,17 @@ class Dual(ArrayOps):
     def __init__(self, primal, tangent=None, tag: int | None = None):
         if type(tangent) is np.ndarray and (type(primal) is np.float64 or type(primal) is float):
             s = tangent.shape  # a scalar seed with k <= 2 directions: pack it right away
-            if tangent.dtype is _F64 and len(s) <= 1:
-                level = _USER if tag is None else int(tag)
+            if tangent.dtype is _F64 and (not s or (len(s) == 1 and 0 < s[0] <= 2)):
                 if not s:
-                    self._p, self._dot, self._k, self._single = (
-                        float(primal),
-                        float(tangent),
-                        1,
-                        True,
-                    )
-                    self._level = level
-                    return
-                if s[0] == 2:
+                    dot, k, single = float(tangent), 1, True
+                elif s[0] == 2:
                     t0, t1 = tangent.tolist()
-                    self._p, self._dot, self._k, self._single = (
-                        float(primal),
-                        complex(t0, t1),
-                        2,
-                        False,
-                    )
-                    self._level = level
-                    return
-                if s[0] == 1:
-                    self._p, self._dot, self._k, self._single = (
-                        float(primal),
-                        float(tangent[0]),
-                        1,
-                        False,
-                    )
-                    self._level = level
-                    return
+                    dot, k, single = complex(t0, t1), 2, False
+                else:
+                    dot, k, single = float(tangent[0]), 1, False
+                self._p, self._dot, self._k, self._single = float(primal), dot, k, single
+                self._level = _USER if tag is None else int(tag)
+                return
         primal = _float_dtype(_as_array(primal, "primal"))
         pshape = shape_of(primal)
         self._level = _tags.USER_LEVEL if tag is None else int(tag)
