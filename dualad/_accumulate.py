@@ -274,10 +274,12 @@ class _Sweep:
         return plain
 
 
-def accumulate(f, xs, dots, td, n: int, unflatten, flatten):
+def accumulate(f, xs, dots, td, n: int, unflatten, flatten, budget: int | None = None):
     """The ``(n, n)`` Hessian of scalar ``f`` at the leaves ``xs`` (seeds ``dots``).
 
     ``dots[i]``: the leaf's ``(n,) + shape`` block of the identity, or ``Cols.seed``.
+    Returns None, before any Jacobian is formed, when n rows for every recorded value
+    would exceed ``budget`` bytes: the caller then takes a chunked method.
     """
     import tape
 
@@ -285,9 +287,20 @@ def accumulate(f, xs, dots, td, n: int, unflatten, flatten):
         ws = [t.watch(v) for v in xs]
         y = f(unflatten(td, ws))
     try:
+        if budget is not None and n * 8 * _recorded_size(t._records) > budget:
+            return None
         return _sweep(t, ws, dots, y, n, flatten)
     finally:
         t.close()
+
+
+def _recorded_size(records) -> int:
+    """Entries in all recorded outputs: the most the lazy Jacobians can hold, per row."""
+    total = 0
+    for rec in records:
+        for o in rec.out if rec.multi else (rec.out,):
+            total += o.size if type(o) is np.ndarray else 1
+    return total
 
 
 def _sweep(t, ws, dots, y, n, flatten):

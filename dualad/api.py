@@ -568,6 +568,8 @@ def hessian(f: Callable, x: Any, method: str = "auto", chunk: int | None = None)
         directions do not fit in ``MEMORY_BUDGET``).
         "auto" uses hyper-duals for n <= ``HYPERDUAL_MAX_N``, else "accumulate" when all n
         directions fit the memory budget (or ``chunk >= n``), else forward-over-reverse.
+        "accumulate" itself turns to forward-over-reverse when n rows for every recorded
+        value would exceed ``MEMORY_BUDGET`` (a long program on large arrays).
         "accumulate" on inputs that are not plain NumPy arrays (inside another transform,
         on a GPU) runs forward-over-reverse instead.
 
@@ -592,6 +594,8 @@ def hessian(f: Callable, x: Any, method: str = "auto", chunk: int | None = None)
         H = _hessian_hyperdual(f, xs, td, n)
     elif method == "accumulate":
         H = _hessian_accumulate(f, xs, td, n)
+        if H is None:  # the Jacobians would not fit MEMORY_BUDGET: n directions in chunks
+            H = _hessian_fwd_rev(f, xs, td, n, chunk)
     else:
         H = _hessian_fwd_rev(f, xs, td, n, chunk)
     H = 0.5 * (H + H.T)  # exact up to rounding; make the rounding symmetric too
@@ -642,7 +646,7 @@ def _hessian_accumulate(f, xs, td, n):
         dots = [Cols.seed(o, v.size, n) for o, v in zip(offsets, xs)]
     else:
         dots = _split_eye(_eye(n, n, 0, xs[0]), xs, offsets, n)
-    return accumulate(f, xs, dots, td, n, unflatten, flatten)
+    return accumulate(f, xs, dots, td, n, unflatten, flatten, MEMORY_BUDGET)
 
 
 def _hessian_fwd_rev(f, xs, td, n, chunk):

@@ -252,3 +252,20 @@ def test_accumulate_through_a_scalar_loop():
     x = np.random.default_rng(4).uniform(-1.2, 1.2, 20)
     H = dualad.hessian(rosen_loop, x, method="accumulate")
     np.testing.assert_allclose(H, optimize.rosen_hess(x), rtol=1e-10, atol=1e-10)
+
+
+def test_accumulate_turns_to_chunks_when_its_jacobians_would_not_fit(monkeypatch):
+    def f(x):
+        y = x
+        for _ in range(30):  # many recorded values
+            y = np.sin(y) + 0.1 * y
+        return np.sum(y**2)
+
+    x = np.linspace(-0.5, 0.5, 12)
+    want = dualad.hessian(f, x, method="hyperdual")
+    monkeypatch.setattr(dualad.api, "MEMORY_BUDGET", 12 * 8 * 12 * 10)  # ~10 values' worth
+    calls = []
+    real = dualad.api._hessian_fwd_rev
+    monkeypatch.setattr(dualad.api, "_hessian_fwd_rev", lambda *a: calls.append(1) or real(*a))
+    np.testing.assert_allclose(dualad.hessian(f, x, method="accumulate"), want, rtol=1e-10)
+    assert calls  # the chunked method ran
