@@ -85,12 +85,7 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None)
                         p = partials[path[0]]
                         if p is None:
                             continue
-                        if p is ONE:
-                            g = ob
-                        elif p is NEG:
-                            g = -ob
-                        else:
-                            g = ob * args[p] if type(p) is ArgIndex else ob * p(out, *args)
+                        g = _term(ob, p, out, args)
                         old = bars.get(vid)
                         if old is not None:
                             g = old + g
@@ -147,14 +142,18 @@ def _in_numpy(ob, p, out, args, old):
     silently; redone here, NumPy warns (or raises, under ``np.errstate``) exactly where the
     NumPy scalars they replace would have.
     """
-    ob = _F64(ob)
-    if p is ONE:
-        g = ob
-    elif p is NEG:
-        g = -ob
-    else:
-        g = ob * args[p] if type(p) is ArgIndex else ob * p(out, *args)
+    g = _term(_F64(ob), p, out, args)
     return g if old is None else old + g
+
+
+def _term(ob, p, out, args):
+    """``ob * partial`` for one input of a scalar record (``p``: ONE, NEG, an ArgIndex or a
+    rule's partial)."""
+    if p is ONE:
+        return ob
+    if p is NEG:
+        return -ob
+    return ob * args[p] if type(p) is ArgIndex else ob * p(out, *args)
 
 
 def _as_batch(b, value):

@@ -380,21 +380,28 @@ def _operator(ufunc, fallback=_binary):
                 except _FALLBACK:
                     inputs = None
                 if inputs and not out - out:  # out - out: nan (true) for inf and nan
-                    rec = _NEW(ScalarRecord)
-                    rec.id = vid = next(_ids)
-                    rec.partials = partials
-                    rec.rule, rec.args, rec.inputs, rec.arg_vars, rec.out, rec.out_ids = (
-                        rule, (va, vb), inputs, (self, o), out, (vid,),
-                    )  # fmt: skip
-                    v = _NEW(Variable)
-                    v._value, v._level, v._record, v._tape = out, self._level, rec, tp
-                    v.requires_grad, v.grad, v._id = True, None, vid
-                    if tp is not None:
-                        tp._records.append(rec)
-                    return v
+                    return _scalar_result(
+                        rule, partials, (va, vb), inputs, (self, o), out, self, tp
+                    )
         return fallback(ufunc, self, o)
 
     return method
+
+
+def _scalar_result(rule, partials, args, inputs, arg_vars, out, src, tp) -> Variable:
+    """The Variable for a scalar operator result ``out``, and its ScalarRecord on ``tp``."""
+    rec = _NEW(ScalarRecord)
+    rec.id = vid = next(_ids)
+    rec.partials = partials
+    rec.rule, rec.args, rec.inputs, rec.arg_vars, rec.out, rec.out_ids = (
+        rule, args, inputs, arg_vars, out, (vid,),
+    )  # fmt: skip
+    v = _NEW(Variable)
+    v._value, v._level, v._record, v._tape = out, src._level, rec, tp
+    v.requires_grad, v.grad, v._id = True, None, vid
+    if tp is not None:
+        tp._records.append(rec)
+    return v
 
 
 def _reflected(ufunc, fallback=_binary):
@@ -418,18 +425,10 @@ def _reflected(ufunc, fallback=_binary):
                 except _FALLBACK:
                     return fallback(ufunc, o, self)
                 if not out - out:
-                    rec = _NEW(ScalarRecord)
-                    rec.id = vid = next(_ids)
-                    rec.partials = partials
-                    rec.rule, rec.args, rec.inputs, rec.arg_vars, rec.out, rec.out_ids = (
-                        rule, (vb, va), [(_P1, self, self._id)], (o, self), out, (vid,),
-                    )  # fmt: skip
-                    v = _NEW(Variable)
-                    v._value, v._level, v._record, v._tape = out, self._level, rec, tp
-                    v.requires_grad, v.grad, v._id = True, None, vid
-                    if tp is not None:
-                        tp._records.append(rec)
-                    return v
+                    inputs = [(_P1, self, self._id)]
+                    return _scalar_result(
+                        rule, partials, (vb, va), inputs, (o, self), out, self, tp
+                    )
         return fallback(ufunc, o, self)
 
     return method
