@@ -108,9 +108,28 @@ def _kernels():
 KERNELS = _kernels()
 
 
-def _result(cls, p: float, dot, src):
+def meta(level: int, k: int, single: bool) -> tuple:
+    """A Dual's ``_m``: ``(level, k, single)``, shared by every value derived from one seed.
+
+    Packed results copy their operand's tuple, and the fast path compares operands with ``is``
+    (then ``==``): one check and one store instead of three. Tuples are interned in a bounded
+    table, so hand-built seeds of one level share one; identity is only a shortcut.
+    """
+    key = (level, k, single)
+    m = _METAS.get(key)
+    if m is None:
+        if len(_METAS) >= 1024:  # levels only grow: forget old ones
+            _METAS.clear()
+        m = _METAS[key] = key
+    return m
+
+
+_METAS: dict = {}
+
+
+def _result(cls, p: float, dot, m):
     d = _NEW(cls)
-    d._p, d._dot, d._level, d._k, d._single = p, dot, src._level, src._k, src._single
+    d._p, d._dot, d._m = p, dot, m
     return d
 
 
@@ -118,88 +137,109 @@ def _none(ufunc, a, b):
     return None
 
 
-def operator_method(op: int, ufunc, fallback=_none):
-    """``a (+ - * /) b`` as a method: the packed-scalar rule inline, else ``fallback``.
+# -- the four operators, generated from one template ------------------------------------------
+# Each rule is two expressions over the left and right primals (pa, pb), their tangents (da,
+# db; None is a zero tangent) and the result ``out``. One template turns them into a Dual
+# method with the rule inline for packed operands: scalar code runs one of these per
+# operator, and a call or a branch per operation shows in its time (as ForwardDiff.jl
+# generates its scalar methods from DiffRules). test_dual compares them with the table.
+OPERATOR_RULES = {
+    ADD: ("pa + pb", "db if da is None else da if db is None else da + db"),
+    SUB: (
+        "pa - pb",
+        "(None if db is None else -db) if da is None else da if db is None else da - db",
+    ),
+    MUL: (
+        "pa * pb",
+        (
+            "(None if db is None else db * pa) if da is None else da * pb if db is None "
+            "else da * pb + db * pa"
+        ),
+    ),
+    DIV: (
+        "pa / pb",
+        (
+            "(None if db is None else -(out * db) / pb) if da is None else da / pb "
+            "if db is None else (da - out * db) / pb"
+        ),
+    ),
+}
 
-    The fast path takes a packed Dual ``a`` and a real scalar or a packed Dual ``b`` of the
-    same type, level and direction count. The four rules are stated inline (this runs once
-    per operator in scalar code, so it is ``Dual.__add__`` itself); test_dual compares them
-    with the table's rules. Anything else goes to ``fallback(ufunc, a, b)``.
-    """
-
-    def method(a, b):
-        pa = a._p
+# ``a OP b`` with the Dual ``a`` on the left: packed Dual or real scalar ``b``
+_LEFT = """
+def method(a, b):
+    pa = a._p
+    if type(pa) is float:
         tb = type(b)
-        if type(pa) is float:
-            if tb is type(a):
-                pb, db = b._p, b._dot
-                ok = type(pb) is float and b._level == a._level and b._k == a._k
-            else:
-                pb, db = b, None
-                ok = tb is float or tb is int or tb is np.float64
-            if ok:
-                da = a._dot
+        if tb is type(a):
+            pb, m = b._p, a._m
+            if type(pb) is float and (b._m is m or b._m == m):
+                da, db = a._dot, b._dot
                 try:
-                    if op == ADD:
-                        out = pa + pb
-                        dot = db if da is None else da if db is None else da + db
-                    elif op == SUB:
-                        out = pa - pb
-                        dot = da if db is None else -db if da is None else da - db
-                    elif op == MUL:
-                        out = pa * pb
-                        if da is None:
-                            dot = None if db is None else db * pa
-                        else:
-                            dot = da * pb if db is None else da * pb + db * pa
-                    else:
-                        out = pa / pb
-                        if da is None:
-                            dot = None if db is None else -(out * db) / pb
-                        else:
-                            dot = da / pb if db is None else (da - out * db) / pb
-                    if type(out) is not float:  # an int or np.float64 operand
-                        out = float(out)
-                        if type(dot) is np.float64:
-                            dot = float(dot)
-                except _FALLBACK:
+                    out = {primal}
+                    dot = {tangent}
+                except FALLBACK:
                     return fallback(ufunc, a, b)
-                r = _NEW(type(a))
-                r._p, r._dot, r._level, r._k, r._single = out, dot, a._level, a._k, a._single
+                r = new(tb)
+                r._p, r._dot, r._m = out, dot, m
                 return r
-        if op == MUL and b is a:  # x*x on arrays: one square, not a two-term product rule
-            return fallback(np.square, a, None)
-        return fallback(ufunc, a, b)
+        elif tb is float or tb is int or tb is float64:
+            da, db = a._dot, None
+            try:
+                pb = float(b)
+                out = {primal}
+                dot = {tangent}
+            except FALLBACK:
+                return fallback(ufunc, a, b)
+            r = new(type(a))
+            r._p, r._dot, r._m = out, dot, a._m
+            return r
+    {square}return fallback(ufunc, a, b)
+"""
+# ``b OP a`` for a real scalar ``b`` on the left (``__radd__`` and friends): pa, da are b's
+_RIGHT = """
+def method(b, a):
+    pb = b._p
+    ta = type(a)
+    if type(pb) is float and (ta is float or ta is int or ta is float64):
+        da, db = None, b._dot
+        try:
+            pa = float(a)
+            out = {primal}
+            dot = {tangent}
+        except FALLBACK:
+            return fallback(ufunc, a, b)
+        r = new(type(b))
+        r._p, r._dot, r._m = out, dot, b._m
+        return r
+    return fallback(ufunc, a, b)
+"""
+# x*x on arrays: one square, not a two-term product rule
+_SQUARE = "if b is a:\n        return fallback(square, a, None)\n    "
 
-    return method
+
+def _generate(template: str, op: int, ufunc, fallback):
+    primal, tangent = OPERATOR_RULES[op]
+    square = _SQUARE if template is _LEFT and op == MUL else ""
+    code = template.format(primal=primal, tangent=tangent, square=square)
+    scope = {
+        "FALLBACK": _FALLBACK, "float64": np.float64, "new": _NEW, "square": np.square,
+        "ufunc": ufunc, "fallback": fallback,
+    }  # fmt: skip
+    exec(code, scope)  # noqa: S102 - our own template and rule table, no user input
+    return scope["method"]
+
+
+def operator_method(op: int, ufunc, fallback=_none):
+    """``a (+ - * /) b`` as a method (``Dual.__add__`` itself): the packed-scalar rule inline
+    for a packed ``a`` and a real scalar or packed ``b`` of the same type, level and direction
+    count; anything else goes to ``fallback(ufunc, a, b)``."""
+    return _generate(_LEFT, op, ufunc, fallback)
 
 
 def reflected_method(op: int, ufunc, fallback=_none):
     """``b (+ - * /) a`` for a real scalar ``b`` on the left: ``Dual.__radd__`` and friends."""
-
-    def method(a, b):
-        pa, tb = a._p, type(b)
-        if type(pa) is float and (tb is float or tb is int or tb is np.float64):
-            da = a._dot
-            try:
-                pb = float(b)
-                if op == ADD:
-                    out, dot = pb + pa, da
-                elif op == SUB:
-                    out, dot = pb - pa, None if da is None else -da
-                elif op == MUL:
-                    out, dot = pb * pa, None if da is None else da * pb
-                else:
-                    out = pb / pa
-                    dot = None if da is None else -(out * da) / pa
-            except _FALLBACK:
-                return fallback(ufunc, b, a)
-            r = _NEW(type(a))
-            r._p, r._dot, r._level, r._k, r._single = out, dot, a._level, a._k, a._single
-            return r
-        return fallback(ufunc, b, a)
-
-    return method
+    return _generate(_RIGHT, op, ufunc, fallback)
 
 
 _OPS = {
@@ -218,13 +258,13 @@ def ufunc_hook(generic):
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         x = self._p
-        if type(x) is float and method == "__call__" and not kwargs:
-            kern = kernels.get(ufunc) if len(inputs) == 1 else None
-            if kern is not None:
+        if type(x) is float and not kwargs and method == "__call__":
+            kern = kernels.get(ufunc)
+            if kern is not None and len(inputs) == 1:
                 prim, part, how = kern
                 d = self._dot
                 try:
-                    out = prim(x)
+                    out = prim(x)  # every kernel returns a Python float
                     if d is None:
                         pass
                     elif how == 0:
@@ -234,17 +274,13 @@ def ufunc_hook(generic):
                     else:
                         d = d if part is one else -d if part is neg else part(out, x) * d
                 except fallback:
-                    out = None
-                if type(out) is float:
-                    r = new(type(self))
-                    r._p, r._dot, r._level, r._k, r._single = (
-                        out, d, self._level, self._k, self._single,
-                    )  # fmt: skip
-                    return r
-            else:
-                res = call(ufunc, inputs)
-                if res is not None:
-                    return res
+                    return generic(self, ufunc, method, *inputs, **kwargs)
+                r = new(type(self))
+                r._p, r._dot, r._m = out, d, self._m
+                return r
+            res = call(ufunc, inputs)
+            if res is not None:
+                return res
         return generic(self, ufunc, method, *inputs, **kwargs)
 
     return __array_ufunc__
@@ -282,9 +318,9 @@ def generic(func, args, level: int | None = None):
             return None
         if src is None:
             src = a
-            if level is not None and a._level != level:
+            if level is not None and a._m[0] != level:
                 return None
-        elif a._level != src._level or a._k != src._k or type(a) is not type(src):
+        elif a._m != src._m or type(a) is not type(src):
             return None
         primals.append(np.float64(p))
         dots.append(a._dot)
@@ -304,4 +340,4 @@ def generic(func, args, level: int | None = None):
         else:
             term = float(part(out, *primals)) * d
         acc = term if acc is None else acc + term
-    return _result(type(src), float(out), acc, src)
+    return _result(type(src), float(out), acc, src._m)

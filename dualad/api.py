@@ -322,7 +322,7 @@ def _grad_forward_small(f, x, n: int):
     if n <= 2 and len(shape) == 1 and x.dtype is _F64:  # the scalar-program case
         d = object.__new__(Dual)
         d._dot, d._pk = _PACKED_EYE[n]  # x[i] reads its packed seed directly (Dual.__getitem__)
-        d._p, d._level, d._k, d._single, d._owns = x, level, n, False, False
+        d._p, d._m, d._owns = x, (level, n, False), False  # a new level: nothing to share
     else:
         d = Dual._new(x, _small_eye(n, x.dtype, shape), level, n, False)
     y = f(d)

@@ -18,6 +18,7 @@ from ._scalar import (
     DIV,
     MUL,
     SUB,
+    meta,
     operator_method,
     pack,
     reflected_method,
@@ -32,6 +33,7 @@ from .rules.update import index_update, trailing_key
 
 _F64 = np.dtype(np.float64)
 _USER = _tags.USER_LEVEL
+_USER_1, _USER_K1, _USER_2 = meta(_USER, 1, True), meta(_USER, 1, False), meta(_USER, 2, False)
 _NEW = object.__new__
 #: Largest vector whose packed tangents x[i] caches (one list of Python numbers).
 _PACK_MAX = 4096
@@ -80,7 +82,7 @@ class Dual(ArrayOps):
     array([1.        , 0.54030231])
     """
 
-    __slots__ = ("_dot", "_k", "_level", "_owns", "_p", "_pk", "_single")
+    __slots__ = ("_dot", "_m", "_owns", "_p", "_pk")
     _value_attr = "primal"
     __array_priority__ = 1000
     __hash__ = None
@@ -90,22 +92,22 @@ class Dual(ArrayOps):
             s = tangent.shape  # a scalar seed with k <= 2 directions: pack it right away
             if tangent.dtype is _F64 and (not s or (len(s) == 1 and 0 < s[0] <= 2)):
                 if not s:
-                    dot, k, single = float(tangent), 1, True
+                    dot, m = float(tangent), _USER_1
                 elif s[0] == 2:
                     t0, t1 = tangent.tolist()
-                    dot, k, single = complex(t0, t1), 2, False
+                    dot, m = complex(t0, t1), _USER_2
                 else:
-                    dot, k, single = float(tangent[0]), 1, False
-                self._p, self._dot, self._k, self._single = float(primal), dot, k, single
-                self._level = _USER if tag is None else int(tag)
+                    dot, m = float(tangent[0]), _USER_K1
+                self._p, self._dot = float(primal), dot
+                self._m = m if tag is None else meta(int(tag), m[1], m[2])
                 return
         primal = _float_dtype(_as_array(primal, "primal"))
         pshape = shape_of(primal)
-        self._level = _tags.USER_LEVEL if tag is None else int(tag)
+        level = _tags.USER_LEVEL if tag is None else int(tag)
         self._owns = False
         self._pk = None
         if tangent is None:
-            self._p, self._dot, self._k, self._single = primal, None, 1, True
+            self._p, self._dot, self._m = primal, None, meta(level, 1, True)
             return
         tangent = _float_dtype(_as_array(tangent, "tangent"))
         tshape = shape_of(tangent)
@@ -122,7 +124,20 @@ class Dual(ArrayOps):
         scalar = k <= 2 and pshape == () and getattr(primal, "dtype", None) == np.float64
         if scalar and type(dot) is np.ndarray and dot.dtype == np.float64:
             primal, dot = float(primal[()]), pack(dot, k)  # packed (see dualad._scalar)
-        self._p, self._dot, self._k, self._single = primal, dot, k, single
+        self._p, self._dot, self._m = primal, dot, meta(level, k, single)
+
+    # (level, k, single) live in one shared tuple, ``_m`` (see dualad._scalar.meta)
+    @property
+    def _level(self) -> int:
+        return self._m[0]
+
+    @property
+    def _k(self) -> int:
+        return self._m[1]
+
+    @property
+    def _single(self) -> bool:
+        return self._m[2]
 
     @property
     def primal(self):
@@ -140,8 +155,7 @@ class Dual(ArrayOps):
     @classmethod
     def _new(cls, primal, dot, level: int, k: int, single: bool) -> Dual:
         d = object.__new__(cls)
-        d._p, d._dot, d._level, d._k, d._single, d._owns = primal, dot, level, k, single, False
-        d._pk = None
+        d._p, d._dot, d._m, d._owns, d._pk = primal, dot, meta(level, k, single), False, None
         return d
 
     # -- the tangent ------------------------------------------------------------------------
@@ -254,8 +268,7 @@ class Dual(ArrayOps):
         if pk is not None and type(key) is int:  # x[i] of a packed vector: one list lookup
             r = _NEW(type(self))
             # a packed scalar: _owns and _pk stay unset (see dualad._scalar)
-            r._p, r._dot, r._level = float(self._p[key]), pk[key], self._level
-            r._k, r._single = self._k, self._single
+            r._p, r._dot, r._m = float(self._p[key]), pk[key], self._m
             return r
         p, d = self._p, self._dot
         if type(key) is int and type(p) is np.ndarray and p.ndim == 1 and type(d) is np.ndarray:
@@ -467,7 +480,7 @@ class HyperDual(Dual):
         e12 = e12.reshape(want)
         self._p = Dual._new(a, e1, _H1, k1, s1)
         self._dot = Dual._new(e2, e12, _H1, k1, s1)
-        self._level, self._k, self._single, self._owns, self._pk = _H2, k2, s2, False, None
+        self._m, self._owns, self._pk = meta(_H2, k2, s2), False, None
 
     def _inner(self):
         p = self._p

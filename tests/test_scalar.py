@@ -73,6 +73,57 @@ def test_operators_with_every_operand_kind_on_either_side(op, k):
         assert type(pyop(c, a)._p) is float and type(fn(c, a)._p) is float
 
 
+PYOPS = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
+         "truediv": lambda x, y: x / y}  # fmt: skip
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("op", list(PYOPS))
+def test_operators_with_a_zero_tangent_on_either_side(op, k):
+    # np.floor gives a packed Dual whose tangent is None: each None branch of the rules
+    a, a_arr = _pair(1.5, k, 0)
+    z, z_arr = np.floor(_pair(-2.5, k, 1)[0]), np.floor(_pair(-2.5, k, 1)[1])
+    assert z._dot is None and type(z._p) is float
+    f = PYOPS[op]
+    for left, right in [(a, z), (z, a), (z, z)]:
+        la, ra = (a_arr if left is a else z_arr), (a_arr if right is a else z_arr)
+        out = f(left, right)
+        assert type(out._p) is float
+        _agree(out, f(la, ra))
+    assert f(z, z)._dot is None and f(z, 2.0)._dot is None and f(2.0, z)._dot is None
+
+
+@pytest.mark.parametrize("op", list(PYOPS))
+def test_operands_from_different_seeds_and_levels(op):
+    f = PYOPS[op]
+    # one direction given as a scalar tangent and as a (1,) tangent: same level, other layout
+    one, vec = Dual(1.5, 2.0), Dual(np.float64(-0.5), np.array([3.0]))
+    arr = f(Dual(np.array([1.5]), np.array([2.0])), Dual(np.array([-0.5]), np.array([[3.0]])))
+    np.testing.assert_allclose(np.ravel(f(one, vec).tangent), np.ravel(arr.tangent), rtol=1e-15)
+    # another level nests instead of mixing: d/dx [x * d/dy (x OP y)] as with arrays
+    inner = dualad.Dual(0.75, 1.0, tag=dualad.Dual(1.0, 1.0).tag + 1)
+    got = f(inner, Dual(1.5, 2.0))
+    want = f(dualad.Dual(np.array([0.75]), np.array([1.0]), tag=inner.tag), Dual(1.5, 2.0))
+    assert got.tag == inner.tag
+
+    def parts(v):  # primal and tangent of the lower level, whichever side holds a Dual
+        return (v.primal, v.tangent) if isinstance(v, Dual) else (v, 0.0)
+
+    for g, w in zip(
+        parts(got.primal) + parts(got.tangent), parts(want.primal) + parts(want.tangent)
+    ):
+        np.testing.assert_allclose(np.ravel(g), np.ravel(w), rtol=1e-15)
+
+
+def test_seeds_of_one_level_share_their_metadata():
+    # the operators compare operands by identity first; equal metadata must still match
+    a, b = Dual(1.5, np.array([1.0, 0.0])), Dual(0.5, np.array([0.0, 1.0]))
+    assert a._m is b._m and (a / b)._m is a._m
+    c = dualad.Dual(0.5, np.array([0.0, 1.0]))
+    object.__setattr__(c, "_m", tuple(c._m))  # an equal tuple that is not the shared one
+    assert type((a / c)._p) is float
+
+
 @pytest.mark.parametrize(
     "expr",
     [
