@@ -22,7 +22,6 @@ from ._accumulate import accumulate
 from ._backend import as_float_leaf, to_host
 from ._ops import strip
 from ._pytree import flatten, unflatten
-from ._scalar import unpack
 from ._stencil import Cols
 from .dual import Dual
 
@@ -322,16 +321,21 @@ def _grad_forward_small(f, x, n: int):
     if n <= 2 and len(shape) == 1 and x.dtype is _F64:  # the scalar-program case
         d = object.__new__(Dual)
         d._dot, d._pk = _PACKED_EYE[n]  # x[i] reads its packed seed directly (Dual.__getitem__)
-        d._p, d._m, d._owns = x, (level, n, False), False  # a new level: nothing to share
+        m = (level, n, False)  # a new level: every value derived from d shares this tuple
+        d._p, d._m, d._owns = x, m, False
+        y = f(d)
+        if type(y) is Dual and y._m is m and type(y._p) is float:  # a packed scalar
+            dot = y._dot
+            if dot is None:
+                return np.zeros_like(x)
+            g = np.empty(n)
+            if n == 1:
+                g[0] = dot
+            else:
+                g[0], g[1] = dot.real, dot.imag
+            return g
     else:
-        d = Dual._new(x, _small_eye(n, x.dtype, shape), level, n, False)
-    y = f(d)
-    if type(y) is Dual and y._level == level and type(y._p) is float:  # a packed scalar
-        dot = y._dot
-        if dot is None:
-            return np.zeros_like(x)
-        g = unpack(dot, n)
-        return g if x.ndim == 1 else g.reshape(x.shape)
+        y = f(Dual._new(x, _small_eye(n, x.dtype, shape), level, n, False))
     if isinstance(y, Dual) and y._level == level:
         p, dot = y.primal, y._dot_array()
     else:
