@@ -12,7 +12,16 @@ from __future__ import annotations
 import numpy as np
 
 from . import _tags
-from ._ops import ArrayOps, _binary, _nested, bind_kwargs, block, differentiable, strip
+from ._ops import (
+    IN_PLACE,
+    ArrayOps,
+    _binary,
+    _nested,
+    bind_kwargs,
+    block,
+    differentiable,
+    strip,
+)
 from ._scalar import (
     ADD,
     DIV,
@@ -252,6 +261,9 @@ class Dual(ArrayOps):
             return NotImplemented
         if func is np.block and args and _nested(args[0]):
             return block(*args, **kwargs)
+        writer = IN_PLACE.get(func)
+        if writer is not None:  # copyto, put, ...: item assignments into a buffer
+            return writer(*args, **kwargs)
         if "out" in kwargs:
             kwargs = dict(kwargs)
             out = kwargs.pop("out")

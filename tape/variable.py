@@ -13,7 +13,16 @@ import operator
 import numpy as np
 
 from dualad import _tags
-from dualad._ops import ArrayOps, _binary, _nested, bind_kwargs, block, differentiable, strip
+from dualad._ops import (
+    IN_PLACE,
+    ArrayOps,
+    _binary,
+    _nested,
+    bind_kwargs,
+    block,
+    differentiable,
+    strip,
+)
 from dualad._tags import Leveled, call_level, top_level
 from dualad.rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from dualad.rules._define import getitem
@@ -187,6 +196,9 @@ class Variable(ArrayOps):
             return NotImplemented
         if func is np.block and args and _nested(args[0]):
             return block(*args, **kwargs)
+        writer = IN_PLACE.get(func)
+        if writer is not None:  # copyto, put, ...: item assignments into a buffer
+            return writer(*args, **kwargs)
         if kwargs.get("out") is not None:
             raise TypeError(
                 f"{func.__name__}(..., out=...) on a Variable is not supported; leave out= off"

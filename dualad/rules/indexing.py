@@ -127,17 +127,20 @@ def index_add(values, key, shape):
         return res
     items, kind = _key(key)
     m, shape = _lead(values), tuple(shape)
-    z = np.zeros_like(values, shape=(m,) + shape)
     if kind == BASIC or (kind == LEAD and _masks_only(items)):
+        z = np.zeros_like(values, shape=(m,) + shape)
         z[(slice(None),) + items] = values  # every entry named at most once
         return z
-    # ufunc.at is fast on 1-D targets only: scatter into the flat buffer, one block per row
+    # ufunc.at is fast on 1-D targets only: scatter into a flat buffer, one block per row.
+    # The buffer is made flat, not flattened: zeros_like keeps a transposed ``values``'s
+    # layout, and reshaping that would copy, so the scatter would be lost.
     n = math.prod(shape)
+    z = np.zeros_like(values, shape=(m * n,))
     lin = _linear(items, shape, like=z).reshape(-1)
     if m > 1:
         lin = (lin + n * np.arange(m, dtype=np.intp, like=z)[:, None]).reshape(-1)
-    np.add.at(z.reshape(-1), lin, np.reshape(values, (-1,)))
-    return z
+    np.add.at(z, lin, np.reshape(values, (-1,)))
+    return z.reshape((m,) + shape)
 
 
 def getitem_jvp(dots, out, x, key):

@@ -480,19 +480,9 @@ PRIMAL_ONLY_FUNCS = (
     np.ravel_multi_index, np.unravel_index,
 )  # fmt: skip
 
-_IN_PLACE = (
-    "it writes into its argument in place; assign with x[key] = value on a Dual buffer "
-    "(out = np.zeros_like(x)) or build the result with np.where"
-)
-
 #: Functions deliberately without a rule, each with the reason the error message gives.
+#: (NumPy's in-place writers, np.copyto, np.put, ..., run as item assignments: dualad._ops.)
 UNSUPPORTED_FUNCS = {
-    np.put: _IN_PLACE,
-    np.place: _IN_PLACE,
-    np.putmask: _IN_PLACE,
-    np.copyto: _IN_PLACE,
-    np.fill_diagonal: _IN_PLACE,
-    np.put_along_axis: _IN_PLACE,
     np.partition: "which entries land off the kth positions is unspecified; use np.sort",
     np.trim_zeros: "the result's shape depends on the values; slice with indices computed "
     "from d.primal instead",
