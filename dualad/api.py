@@ -453,7 +453,11 @@ def _reverse_jacobian(f, xs, td, chunk, scalar=False):
         seed = np.float64(1.0) if type(p0) is np.float64 else np.ones_like(p0, shape=(1,) + pshape)
         bars = t._sweep(ys, [seed], ws)
         t.close()
-        return prim, ytd, [[b[0].reshape(pshape + tuple(np.shape(v))) for b, v in zip(bars, xs)]]
+        return (
+            prim,
+            ytd,
+            [[b[0, ...].reshape(pshape + tuple(np.shape(v))) for b, v in zip(bars, xs)]],
+        )
     m = _chunk_size(n_out, 8, chunk)
     offsets = _offsets(xs)
     out_offsets = _offsets(prim)
@@ -496,7 +500,9 @@ def vjp(f: Callable, x: Any, u: Any) -> tuple[Any, Any]:
     seeds = _one_direction([tape.value_of(yi) for yi in ys], ytd, u, "u")
     bars = t._sweep(ys, seeds, ws)
     t.close()
-    return unflatten(ytd, [tape.value_of(yi) for yi in ys]), unflatten(td, [b[0] for b in bars])
+    return unflatten(ytd, [tape.value_of(yi) for yi in ys]), unflatten(
+        td, [b[0, ...] for b in bars]
+    )
 
 
 def hvp(f: Callable, x: Any, v: Any, method: str = "forward-over-reverse") -> Any:

@@ -33,5 +33,5 @@ def grad(output, inputs, grad_output=None, create_graph: bool = False):
     else:
         seed = np.reshape(grad_output, (1,) + tuple(shape))
     bars = sweep([output], [seed], inputs, create_graph=create_graph)
-    res = [np.zeros_like(x.value) if b is None else b[0] for x, b in zip(inputs, bars)]
+    res = [np.zeros_like(x.value) if b is None else b[0, ...] for x, b in zip(inputs, bars)]
     return res[0] if single else res

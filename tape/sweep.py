@@ -220,5 +220,5 @@ def backward(root, gradient, create_graph, retain_graph):
     for leaf, b in zip(leaves, bars):
         if b is None:
             continue
-        g = b[0]
+        g = b[0, ...]  # a 0-d input gets a 0-d array, as in forward mode
         leaf.grad = g if leaf.grad is None else leaf.grad + g

@@ -143,7 +143,7 @@ class Tape:
         bars = self._sweep([y0], [s], leaves)
         if not self.persistent:
             self.release()
-        return unflatten(td, [b[0] for b in bars])
+        return unflatten(td, [b[0, ...] for b in bars])
 
     def _sweep(self, ys, seeds, xs, create_graph=False):
         """Batched cotangents ``(m,) + x.shape`` for each of ``xs`` (zeros where unreached)."""

@@ -146,3 +146,24 @@ def test_vjp_and_hvp():
     np.testing.assert_allclose(dualad.hvp(lambda x: np.sum(x**3), x, np.ones(2)), 6 * x)
     with pytest.raises(ValueError, match="structure"):
         dualad.vjp(np.sin, x, (np.ones(2),))
+
+
+@pytest.mark.parametrize("x", [2.0, np.float64(2.0), np.array(2.0)], ids=["float", "f64", "0d"])
+def test_zero_d_inputs_get_zero_d_arrays_in_every_mode(x):
+    import tape
+
+    def f(v):
+        return v**3
+
+    got = [dualad.grad(f, x, mode=m) for m in ("forward", "reverse")]
+    got += [dualad.jacobian(f, x, mode=m) for m in ("forward", "reverse")]
+    got.append(dualad.vjp(f, x, 1.0)[1])
+    with tape.Tape() as t:
+        w = t.watch(x)
+        y = f(w)
+    got.append(t.gradient(y, w))
+    v = tape.Variable(x, requires_grad=True)
+    f(v).backward()
+    got.append(v.grad)
+    for g in got:
+        assert type(g) is np.ndarray and g.shape == () and g == 12.0
