@@ -5,9 +5,10 @@ a complex ``t0 + i t1`` (k = 2). Elementwise jvps only form real linear combinat
 tangents, which complex arithmetic carries exactly, so scalar code runs on Python numbers:
 about ten times cheaper than NumPy scalars. Whatever this path cannot do exactly as NumPy
 would (a domain error, another level, an array) returns None and takes the generic path.
-Packed results set only the five slots scalar code reads: ``_owns`` and ``_pk`` (array
-buffers' bookkeeping) stay unset, and ``Dual`` reads them with a default. Imports numpy,
-math and the rule table only; never imports ``dualad.dual``.
+Packed results set only the three slots scalar code reads: ``_p``, ``_dot`` and ``_m``, the
+``(level, k, single)`` tuple shared by every value derived from one seed (``meta``);
+``_owns`` and ``_pk`` (array buffers' bookkeeping) stay unset, and ``Dual`` reads them with
+a default. Imports numpy, math and the rule table only; never imports ``dualad.dual``.
 """
 
 from __future__ import annotations
