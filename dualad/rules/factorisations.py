@@ -1,4 +1,5 @@
-"""Factorisations: cholesky, eigh, eigvalsh, qr, svd, svdvals, pinv.
+"""Factorisations: cholesky, eigh, eigvalsh, qr, svd (values, and thin or square singular
+vectors), svdvals, pinv, lstsq.
 
 LAPACK reads one triangle of a symmetric input, so a tangent is first symmetrised from that
 triangle and a cotangent is folded back onto it. Real inputs only. Imports numpy only.
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._define import defrule
-from .products import _eye, _neg, _plus
+from ._define import defrule, ndim_of
+from .products import _const, _eye, _neg, _plus
 
 
 def _sym(d, uplo="L"):
@@ -159,27 +160,98 @@ def qr_vjp(out_bar, out, a, mode="reduced"):
 defrule(np.linalg.qr, qr_jvp, qr_vjp)
 
 
-def _svd_uv(a, compute_uv, hermitian):
-    if compute_uv:
+def _svd_parts(out, a, full_matrices, compute_uv, hermitian):
+    """(U, s, Vh) of the thin SVD the rule differentiates (of ``_sym(a)`` when hermitian)."""
+    if not compute_uv:
+        # hermitian=True goes through eigh, which reads the lower triangle
+        return np.linalg.svd(_sym(a) if hermitian else a, full_matrices=False)
+    m, n = a.shape[-2:]
+    if full_matrices and m != n and not hermitian:
         raise NotImplementedError(
-            "numpy.linalg.svd with compute_uv=True is not differentiated (singular vectors "
-            "are unique only up to sign and need distinct singular values); use "
-            "compute_uv=False or np.linalg.svdvals for the singular values, or np.linalg.eigh"
+            "numpy.linalg.svd(full_matrices=True) of a non-square matrix is not "
+            "differentiated: the extra columns of U or rows of Vh are not unique; pass "
+            "full_matrices=False"
         )
-    # hermitian=True goes through eigh, which reads the lower triangle
-    u, _, vh = np.linalg.svd(_sym(a) if hermitian else a, full_matrices=False)
-    return u, vh
+    # NumPy's own triple: with hermitian=True it comes from eigh (Vh = (U * sign(w)).T), but
+    # it is still an SVD of the symmetrised matrix, and with distinct singular values the
+    # only freedom left is a sign per pair (u_i, v_i), which the derivative does not see
+    return out
+
+
+def _svd_terms(u, s, vh):
+    """V, the gaps F_ij = 1 / (s_j^2 - s_i^2) (0 on the diagonal), and the projector flags."""
+    m, n = u.shape[-2], vh.shape[-1]
+    k = s.shape[-1]
+    return vh.mT, _gaps(s * s), m > k, n > k
+
+
+def _svd_uv_jvp(d, u, s, vh):
+    """(U', s', Vh') of the thin SVD A = U diag(s) V^T (Townsend 2016, real case).
+
+    With P = U^T A' V: s' = diag(P), U' = U (F o (P S + S P^T)) + (I - U U^T) A' V S^-1,
+    V' = V (F o (S P + P^T S)) + (I - V V^T) A'^T U S^-1, and Vh' = V'^T. Assumes distinct,
+    nonzero singular values: otherwise the singular vectors are not unique and the F (or
+    S^-1) factors blow up, like eigh's with repeated eigenvalues.
+    """
+    v, f, tall, wide = _svd_terms(u, s, vh)
+    av = d @ v  # A' V, (k, ..., M, K)
+    p = u.mT @ av
+    pt = p.mT
+    row, col = s[..., :, None], s[..., None, :]
+    s_dot = np.linalg.diagonal(p)
+    u_dot = u @ (f * (p * col + row * pt))
+    v_dot = v @ (f * (row * p + pt * col))
+    if tall:  # M > K: U does not span R^M
+        u_dot = u_dot + (av - u @ p) / col
+    if wide:  # N > K
+        atu = d.mT @ u
+        v_dot = v_dot + (atu - v @ pt) / col
+    return u_dot, s_dot, v_dot.mT
+
+
+def _svd_uv_vjp(u_bar, s_bar, vh_bar, u, s, vh):
+    """The adjoint of ``_svd_uv_jvp``: A_bar = U P_bar V^T plus the projector terms, with
+    P_bar = diag(s_bar) + (G + G^T) S + S (H + H^T), G = F o (U^T U_bar), H = F o (V^T V_bar).
+    """
+    v, f, tall, wide = _svd_terms(u, s, vh)
+    row, col = s[..., :, None], s[..., None, :]
+    p_bar = a_bar = None
+    if s_bar is not None:
+        p_bar = s_bar[..., :, None] * _eye(s_bar, s.shape[-1])
+    if u_bar is not None:
+        ut_ub = u.mT @ u_bar
+        g = f * ut_ub
+        p_bar = _plus(p_bar, (g + g.mT) * col)
+        if tall:  # (I - U U^T) U_bar S^-1 V^T
+            a_bar = ((u_bar - u @ ut_ub) / col) @ vh
+    if vh_bar is not None:
+        v_bar = vh_bar.mT
+        vt_vb = v.mT @ v_bar
+        h = f * vt_vb
+        p_bar = _plus(p_bar, row * (h + h.mT))
+        if wide:  # U S^-1 V_bar^T (I - V V^T)
+            a_bar = _plus(a_bar, u @ ((v_bar - v @ vt_vb) / col).mT)
+    if p_bar is not None:
+        a_bar = _plus(a_bar, u @ p_bar @ vh)
+    return a_bar
 
 
 def svd_jvp(dots, out, a, full_matrices=True, compute_uv=True, hermitian=False):
-    u, vh = _svd_uv(a, compute_uv, hermitian)
+    u, s, vh = _svd_parts(out, a, full_matrices, compute_uv, hermitian)
     d = _sym(dots[0]) if hermitian else dots[0]
-    return np.sum((u.mT @ d) * vh, axis=-1)  # s'_i = u_i^T A' v_i
+    if not compute_uv:
+        return np.sum((u.mT @ d) * vh, axis=-1)  # s'_i = u_i^T A' v_i
+    return _svd_uv_jvp(d, u, s, vh)
 
 
 def svd_vjp(out_bar, out, a, full_matrices=True, compute_uv=True, hermitian=False):
-    u, vh = _svd_uv(a, compute_uv, hermitian)
-    a_bar = u @ (out_bar[..., :, None] * vh)
+    u, s, vh = _svd_parts(out, a, full_matrices, compute_uv, hermitian)
+    if not compute_uv:
+        a_bar = u @ (out_bar[..., :, None] * vh)
+    else:
+        a_bar = _svd_uv_vjp(*out_bar, u, s, vh)
+        if a_bar is None:
+            return (None,)
     return (_sym_adjoint(a_bar) if hermitian else a_bar,)
 
 
@@ -220,3 +292,73 @@ def pinv_vjp(out_bar, out, a, rcond=None, hermitian=False, **kwargs):
 
 
 defrule(np.linalg.pinv, pinv_jvp, pinv_vjp)
+
+
+def _lstsq_parts(out, a, b, rcond):
+    """pinv(a) at lstsq's own cutoff, x and r = b - a x as matrices (a 1-D b as a column)."""
+    m, n = a.shape[-2:]
+    if rcond is None:  # lstsq's default, which is not pinv's; LAPACK runs in double
+        rcond = np.finfo(np.float64).eps * max(m, n)
+    p = np.linalg.pinv(a, rcond=rcond)
+    x = out[0]
+    vec = ndim_of(b) == 1
+    if vec:
+        x, b = x[:, None], b[:, None]
+    return p, x, b - a @ x, vec
+
+
+def lstsq_jvp(dots, out, a, b, rcond=None):
+    # x = pinv(a) b, valid where the rank is locally constant (e.g. full rank), like pinv's;
+    # the residuals are nonempty only for full column rank with M > N, where a^T r = 0
+    a, b = _const(a), _const(b)
+    a_dot, b_dot = dots[:2]
+    p, x, r, vec = _lstsq_parts(out, a, b, rcond)
+    if b_dot is not None and vec:
+        b_dot = b_dot[..., None]
+    x_dot = res_dot = s_dot = None
+    if a_dot is not None:
+        at_dot = a_dot.mT
+        y = p.mT @ x  # P^T x
+        # pinv's derivative applied to b: -P A' x + P P^T A'^T r + (I - P A) A'^T P^T x
+        t = at_dot @ y
+        x_dot = _neg(p @ (a_dot @ x)) + p @ (p.mT @ (at_dot @ r)) + (t - p @ (a @ t))
+        s_dot = svd_jvp((a_dot,), out[3], a, compute_uv=False)
+    if b_dot is not None:
+        x_dot = _plus(x_dot, p @ b_dot)
+    if out[1].shape[-1]:  # d sum(r^2) = 2 r^T r' per column, r' = b' - A' x (a^T r = 0)
+        r_dot = None if a_dot is None else _neg(a_dot @ x)
+        r_dot = _plus(r_dot, b_dot)
+        res_dot = 2 * np.sum(r * r_dot, axis=-2)
+    if vec:
+        x_dot = x_dot[..., 0]
+    return x_dot, res_dot, None, s_dot
+
+
+def lstsq_vjp(out_bar, out, a, b, rcond=None, needs=None):
+    a, b = _const(a), _const(b)
+    x_bar, res_bar, _, s_bar = out_bar
+    p, x, r, vec = _lstsq_parts(out, a, b, rcond)
+    if x_bar is not None and vec:
+        x_bar = x_bar[..., None]
+    a_bar = b_bar = None
+    if x_bar is not None:
+        z = p.mT @ x_bar  # b_bar, and the pieces of a_bar
+        b_bar = z
+        if needs is None or needs[0]:
+            y = p.mT @ x
+            a_bar = _neg(z @ x.mT) + r @ (p @ z).mT + y @ (x_bar - a.mT @ z).mT
+    if res_bar is not None and out[1].shape[-1]:
+        rb = 2 * r * res_bar[..., None, :]  # the cotangent of r
+        b_bar = _plus(b_bar, rb)
+        if needs is None or needs[0]:
+            a_bar = _plus(a_bar, _neg(rb @ x.mT))
+    if s_bar is not None and (needs is None or needs[0]):
+        a_bar = _plus(a_bar, svd_vjp(s_bar, out[3], a, compute_uv=False)[0])
+    if b_bar is not None and vec:
+        b_bar = b_bar[..., 0]
+    if needs is not None and not needs[1]:
+        b_bar = None
+    return a_bar, b_bar
+
+
+defrule(np.linalg.lstsq, lstsq_jvp, lstsq_vjp)

@@ -1,5 +1,6 @@
-"""np.linalg beyond the products: norms, solve, inv, det, slogdet, matrix_power, multi_dot,
-and the array-API names (matrix_transpose, diagonal, trace) acting on the last two axes.
+"""np.linalg beyond the products: norms (every ord, the matrix ords 2, -2 and 'nuc' through
+the singular vectors), solve, inv, det, slogdet, cond (every p), matrix_power, multi_dot, and
+the array-API names (matrix_transpose, diagonal, trace) acting on the last two axes.
 
 Products and the shared helpers are in products.py, factorisations in factorisations.py.
 Real inputs only. Imports numpy only.
@@ -38,14 +39,27 @@ def _tie_share(x, ref, axes):
     return hit / np.sum(hit, axis=axes, keepdims=True)
 
 
+def _singular_weights(x, ord, axes):
+    """d norm / d x for the matrix norms of the singular values: u_1 v_1^T for ord=2 (the
+    largest), u_n v_n^T for -2 (the smallest), U V^T (thin) for 'nuc'; ``axes`` = (row, col).
+
+    Needs the extreme singular value to be simple (nonzero too for 'nuc'), as any derivative
+    of these norms does.
+    """
+    u, _, vh = np.linalg.svd(np.moveaxis(x, axes, (-2, -1)), full_matrices=False)
+    if ord == "nuc":
+        w = u @ vh
+    else:
+        i = 0 if ord == 2 else -1  # NumPy sorts the singular values descending
+        w = u[..., :, i, None] * vh[..., None, i, :]
+    return np.moveaxis(w, (-2, -1), axes)
+
+
 def _norm_weights(x, out_keep, ord, axes, matrix):
     """d norm / d x, shaped like ``x``."""
     if matrix and ord not in (None, "fro"):
-        if ord not in (1, -1, np.inf, -np.inf):
-            raise NotImplementedError(
-                f"the derivative of the matrix norm ord={ord!r} needs singular vectors; use "
-                "np.sqrt(np.linalg.eigvalsh(a.T @ a)[-1]) for ord=2, or ord='fro'"
-            )
+        if ord in (2, -2, "nuc"):
+            return _singular_weights(x, ord, axes)
         # 1: largest column sum (sum over rows); inf: largest row sum (sum over columns)
         sum_ax, pick_ax = (axes[0], axes[1]) if abs(ord) == 1 else (axes[1], axes[0])
         sums = np.sum(np.abs(x), axis=sum_ax, keepdims=True)
@@ -229,6 +243,55 @@ def slogdet_vjp(out_bar, out, a):
 
 defrule(np.linalg.slogdet, slogdet_jvp, slogdet_vjp)
 
+# -- cond -----------------------------------------------------------------------------------
+
+
+def _cond_weights(x, out, p):
+    """d cond / d x for p in (None, 2, -2): cond = s_max / s_min (or its inverse), so
+    d cond = cond (u_1^T x' v_1 / s_1 - u_n^T x' v_n / s_n), sign flipped for p=-2.
+
+    Needs simple extreme singular values, and s_min > 0 (else cond is inf).
+    """
+    u, s, vh = np.linalg.svd(x, full_matrices=False)
+    top = u[..., :, 0, None] * vh[..., None, 0, :] / s[..., 0, None, None]
+    low = u[..., :, -1, None] * vh[..., None, -1, :] / s[..., -1, None, None]
+    c = out[..., None, None]
+    return c * (low - top) if p == -2 else c * (top - low)
+
+
+def _cond_norms(x, p):
+    """inv(x) and the two norms cond = norm(x, p) * norm(inv(x), p) multiplies."""
+    xi = np.linalg.inv(x)
+    axes = (-2, -1)
+    return xi, np.linalg.norm(x, p, axes), np.linalg.norm(xi, p, axes)
+
+
+def _by_singular_values(p) -> bool:
+    return p is None or (not isinstance(p, str) and p in (2, -2))
+
+
+def cond_jvp(dots, out, x, p=None):
+    d = dots[0]
+    if _by_singular_values(p):
+        return np.sum(d * _cond_weights(x, out, p), axis=(-2, -1))
+    # p in ('fro', 1, -1, inf, -inf): the product rule over norm(x) * norm(inv(x))
+    xi, nx, ni = _cond_norms(x, p)
+    nx_dot = norm_jvp((d,), nx, x, p, (-2, -1))
+    ni_dot = norm_jvp((inv_jvp((d,), xi, x),), ni, xi, p, (-2, -1))
+    return nx_dot * ni + nx * ni_dot
+
+
+def cond_vjp(out_bar, out, x, p=None):
+    if _by_singular_values(p):
+        return (out_bar[..., None, None] * _cond_weights(x, out, p),)
+    xi, nx, ni = _cond_norms(x, p)
+    (x_bar,) = norm_vjp(out_bar * ni, nx, x, p, (-2, -1))
+    (xi_bar,) = norm_vjp(out_bar * nx, ni, xi, p, (-2, -1))
+    return (x_bar + inv_vjp(xi_bar, xi, x)[0],)
+
+
+defrule(np.linalg.cond, cond_jvp, cond_vjp)
+
 # -- matrix_power, multi_dot ----------------------------------------------------------------
 
 
@@ -374,11 +437,6 @@ UNSUPPORTED_FUNCS = {
     np.linalg.eig: "its results are complex in general; for a symmetric matrix use np.linalg.eigh",
     np.linalg.eigvals: "its results are complex in general; for a symmetric matrix use "
     "np.linalg.eigvalsh",
-    np.linalg.cond: "build it from differentiable pieces instead: for p=None or 2, "
-    "s = np.linalg.svdvals(a); s[..., 0] / s[..., -1]; for 'fro', "
-    "np.linalg.norm(a) * np.linalg.norm(np.linalg.inv(a))",
-    np.linalg.lstsq: "it also returns the integer rank; for full column rank use "
-    "np.linalg.solve(a.T @ a, a.T @ b) or np.linalg.pinv(a) @ b",
     np.linalg.tensorsolve: "reshape a to a matrix and use np.linalg.solve",
     np.linalg.tensorinv: "reshape a to a matrix and use np.linalg.inv",
 }

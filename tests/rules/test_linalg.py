@@ -31,6 +31,39 @@ def SYM(*shape):
     return x + np.swapaxes(x, -1, -2) + np.diag(np.arange(1.0, shape[-1] + 1) * 2)
 
 
+def SEP(m, n, batch=()):
+    """Random m x n with well-separated singular values 3 * 0.7 ** i."""
+    k = min(m, n)
+    u = np.linalg.qr(R(*batch, m, m))[0][..., :k]
+    v = np.linalg.qr(R(*batch, n, n))[0][..., :k]
+    s = 3.0 * 0.7 ** np.arange(k)
+    return (u * s) @ np.swapaxes(v, -1, -2)
+
+
+def svd_rebuild(a):
+    """U diag(s) Vh: a whatever the singular vectors' signs."""
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    return (u * s[..., None, :]) @ vh
+
+
+def svd_rank1(a):
+    """The leading term s_1 u_1 v_1^T (sign-independent, not linear in a)."""
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    return s[..., :1, None] * u[..., :, :1] * vh[..., :1, :]
+
+
+def svd_polar(a):
+    """U Vh, the orthogonal polar factor (sign-independent)."""
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    return u @ vh
+
+
+def svd_values_from_vectors(a):
+    """diag(U^T a V) = s, through the singular vectors (sign-independent)."""
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    return np.sum((np.swapaxes(u, -1, -2) @ a) * vh, axis=-1)
+
+
 def case(name, func, *args, **kwargs):
     return pytest.param(func, args, kwargs, id=name)
 
@@ -220,6 +253,26 @@ NORMS = [
     case("vector_norm-ord1", np.linalg.vector_norm, R(2, 3), axis=-1, ord=1),
     case("matrix_norm", np.linalg.matrix_norm, R(2, 3, 4)),
     case("matrix_norm-ord1", np.linalg.matrix_norm, R(2, 3, 4), ord=1, keepdims=True),
+    # the singular-value norms: 2 (largest), -2 (smallest), 'nuc' (sum)
+    case("matrix-ord2", np.linalg.norm, SEP(3, 4), 2),
+    case("matrix-ord-minus2", np.linalg.norm, SEP(4, 3), -2),
+    case("matrix-nuc", np.linalg.norm, SEP(3, 4), "nuc"),
+    case("matrix-ord2-square", np.linalg.norm, SEP(3, 3), 2),
+    case("matrix-ord2-keepdims", np.linalg.norm, SEP(3, 4), 2, None, True),
+    case("matrix-ord2-axes", np.linalg.norm, np.moveaxis(SEP(3, 4, (2,)), 0, 1), 2, (2, 0)),
+    case("matrix-ord-minus2-axes", np.linalg.norm, np.moveaxis(SEP(4, 3, (2,)), 0, 2), -2, (0, 1)),
+    case(
+        "matrix-nuc-keepdims",
+        np.linalg.norm,
+        np.moveaxis(SEP(3, 4, (2,)), 0, 1),
+        "nuc",
+        (0, 2),
+        True,
+    ),
+    case("matrix-nuc-batched", np.linalg.norm, SEP(3, 3, (2,)), "nuc", (1, 2)),
+    case("matrix_norm-ord2", np.linalg.matrix_norm, SEP(3, 4, (2,)), ord=2),
+    case("matrix_norm-ord-minus2", np.linalg.matrix_norm, SEP(4, 3, (2,)), ord=-2, keepdims=True),
+    case("matrix_norm-nuc", np.linalg.matrix_norm, SEP(3, 4), ord="nuc"),
 ]
 
 
@@ -238,10 +291,21 @@ def test_norm_at_zero_is_zero_subgradient():
 
 
 @pytest.mark.parametrize("ord", [2, -2, "nuc"])
-def test_matrix_norms_needing_singular_vectors_raise(ord):
-    with pytest.raises(NotImplementedError, match="singular vectors"):
-        np.linalg.norm(Dual(R(3, 3), R(3, 3)), ord)
+def test_singular_value_norms_reverse_equals_forward(ord):
+    import dualad
 
+    a = SEP(3, 4)
+    gf = dualad.grad(lambda x: np.linalg.norm(x, ord), a, mode="forward")
+    gr = dualad.grad(lambda x: np.linalg.norm(x, ord), a, mode="reverse")
+    np.testing.assert_allclose(gr, gf, rtol=1e-12, atol=1e-12)
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    want = {2: np.outer(u[:, 0], vh[0]), -2: np.outer(u[:, -1], vh[-1]), "nuc": u @ vh}[ord]
+    np.testing.assert_allclose(gf, want, rtol=1e-10, atol=1e-12)
+
+
+S34, S43, S33 = SEP(3, 4), SEP(4, 3), SEP(3, 3)
+_U, _S, _VH = np.linalg.svd(S43, full_matrices=False)
+RANK2 = (_U[:, :2] * _S[:2]) @ _VH[:2]  # S43 with its smallest singular value dropped
 
 DECOMPOSITIONS = [
     case("solve-vec", np.linalg.solve, WELL(3, 3), R(3)),
@@ -274,11 +338,54 @@ DECOMPOSITIONS = [
     case("svd-values", np.linalg.svd, R(3, 4), compute_uv=False),
     case("svd-values-tall-batched", np.linalg.svd, R(2, 4, 3), compute_uv=False),
     case("svd-hermitian", np.linalg.svd, SYM(3, 3) - 4 * np.eye(3), False, False, True),
+    case("svd-thin-tall", np.linalg.svd, SEP(5, 3), full_matrices=False),
+    case("svd-thin-wide", np.linalg.svd, SEP(3, 5), full_matrices=False),
+    case("svd-thin-square", np.linalg.svd, SEP(4, 4), full_matrices=False),
+    case("svd-thin-batched", np.linalg.svd, SEP(4, 3, (2,)), full_matrices=False),
+    case("svd-thin-batched-wide", np.linalg.svd, SEP(2, 4, (2, 2)), False),
+    case("svd-full-square", np.linalg.svd, SEP(3, 3)),
+    case("svd-full-square-batched", np.linalg.svd, SEP(3, 3, (2,)), True),
+    case("svd-uv-hermitian", np.linalg.svd, SYM(3, 3) - 3.5 * np.eye(3), hermitian=True),
+    case("svd-uv-hermitian-batched", np.linalg.svd, SYM(2, 3, 3) - 3.5 * np.eye(3), hermitian=True),
+    case("svd-rebuild-tall", svd_rebuild, SEP(4, 3)),
+    case("svd-rebuild-wide-batched", svd_rebuild, SEP(3, 4, (2,))),
+    case("svd-rank1", svd_rank1, SEP(4, 3)),
+    case("svd-polar", svd_polar, SEP(3, 3)),
+    case("svd-values-from-vectors", svd_values_from_vectors, SEP(3, 4)),
     case("svdvals", np.linalg.svdvals, R(3, 4)),
     case("pinv-tall", np.linalg.pinv, R(4, 3)),
     case("pinv-wide", np.linalg.pinv, R(3, 4)),
     case("pinv-batched", np.linalg.pinv, R(2, 4, 3)),
     case("pinv-hermitian", np.linalg.pinv, SYM(3, 3), hermitian=True),
+    case("lstsq-tall-vec", np.linalg.lstsq, SEP(5, 3), R(5)),
+    case("lstsq-tall-mat", np.linalg.lstsq, SEP(5, 3), R(5, 2)),
+    case("lstsq-tall-rcond", np.linalg.lstsq, SEP(4, 2), R(4, 3), rcond=1e-10),
+    case("lstsq-square", np.linalg.lstsq, SEP(3, 3), R(3, 2)),
+    case("lstsq-square-vec", np.linalg.lstsq, SEP(3, 3), R(3)),
+    case("lstsq-wide-vec", np.linalg.lstsq, SEP(3, 5), R(3)),
+    case("lstsq-wide-mat", np.linalg.lstsq, SEP(2, 4), R(2, 3)),
+    case("lstsq-x", lambda a, b: np.linalg.lstsq(a, b)[0], SEP(5, 3), R(5)),
+    case("lstsq-residuals", lambda a, b: np.linalg.lstsq(a, b)[1], SEP(5, 3), R(5, 2)),
+    case("lstsq-s", lambda a: np.linalg.lstsq(a, np.ones(4))[3], SEP(4, 3)),
+    case("lstsq-b-only", lambda b: np.linalg.lstsq(S43, b), R(4, 2)),
+    # rank 2 of 3, kept by the cutoff: x is pinv's (constant-rank) derivative, residuals empty
+    case("lstsq-rank-deficient", lambda a, b: np.linalg.lstsq(a, b, 1e-3)[:2], RANK2, R(4, 2)),
+    case("lstsq-a-only-list-b", lambda a: np.linalg.lstsq(a, [1.0, 2.0, 0.0, -1.0]), SEP(4, 3)),
+    case("cond", np.linalg.cond, WELL(3, 3)),
+    case("cond-tall", np.linalg.cond, SEP(4, 3)),
+    case("cond-wide-batched", np.linalg.cond, SEP(3, 4, (2,))),
+    case("cond-2", np.linalg.cond, WELL(3, 3), 2),
+    case("cond-minus2", np.linalg.cond, WELL(3, 3), -2),
+    case("cond-minus2-batched", np.linalg.cond, WELL(2, 3, 3), p=-2),
+    case("cond-fro", np.linalg.cond, WELL(3, 3), "fro"),
+    case("cond-fro-batched", np.linalg.cond, WELL(2, 3, 3), "fro"),
+    case("cond-1", np.linalg.cond, WELL(3, 3), 1),
+    case("cond-minus1", np.linalg.cond, WELL(3, 3), -1),
+    case("cond-inf", np.linalg.cond, WELL(3, 3), np.inf),
+    case("cond-minus-inf", np.linalg.cond, WELL(3, 3), -np.inf),
+    case("cond-1-batched", np.linalg.cond, WELL(2, 3, 3), p=1),
+    case("cond-inf-batched", np.linalg.cond, WELL(2, 3, 3), np.inf),
+    case("cond-nuc", np.linalg.cond, WELL(3, 3), "nuc"),
     case("matrix_power-0", np.linalg.matrix_power, WELL(3, 3), 0),
     case("matrix_power-1", np.linalg.matrix_power, WELL(3, 3), 1),
     case("matrix_power-2", np.linalg.matrix_power, WELL(3, 3), 2),
@@ -317,9 +424,31 @@ def test_eigh_degenerate_free_composition():
     check_rule(rebuild, SYM(3, 3))
 
 
+def test_svd_and_lstsq_reverse_mode_end_to_end():
+    """Taped (reverse) Jacobians of the multi-output rules equal the forward ones."""
+    from dualad.api import jacobian
+
+    a = SEP(4, 3)
+    for f in (
+        lambda x: np.linalg.svd(x, full_matrices=False),
+        lambda x: np.linalg.svd(x.T @ x, hermitian=True),
+        lambda x: np.linalg.lstsq(x, a[:, 0]),
+        lambda x: np.linalg.cond(x[:3], "fro") + np.linalg.cond(x, -2),
+    ):
+        jf, jr = jacobian(f, a, mode="forward"), jacobian(f, a, mode="reverse")
+        leaves_f = jf if isinstance(jf, tuple) else (jf,)
+        leaves_r = jr if isinstance(jr, tuple) else (jr,)
+        for r, fw in zip(leaves_r, leaves_f):
+            if fw is not None and np.asarray(fw).dtype.kind == "f":
+                np.testing.assert_allclose(r, fw, rtol=1e-10, atol=1e-12)
+
+
 def test_unsupported_modes_raise():
-    with pytest.raises(NotImplementedError, match="compute_uv"):
-        np.linalg.svd(Dual(R(3, 3), R(3, 3)))
+    # NumPy's default full_matrices=True: the extra columns of U (rows of Vh) are not unique
+    with pytest.raises(NotImplementedError, match="full_matrices=False"):
+        np.linalg.svd(Dual(R(4, 3), R(4, 3)))
+    with pytest.raises(NotImplementedError, match="full_matrices=False"):
+        np.linalg.svd(Dual(R(2, 3, 4), R(2, 3, 4)), full_matrices=True)
     with pytest.raises(NotImplementedError, match="mode='reduced'"):
         np.linalg.qr(Dual(R(4, 3), R(4, 3)), "complete")
     # NumPy itself warns that 2-vectors are deprecated
@@ -361,6 +490,19 @@ SECOND_ORDER = [
     case("norm", lambda x: np.linalg.norm(x, axis=0), R(3, 3)),
     case("cholesky", lambda x: np.linalg.cholesky(x @ x.T + 3 * np.eye(3)), R(3, 3)),
     case("eigvalsh", lambda x: np.linalg.eigvalsh(x + x.T + np.diag([0.0, 3, 6])), R(3, 3)),
+    case("svd-values-from-vectors", lambda x: svd_values_from_vectors(x + S34), R(3, 4) * 0.1),
+    case("svd-rank1", lambda x: svd_rank1(x + S43), R(4, 3) * 0.1),
+    case("svd-polar", lambda x: svd_polar(x + S33), R(3, 3) * 0.1),
+    case("svd-rebuild", lambda x: svd_rebuild(np.sin(x) + S34), R(3, 4) * 0.1),
+    case("norm-ord2", lambda x: np.linalg.norm(x + S34, 2), R(3, 4) * 0.1),
+    case("norm-nuc", lambda x: np.linalg.norm(x + S43, "nuc"), R(4, 3) * 0.1),
+    case("cond", lambda x: np.linalg.cond(x + 3 * np.eye(3)), R(3, 3)),
+    case("cond-minus2", lambda x: np.linalg.cond(x + S34, -2), R(3, 4) * 0.1),
+    case("cond-fro", lambda x: np.linalg.cond(x + 3 * np.eye(3), "fro"), R(3, 3)),
+    case("cond-1", lambda x: np.linalg.cond(x + 3 * np.eye(3), 1), R(3, 3)),
+    case("lstsq-x", lambda x: np.linalg.lstsq(x + S43, x[:, 0])[0], R(4, 3) * 0.1),
+    case("lstsq-residuals", lambda x: np.linalg.lstsq(x + S43, np.cos(x))[1], R(4, 3) * 0.1),
+    case("lstsq-wide", lambda x: np.linalg.lstsq(x + S34, x[:, 1])[0], R(3, 4) * 0.1),
 ]
 
 
@@ -396,8 +538,6 @@ def test_primal_only_functions_return_plain_values():
 UNSUPPORTED_CALLS = {
     np.linalg.eig: lambda d: np.linalg.eig(d),
     np.linalg.eigvals: lambda d: np.linalg.eigvals(d),
-    np.linalg.cond: lambda d: np.linalg.cond(d),
-    np.linalg.lstsq: lambda d: np.linalg.lstsq(d, R(3)),
     np.linalg.tensorsolve: lambda d: np.linalg.tensorsolve(d, R(3)),
     np.linalg.tensorinv: lambda d: np.linalg.tensorinv(d, ind=1),
 }
