@@ -9,7 +9,7 @@ tables) and sweeps it backwards: ``Tape``/``watch``/``gradient`` in TensorFlow s
 ...     x = t.watch(np.array(2.0))
 ...     y = x * x
 >>> t.gradient(y, x)
-np.float64(4.0)
+array(4.)
 """
 
 from .functional import grad

@@ -21,7 +21,7 @@ def grad(output, inputs, grad_output=None, create_graph: bool = False):
     >>> x = tape.Variable(np.array(3.0))
     >>> (g,) = tape.grad(x ** 3, [x], create_graph=True)
     >>> tape.grad(g, [x])[0]
-    np.float64(18.0)
+    array(18.)
     """
     single = isinstance(inputs, Variable)
     inputs = [inputs] if single else list(inputs)
