@@ -36,7 +36,7 @@ from ._scalar import (
 )
 from ._scalar import generic as scalar_generic
 from ._tags import Leveled, call_level, top_level
-from .rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
+from .rules import COMPOSITES, PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from .rules._define import getitem, shape_of
 from .rules.update import index_update, trailing_key
 
@@ -264,6 +264,9 @@ class Dual(ArrayOps):
         writer = IN_PLACE.get(func)
         if writer is not None:  # copyto, put, ...: item assignments into a buffer
             return writer(*args, **kwargs)
+        restated = COMPOSITES.get(func)
+        if restated is not None:  # np.linspace, np.polyval, ...: run on the wrappers
+            return restated(*args, **kwargs)
         if "out" in kwargs:
             kwargs = dict(kwargs)
             out = kwargs.pop("out")

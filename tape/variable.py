@@ -24,7 +24,7 @@ from dualad._ops import (
     strip,
 )
 from dualad._tags import Leveled, call_level, top_level
-from dualad.rules import PRIMAL_ONLY, RULES, lookup, ufunc_method_target
+from dualad.rules import COMPOSITES, PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from dualad.rules._define import getitem
 from dualad.rules.elementwise import astype
 
@@ -199,6 +199,9 @@ class Variable(ArrayOps):
         writer = IN_PLACE.get(func)
         if writer is not None:  # copyto, put, ...: item assignments into a buffer
             return writer(*args, **kwargs)
+        restated = COMPOSITES.get(func)
+        if restated is not None:  # np.linspace, np.polyval, ...: run on the wrappers
+            return restated(*args, **kwargs)
         if kwargs.get("out") is not None:
             raise TypeError(
                 f"{func.__name__}(..., out=...) on a Variable is not supported; leave out= off"

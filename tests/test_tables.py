@@ -5,14 +5,24 @@ import inspect
 import numpy as np
 import pytest
 
-from dualad.rules import PRIMAL_ONLY, RULES, UNSUPPORTED, lookup
+from dualad.rules import COMPOSITES, PRIMAL_ONLY, RULES, UNSUPPORTED, lookup
 
 
 def test_groups_are_disjoint():
-    r, p, u = set(RULES), set(PRIMAL_ONLY), set(UNSUPPORTED)
+    r, p, u, c = set(RULES), set(PRIMAL_ONLY), set(UNSUPPORTED), set(COMPOSITES)
     assert not (r & p), f"in RULES and PRIMAL_ONLY: {r & p}"
     assert not (r & u), f"in RULES and UNSUPPORTED: {r & u}"
     assert not (p & u), f"in PRIMAL_ONLY and UNSUPPORTED: {p & u}"
+    assert not (c & (r | p | u)), f"composites also in another table: {c & (r | p | u)}"
+
+
+def test_composites_keep_numpys_signatures():
+    # NumPy passes the caller's arguments through unchanged: a composite must accept the
+    # same parameter names, or a keyword argument would fail only on a wrapper
+    for func, impl in COMPOSITES.items():
+        want = inspect.signature(func).parameters
+        have = inspect.signature(impl).parameters
+        assert list(have) == list(want), f"{func.__name__}: {list(have)} vs {list(want)}"
 
 
 def test_every_rule_has_forward_and_reverse():
@@ -54,3 +64,4 @@ def test_tape_and_dual_see_the_same_table():
 
     assert tape.variable.lookup is dualad.dual.lookup
     assert tape.variable.PRIMAL_ONLY is dualad.dual.PRIMAL_ONLY
+    assert tape.variable.COMPOSITES is dualad.dual.COMPOSITES

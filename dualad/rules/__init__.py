@@ -1,6 +1,7 @@
-"""The derivative tables: ``RULES``, ``PRIMAL_ONLY`` and ``UNSUPPORTED``, and ``lookup``.
+"""The derivative tables: ``RULES``, ``PRIMAL_ONLY``, ``UNSUPPORTED`` and ``COMPOSITES``
+(functions restated in other NumPy calls), and ``lookup``.
 
-Every NumPy callable a Dual or tape Variable can meet is in exactly one of them. ``lookup``
+Every NumPy callable a Dual or tape Variable can meet is in at most one of them. ``lookup``
 raises the one ``NotImplementedError`` users see for a function without a rule. Imports
 numpy (and scipy.special, only when installed) and nothing else.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import (  # importing a family fills RULES with its rules
+    composite,
     einsum,
     elementwise,
     factorisations,
@@ -22,6 +24,7 @@ from . import (  # importing a family fills RULES with its rules
     update,
 )
 from ._define import RULES, Rule, func_name
+from .composite import COMPOSITES as COMPOSITES  # re-exported for both wrappers' hooks
 
 try:  # scipy is optional: its ufuncs get rules only when it is installed
     from . import special
@@ -36,7 +39,7 @@ PRIMAL_ONLY: set = set(elementwise.PRIMAL_ONLY_UFUNCS)
 UNSUPPORTED: dict = {}
 
 _FAMILIES = (elementwise, shape, indexing, reductions, selection, products, einsum, linalg,
-             factorisations, update, special)  # fmt: skip
+             factorisations, update, composite, special)  # fmt: skip
 for _mod in _FAMILIES:
     PRIMAL_ONLY.update(getattr(_mod, "PRIMAL_ONLY_FUNCS", ()))
     UNSUPPORTED.update(getattr(_mod, "UNSUPPORTED_UFUNCS", {}))
