@@ -21,6 +21,7 @@ from . import (  # importing a family fills RULES with its rules
     reductions,
     selection,
     shape,
+    statistics,
     update,
 )
 from ._define import RULES, Rule, func_name
@@ -39,7 +40,7 @@ PRIMAL_ONLY: set = set(elementwise.PRIMAL_ONLY_UFUNCS)
 UNSUPPORTED: dict = {}
 
 _FAMILIES = (elementwise, shape, indexing, reductions, selection, products, einsum, linalg,
-             factorisations, update, composite, special)  # fmt: skip
+             factorisations, update, composite, statistics, special)  # fmt: skip
 for _mod in _FAMILIES:
     PRIMAL_ONLY.update(getattr(_mod, "PRIMAL_ONLY_FUNCS", ()))
     UNSUPPORTED.update(getattr(_mod, "UNSUPPORTED_UFUNCS", {}))
