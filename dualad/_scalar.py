@@ -91,8 +91,8 @@ def _kernels():
         np.reciprocal: (lambda x: 1 / x, None),
         np.negative: (operator.neg, None),
         np.positive: (operator.pos, None),
-        np.absolute: (abs, lambda out, x: (x > 0) - (x < 0) + 0.0),
-        np.fabs: (abs, lambda out, x: (x > 0) - (x < 0) + 0.0),
+        np.absolute: (abs, lambda out, x: _sign(x) + 0.0),
+        np.fabs: (abs, lambda out, x: _sign(x) + 0.0),
     }
     if hasattr(m, "cbrt"):  # Python 3.11+
         table[np.cbrt] = (m.cbrt, None)
@@ -243,9 +243,171 @@ def reflected_method(op: int, ufunc, fallback=_none):
     return _generate(_RIGHT, op, ufunc, fallback)
 
 
+# -- unary operators: -d, +d, abs(d) ----------------------------------------------------------
+def _sign(x: float) -> float:
+    """np.sign of a float: the sub-gradient 0 at 0, and NaN stays NaN."""
+    return x if math.isnan(x) else (x > 0) - (x < 0)
+
+
+UNARY_RULES = {
+    np.negative: ("-pa", "None if da is None else -da"),
+    np.positive: ("pa", "da"),
+    np.absolute: ("abs(pa)", "None if da is None else sign(pa) * da"),
+}
+_UNARY = """
+def method(a):
+    pa = a._p
+    if type(pa) is float:
+        da = a._dot
+        r = new(type(a))
+        r._p, r._dot, r._m = {primal}, {tangent}, a._m
+        return r
+    return fallback(ufunc, a, None)
+"""
+
+
+def unary_method(ufunc, fallback):
+    """``-d``, ``+d`` or ``abs(d)``: inline for a packed ``d``, else ``fallback(ufunc, d, None)``."""
+    primal, tangent = UNARY_RULES[ufunc]
+    scope = {"new": _NEW, "sign": _sign, "ufunc": ufunc, "fallback": fallback}
+    exec(_UNARY.format(primal=primal, tangent=tangent), scope)  # noqa: S102 - our own template
+    return scope["method"]
+
+
+# -- powers --------------------------------------------------------------------------------
+def _power(pa: float, pb: float):
+    """(a ** b, d/da) for a real exponent, rounded as NumPy's power loop does: it computes
+    the exponents 2, 0.5 and -1 as a square, a square root and a reciprocal."""
+    if pb == 2.0:
+        return pa * pa, 2 * pa
+    if pb == 1.0:
+        return pa, 1.0
+    out = math.sqrt(pa) if pb == 0.5 else 1.0 / pa if pb == -1.0 else pa**pb
+    if type(out) is not float:  # a negative base to a fractional power: complex in Python
+        raise ValueError
+    return out, pb * pa ** (pb - 1)
+
+
+def power_method(fallback=_none):
+    """``d ** b`` (``Dual.__pow__``) for a packed base and a real or packed exponent."""
+    new, fb = _NEW, _FALLBACK
+
+    def method(a, b):
+        pa, tb = a._p, type(b)
+        if type(pa) is float:
+            try:
+                if tb is float or tb is int or tb is np.float64:
+                    out, part = _power(pa, float(b))
+                    da = a._dot
+                    r = new(type(a))
+                    r._p, r._dot, r._m = out, None if da is None else part * da, a._m
+                    return r
+                if tb is type(a) and type(b._p) is float and b._m == a._m and pa > 0:
+                    # a Dual exponent: the two partials of the table's rule, summed as there
+                    pb, da, db = b._p, a._dot, b._dot
+                    out = pa**pb
+                    ta = None if da is None else (pb * pa ** (pb - 1)) * da
+                    tb_ = None if db is None else (out * math.log(pa)) * db
+                    r = new(type(a))
+                    r._p, r._dot, r._m = (
+                        out,
+                        tb_ if ta is None else ta if tb_ is None else ta + tb_,
+                        a._m,
+                    )
+                    return r
+            except fb:
+                pass
+        return fallback(np.power, a, b)
+
+    return method
+
+
+def rpower_method(fallback=_none):
+    """``c ** d`` (``Dual.__rpow__``) for a real scalar base ``c`` and a packed exponent."""
+    new, fb = _NEW, _FALLBACK
+
+    def method(b, a):
+        pb, ta = b._p, type(a)
+        if type(pb) is float and (ta is float or ta is int or ta is np.float64):
+            try:
+                base = float(a)
+                out = base**pb
+                if type(out) is float:
+                    db = (
+                        b._dot
+                    )  # d/db a**b = a**b log a, with log 1 where a <= 0 (the rule's limit)
+                    dot = None if db is None else (out * math.log(base if base > 0 else 1.0)) * db
+                    r = new(type(b))
+                    r._p, r._dot, r._m = out, dot, b._m
+                    return r
+            except fb:
+                pass
+        return fallback(np.power, a, b)
+
+    return method
+
+
 _OPS = {
     ufunc: (operator_method(op, ufunc), reflected_method(op, ufunc)) for ufunc, op in ARITH.items()
 }
+_OPS[np.power] = (power_method(), rpower_method())
+
+
+# -- binary ufuncs in math form: np.maximum(d, 0.0), np.arctan2(y, x) ------------------------
+def _maximum(a: float, b: float):
+    if math.isnan(a) or math.isnan(b):  # NumPy's own path
+        raise ValueError
+    w = 1.0 if a > b else 0.5 if a == b else 0.0  # ties split evenly, as the table's rule
+    return max(b, a), w, 1.0 - w  # equal: b, as NumPy (maximum(0.0, -0.0) is -0.0)
+
+
+def _minimum(a: float, b: float):
+    if math.isnan(a) or math.isnan(b):
+        raise ValueError
+    w = 1.0 if a < b else 0.5 if a == b else 0.0
+    return min(b, a), w, 1.0 - w
+
+
+def _hypot(a: float, b: float):
+    h = float(np.hypot(a, b))  # math.hypot rounds differently from NumPy's
+    s = h if h != 0 else 1.0  # at (0, 0) the sub-gradient 0, as the table's rule
+    return h, a / s, b / s
+
+
+def _arctan2(y: float, x: float):
+    r = x * x + y * y
+    return math.atan2(y, x), x / r, -y / r
+
+
+#: (value, d/da, d/db) of a binary ufunc on two floats; test_scalar compares with the table.
+BINARY_KERNELS = {
+    np.maximum: _maximum, np.minimum: _minimum, np.arctan2: _arctan2, np.hypot: _hypot,
+}  # fmt: skip
+
+
+def _binary_kernel(kernel, a, b):
+    src, ps, ds = None, [], []
+    for x in (a, b):
+        if type(x) in SCALAR:
+            ps.append(float(x))
+            ds.append(None)
+            continue
+        p = getattr(x, "_p", None)
+        if type(p) is not float or (
+            src is not None and (type(x) is not type(src) or x._m != src._m)
+        ):
+            return None
+        src = x
+        ps.append(p)
+        ds.append(x._dot)
+    try:
+        out, wa, wb = kernel(ps[0], ps[1])
+    except _FALLBACK:
+        return None
+    da, db = ds
+    ta = None if da is None else wa * da
+    tb = None if db is None else wb * db
+    return _result(type(src), out, tb if ta is None else ta if tb is None else ta + tb, src._m)
 
 
 def ufunc_hook(generic):
@@ -295,6 +457,9 @@ def call(func, inputs):
         if type(a) in SCALAR:
             return ops[1](b, a)
         return ops[0](a, b) if type(a) is type(b) or type(b) in SCALAR else None
+    kernel = BINARY_KERNELS.get(func)
+    if kernel is not None and len(inputs) == 2:
+        return _binary_kernel(kernel, *inputs)
     return generic(func, inputs)
 
 

@@ -30,8 +30,11 @@ from ._scalar import (
     meta,
     operator_method,
     pack,
+    power_method,
     reflected_method,
+    rpower_method,
     ufunc_hook,
+    unary_method,
     unpack,
 )
 from ._scalar import generic as scalar_generic
@@ -228,6 +231,11 @@ class Dual(ArrayOps):
     __rmul__ = reflected_method(MUL, np.multiply, _binary)
     __truediv__ = operator_method(DIV, np.divide, _binary)
     __rtruediv__ = reflected_method(DIV, np.divide, _binary)
+    __pow__ = power_method(lambda ufunc, a, b: ArrayOps.__pow__(a, b))  # x**2: a square
+    __rpow__ = rpower_method(_binary)
+    __neg__ = unary_method(np.negative, _binary)
+    __pos__ = unary_method(np.positive, _binary)
+    __abs__ = unary_method(np.absolute, _binary)
 
     # -- NumPy hooks ----------------------------------------------------------------------
     def _array_ufunc(self, ufunc, method, *inputs, **kwargs):

@@ -124,6 +124,99 @@ def test_seeds_of_one_level_share_their_metadata():
     assert type((a / c)._p) is float
 
 
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("x0", [1.5, -0.75, 0.0, -0.0])
+def test_unary_operators(x0, k):
+    fast, arr = _pair(x0, k)
+    for f in (lambda v: -v, lambda v: +v, abs):
+        out = f(fast)
+        assert type(out._p) is float
+        _agree(out, f(arr))
+    # abs at 0: the sub-gradient 0, as np.abs on arrays
+    if x0 == 0:
+        assert np.all(abs(fast).tangent == 0)
+
+
+def test_abs_of_nan_keeps_nan_in_the_tangent():
+    fast, arr = _pair(np.nan, 2)
+    assert np.all(np.isnan(abs(fast).tangent)) and np.all(np.isnan(np.abs(arr).tangent))
+
+
+EXPONENTS = [2, 2.0, 3, 0.5, -1, -1.0, 1, 1.5, -2.5, np.float64(1.7), 0.25]
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("c", EXPONENTS, ids=repr)
+def test_powers_with_a_constant_exponent(c, k):
+    for x0 in (1.3, 0.4, -1.7):
+        if x0 < 0 and float(c) != int(c):
+            continue  # NaN with a warning: test_edge_cases_hand_over_to_numpy
+        fast, arr = _pair(x0, k)
+        out = fast**c
+        assert type(out._p) is float
+        _agree(out, arr**c)
+        _agree(np.power(fast, c), np.power(arr, c))
+        assert type(np.power(fast, c)._p) is float
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("c", [2.0, 3, 0.5, np.float64(1.3), 10])
+def test_constant_to_the_power_of_a_dual(c, k):
+    for x0 in (1.3, -0.4, 2.0):
+        fast, arr = _pair(x0, k)
+        out = c**fast
+        assert type(out._p) is float
+        _agree(out, c**arr)
+        _agree(np.power(c, fast), np.power(c, arr))
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_dual_to_the_power_of_a_dual(k):
+    a, a_arr = _pair(1.3, k, 0)
+    b, b_arr = _pair(-0.7, k, 1)
+    assert type((a**b)._p) is float
+    _agree(a**b, a_arr**b_arr)
+    with warnings.catch_warnings():  # a negative base: NaN with NumPy's warning, both ways
+        warnings.simplefilter("ignore", RuntimeWarning)
+        got, want = b**a, b_arr**a_arr
+    np.testing.assert_array_equal(got.primal, want.primal[0])
+    z, z_arr = _pair(0.0, k, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        got, want = z**b, z_arr**b_arr
+    np.testing.assert_array_equal(got.primal, want.primal[0])
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize(
+    "f", [np.maximum, np.minimum, np.arctan2, np.hypot], ids=lambda f: f.__name__
+)
+def test_binary_kernels_match_the_rule_table(f, k):
+    pairs = [(1.5, -0.5), (-0.5, 1.5), (0.7, 0.7), (2.0, 0.0)]
+    if f is not np.arctan2:  # (arctan2 has no derivative at the origin)
+        pairs += [(0.0, -0.0), (-0.0, 0.0)]
+    if f is np.hypot:
+        pairs.append((0.0, 0.0))  # the sub-gradient 0
+    for p, q in pairs:
+        a, a_arr = _pair(p, k, 0)
+        b, b_arr = _pair(q, k, 1)
+        for x, y, xa, ya in [(a, b, a_arr, b_arr), (a, q, a_arr, q), (p, b, p, b_arr)]:
+            out = f(x, y)
+            assert type(out._p) is float
+            want = f(xa, ya)
+            _agree(out, want)
+            np.testing.assert_array_equal(np.signbit(out.primal), np.signbit(want.primal[0]))
+
+
+def test_binary_kernels_hand_nan_over_to_numpy():
+    a, a_arr = _pair(np.nan, 2, 0)
+    b, b_arr = _pair(1.0, 2, 1)
+    for f in (np.maximum, np.minimum):
+        got, want = f(a, b), f(a_arr, b_arr)
+        np.testing.assert_array_equal(got.primal, want.primal[0])
+        np.testing.assert_array_equal(got.tangent, want.tangent[..., 0])
+
+
 @pytest.mark.parametrize(
     "expr",
     [
@@ -137,9 +230,16 @@ def test_seeds_of_one_level_share_their_metadata():
         lambda x: x ** 0.5,
         lambda x: (-x) ** 0.5,
         lambda x: x * 10**400,
+        lambda x: (x - x) ** -1.0,
+        lambda x: (x - x) ** 0.5,
+        lambda x: (-x) ** 1.5,
+        lambda x: x**2000.0,
+        lambda x: (-2.0) ** x,
+        lambda x: 0.0**-x,
     ],
     ids=["div0-int", "div0-float", "div0-dual", "log-neg", "sqrt0", "exp-overflow", "asin-dom",
-         "pow-half", "pow-neg-base", "int-overflow"],
+         "pow-half", "pow-neg-base", "int-overflow", "pow-0-inv", "pow-0-half", "pow-neg-frac",
+         "pow-overflow", "rpow-neg-base", "rpow-zero-base"],
 )  # fmt: skip
 def test_edge_cases_hand_over_to_numpy(expr):
     fast, arr = _pair(1.5, 2)
@@ -191,6 +291,9 @@ _STEPS = [
     lambda a, b: 2.0 - a, lambda a, b: np.float64(0.5) * a + 3, lambda a, b: np.tanh(a - b),
     lambda a, b: np.arctan(a) / 2, lambda a, b: np.sqrt(1.0 + b * b) - a, lambda a, b: a * a,
     lambda a, b: np.hypot(a, b) + 0.1, lambda a, b: np.maximum(a, b), lambda a, b: -a + b**2,
+    lambda a, b: abs(a) ** 1.5 - b, lambda a, b: 2.0 ** a * b**3, lambda a, b: np.minimum(a, 0.3),
+    lambda a, b: (1.0 + a * a) ** (0.5 + b * b), lambda a, b: np.arctan2(a, 1.0 + b * b),
+    lambda a, b: +a / (1.0 + abs(b)) ** 0.5, lambda a, b: np.power(1.2 + a * a, -1),
 ]  # fmt: skip
 
 
