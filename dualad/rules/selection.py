@@ -173,7 +173,7 @@ def clip_vjp(out_bar, out, a, a_min=_NOVALUE, a_max=_NOVALUE, out_=None, needs=N
     lo, hi = _clip_bounds(a_min, a_max, kwargs)
     # Python numbers carry no derivative: skip their cotangents
     want = [
-        v is not None and not isinstance(v, (int, float)) and (needs is None or needs[i])
+        v is not None and type(v) not in (int, float) and (needs is None or needs[i])
         for i, v in enumerate((a, lo, hi)[: len(needs) if needs is not None else 3])
     ]
     want += [False] * (3 - len(want))
@@ -200,9 +200,9 @@ def where_vjp(out_bar, out, condition, x=None, y=None, needs=None):
     if x is None:
         return (None,)
     bx = by = None
-    if (needs is None or needs[1]) and not isinstance(x, (int, float)):
+    if (needs is None or needs[1]) and type(x) not in (int, float):
         bx = unbroadcast(np.where(condition, out_bar, 0.0), shape_of(x))
-    if (needs is None or needs[2]) and not isinstance(y, (int, float)):
+    if (needs is None or needs[2]) and type(y) not in (int, float):
         by = unbroadcast(np.where(condition, 0.0, out_bar), shape_of(y))
     return (None, bx, by)
 
@@ -224,12 +224,12 @@ def select_vjp(out_bar, out, condlist, choicelist, default=0):
     bars = []
     for cond, choice in zip(condlist, choicelist):
         picked = np.logical_and(cond, np.logical_not(taken))
-        number = isinstance(choice, (int, float))  # a Python number carries no derivative
+        number = type(choice) in (int, float)  # a Python number carries no derivative
         bars.append(
             None if number else unbroadcast(np.where(picked, out_bar, 0.0), shape_of(choice))
         )
         taken = np.logical_or(taken, cond)
-    if isinstance(default, (int, float)):
+    if type(default) in (int, float):
         return (None, tuple(bars), None)
     return (None, tuple(bars), unbroadcast(np.where(taken, 0.0, out_bar), shape_of(default)))
 

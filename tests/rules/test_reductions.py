@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import dualad
 from dualad import Dual
 from dualad.rules import RULES
 from dualad.rules.reductions import PRIMAL_ONLY_FUNCS, UNSUPPORTED_FUNCS
@@ -325,3 +326,24 @@ def test_vjp_on_duals_is_differentiable(case):
     got = res.tangent if isinstance(res, Dual) else np.zeros(np.shape(res))
     want = _central(lambda xx: np.nan_to_num(bar(xx)), x, v)
     np.testing.assert_allclose(np.nan_to_num(got), want, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda a: np.where(np.sum(a) > 0, 2 * np.sum(a), 0.0),
+        lambda a: np.where(np.sum(a) < 0, 0.0, np.sum(a) ** 2),
+        lambda a: np.clip(np.sum(a), -10.0, 10.0) * 3,
+        lambda a: np.select([np.sum(a) > 0], [np.sum(a) * 5], default=0.0),
+        lambda a: np.select([np.sum(a) < 0], [np.sum(a)], default=np.prod(a)),
+    ],
+    ids=["where-x", "where-y", "clip", "select-choice", "select-default"],
+)
+def test_selection_of_zero_d_values_in_reverse_mode(f):
+    # a 0-d tape value is an np.float64, a subclass of float: it must not be taken for a
+    # Python-number constant (whose cotangent is skipped), or the gradient comes out zero
+    x = np.array([0.4, 0.9, 1.3])
+    want = np.array([(f(x + e) - f(x - e)) / 2e-6 for e in np.eye(3) * 1e-6])
+    assert np.abs(want).max() > 0.5
+    for mode in ("reverse", "forward"):
+        np.testing.assert_allclose(dualad.grad(f, x, mode=mode), want, rtol=1e-6)
