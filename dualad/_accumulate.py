@@ -231,7 +231,7 @@ class _Sweep:
                 if c is not _CONSTANT:
                     _add_diag(self.H, self.jac.raw(ins[0][2]), ob[0] * c, self.n)
                 return None if first is None else ob * first
-            return None
+            # shapes or types _curvature does not take: along all n directions below
         lv = new_level()
         vals = self._duals(rec, args, lv)
         out_d = Dual._new(out, self.jac(rec.out_ids[0]), lv, self.n, False)
@@ -243,6 +243,8 @@ class _Sweep:
             dp = p(out_d, *vals)  # d(partial)/dx along all n directions
             if isinstance(dp, Dual) and dp._level == lv and dp._dot is not None:
                 J = self.jac.raw(i)
+                if J is None:  # an input that does not depend on x
+                    continue
                 J = J if type(J) is Cols else align(J, ndim)
                 _add(self.H, J, ob * align(dp._dot_array(), ndim), self.n)
         return None

@@ -269,3 +269,29 @@ def test_accumulate_turns_to_chunks_when_its_jacobians_would_not_fit(monkeypatch
     monkeypatch.setattr(dualad.api, "_hessian_fwd_rev", lambda *a: calls.append(1) or real(*a))
     np.testing.assert_allclose(dualad.hessian(f, x, method="accumulate"), want, rtol=1e-10)
     assert calls  # the chunked method ran
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        # np.where(True, ...) hands exp a 0-d ndarray whose output is an np.float64: the step
+        # takes the all-directions branch (this term was once dropped, silently)
+        lambda x: np.exp(np.where(True, np.sum(x), 1.0)),
+        lambda x: np.sqrt(np.where(True, np.sum(x * x), 1.0)),
+        # a factor that does not depend on x has no Jacobian (this once crashed)
+        lambda x: np.sum((np.zeros_like(x) + 1) * np.sin(x) * x),
+        lambda x: np.sum(np.ones_like(x) * np.exp(x) * x[::-1]),
+    ],
+    ids=["exp-where-0d", "sqrt-where-0d", "zeros_like-factor", "ones_like-factor"],
+)
+def test_accumulate_steps_outside_the_one_direction_shortcut(f):
+    x = np.array([0.3, -0.2, 0.5])
+    h, ref = 1e-5, np.empty((3, 3))  # differences of the exact gradient
+    for j in range(3):
+        e = np.zeros(3)
+        e[j] = h
+        ref[:, j] = (dualad.grad(f, x + e) - dualad.grad(f, x - e)) / (2 * h)
+    assert np.abs(ref).max() > 0.1  # the second-order term is there to be dropped
+    H = dualad.hessian(f, x, method="accumulate")
+    np.testing.assert_allclose(H, ref, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(H, dualad.hessian(f, x, method="forward-over-reverse"), rtol=1e-12)
