@@ -486,3 +486,37 @@ def interp(x, xp, fp, left=None, right=None, period=None):
             y = np.where(retry & np.isnan(y) & (f0 == f1), f0, y)
     y = np.where(x == xp[-1], fp[-1], y)  # exactly fp[-1]; the right-hand slope there is 0
     return np.where(x < xp[0], left, np.where(x > xp[-1], right, y))
+
+
+# -- tensor forms of the linear solvers --------------------------------------------------------
+
+
+@composite(np.linalg.tensorinv)
+def tensorinv(a, ind=2):
+    """``np.linalg.tensorinv``: the inverse of ``a`` read as a matrix (first ``ind`` axes as
+    rows), reshaped to ``a.shape[ind:] + a.shape[:ind]``."""
+    if ind <= 0:
+        raise ValueError("Invalid ind argument.")
+    shape = tuple(np.shape(a))
+    rows = int(np.prod(shape[:ind]))
+    inv = np.linalg.inv(np.reshape(a, (rows, -1)))
+    return np.reshape(inv, shape[ind:] + shape[:ind])
+
+
+@composite(np.linalg.tensorsolve)
+def tensorsolve(a, b, axes=None):
+    """``np.linalg.tensorsolve``: ``x`` with ``tensordot(a, x, x.ndim) == b``, through one
+    matrix solve (``axes``: axes of ``a`` moved to the end first)."""
+    if axes is not None:
+        moved = [ax % np.ndim(a) for ax in axes]
+        a = np.moveaxis(a, moved, list(range(np.ndim(a) - len(moved), np.ndim(a))))
+    bshape = tuple(np.shape(b))
+    xshape = tuple(np.shape(a))[len(bshape) :]
+    rows, cols = int(np.prod(bshape)), int(np.prod(xshape))
+    if rows != cols:
+        raise np.linalg.LinAlgError(
+            "Input arrays must satisfy the requirement prod(a.shape[b.ndim:]) == "
+            "prod(a.shape[:b.ndim])"
+        )
+    x = np.linalg.solve(np.reshape(a, (rows, cols)), np.reshape(b, (rows,)))
+    return np.reshape(x, xshape)

@@ -437,6 +437,4 @@ UNSUPPORTED_FUNCS = {
     np.linalg.eig: "its results are complex in general; for a symmetric matrix use np.linalg.eigh",
     np.linalg.eigvals: "its results are complex in general; for a symmetric matrix use "
     "np.linalg.eigvalsh",
-    np.linalg.tensorsolve: "reshape a to a matrix and use np.linalg.solve",
-    np.linalg.tensorinv: "reshape a to a matrix and use np.linalg.inv",
 }

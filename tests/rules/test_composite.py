@@ -509,3 +509,19 @@ def test_gradients_in_both_modes(f):
     h = 1e-6
     fd = [(f(X0 + h * e) - f(X0 - h * e)) / (2 * h) for e in np.eye(X0.size)]
     np.testing.assert_allclose(gf, fd, rtol=1e-6, atol=1e-7)
+
+
+_T = np.eye(6).reshape(6, 2, 3) * 2 + R(6, 2, 3) * 0.3  # a well-conditioned (6, 2, 3) tensor
+TENSOR_SOLVERS = [
+    case("tensorinv", np.linalg.tensorinv, _T.reshape(2, 3, 2, 3), 2),
+    case("tensorinv-ind1", np.linalg.tensorinv, _T, 1),
+    case("tensorsolve", np.linalg.tensorsolve, _T, R(6)),
+    case("tensorsolve-2d-b", np.linalg.tensorsolve, _T.reshape(2, 3, 2, 3), R(2, 3)),
+    case("tensorsolve-axes", np.linalg.tensorsolve, np.moveaxis(_T, 0, 2), R(6), (0, 1)),
+]
+
+
+@pytest.mark.parametrize("f, args, kwargs", TENSOR_SOLVERS)
+def test_tensor_solvers(f, args, kwargs):
+    _value_matches_numpy(f, args, kwargs, rtol=1e-12)
+    check_rule(f, *args, **kwargs)
