@@ -520,3 +520,201 @@ def tensorsolve(a, b, axes=None):
         )
     x = np.linalg.solve(np.reshape(a, (rows, cols)), np.reshape(b, (rows,)))
     return np.reshape(x, xshape)
+
+
+# -- real-valued forms, casts, and piecewise constants ------------------------------------------
+
+
+def _real_only(func: str, x) -> None:
+    if np.iscomplexobj(x):
+        raise unsupported_option(func, "complex input", "dualad differentiates real arithmetic")
+
+
+@composite(np.fix)
+def fix(x, out=None):
+    """``np.fix``: rounding toward zero, piecewise constant (a zero derivative)."""
+    if out is not None:
+        raise unsupported_option("fix", "out=")
+    return np.trunc(x)
+
+
+@composite(np.angle)
+def angle(z, deg=False):
+    """``np.angle`` of a real array: 0 or pi (piecewise constant), as NumPy gives it."""
+    _real_only("angle", z)
+    a = np.arctan2(np.zeros(np.shape(z)), np.where(np.signbit(z), -1.0, 1.0))
+    return a * (180 / np.pi) if deg else a
+
+
+@composite(np.real_if_close)
+def real_if_close(a, tol=100):
+    """``np.real_if_close`` of a real array: the array itself."""
+    _real_only("real_if_close", a)
+    return a
+
+
+@composite(getattr(np, "astype", None))
+def astype(x, dtype, /, *, copy=True, device=None):
+    """``np.astype``: the wrapper's own ``astype`` (float dtypes keep the derivative)."""
+    return x.astype(dtype, copy=copy)
+
+
+@composite(np.choose)
+def choose(a, choices, out=None, mode="raise"):
+    """``np.choose``: entry ``i`` from ``choices[a[i]]``, all broadcast together."""
+    if out is not None:
+        raise unsupported_option("choose", "out=")
+    n = len(choices)
+    idx = np.asarray(a)
+    if mode == "wrap":
+        idx = idx % n
+    elif mode == "clip":
+        idx = np.clip(idx, 0, n - 1)
+    elif np.any((idx < 0) | (idx >= n)):
+        raise ValueError("invalid entry in choice array")
+    shape = np.broadcast_shapes(np.shape(idx), *(np.shape(c) for c in choices))
+    stacked = np.stack([np.broadcast_to(c, shape) for c in choices])
+    picked = np.take_along_axis(stacked, np.broadcast_to(idx, shape)[None], axis=0)
+    return picked[0]
+
+
+@composite(np.apply_over_axes)
+def apply_over_axes(func, a, axes):
+    """``np.apply_over_axes``: ``func(a, axis)`` for each axis in turn, keeping the rank."""
+    nd = np.ndim(a)
+    for axis in np.atleast_1d(np.asarray(axes)).tolist():
+        axis = axis % nd
+        res = func(a, axis)
+        if np.ndim(res) == nd:
+            a = res
+        elif np.ndim(res) == nd - 1:
+            a = np.expand_dims(res, axis)
+        else:
+            raise ValueError("function is not returning an array of the correct shape")
+    return a
+
+
+# -- polynomial arithmetic on coefficient arrays (highest power first) --------------------------
+
+
+def _coefficients(func: str, p):
+    if isinstance(p, np.poly1d):
+        raise unsupported_option(func, "a poly1d", "pass its coefficients, p.coeffs")
+    return np.atleast_1d(p)
+
+
+def _aligned(func: str, a1, a2):
+    """Both coefficient arrays, the shorter padded with leading zeros."""
+    a1, a2 = _coefficients(func, a1), _coefficients(func, a2)
+    d = np.shape(a2)[0] - np.shape(a1)[0]
+    if d > 0:
+        a1 = np.concatenate([np.zeros(d), a1])
+    elif d < 0:
+        a2 = np.concatenate([np.zeros(-d), a2])
+    return a1, a2
+
+
+@composite(np.polyadd)
+def polyadd(a1, a2):
+    """``np.polyadd``: the sum of two polynomials."""
+    a1, a2 = _aligned("polyadd", a1, a2)
+    return a1 + a2
+
+
+@composite(np.polysub)
+def polysub(a1, a2):
+    """``np.polysub``: the difference of two polynomials."""
+    a1, a2 = _aligned("polysub", a1, a2)
+    return a1 - a2
+
+
+@composite(np.polymul)
+def polymul(a1, a2):
+    """``np.polymul``: the product of two polynomials, a convolution of coefficients."""
+    return np.convolve(_coefficients("polymul", a1), _coefficients("polymul", a2))
+
+
+@composite(np.polyder)
+def polyder(p, m=1):
+    """``np.polyder``: the m-th derivative, each pass scaling by the powers."""
+    m = int(m)
+    if m < 0:
+        raise ValueError("Order of derivative must be positive (see polyint)")
+    p = _coefficients("polyder", p)
+    for _ in range(m):
+        n = np.shape(p)[0] - 1
+        p = p[:-1] * np.arange(n, 0, -1.0) if n > 0 else np.zeros_like(p[:1])
+    return p
+
+
+@composite(np.polyint)
+def polyint(p, m=1, k=None):
+    """``np.polyint``: the m-th antiderivative with integration constants ``k`` (default 0)."""
+    m = int(m)
+    if m < 0:
+        raise ValueError("Order of integral must be positive (see polyder)")
+    p = _coefficients("polyint", p)
+    ks = np.zeros(m) if k is None else np.atleast_1d(k)
+    if np.shape(ks)[0] == 1 and m > 1:
+        ks = ks[0] * np.ones(m)
+    if np.shape(ks)[0] < m:
+        raise ValueError("k must be a scalar or a rank-1 array of length 1 or >m.")
+    for i in range(m):
+        n = np.shape(p)[0]
+        p = np.concatenate([p / np.arange(n, 0, -1.0), np.reshape(ks[i], (1,))])
+    return p
+
+
+@composite(np.poly)
+def poly(seq_of_zeros):
+    """``np.poly`` of a 1-D sequence of real roots: the product of the factors (x - r)."""
+    if np.ndim(seq_of_zeros) != 1:
+        raise unsupported_option(
+            "poly", "a matrix", "its characteristic polynomial needs complex eigenvalues"
+        )
+    _real_only("poly", seq_of_zeros)
+    a = np.ones(1)
+    for i in range(np.shape(seq_of_zeros)[0]):
+        a = np.convolve(a, np.stack([np.ones(()), -seq_of_zeros[i]]))
+    return a
+
+
+@composite(np.polydiv)
+def polydiv(u, v):
+    """``np.polydiv``: quotient and remainder by long division (leading zeros of the
+    remainder dropped as NumPy does)."""
+    u, v = _coefficients("polydiv", u) * 1.0, _coefficients("polydiv", v) * 1.0
+    m, n = np.shape(u)[0] - 1, np.shape(v)[0] - 1
+    scale = 1.0 / v[0]
+    q = np.zeros_like(u, shape=(max(m - n + 1, 1),))
+    r = u * 1.0  # a copy to write into
+    for k in range(m - n + 1):
+        d = scale * r[k]
+        q[k] = d
+        r[k : k + n + 1] = r[k : k + n + 1] - d * v
+    while np.allclose(r[0], 0, rtol=1e-14) and np.shape(r)[-1] > 1:
+        r = r[1:]
+    return q, r
+
+
+# -- fftshift: a roll, real-safe ------------------------------------------------------------------
+
+
+def _shift_axes(x, axes):
+    nd = np.ndim(x)
+    axes = tuple(range(nd)) if axes is None else tuple(np.atleast_1d(np.asarray(axes)).tolist())
+    return axes, [np.shape(x)[a] for a in axes]
+
+
+@composite(np.fft.fftshift)
+def fftshift(x, axes=None):
+    """``np.fft.fftshift``: the zero frequency moved to the centre, a roll by n // 2."""
+    axes, sizes = _shift_axes(x, axes)
+    return np.roll(x, [n // 2 for n in sizes], axes)
+
+
+@composite(np.fft.ifftshift)
+def ifftshift(x, axes=None):
+    """``np.fft.ifftshift``: the inverse roll, by -(n // 2)."""
+    axes, sizes = _shift_axes(x, axes)
+    return np.roll(x, [-(n // 2) for n in sizes], axes)

@@ -478,11 +478,49 @@ PRIMAL_ONLY_FUNCS = (
     np.shape, np.ndim, np.size, np.argsort, np.argpartition, np.nonzero, np.argwhere,
     np.flatnonzero, np.tril_indices_from, np.triu_indices_from, np.diag_indices_from,
     np.ravel_multi_index, np.unravel_index,
+    # boolean tests, type queries, text and bit packing: nothing to differentiate
+    np.isposinf, np.isneginf, np.isin, np.iscomplexobj, np.isrealobj, np.can_cast,
+    np.common_type, np.min_scalar_type, np.array2string, np.array_repr, np.array_str,
+    np.packbits, np.unpackbits, np.is_busday, np.busday_count, np.busday_offset,
+    np.datetime_as_string, np.ix_,
 )  # fmt: skip
+
+_COMPLEX = "its results are complex; dualad differentiates real arithmetic only"
+_SET = (
+    "its result keeps one copy of equal values, which has no derivative where duplicates "
+    "meet. Use np.isin(d.primal, other) or np.unique(d.primal, return_index=True) and "
+    "index the Dual with the result"
+)
+_SAVE = "it writes to a file: save d.primal and d.tangent (v.value for a Variable) explicitly"
 
 #: Functions deliberately without a rule, each with the reason the error message gives.
 #: (NumPy's in-place writers, np.copyto, np.put, ..., run as item assignments: dualad._ops.)
 UNSUPPORTED_FUNCS = {
+    **{
+        getattr(np.fft, n): _COMPLEX
+        for n in (
+            "fft",
+            "ifft",
+            "fft2",
+            "ifft2",
+            "fftn",
+            "ifftn",
+            "rfft",
+            "irfft",
+            "rfft2",
+            "irfft2",
+            "rfftn",
+            "irfftn",
+            "hfft",
+            "ihfft",
+        )
+    },
+    np.roots: _COMPLEX,
+    np.sort_complex: _COMPLEX,
+    **{f: _SET for f in (np.intersect1d, np.union1d, np.setdiff1d, np.setxor1d)},
+    **{f: _SAVE for f in (np.save, np.savez, np.savez_compressed, np.savetxt)},
+    np.i0: "its derivative is the Bessel function I1, which NumPy lacks; with SciPy "
+    "installed use scipy.special.i0, which dualad differentiates",
     np.partition: "which entries land off the kth positions is unspecified; use np.sort",
     np.trim_zeros: "the result's shape depends on the values; slice with indices computed "
     "from d.primal instead",

@@ -525,3 +525,48 @@ TENSOR_SOLVERS = [
 def test_tensor_solvers(f, args, kwargs):
     _value_matches_numpy(f, args, kwargs, rtol=1e-12)
     check_rule(f, *args, **kwargs)
+
+
+P4, Q2 = np.array([1.0, -3.0, 2.0, 0.5]), np.array([2.0, 1.0])
+MORE = [
+    case("fix", np.fix, R(6) * 3),
+    case("angle", np.angle, np.array([1.5, -2.0, 0.3])),
+    case("angle-deg", np.angle, np.array([1.5, -2.0]), True),
+    case("real_if_close", np.real_if_close, R(4)),
+    case("choose", lambda c0, c1: np.choose(np.array([0, 1, 1, 0]), [c0, c1]), R(4), R(4)),
+    case("choose-bcast-wrap", lambda c0, c1: np.choose(np.array([[0], [3]]), [c0, c1], mode="wrap"),
+         R(3), R(2, 3)),
+    case("apply_over_axes", lambda a: np.apply_over_axes(np.sum, a, [0, 2]), R(2, 3, 4)),
+    case("polyadd", np.polyadd, P4, Q2),
+    case("polysub", np.polysub, Q2, P4),
+    case("polymul", np.polymul, P4, Q2),
+    case("polyder", np.polyder, P4, 2),
+    case("polyint", np.polyint, P4, 2, np.array([1.0, -2.0])),
+    case("polyint-k0", np.polyint, P4),
+    case("poly", np.poly, np.array([0.5, -1.5, 2.0])),
+    case("polydiv", np.polydiv, P4, Q2),
+    case("fftshift", np.fft.fftshift, R(5, 4)),
+    case("fftshift-axis", np.fft.fftshift, R(5, 4), 1),
+    case("ifftshift", np.fft.ifftshift, R(5, 4), (0,)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("f, args, kwargs", MORE)
+def test_more_composites(f, args, kwargs):
+    if f in COMPOSITES:
+        _value_matches_numpy(f, args, kwargs)
+    check_rule(f, *args, **kwargs)
+
+
+def test_astype_keeps_the_derivative_for_float_types():
+    d = Dual(np.array([1.0, 2.0]), np.array([1.0, -1.0]))
+    out = np.astype(d, np.float32)
+    assert out.dtype == np.float32 and out.tangent.dtype == np.float32
+    with pytest.raises(TypeError, match="drop the derivative"):
+        np.astype(d, np.int64)
+
+
+def test_piecewise_constant_composites_have_zero_derivative():
+    d = Dual(np.array([1.7, -2.4, 0.3]), np.ones(3))
+    for out in (np.fix(d), np.angle(d)):
+        np.testing.assert_array_equal(np.broadcast_to(getattr(out, "tangent", 0.0), (3,)), 0.0)
