@@ -275,17 +275,28 @@ def unary_method(ufunc, fallback):
 
 
 # -- powers --------------------------------------------------------------------------------
+def numpy_power(a: float, b: float) -> float:
+    """``a ** b`` for a constant exponent, rounded as NumPy's power loop rounds it: the
+    exponents 2, 0.5 and -1 as a square, a square root and a reciprocal, others by pow()."""
+    if b == 2.0:
+        return a * a
+    if b == 0.5:
+        return math.sqrt(a)
+    if b == -1.0:
+        return 1.0 / a
+    out = a**b
+    if type(out) is not float:  # a negative base to a fractional power: complex in Python
+        raise ValueError
+    return out
+
+
 def _power(pa: float, pb: float):
-    """(a ** b, d/da) for a real exponent, rounded as NumPy's power loop does: it computes
-    the exponents 2, 0.5 and -1 as a square, a square root and a reciprocal."""
+    """(a ** b, d/da) for a constant exponent, as the table's rule rounds them on arrays."""
     if pb == 2.0:
         return pa * pa, 2 * pa
     if pb == 1.0:
         return pa, 1.0
-    out = math.sqrt(pa) if pb == 0.5 else 1.0 / pa if pb == -1.0 else pa**pb
-    if type(out) is not float:  # a negative base to a fractional power: complex in Python
-        raise ValueError
-    return out, pb * pa ** (pb - 1)
+    return numpy_power(pa, pb), pb * numpy_power(pa, pb - 1)
 
 
 def power_method(fallback=_none):

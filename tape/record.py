@@ -73,15 +73,18 @@ class Record:
 
 
 class ScalarRecord(Record):
-    """A record of the operator fast path: ``out = a (+ - * /) b`` on Python numbers.
+    """A record of the scalar fast paths on Python numbers: ``out = a (+ - * /) b``, or one
+    of forward mode's kernels (``-a``, ``np.sin(a)``, ``a ** b``, ``np.maximum(a, b)``, ...).
 
-    ``args`` and ``out`` hold Python floats (ints stay ints) where a ``Record`` would hold 0-d
-    float64 values; everything else reads as on a ``Record``. ``tape.variable`` sets the slots
-    itself (no ``__init__``), ``id`` is its output Variable's id (one counter serves both),
-    and the four fields every such record shares are class attributes: ``out_refs`` is empty
-    because the sweep finds a live output among the Variables it has swept (see
-    ``tape.sweep``), so there is no weak reference to make per operation. ``partials`` is
-    the rule's entry of ``SWEEP_PARTIALS``.
+    ``args`` and ``out`` hold Python floats (an operator's int constant stays an int) where a
+    ``Record`` would hold 0-d float64 values; everything else reads as on a ``Record``.
+    ``tape.variable`` sets the slots itself (no ``__init__``), ``id`` is its output Variable's
+    id (one counter serves both), and the four fields every such record shares are class
+    attributes: ``out_refs`` is empty because the sweep finds a live output among the
+    Variables it has swept (see ``tape.sweep``), so there is no weak reference to make per
+    operation. ``partials`` has one entry per argument: for an operator, the rule's entry of
+    ``SWEEP_PARTIALS``; for a kernel, the partials themselves, computed with the value (floats,
+    or the rule table's ONE and NEG).
     """
 
     __slots__ = ("partials",)

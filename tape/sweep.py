@@ -74,7 +74,7 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None)
                 if args is None:
                     raise RuntimeError(_RELEASED)
                 if type(rec) is ScalarRecord:
-                    partials = rec.partials  # SWEEP_PARTIALS: ArgIndex(i) stands for args[i]
+                    partials = rec.partials  # see ScalarRecord: ArgIndex(i) is args[i]
                     if tb is _F64:
                         ob = float(ob)  # its args are Python numbers: stay on floats
                 else:
@@ -85,7 +85,8 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None)
                         p = partials[path[0]]
                         if p is None:
                             continue
-                        g = _term(ob, p, out, args)
+                        # a kernel's partial is a float already (see ScalarRecord)
+                        g = ob * p if type(p) is float else _term(ob, p, out, args)
                         old = bars.get(vid)
                         if old is not None:
                             g = old + g
@@ -147,13 +148,16 @@ def _in_numpy(ob, p, out, args, old):
 
 
 def _term(ob, p, out, args):
-    """``ob * partial`` for one input of a scalar record (``p``: ONE, NEG, an ArgIndex or a
-    rule's partial)."""
+    """``ob * partial`` for one input of a scalar record (``p``: ONE, NEG, an ArgIndex, a
+    kernel's partial as a float, or a rule's partial)."""
     if p is ONE:
         return ob
     if p is NEG:
         return -ob
-    return ob * args[p] if type(p) is ArgIndex else ob * p(out, *args)
+    tp = type(p)
+    if tp is ArgIndex:
+        return ob * args[p]
+    return ob * p if tp is float else ob * p(out, *args)
 
 
 def _as_batch(b, value):

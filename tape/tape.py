@@ -99,7 +99,9 @@ class Tape:
                 out.append(v)
                 continue
             dt = getattr(v, "dtype", None)
-            if dt is None:
+            if type(v) is np.float64:
+                v = float(v)  # the operator fast path's form; .value reads np.float64 again
+            elif dt is None:
                 v = np.asarray(v, dtype=float)
             elif dt.kind in "biu":
                 v = v.astype(np.float64)

@@ -3,11 +3,13 @@
 Both NumPy hooks look the function up in ``dualad.rules`` (the same table forward mode
 uses), run it on the values and append a ``Record``. Standalone Variables (PyTorch style)
 share one graph level; Variables made by ``Tape.watch`` belong to that tape's level, so
-tapes nest like Dual tags. Imports dualad.rules, dualad._tags and dualad._ops only.
+tapes nest like Dual tags. Imports dualad.rules, dualad._tags, dualad._ops and forward mode's
+scalar kernels (dualad._scalar) only.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -23,9 +25,10 @@ from dualad._ops import (
     differentiable,
     strip,
 )
+from dualad._scalar import BINARY_KERNELS, KERNELS, numpy_power
 from dualad._tags import Leveled, call_level, top_level
 from dualad.rules import COMPOSITES, PRIMAL_ONLY, RULES, lookup, ufunc_method_target
-from dualad.rules._define import getitem
+from dualad.rules._define import NEG, ONE, getitem
 from dualad.rules.elementwise import astype
 
 from .record import SWEEP_PARTIALS, Record, ScalarRecord, _ids
@@ -74,7 +77,7 @@ class Variable(ArrayOps):
             value = np.asarray(value, dtype=float)
         if getattr(value, "dtype", np.dtype(float)).kind in "biu":
             value = value.astype(np.float64)
-        self._value = value
+        self._value = float(value) if type(value) is _F64 else value
         self._level = _tags.GRAPH_LEVEL
         self._record = None
         self._tape = None
@@ -171,6 +174,12 @@ class Variable(ArrayOps):
 
     # -- NumPy hooks ----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method == "__call__" and not kwargs:
+            fast = _FAST_UFUNCS.get(ufunc)  # np.sin(d), np.maximum(d, 0.0) on Python floats
+            if fast is not None:
+                res = fast(*inputs)
+                if res is not None:
+                    return res
         out = kwargs.pop("out", None)
         level, owner = top_level(inputs if out is None else inputs + tuple(out))
         if not isinstance(owner, Variable):
@@ -316,6 +325,8 @@ def _scalar_record(rule, func, args, level):
     if tp is not None and tp._closed:
         return None  # the generic path raises the explanation
     op = _SCALAR_OPS.get(func)
+    if func is np.power and type(args[1]) is not Variable:
+        op = None  # a constant exponent: np.power rounds it as on arrays (numpy_power)
     out = op(*vals) if op is not None else func(*vals)
     if type(out) is not np.float64:
         return None
@@ -405,15 +416,24 @@ def _operator(ufunc, fallback=_binary):
 
 def _scalar_result(rule, partials, args, inputs, arg_vars, out, src, tp) -> Variable:
     """The Variable for a scalar operator result ``out``, and its ScalarRecord on ``tp``."""
+    # one store a line: tuple assignments of this length build and unpack a tuple
     rec = _NEW(ScalarRecord)
     rec.id = vid = next(_ids)
     rec.partials = partials
-    rec.rule, rec.args, rec.inputs, rec.arg_vars, rec.out, rec.out_ids = (
-        rule, args, inputs, arg_vars, out, (vid,),
-    )  # fmt: skip
+    rec.rule = rule
+    rec.args = args
+    rec.inputs = inputs
+    rec.arg_vars = arg_vars
+    rec.out = out
+    rec.out_ids = (vid,)
     v = _NEW(Variable)
-    v._value, v._level, v._record, v._tape = out, src._level, rec, tp
-    v.requires_grad, v.grad, v._id = True, None, vid
+    v._value = out
+    v._level = src._level
+    v._record = rec
+    v._tape = tp
+    v.requires_grad = True
+    v.grad = None
+    v._id = vid
     if tp is not None:
         tp._records.append(rec)
     return v
@@ -449,24 +469,199 @@ def _reflected(ufunc, fallback=_binary):
     return method
 
 
-_FORWARD = {f: _operator(f, _none) for f in _ARITH}
-_REFLECTED = {f: _reflected(f, _none) for f in _ARITH}
-
-
-def _float_ufunc(func, args):
-    """``np.add(a, b)`` and friends through the operator fast path, or None."""
-    a, b = args
-    if type(a) is Variable:
-        return _FORWARD[func](a, b)
-    if type(b) is Variable:
-        return _REFLECTED[func](b, a)
-    return None
-
-
 Variable.__add__, Variable.__radd__ = _operator(np.add), _reflected(np.add)
 Variable.__sub__, Variable.__rsub__ = _operator(np.subtract), _reflected(np.subtract)
 Variable.__mul__, Variable.__rmul__ = _operator(np.multiply), _reflected(np.multiply)
 Variable.__truediv__, Variable.__rtruediv__ = _operator(np.divide), _reflected(np.divide)
+
+
+# -- the kernel fast path: -d, abs(d), d ** c, np.sin(d), np.maximum(d, e) on Python floats ----
+# Forward mode's scalar kernels (dualad._scalar) compute the value and its partials on floats,
+# rounded as NumPy rounds them; a ScalarRecord keeps the partials themselves (floats, or the
+# rule table's ONE/NEG), so the sweep only multiplies. Where a kernel raises (a domain error,
+# an overflow, NaN for maximum) or a value or partial is not finite, the operation goes to
+# NumPy instead, which warns as it always did, then or in the sweep.
+
+
+#: Operands beyond this go to NumPy: a kernel's partial may square them (1 / (1 + x * x) for
+#: arctan), and on Python floats that overflows silently where NumPy warns.
+_BIG = 2.0**500
+
+
+def _unary(ufunc, fallback=_binary):
+    """``ufunc(self)`` for a ufunc of ``KERNELS`` (np.sin, np.negative, ...) as a method: one
+    ``ScalarRecord`` on a Python float, else ``fallback(ufunc, self, None)``."""
+    prim, part, how = KERNELS[ufunc]  # how: 0 part(x), 1 the output, 2 part(out, x)
+    rule = RULES[ufunc]
+    fixed = part is ONE or part is NEG  # -d and +d: the sweep negates or passes on
+
+    def method(self):
+        va = self._value
+        if type(va) is _F64:
+            va = float(va)
+        if (
+            type(va) is float
+            and -_BIG < va < _BIG
+            and (self.requires_grad or self._record is not None)
+        ):
+            tp = self._tape
+            if tp is None or not tp._closed:
+                try:
+                    out = prim(va)
+                    if how == 0:
+                        p = part(va)
+                    elif how == 1:
+                        p = out
+                    else:
+                        p = part if fixed else part(out, va)
+                except _FALLBACK:
+                    return fallback(ufunc, self, None)
+                if not out - out and (fixed or not p - p):  # x - x: nan (true) for inf, nan
+                    inputs = [(_P0, self, self._id)]
+                    return _scalar_result(rule, (p,), (va,), inputs, (self,), out, self, tp)
+        return fallback(ufunc, self, None)
+
+    return method
+
+
+def _as_float(v):
+    """A real scalar (np.float64, int) as a Python float, or None (NumPy's own path)."""
+    if type(v) is _F64 or type(v) is int:
+        try:
+            return float(v)
+        except OverflowError:  # an int too large: NumPy raises its own error
+            return None
+    return None
+
+
+def _operands(a, b):
+    """``(va, vb, inputs, src, tp)`` for a binary kernel: the float values of ``a`` and ``b``,
+    the inputs that receive cotangents, the Variable whose level the result takes and the tape.
+    None unless each operand is a real scalar or a float-valued Variable of one level (on an
+    open tape), and one of them needs a derivative."""
+    ta, tb = type(a), type(b)
+    va = a._value if ta is Variable else a
+    vb = b._value if tb is Variable else b
+    if type(va) is not float and (va := _as_float(va)) is None:
+        return None
+    if type(vb) is not float and (vb := _as_float(vb)) is None:
+        return None
+    if not (-_BIG < va < _BIG and -_BIG < vb < _BIG):
+        return None
+    if ta is Variable:
+        src, tp = a, a._tape
+        inputs = [(_P0, a, a._id)] if a.requires_grad or a._record is not None else []
+        if tb is Variable:
+            if b._level != a._level:
+                return None
+            tp = tp or b._tape
+            if b.requires_grad or b._record is not None:
+                inputs.append((_P1, b, b._id))
+    elif tb is Variable:
+        src, tp = b, b._tape
+        inputs = [(_P1, b, b._id)] if b.requires_grad or b._record is not None else None
+    else:
+        return None
+    if not inputs or (tp is not None and tp._closed):
+        return None
+    return va, vb, inputs, src, tp
+
+
+def _kernel2(ufunc, kernel):
+    """``ufunc(a, b)`` with ``kernel(va, vb) -> (value, d/da, d/db)`` on floats: one
+    ``ScalarRecord``, or None (the generic path)."""
+    rule = RULES[ufunc]
+
+    def method(a, b):
+        ops = _operands(a, b)
+        if ops is not None:
+            va, vb, inputs, src, tp = ops
+            try:
+                out, pa, pb = kernel(va, vb)
+            except _FALLBACK:
+                return None
+            if not (out - out or pa - pa or pb - pb):
+                return _scalar_result(rule, (pa, pb), (va, vb), inputs, (a, b), out, src, tp)
+        return None
+
+    return method
+
+
+# Powers, rounded as the array path rounds them: NumPy's power loop computes a constant (scalar)
+# exponent of 2, 0.5 or -1 as a square, a square root or a reciprocal, in the value and in the
+# rule's partial ``b * a ** (b - 1)`` alike; a Variable exponent is an array there, and an
+# array of exponents goes to pow(), as ``**`` on floats does.
+def _power_constant_exponent(a: float, b: float):
+    return numpy_power(a, b), b * numpy_power(a, b - 1.0), 0.0  # d/db: unused, b is constant
+
+
+def _power_constant_base(a: float, b: float):
+    out = a**b
+    if type(out) is not float:
+        raise ValueError
+    # d/db a ** b = a ** b log a, with log 1 where a <= 0, as the rule; d/da: unused
+    return out, 0.0, out * math.log(a if a > 0 else 1.0)
+
+
+def _power_variables(a: float, b: float):
+    out, _, db = _power_constant_base(a, b)
+    return out, b * a ** (b - 1.0), db
+
+
+_POWER_CONSTANT_EXPONENT = _kernel2(np.power, _power_constant_exponent)
+_POWER_CONSTANT_BASE = _kernel2(np.power, _power_constant_base)
+_POWER_VARIABLES = _kernel2(np.power, _power_variables)
+
+
+def _pow(a, b):
+    """``np.power(a, b)`` on the kernel fast path, or None."""
+    if type(b) is not Variable:
+        return _POWER_CONSTANT_EXPONENT(a, b)
+    return (_POWER_VARIABLES if type(a) is Variable else _POWER_CONSTANT_BASE)(a, b)
+
+
+_SQUARE = _unary(np.square, _none)
+
+
+def _pow_method(self, o):
+    """``self ** o``: ``self ** 2`` records a square, as ``ArrayOps.__pow__`` does."""
+    to = type(o)
+    if to is int or to is float or to is _F64:
+        res = _SQUARE(self) if o == 2 else _POWER_CONSTANT_EXPONENT(self, o)
+    else:
+        res = _pow(self, o)
+    return ArrayOps.__pow__(self, o) if res is None else res
+
+
+def _rpow_method(self, o):
+    """``o ** self`` for a scalar ``o`` on the left."""
+    res = _pow(o, self)
+    return _binary(np.power, o, self) if res is None else res
+
+
+Variable.__neg__ = _unary(np.negative)
+Variable.__pos__ = _unary(np.positive)
+Variable.__abs__ = _unary(np.absolute)
+Variable.__pow__, Variable.__rpow__ = _pow_method, _rpow_method
+
+
+def _arithmetic(ufunc):
+    """``np.add(a, b)`` and friends through the operator fast path, or None."""
+    forward, reflected = _operator(ufunc, _none), _reflected(ufunc, _none)
+
+    def method(a, b):
+        if type(a) is Variable:
+            return forward(a, b)
+        return reflected(b, a) if type(b) is Variable else None
+
+    return method
+
+
+#: ``Variable.__array_ufunc__``'s fast path: ``ufunc(*inputs)`` on Python floats, or None.
+_FAST_UFUNCS = {f: _unary(f, _none) for f in KERNELS}
+_FAST_UFUNCS.update({f: _kernel2(f, k) for f, k in BINARY_KERNELS.items()})
+_FAST_UFUNCS.update({f: _arithmetic(f) for f in _ARITH})
+_FAST_UFUNCS[np.power] = _pow
 
 
 def record(func, args, kwargs, level):
@@ -480,10 +675,6 @@ def record(func, args, kwargs, level):
     if type(a0) is Variable and type(a0._value) is np.ndarray:
         pass  # an array operand: no scalar fast path applies
     elif not kwargs and rule.partials is not None:
-        if func in _ARITH and len(args) == 2:
-            res = _float_ufunc(func, args)
-            if res is not None:
-                return res
         res = _scalar_record(rule, func, args, level)
         if res is not None:
             return res

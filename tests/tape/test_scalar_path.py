@@ -1,4 +1,5 @@
-"""The operator fast path: ``a (+ - * /) b`` on 0-d float64 Variables runs on Python floats.
+"""The scalar fast paths: ``a (+ - * /) b`` and forward mode's kernels (``-a``, ``a ** b``,
+``np.sin(a)``, ``np.maximum(a, b)``, ...) on 0-d float64 Variables run on Python floats.
 
 A 0-d float64 Variable computes as a Python float and records a ``ScalarRecord``; a 1-element
 array Variable goes through the rule table. Both must agree bit for bit, in the value and in
@@ -8,18 +9,24 @@ not finite (x / 0, overflow) the fast path hands over to NumPy, warnings include
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dualad
 import tape
+from dualad._ops import ArrayOps
+from dualad._scalar import BINARY_KERNELS, KERNELS
 from dualad.rules import RULES
 from dualad.rules._define import NEG, ONE
 from tape import Tape, Variable
 from tape.record import SWEEP_PARTIALS, ArgIndex, ScalarRecord
+from tests.test_scalar import _STEPS, _program
 
 OPS = {
     "add": (operator.add, np.add),
@@ -91,14 +98,17 @@ def test_value_reads_as_numpy_scalar():
     with Tape() as t:
         x = t.watch(np.float64(0.5))
         y = 3 * x + 1
-        s = np.sin(y)
+        s = np.sin(y)  # a forward-mode kernel: a ScalarRecord too
+        q = np.logaddexp(y, 1.0)  # no kernel: the rule on NumPy scalars
     assert type(y._value) is float  # internally a Python float
     assert type(y.value) is np.float64 and y.value == 2.5
     assert type(tape.value_of(y)) is np.float64
     assert y.dtype == np.float64 and y.shape == () and y.ndim == 0
     assert type(y > 1) is np.bool_ and bool(y)
     assert repr(y) == f"Variable({np.float64(2.5)!r}, requires_grad=True)"
-    assert type(s.value) is np.float64 and not isinstance(s._record, ScalarRecord)
+    assert type(s._value) is float and type(s.value) is np.float64
+    assert isinstance(s._record, ScalarRecord)
+    assert type(q.value) is np.float64 and not isinstance(q._record, ScalarRecord)
     assert _zero_d(t.gradient(y, x))
 
 
@@ -255,3 +265,170 @@ def test_scalar_records_print_as_float64_and_free_their_graph():
     assert ref() is not None  # held by the record of y
     t.gradient(y, x)
     assert ref() is None  # released without the garbage collector
+
+
+# -- the kernel fast path: -d, abs(d), powers, np.sin(d), np.maximum(d, e) ---------------------
+# Each case is ``f(x, y)`` and whether it reads ``y``. The fast path must agree with the array
+# path bit for bit wherever it records, and hand everything else over to the generic path
+# (which warns as NumPy does) unchanged.
+def _kernel_cases():
+    unary = {"neg": operator.neg, "pos": operator.pos, "abs": abs}
+    unary.update({f.__name__: f for f in KERNELS})
+    for c in [2, 3, 0.5, 1.5, -1, -0.5, 2.5, 0, 1, -2, np.float64(1.5)]:
+        unary[f"x**{c!r}"] = lambda x, c=c: x**c
+    for c in [2.0, 0.5, -2.0, 0.0, 1, np.float64(3.0)]:
+        unary[f"{c!r}**x"] = lambda x, c=c: c**x
+    unary["power(x,3.0)"] = lambda x: np.power(x, 3.0)
+    unary["power(2.5,x)"] = lambda x: np.power(2.5, x)
+    cases = {k: (lambda x, y, f=f: f(x), False) for k, f in unary.items()}
+    cases["x**y"] = (operator.pow, True)
+    cases["power(x,y)"] = (np.power, True)
+    for f in BINARY_KERNELS:
+        name = f.__name__
+        cases[f"{name}(x,y)"] = (f, True)
+        cases[f"{name}(x,x)"] = (lambda x, y, f=f: f(x, x), False)
+        cases[f"{name}(x,0.5)"] = (lambda x, y, f=f: f(x, 0.5), False)
+        cases[f"{name}(-1,x)"] = (lambda x, y, f=f: f(-1, x), False)
+    return cases
+
+
+KERNEL_CASES = _kernel_cases()
+_RNG = np.random.default_rng(7)
+EDGES = [0.0, -0.0, 1.0, -1.0, 0.5, -2.0, 3.0, 1e-300, 5e-324, 1e200, -1e200, 710.0, 2.0**500]
+EDGES += [np.nan, np.inf, -np.inf]
+INTERIOR = [*_RNG.uniform(-3, 3, 24), *np.exp(_RNG.uniform(-20, 20, 8))]
+# where pow(x, 2), pow(x, 0.5), pow(x, -1) differ from x * x, sqrt(x), 1 / x in the last bit
+INTERIOR += [0.4786618688802179, 2.6968743307281793, 1.945495838790331]
+Y_VALUES = [0.5, -1.5, 0.0, -0.0, 2.0, 1e200, np.nan, np.inf, *_RNG.uniform(-3, 3, 3)]
+
+
+def _run(f, x0, y0, wrap):
+    """Value, gradients, record type and the warnings of recording and of the sweep."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Tape() as t:
+            x, y = t.watch((wrap(x0), wrap(y0)))
+            z = f(x, y)
+        n = len(caught)
+        seed = None if wrap is np.float64 else np.ones(1)
+        gx, gy = t.gradient(z, (x, y), seed=seed)
+    said = [(w.category, str(w.message).replace("scalar ", "")) for w in caught]
+    return [np.ravel(v)[0] for v in (z.value, gx, gy)], type(z._record), said[:n], said[n:]
+
+
+def _same(a, b) -> bool:
+    """Equal bit for bit (zeros keep their sign), or both NaN."""
+    return all((np.isnan(u) and np.isnan(v)) or np.float64(u).tobytes() == np.float64(v).tobytes()
+               for u, v in zip(a, b))  # fmt: skip
+
+
+@contextlib.contextmanager
+def _generic_path():
+    """The kernel fast path switched off: what these operations recorded before it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tape.variable, "_FAST_UFUNCS", {})
+        for name in ("__neg__", "__pos__", "__abs__", "__pow__", "__rpow__"):
+            mp.setattr(Variable, name, getattr(ArrayOps, name))
+        yield
+
+
+@pytest.mark.parametrize("name", sorted(KERNEL_CASES))
+def test_kernels_agree_with_the_array_path_or_hand_over(name):
+    f, reads_y = KERNEL_CASES[name]
+    pairs = [(x, 0.5) for x in EDGES + INTERIOR]
+    if reads_y:
+        pairs += [(x, y) for x in EDGES + INTERIOR[:6] + INTERIOR[-3:] for y in Y_VALUES]
+    handed = []
+    for x0, y0 in pairs:
+        vals, kind, fwd, rev = _run(f, x0, y0, np.float64)
+        arr, _, afwd, arev = _run(f, x0, y0, lambda v: np.array([v]))
+        if kind is ScalarRecord:
+            assert _same(vals, arr), (x0, y0, vals, arr)
+            assert fwd == rev == afwd == arev == [], (x0, y0)  # NumPy would not warn either
+        else:
+            handed.append((x0, y0, vals, fwd, rev))
+            # a hand-over the array path did not need: only for NaN or values beyond 2**500
+            clean = np.all(np.isfinite(arr)) and not (afwd or arev)
+            assert not clean or not abs(x0) < 2.0**500 > abs(y0), (x0, y0)
+    with _generic_path():
+        for x0, y0, vals, fwd, rev in handed:
+            gvals, gkind, gfwd, grev = _run(f, x0, y0, np.float64)
+            assert gkind is not ScalarRecord and _same(vals, gvals) and (fwd, rev) == (gfwd, grev)
+
+
+def test_kernel_records_store_float_partials():
+    with Tape() as t:
+        x, y = t.watch((np.float64(0.7), np.float64(-1.2)))
+        outs = [-x, abs(y), x**3, 2.0**x, x**y, np.sin(x), np.exp(y), np.maximum(x, y),
+                np.hypot(x, y), np.arctan2(y, x), np.float64(2.0) ** y]  # fmt: skip
+        total = sum(outs[1:], outs[0])
+    for z in outs:
+        rec = z._record
+        assert type(rec) is ScalarRecord and type(z._value) is float
+        for path, _, _ in rec.inputs:
+            p = rec.partials[path[0]]
+            assert type(p) is float or p is ONE or p is NEG
+    assert outs[0]._record.partials == (NEG,) and outs[2]._record.args == (0.7, 3.0)
+    g = t.gradient(total, (x, y))
+    assert all(_zero_d(v) for v in g)
+
+
+def test_squares_and_constants_record_as_on_arrays():
+    with Tape(persistent=True) as t:
+        x = t.watch(np.float64(1.5))
+        c = Variable(np.float64(2.0), requires_grad=False)
+        a, b, k = x**2, np.power(x, 2), c**0.5 + abs(c)
+    assert a._record.name == "square" and b._record.name == "power"
+    assert k._record is None and not k.requires_grad and k.value == 2.0**0.5 + 2.0
+    assert t.gradient(a, x) == t.gradient(b, x) == 3.0
+
+
+def _second_derivative_program(x):
+    return (np.sin(x) * x**3 + abs(x) ** 1.5 - np.maximum(x, 0.3) * 2.0**x
+            + np.arctan2(x, 1.5) + np.hypot(x, 2.0) - (-x) * np.exp(x) + x ** (0.5 + x * x)
+            + np.minimum(0.2, x) + np.tanh(+x) + np.power(x, 3) / np.sqrt(x))  # fmt: skip
+
+
+def test_second_derivatives_through_kernels_in_every_nesting():
+    f, x0 = _second_derivative_program, 0.7
+    ref = dualad.hvp(f, np.float64(x0), np.float64(1.0), method="forward-over-forward")
+    x = Variable(np.float64(x0))  # create_graph: the sweep recorded on the same level
+    f(x).backward(create_graph=True)
+    g = x.grad
+    x.zero_grad()
+    g.backward()
+    with Tape() as outer:  # nested tapes: the inner Variables hold outer ones
+        xo = outer.watch(np.float64(x0))
+        with Tape() as inner:
+            xi = inner.watch(xo)
+            yi = f(xi)
+        gi = inner.gradient(yi, xi)
+    found = [
+        x.grad,
+        outer.gradient(gi, xo),
+        dualad.hvp(f, np.float64(x0), np.float64(1.0)),  # Duals inside Variables
+        dualad.grad(lambda v: dualad.derivative(f, v), np.float64(x0), mode="reverse"),
+    ]  # the last: Variables inside Duals
+    np.testing.assert_allclose(found, [ref] * 4, rtol=1e-14)
+
+
+# reverse mode on forward mode's random scalar programs: 0-d values (ScalarRecords throughout)
+# against 1-element arrays (the rule table), bit for bit
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, len(_STEPS) - 1), min_size=1, max_size=6),
+    st.floats(-1.5, 1.5),
+    st.floats(-1.5, 1.5),
+)
+def test_random_scalar_programs_agree_with_the_array_path_bit_for_bit(ix, p, q):
+    f = _program(ix)
+    res = []
+    for wrap in (np.float64, lambda v: np.array([v])):
+        with Tape() as t:
+            x, y = t.watch((wrap(p), wrap(q)))
+            z = f(x, y)
+        if wrap is np.float64:
+            assert all(type(r) is ScalarRecord for r in t.records)
+        seed = None if wrap is np.float64 else np.ones(1)
+        res.append([np.ravel(v)[0] for v in (z.value, *t.gradient(z, (x, y), seed=seed))])
+    assert _same(*res), res
