@@ -18,6 +18,14 @@ def as_float_leaf(x):
 
 
 def to_host(x):
-    """NumPy array from a CuPy array (``.get()``), else ``x`` unchanged."""
+    """NumPy array from a CuPy array (``.get()``) or a Dask array (``.compute()``), else
+    ``x`` unchanged."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x
     get = getattr(x, "get", None)
-    return get() if callable(get) and not isinstance(x, np.ndarray) else x
+    if callable(get) and hasattr(x, "__cuda_array_interface__"):
+        return get()
+    compute = getattr(x, "compute", None)
+    if callable(compute) and hasattr(x, "dask"):
+        return compute()
+    return get() if callable(get) else x

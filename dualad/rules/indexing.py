@@ -102,9 +102,10 @@ def _masks_only(items) -> bool:
 
 
 def _dispatch(values, key, shape):
-    """NEP 18 by hand: a Dual or tape Variable routes ``index_add`` to its rule."""
+    """NEP 18 by hand: a Dual or tape Variable routes ``index_add`` to its rule. Other
+    backends (CuPy, Dask) run the body, on their own arrays."""
     t = type(values)
-    if t is np.ndarray:
+    if t is np.ndarray or not hasattr(values, "_level"):  # only the wrappers set _level
         return NotImplemented
     hook = getattr(t, "__array_function__", None)
     if hook is None or hook is np.ndarray.__array_function__:
@@ -139,7 +140,12 @@ def index_add(values, key, shape):
     lin = _linear(items, shape, like=z).reshape(-1)
     if m > 1:
         lin = (lin + n * np.arange(m, dtype=np.intp, like=z)[:, None]).reshape(-1)
-    np.add.at(z, lin, np.reshape(values, (-1,)))
+    flat = np.reshape(values, (-1,))
+    try:
+        np.add.at(z, lin, flat)
+    except TypeError:  # a backend without scatter-add (Dask): a weighted count, chunked like
+        # ``values`` (the indices are put on its backend by broadcasting against its zeros)
+        z = np.bincount(np.zeros_like(flat, dtype=np.intp) + lin, weights=flat, minlength=m * n)
     return z.reshape((m,) + shape)
 
 

@@ -47,28 +47,36 @@ def _order(x, order):
     return "C" if o == "A" else None
 
 
+def _reshape(x, shape: tuple, order="C", copy=None):
+    """``np.reshape`` passing ``order`` and ``copy`` only when they are not the defaults, so
+    backends whose reshape lacks them (Dask) take the common case."""
+    kw = {} if order == "C" else {"order": order}
+    if copy:
+        kw["copy"] = True
+    return np.reshape(x, shape, **kw)
+
+
 def reshape_jvp(dots, out, a, shape=None, order="C", *, copy=None):
     d = dots[0]
-    return np.reshape(d, shape_of(d)[:1] + shape_of(out), order=_order(a, order),
-                      copy=True if copy else None)  # fmt: skip
+    return _reshape(d, shape_of(d)[:1] + shape_of(out), _order(a, order), copy)
 
 
 def reshape_vjp(out_bar, out, a, shape=None, order="C", *, copy=None):
-    return (np.reshape(out_bar, shape_of(out_bar)[:1] + shape_of(a), order=_order(a, order)),)
+    return (_reshape(out_bar, shape_of(out_bar)[:1] + shape_of(a), _order(a, order)),)
 
 
 def ravel_jvp(dots, out, a, order="C"):
     o = _order(a, order)
     if o is None:
         return _indexmap_jvp(np.ravel, (0,), dots, (a,), {"order": order})
-    return np.reshape(dots[0], (_lead(dots[0]), -1), order=o)
+    return _reshape(dots[0], (_lead(dots[0]), -1), o)
 
 
 def ravel_vjp(out_bar, out, a, order="C"):
     o = _order(a, order)
     if o is None:
         return _indexmap_vjp(np.ravel, (0,), out_bar, (a,), {"order": order})
-    return (np.reshape(out_bar, shape_of(out_bar)[:1] + shape_of(a), order=o),)
+    return (_reshape(out_bar, shape_of(out_bar)[:1] + shape_of(a), o),)
 
 
 def _perm(axes, n: int) -> tuple:
@@ -204,9 +212,11 @@ def _join(func, layout):
     def vjp(out_bar, out, *args, **kwargs):
         paths, pieces, ax = layout(out, *args, **kwargs)
         m = _lead(out_bar)
-        cuts = list(accumulate(s[ax] for s in pieces))[:-1]
+        ends = list(accumulate(s[ax] for s in pieces))
+        lead = (slice(None),) * (ax + 1)  # slices, not np.split: every backend has those
+        split = [out_bar[lead + (slice(a, b),)] for a, b in zip([0, *ends[:-1]], ends)]
         bars = [None] * len(args)
-        for p, part in zip(paths, np.split(out_bar, cuts, axis=ax + 1)):
+        for p, part in zip(paths, split):
             b = np.reshape(part, (m,) + tuple(shape_of(_at(args, p))))
             bars[p[0]] = b if len(p) == 1 else (bars[p[0]] or ()) + (b,)
         return tuple(bars)
