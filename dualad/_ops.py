@@ -473,8 +473,9 @@ def put_along_axis(arr, indices, values, axis):
     _into_plain("put_along_axis", arr, (values,))
     shape = tuple(arr.shape)
     indices = np.asarray(indices)
-    if axis is None:
-        _flat_write(arr, np.asarray(indices).ravel() % max(int(np.prod(shape)), 1), values)
+    if axis is None:  # the flattened array, values broadcast against the indices (no cycling)
+        flat = indices % max(int(np.prod(shape)), 1)
+        arr[np.unravel_index(flat, shape)] = values
         return
     axis = axis % len(shape)
     if indices.ndim != len(shape):
