@@ -43,8 +43,13 @@ def unsupported_option(func: str, option: str, hint: str = "") -> NotImplemented
 
 
 def _array(a):
-    """``a`` as an array: wrappers and device arrays as they are, lists and numbers converted."""
-    return a if hasattr(a, "__array_function__") else np.asarray(a)
+    """``a`` as an array: wrappers and device arrays as they are, lists and numbers converted
+    (a list holding wrappers is stacked, which keeps their derivatives)."""
+    if hasattr(a, "__array_function__"):
+        return a
+    if type(a) in (list, tuple) and any(_is_wrapper(e) or type(e) in (list, tuple) for e in a):
+        return np.stack([_array(e) for e in a])
+    return np.asarray(a)
 
 
 def _is_wrapper(a) -> bool:
