@@ -20,6 +20,7 @@ from .api import (
     hvp,
     jacobian,
     jvp,
+    value_and_grad,
     vjp,
 )
 from .dual import Dual, HyperDual
@@ -38,6 +39,7 @@ __all__ = [
     "hvp",
     "jacobian",
     "jvp",
+    "value_and_grad",
     "vjp",
 ]
 __version__ = "0.1.0"

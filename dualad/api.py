@@ -272,13 +272,19 @@ def jacobian(f: Callable, x: Any, mode: str = "auto", chunk: int | None = None) 
     return _assemble(rows, ytd, td)
 
 
-def grad(f: Callable, x: Any, mode: str = "auto") -> Any:
+def grad(f: Callable, x: Any, mode: str = "auto", has_aux: bool = False) -> Any:
     """Gradient of a scalar-valued ``f``; same structure and shapes as ``x``.
+
+    With ``has_aux=True``, ``f`` returns ``(value, aux)`` and this returns ``(grad, aux)``,
+    ``aux`` evaluated as plain values (as in JAX).
 
     >>> import numpy as np, dualad
     >>> dualad.grad(lambda x: np.sum(x**2), np.array([1.0, 2.0]))
     array([2., 4.])
     """
+    if has_aux:
+        (_, aux), g = value_and_grad(f, x, mode, has_aux=True)
+        return g, aux
     if type(x) is np.ndarray and x.dtype is _F64:  # no pytree bookkeeping
         n = x.size
         if 0 < n <= _SMALL and (mode == "forward" or (mode == "auto" and n == 1)):
@@ -295,6 +301,49 @@ def grad(f: Callable, x: Any, mode: str = "auto") -> Any:
         prim, ytd, rows, _ = _forward_jacobian(f, xs, td, None)
         _require_scalar(prim, ytd)
     return unflatten(td, rows[0])
+
+
+def value_and_grad(f: Callable, x: Any, mode: str = "auto", has_aux: bool = False):
+    """``(f(x), grad(f)(x))`` from one evaluation of ``f``, as an optimisation loop needs them.
+
+    With ``has_aux=True``, ``f`` returns ``(value, aux)`` and this returns
+    ``((value, aux), grad)``, as JAX's ``value_and_grad`` does. The value and ``aux`` are plain
+    values: derivatives taken inside this call are peeled off, outer ones are kept (so it
+    nests inside other transforms).
+
+    >>> import numpy as np, dualad
+    >>> dualad.value_and_grad(lambda x: np.sum(x**2), np.array([1.0, 2.0]))
+    (np.float64(5.0), array([2., 4.]))
+    """
+    mark = _tags.new_level()  # every level this call makes is higher
+    box = []
+
+    def f_kept(v):
+        out = f(v)
+        if has_aux:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise ValueError(
+                    "with has_aux=True, f must return a pair (value, aux); it returned "
+                    f"{type(out).__name__}"
+                )
+            out, aux = out
+            box.append(aux)
+        box.insert(0, out)
+        return out
+
+    g = grad(f_kept, x, mode)
+    value = _peel(box[0], mark)
+    if has_aux:
+        leaves, td = flatten(box[1])
+        return (value, unflatten(td, [_peel(a, mark) for a in leaves])), g
+    return value, g
+
+
+def _peel(v, mark: int):
+    """``v`` without the wrappers of levels above ``mark`` (this call's own)."""
+    while isinstance(v, _tags.Leveled) and v._level > mark:
+        v = v._unwrap()
+    return v
 
 
 #: Inputs up to this size get forward gradients in one pass with no chunking bookkeeping.

@@ -187,3 +187,48 @@ def test_check_grad_settles_on_a_strongly_curved_function():
 
     with pytest.raises(AssertionError, match="mismatch .* step"):  # every step was tried
         dualad.check_grad(wrong, x)
+
+
+@pytest.mark.parametrize("mode", ["auto", "forward", "reverse"])
+def test_value_and_grad(mode):
+    x = np.array([0.3, 1.2, -0.5])
+    value, g = dualad.value_and_grad(lambda v: np.sum(np.sin(v) * v), x, mode=mode)
+    assert value == np.sum(np.sin(x) * x) and not isinstance(value, dualad.Dual)
+    np.testing.assert_allclose(g, np.cos(x) * x + np.sin(x), rtol=1e-14)
+    # a pytree input and a scalar program on the packed fast path
+    (value, g) = dualad.value_and_grad(lambda p: p["a"] * p["b"][0], {"a": 1.5, "b": [0.5]}, mode)
+    assert value == 0.75 and g["a"] == 0.5 and g["b"][0] == 1.5
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_has_aux_returns_plain_auxiliary_values(mode):
+    x = np.array([0.3, 1.2, -0.5])
+
+    def f(v):
+        return np.sum(v**2), {"norm": np.linalg.norm(v), "label": "run 1", "first": v[:1]}
+
+    (value, aux), g = dualad.value_and_grad(f, x, mode, has_aux=True)
+    np.testing.assert_allclose(g, 2 * x)
+    assert value == np.sum(x**2) and aux["label"] == "run 1"
+    assert type(aux["norm"]) is np.float64 and aux["norm"] == np.linalg.norm(x)
+    assert type(aux["first"]) is np.ndarray and aux["first"][0] == x[0]
+    g2, aux2 = dualad.grad(f, x, mode, has_aux=True)
+    np.testing.assert_array_equal(g2, g)
+    assert aux2["norm"] == aux["norm"]
+    with pytest.raises(ValueError, match="pair"):
+        dualad.value_and_grad(lambda v: np.sum(v), x, mode, has_aux=True)
+
+
+def test_value_and_grad_nests_inside_other_transforms():
+    # the value keeps an outer derivative: d/da sum(a x^2) = sum(x^2), d/da grad = 2x
+    x = np.array([0.3, 1.2, -0.5])
+    d_value = dualad.derivative(
+        lambda a: dualad.value_and_grad(lambda v: np.sum(a * v**2), x)[0], 2.0
+    )
+    np.testing.assert_allclose(d_value, np.sum(x**2), rtol=1e-14)
+    for mode in ("forward", "reverse"):
+
+        def inner(a, mode=mode):
+            return dualad.value_and_grad(lambda v: np.sum(a * v**2), x, mode=mode)[1]
+
+        np.testing.assert_allclose(dualad.jacobian(inner, 2.0), 2 * x, rtol=1e-14)
