@@ -22,6 +22,7 @@ from ._accumulate import accumulate
 from ._backend import as_float_leaf, to_host
 from ._ops import strip
 from ._pytree import flatten, unflatten
+from ._scalar import pack
 from ._stencil import Cols
 from .dual import Dual
 
@@ -47,7 +48,20 @@ def _offsets(xs) -> list[int]:
 
 
 def _seed(leaves, level: int, dots, single: bool):
-    return [Dual._new(v, d, level, d.shape[0], single) for v, d in zip(leaves, dots)]
+    return [_seed_one(v, d, level, single) for v, d in zip(leaves, dots)]
+
+
+def _seed_one(v, d, level: int, single: bool) -> Dual:
+    k = d.shape[0]
+    if k <= 2 and _packable(v) and type(d) is np.ndarray and d.dtype is _F64:
+        # a 0-d float64 leaf: a packed scalar (dualad._scalar), Python numbers inside
+        return Dual._new(float(v), pack(d.reshape(k), k), level, k, single)
+    return Dual._new(v, d, level, k, single)
+
+
+def _packable(v) -> bool:
+    t = type(v)
+    return t is np.float64 or (t is np.ndarray and v.shape == () and v.dtype is _F64)
 
 
 def _read(y, level: int, k: int):
@@ -224,6 +238,8 @@ def choose_mode(f: Callable, x: Any) -> ModeChoice:
 
     Forward mode costs one vectorised pass per input direction and reverse mode one sweep
     per output direction plus taping overhead, so forward wins when ``n_in <= n_out``.
+    (For a small scalar program forward mode may win anyway: two inputs ride on packed
+    Python scalars in one pass, measured 8 us against 150 us taped; pass mode="forward".)
 
     >>> import numpy as np, dualad
     >>> dualad.choose_mode(lambda x: np.sum(x**2), np.ones(5)).mode
@@ -291,12 +307,12 @@ def grad(f: Callable, x: Any, mode: str = "auto", has_aux: bool = False) -> Any:
             return _grad_forward_small(f, x, n)
     _check_mode(mode)
     xs, td = _leaves(x)
-    if mode == "auto":
+    if mode == "auto":  # choose_mode's rule for one output, without evaluating f for it
         mode = "reverse" if sum(_size(v) for v in xs) > 1 else "forward"
     if mode == "reverse":
         prim, ytd, rows = _reverse_jacobian(f, xs, td, None, scalar=True)
-    elif td.is_leaf and type(xs[0]) is np.ndarray and xs[0].size <= _SMALL:
-        return _grad_forward_small(f, xs[0], xs[0].size)
+    elif td.is_leaf and type(xs[0]) in (np.ndarray, np.float64) and np.size(xs[0]) <= _SMALL:
+        return _grad_forward_small(f, np.asarray(xs[0]), np.size(xs[0]))
     else:
         prim, ytd, rows, _ = _forward_jacobian(f, xs, td, None)
         _require_scalar(prim, ytd)
@@ -369,7 +385,13 @@ def _grad_forward_small(f, x, n: int):
     """Forward gradient of a small array input: one pass seeded with the identity."""
     level = _new_level()
     shape = x.shape
-    if n <= 2 and len(shape) == 1 and x.dtype is _F64:  # the scalar-program case
+    if not shape and x.dtype is _F64:  # one scalar: a packed Dual
+        y = f(Dual._new(float(x), 1.0, level, 1, False))
+        if type(y) is Dual and y._m[0] == level and type(y._p) is float:
+            g = np.empty(())
+            g[()] = 0.0 if y._dot is None else y._dot
+            return g
+    elif n <= 2 and len(shape) == 1 and x.dtype is _F64:  # the scalar-program case
         d = object.__new__(Dual)
         d._dot, d._pk = _PACKED_EYE[n]  # x[i] reads its packed seed directly (Dual.__getitem__)
         m = (level, n, False)  # a new level: every value derived from d shares this tuple

@@ -339,3 +339,22 @@ def test_powers_round_as_numpys_power_loop_to_the_bit(c):
     assert all(type(g._p) is float for g in got)
     np.testing.assert_array_equal([g.primal for g in got], want.primal)
     np.testing.assert_array_equal(np.stack([g.tangent for g in got], axis=1), want.tangent)
+
+
+@pytest.mark.parametrize("x", [0.5, np.float64(0.5), np.array(0.5)], ids=["float", "f64", "0d"])
+def test_scalar_inputs_are_seeded_packed(x):
+    # jvp, derivative and grad of a one-number input run on Python floats inside f
+    seen = []
+
+    def f(v):
+        seen.append(type(v._p))
+        return np.sin(v) * v + np.exp(-v * v)
+
+    want = np.cos(0.5) * 0.5 + np.sin(0.5) - 2 * 0.5 * np.exp(-0.25)
+    y, t = dualad.jvp(f, x, 1.0 if not isinstance(x, np.ndarray) else np.array(1.0))
+    np.testing.assert_allclose([y, t], [np.sin(0.5) * 0.5 + np.exp(-0.25), want], rtol=1e-15)
+    np.testing.assert_allclose(dualad.derivative(f, x), want, rtol=1e-15)
+    g = dualad.grad(f, x, mode="forward")
+    assert type(g) is np.ndarray and g.shape == ()
+    np.testing.assert_allclose(g, want, rtol=1e-15)
+    assert seen and all(t is float for t in seen)
