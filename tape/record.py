@@ -99,6 +99,31 @@ class ScalarRecord(Record):
         self.inputs = ()
 
 
+class ItemRecord(Record):
+    """``out = x[i]``: an int index into a 1-D float64 array, the scalar-program idiom.
+
+    A getitem ``Record`` in every field it has (``rule``, ``args == (x's value, key)`` with
+    the key as given, ``inputs``, ``arg_vars``, ``out`` the entry as np.float64), plus
+    ``index``, the key made non-negative. Its output Variable keeps the entry as a Python
+    float, so what reads it takes the scalar fast paths. ``tape.variable`` sets the slots
+    itself; as on a ``ScalarRecord``, ``id`` is the output's id and ``out_refs`` is empty
+    (the sweep finds the live output among the Variables it has swept). The sweep adds the
+    cotangents of all reads of one vector into one buffer at ``index`` (see ``tape.sweep``)
+    instead of scattering each through ``index_add``.
+    """
+
+    __slots__ = ("index",)
+    kwargs = {}  # noqa: RUF012 (shared and never mutated)
+    multi = False
+    needs = (True, False)
+    out_refs = ()
+
+    def release(self) -> None:
+        """Drop the values and inputs this record holds (see ``Record.release``)."""
+        self.args = self.arg_vars = self.out = None
+        self.inputs = ()
+
+
 class ArgIndex(int):
     """A partial that equals argument number ``self`` (an entry of ``SWEEP_PARTIALS``)."""
 

@@ -2,7 +2,9 @@
 
 Cotangents carry a leading batch axis ``m`` (reverse Jacobians sweep ``m`` rows at once). A
 value used on several paths receives the sum. Cotangents of intermediates are dropped as soon
-as their record has been processed. Imports dualad.rules (through the records) only.
+as their record has been processed. Reads ``x[i]`` of a vector (ItemRecords) add into one
+buffer per vector; ``sweep_scalar`` runs tapes of scalar records in a loop of their own.
+Imports dualad.rules (through the records) only.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import numpy as np
 
 from dualad.rules._define import NEG, ONE
 
-from .record import ArgIndex, ScalarRecord
+from .record import ArgIndex, ItemRecord, ScalarRecord
 from .variable import Variable
 
 _F64 = np.float64
+_F64_DTYPE = np.dtype(np.float64)
+_SEED = _F64(1.0)
 _SCALAR_BAR = frozenset({np.float64, float})
 _RELEASED = (
     "the graph behind this value was already used by a backward sweep and freed; "
@@ -44,16 +48,49 @@ def _zeros_for(out, m):
     return np.zeros_like(out, shape=(m,) + tuple(np.shape(out)))
 
 
-def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None):
+def _add_partials(bars: dict, inputs, partials, ob, out, args) -> None:
+    """Add ``ob`` times each input's partial into ``bars`` (a scalar record's cotangents).
+
+    A kernel's partial is a float already, multiply's an ArgIndex (see ScalarRecord): inline
+    with add's ONE, the rest in ``_term``; a non-finite float sum is redone in NumPy, which
+    warns as the array path does.
+    """
+    for path, _, vid in inputs:
+        p = partials[path[0]]
+        if p is None:
+            continue
+        tp = type(p)
+        if tp is float:
+            g = ob * p
+        elif tp is ArgIndex:
+            g = ob * args[p]
+        elif p is ONE:
+            g = ob
+        else:
+            g = _term(ob, p, out, args)
+        old = bars.get(vid)
+        if old is not None:
+            g = old + g
+        if type(g) is float and g - g:  # nan (true) for inf and nan
+            g = _in_numpy(ob, p, out, args, old)
+        bars[vid] = g
+
+
+def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None, state=None):
     """Cotangents ``(m,) + shape`` of each Variable in ``wanted`` (None where unreached).
 
     ``records`` (a tape's list, already topological) saves the graph search. A seed of
     ``m = 1`` for a 0-d root may be a NumPy scalar: scalar records then run on scalars.
+    ``state``: ``sweep_scalar``'s cotangents so far, to go on with the ``records`` it left.
     """
-    bars: dict[int, object] = {}
-    for r, s in zip(roots, seeds):
-        if isinstance(r, Variable):
-            bars[r._id] = bars[r._id] + s if r._id in bars else s
+    if state is None:
+        bars: dict[int, object] = {}
+        owned: dict[int, object] = {}  # x[i] reads: the buffer of each vector (see _add_item)
+        for r, s in zip(roots, seeds):
+            if isinstance(r, Variable):
+                bars[r._id] = bars[r._id] + s if r._id in bars else s
+    else:
+        bars, owned = state
     keep = {w._id for w in wanted}
     # create_graph: the Variable of each id that has a cotangent (roots, then the inputs of
     # each record swept), the live output of a ScalarRecord (it keeps no weak reference)
@@ -77,22 +114,23 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None)
                     partials = rec.partials  # see ScalarRecord: ArgIndex(i) is args[i]
                     if tb is _F64:
                         ob = float(ob)  # its args are Python numbers: stay on floats
+                elif type(rec) is ItemRecord and not create_graph:
+                    vid = rec.inputs[0][2]
+                    buf = bars.get(vid)
+                    if buf is not None and owned.get(vid) is buf:
+                        buf[0, rec.index] += ob  # x[i] again: in place in x's buffer
+                        done = True
+                    else:
+                        done = _add_item(bars, owned, rec, ob)
+                    if done:
+                        if release:
+                            rec.release()
+                        continue
+                    partials = None  # the generic path below
                 else:
                     partials = rec.rule.partials
                 if partials is not None and not create_graph:
-                    out = rec.out
-                    for path, _, vid in rec.inputs:
-                        p = partials[path[0]]
-                        if p is None:
-                            continue
-                        # a kernel's partial is a float already (see ScalarRecord)
-                        g = ob * p if type(p) is float else _term(ob, p, out, args)
-                        old = bars.get(vid)
-                        if old is not None:
-                            g = old + g
-                        if type(g) is float and g - g:  # nan (true) for inf and nan
-                            g = _in_numpy(ob, p, out, args, old)
-                        bars[vid] = g
+                    _add_partials(bars, rec.inputs, partials, ob, rec.out, args)
                     if release:
                         rec.release()
                     continue
@@ -104,6 +142,10 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None)
                 continue
         if rec.released:
             raise RuntimeError(_RELEASED)
+        if type(rec) is ItemRecord and not create_graph and _add_item(bars, owned, rec, outs[0]):
+            if release:
+                rec.release()
+            continue
         outs = [_as_batch(o, v) for o, v in zip(outs, rec.out if rec.multi else (rec.out,))]
         if rec.multi:
             m = next(o for o in outs if o is not None).shape[0]
@@ -112,7 +154,7 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None)
             ob = outs[0]
         if create_graph:
             args = rec.arg_vars
-            if type(rec) is ScalarRecord:
+            if type(rec) is ScalarRecord or type(rec) is ItemRecord:
                 out = live.get(rec.out_ids[0], rec.out)
             else:
                 out = _live_out(rec)
@@ -134,6 +176,105 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None)
         if release:
             rec.release()
     return [_as_batch(bars.get(w._id), w.value) for w in wanted]
+
+
+def sweep_scalar(root, wanted, records):
+    """``sweep([root], [np.float64(1.0)], wanted, records=records)`` for a scalar program.
+
+    A tape of ScalarRecords and ItemRecords only (reads ``x[i]`` and scalar operations on
+    them) sweeps in this loop: the scalar branch of ``sweep`` without what such a tape
+    never needs (batched or multiple outputs, create_graph, release), the same operations in
+    the same order. From the first record of another kind on, ``sweep`` goes on with its
+    cotangents.
+    """
+    bars: dict[int, object] = {root._id: _SEED}
+    owned: dict[int, object] = {}
+    keep = {w._id for w in wanted}
+    left = len(records)  # records[:left]: not swept yet
+    for rec in reversed(records):
+        left -= 1
+        tr = type(rec)
+        if tr is ScalarRecord:
+            oid = rec.id  # its output's (see ScalarRecord)
+            ob = bars.get(oid) if oid in keep else bars.pop(oid, None)
+            if ob is None:
+                continue
+            args = rec.args
+            if args is None:
+                raise RuntimeError(_RELEASED)
+            if type(ob) is not float:
+                if type(ob) is not _F64:  # (never from these records) sweep's to handle
+                    bars[oid] = ob
+                    break
+                ob = float(ob)  # after an overflow (see _in_numpy), as in sweep
+            _add_partials(bars, rec.inputs, rec.partials, ob, rec.out, args)
+        elif tr is ItemRecord:
+            oid = rec.id
+            ob = bars.get(oid) if oid in keep else bars.pop(oid, None)
+            if ob is None:
+                continue
+            if rec.args is None:
+                raise RuntimeError(_RELEASED)
+            vid = rec.inputs[0][2]
+            buf = bars.get(vid)
+            if buf is not None and owned.get(vid) is buf:
+                buf[0, rec.index] += ob  # x[i] again: in place in x's buffer
+            elif not _add_item(bars, owned, rec, ob):  # (never here) sweep's to handle
+                bars[oid] = ob  # as it was: sweep takes this record from the start
+                break
+        else:
+            break
+    else:
+        return [_as_batch(bars.get(w._id), w.value) for w in wanted]
+    # records[left] and older: sweep's
+    return sweep([root], [_SEED], wanted, records=records[: left + 1], state=(bars, owned))
+
+
+def _add_item(bars, owned, rec, ob) -> bool:
+    """Sweep ``x[i]`` (an ItemRecord): add its cotangent ``ob`` into x's at ``[:, i]``.
+
+    The first read of a vector in the sweep makes that vector's cotangent a buffer of its own
+    (``owned``), zeros or a copy of what it had; later reads add in place. That is what the
+    generic path computes, ``bar + index_add(ob, i, x.shape)``, entry for entry, without an
+    array per read. False (the generic path then runs) for a cotangent other than a float or
+    a float64 ``(m,)`` array, or a cotangent of x that is not a float array ``(m, n)``.
+    """
+    tb = type(ob)
+    if tb is float or tb is _F64:
+        m = 1
+    elif tb is np.ndarray and ob.dtype is _F64_DTYPE and ob.ndim == 1:
+        m = ob.shape[0]
+        if m == 1:
+            ob = ob[0]  # np.float64: the scalar stores below
+    else:
+        return False
+    vid = rec.inputs[0][2]
+    i = rec.index
+    old = bars.get(vid)
+    if old is not None and owned.get(vid) is old:
+        if m == 1:
+            old[0, i] += ob  # a scalar read and write: a tenth of a column's
+        else:
+            old[:, i] += ob
+        return True
+    n = rec.args[0].shape[0]
+    if old is None:
+        buf = np.zeros((m, n))
+        # index_add stores the first read's cotangent as it is (-0.0 too)
+        if m == 1:
+            buf[0, i] = ob
+        else:
+            buf[:, i] = ob
+    elif type(old) is np.ndarray and old.shape == (m, n) and old.dtype.kind in "fc":
+        buf = old.astype(np.promote_types(old.dtype, _F64_DTYPE))  # a copy: it may be shared
+        if m == 1:
+            buf[0, i] += ob
+        else:
+            buf[:, i] += ob
+    else:
+        return False
+    bars[vid] = owned[vid] = buf
+    return True
 
 
 def _in_numpy(ob, p, out, args, old):

@@ -15,7 +15,7 @@ from dualad import _tags
 from dualad._pytree import flatten, unflatten
 
 from .record import ScalarRecord
-from .sweep import sweep
+from .sweep import sweep, sweep_scalar
 from .variable import Variable
 
 _current: contextvars.ContextVar = contextvars.ContextVar("dualad_tape", default=None)
@@ -92,6 +92,10 @@ class Tape:
         """
         if self._level is None or self._closed:
             raise RuntimeError("watch() needs an open tape: call it inside `with Tape() as t:`")
+        if type(x) is np.ndarray and x.dtype.kind in "fc":  # one float array: no pytree
+            var = Variable._new(x, self._level, None, self)
+            self._watched.append(var)
+            return var
         leaves, td = flatten(x)
         out = []
         for v in leaves:
@@ -175,6 +179,14 @@ class Tape:
             np.zeros_like(x.value, shape=(m,) + tuple(np.shape(x.value))) if b is None else b
             for x, b in zip(xs, bars)
         ]
+
+    def _sweep_scalar(self, y, xs):
+        """``_sweep([y], [1.0], xs)`` for a Variable ``y`` of this tape holding a Python float
+        (a scalar program's result) and Variables ``xs`` watched by this tape, unchecked:
+        cotangents ``(1,) + x.shape``, or None where the sweep does not reach an x."""
+        if self._released:
+            return self._sweep([y], [np.float64(1.0)], xs)  # raises the explanation
+        return sweep_scalar(y, xs, self._records)
 
     def release(self) -> None:
         """Free every record (and the arrays they hold); ``gradient`` does this itself.

@@ -31,7 +31,7 @@ from dualad.rules import COMPOSITES, PRIMAL_ONLY, RULES, lookup, ufunc_method_ta
 from dualad.rules._define import NEG, ONE, getitem
 from dualad.rules.elementwise import astype
 
-from .record import SWEEP_PARTIALS, Record, ScalarRecord, _ids
+from .record import SWEEP_PARTIALS, ItemRecord, Record, ScalarRecord, _ids
 
 _F64 = np.float64
 
@@ -218,6 +218,38 @@ class Variable(ArrayOps):
         return record(func, args, kwargs, level)
 
     def __getitem__(self, key):
+        v = self._value
+        if (
+            type(v) is np.ndarray
+            and (type(key) is int or type(key) in _INT_SCALARS)
+            and v.ndim == 1
+            and v.dtype is _F64_DTYPE
+            and (self.requires_grad or self._record is not None)
+        ):  # x[i] of a vector, the scalar-program idiom: see "the item fast path" below
+            tp = self._tape
+            if tp is None or not tp._closed:  # a closed tape: the generic path explains
+                out = v[key]  # NumPy's IndexError for an index out of range
+                i = int(key)
+                rec = _NEW(ItemRecord)
+                rec.id = vid = next(_ids)
+                rec.rule = _GETITEM
+                rec.args = (v, key)
+                rec.inputs = [(_P0, self, self._id)]
+                rec.arg_vars = (self, key)
+                rec.out = out
+                rec.out_ids = (vid,)
+                rec.index = i if i >= 0 else i + v.shape[0]
+                r = _NEW(Variable)
+                r._value = float(out)
+                r._level = self._level
+                r._record = rec
+                r._tape = tp
+                r.requires_grad = True
+                r.grad = None
+                r._id = vid
+                if tp is not None:
+                    tp._records.append(rec)
+                return r
         return record(getitem, (self, key), {}, self._level)
 
     def __setitem__(self, key, value):
@@ -437,6 +469,22 @@ def _scalar_result(rule, partials, args, inputs, arg_vars, out, src, tp) -> Vari
     if tp is not None:
         tp._records.append(rec)
     return v
+
+
+# -- the item fast path: x[i] on a 1-D float64 vector ------------------------------------------
+# Scalar programs read their inputs entry by entry. ``Variable.__getitem__`` records an int
+# index into a plain float64 vector (a Variable that needs a derivative, on an open tape) as an
+# ItemRecord (see tape.record) and gives a 0-d Variable holding a Python float, which the
+# operator and kernel fast paths take from there. The value is read with NumPy's own
+# indexing, so negative indices and the IndexError for one out of range are NumPy's. Nothing
+# is cached per vector: item assignment rebinds the Variable to a new value, which the next
+# read indexes.
+
+_F64_DTYPE = np.dtype(np.float64)
+_INT_SCALARS = frozenset(
+    {np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8, np.intp}
+)
+_GETITEM = RULES[getitem]
 
 
 def _reflected(ufunc, fallback=_binary):
