@@ -236,6 +236,8 @@ def _arg_text(a, vars_by_pos, pos, name):
             + ", ".join(_arg_text(b, vars_by_pos, pos + (j,), name) for j, b in enumerate(a))
             + "]"
         )
+    if isinstance(a, _tags.Leveled):  # a Dual constant (an outer derivative level)
+        return f"{type(a).__name__}(shape={tuple(a.shape)})"
     if isinstance(a, (int, float, np.generic)) or (hasattr(a, "shape") and np.size(a) == 1):
         return repr(a) if not hasattr(a, "shape") else f"{np.ravel(a)[0]:g}"
     if isinstance(a, slice) or a is None or a is Ellipsis:

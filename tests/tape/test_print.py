@@ -163,3 +163,14 @@ def test_dropped_output_still_gets_a_name():
 def test_seed_example_is_single_assignment():
     t, _, _ = _seed_example()
     _assert_single_assignment(str(t))
+
+
+def test_a_dual_constant_prints_by_type_and_shape():
+    # a tape recorded inside a forward derivative: the Dual is a constant to the tape
+    import dualad
+
+    d = dualad.Dual(np.array([2.0, 3.0]), np.ones(2))
+    with Tape() as t:
+        x = t.watch(np.array([1.0, 2.0]))
+        np.sum(x * d)
+    assert "multiply(v0, Dual(shape=(2,)))" in str(t)
