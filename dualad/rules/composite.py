@@ -200,8 +200,6 @@ def vander(x, N=None, increasing=False):
 @composite(np.polyfit)
 def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
     """``np.polyfit``: least squares on the column-scaled Vandermonde matrix, as NumPy solves it."""
-    if full:
-        raise unsupported_option("polyfit", "full=True", "np.linalg.lstsq gives the residuals")
     if cov:
         raise unsupported_option("polyfit", "cov=True")
     order = int(deg) + 1
@@ -228,10 +226,13 @@ def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
         lhs = lhs * w[:, None]
         rhs = rhs * (w[:, None] if np.ndim(rhs) == 2 else w)
     scale = np.sqrt(np.sum(lhs * lhs, axis=0))  # unit columns condition the solve
-    c, _, rank, _ = np.linalg.lstsq(lhs / scale, rhs, rcond=rcond)
+    c, residuals, rank, s = np.linalg.lstsq(lhs / scale, rhs, rcond=rcond)
+    c = c / np.reshape(scale, (-1,) + (1,) * (np.ndim(c) - 1))
+    if full:  # NumPy's diagnostics, without its rank warning (as NumPy does with full=True)
+        return c, residuals, rank, s, rcond
     if rank != order:
         warnings.warn("Polyfit may be poorly conditioned", np.exceptions.RankWarning, stacklevel=3)
-    return c / np.reshape(scale, (-1,) + (1,) * (np.ndim(c) - 1))
+    return c
 
 
 # -- differences, sums, integrals --------------------------------------------------------------

@@ -86,6 +86,8 @@ CASES = [
     case("polyfit-weights", np.polyfit, R(7), R(7), 2, None, False, POS(7)),
     case("polyfit-weights-2d", np.polyfit, R(7), R(7, 3), 1, w=POS(7)),
     case("polyfit-deg0", np.polyfit, R(5), R(5), 0),
+    case("polyfit-full", np.polyfit, R(8), R(8), 3, None, True),
+    case("polyfit-full-2d-y", np.polyfit, R(9), R(9, 2), 2, full=True),
     # differences, sums, integrals
     case("gradient", np.gradient, R(6)),
     case("gradient-scalar-step", np.gradient, R(6), np.array(0.3)),
@@ -431,8 +433,6 @@ def test_cumulative_errors():
 
 def test_options_not_restated_raise_naming_them_too():
     x, y = _dual(R(5)), R(5)
-    with pytest.raises(NotImplementedError, match="full=True"):
-        np.polyfit(x, y, 2, full=True)
     with pytest.raises(NotImplementedError, match="cov=True"):
         np.polyfit(x, y, 2, cov=True)
     with pytest.raises(NotImplementedError, match="dtype"):
