@@ -548,10 +548,6 @@ def _grad_reverse_array(f, x):
     with tape.Tape(persistent=True) as t:
         w = t.watch(x)
         y = f(w)
-    if type(y) is tape.Variable and type(y._value) is float and y._level == t._level:
-        (b,) = t._sweep_scalar(y, [w])  # a scalar program's result: see _reverse_rows
-        t.close()
-        return _row(b, w, x)
     return _reverse_rows(t, [w], y, [x], LEAF, None, True)[2][0][0]
 
 

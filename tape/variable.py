@@ -239,17 +239,7 @@ class Variable(ArrayOps):
                 rec.out = out
                 rec.out_ids = (vid,)
                 rec.index = i if i >= 0 else i + v.shape[0]
-                r = _NEW(Variable)
-                r._value = float(out)
-                r._level = self._level
-                r._record = rec
-                r._tape = tp
-                r.requires_grad = True
-                r.grad = None
-                r._id = vid
-                if tp is not None:
-                    tp._records.append(rec)
-                return r
+                return _scalar_output(rec, vid, float(out), self._level, tp)
         return record(getitem, (self, key), {}, self._level)
 
     def __setitem__(self, key, value):
@@ -458,9 +448,14 @@ def _scalar_result(rule, partials, args, inputs, arg_vars, out, src, tp) -> Vari
     rec.arg_vars = arg_vars
     rec.out = out
     rec.out_ids = (vid,)
+    return _scalar_output(rec, vid, out, src._level, tp)
+
+
+def _scalar_output(rec, vid: int, out: float, level: int, tp) -> Variable:
+    """The Variable a scalar or item record ``rec`` produces, its record appended to ``tp``."""
     v = _NEW(Variable)
     v._value = out
-    v._level = src._level
+    v._level = level
     v._record = rec
     v._tape = tp
     v.requires_grad = True
