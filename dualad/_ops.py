@@ -8,6 +8,7 @@ so ``if``, ``while`` and ``np.where`` behave as in NumPy. Imports numpy and _tag
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 
 import numpy as np
@@ -17,6 +18,12 @@ from ._tags import Leveled
 LOST = (
     "converting a {cls} to {what} would silently drop its derivative. Use .{attr} for the "
     "value (the derivative is then not tracked), or keep the computation in NumPy calls."
+)
+#: Appended where interception helps: a conversion inside code that calls np.asarray/math.*.
+INTERCEPT_HINT = (
+    " If the conversion happens in code you call (np.asarray, np.array, math.sin, ...), pass "
+    "intercept=True (dualad.grad(f, x, intercept=True)) or use `with dualad.intercept():`; "
+    "float(), int() and .item() stay errors even then."
 )
 
 
@@ -112,17 +119,19 @@ class ArrayOps(Leveled):
     _value_attr = "value"
 
     # -- coercions that would lose the derivative -----------------------------------------
-    def _lost(self, what):
-        return TypeError(LOST.format(cls=type(self).__name__, what=what, attr=self._value_attr))
+    def _lost(self, what, hint=""):
+        cls, attr = type(self).__name__, self._value_attr
+        return TypeError(LOST.format(cls=cls, what=what, attr=attr) + hint)
 
     def __array__(self, dtype=None, copy=None):
         raise self._lost(
             "a NumPy array (np.asarray / np.array; to build an array from several values use "
-            "np.stack([...]) or np.concatenate, which keep the derivative)"
+            "np.stack([...]) or np.concatenate, which keep the derivative)",
+            INTERCEPT_HINT,
         )
 
     def __float__(self):
-        raise self._lost("a Python float")
+        raise self._lost("a Python float", INTERCEPT_HINT)
 
     def __int__(self):
         raise self._lost("a Python int")
@@ -138,6 +147,22 @@ class ArrayOps(Leveled):
 
     def tolist(self):
         raise self._lost("a Python list (.tolist())")
+
+    # -- integer roundings: piecewise constant, so answered from the value (as NumPy's) ----
+    def __floor__(self):
+        return math.floor(strip(self))
+
+    def __ceil__(self):
+        return math.ceil(strip(self))
+
+    def __trunc__(self):
+        return math.trunc(strip(self))
+
+    def __round__(self, ndigits=None):
+        v = strip(self)
+        if isinstance(v, np.ndarray) and v.ndim == 0:
+            v = v[()]  # a NumPy scalar rounds; a 0-d array does not
+        return round(v, ndigits)
 
     def __bool__(self) -> bool:
         return bool(strip(self))
@@ -238,6 +263,39 @@ class ArrayOps(Leveled):
     def __abs__(self):
         return _binary(np.absolute, self, None)
 
+    # -- augmented assignment: in place on arrays, as NumPy's ---------------------------------
+    # ``v += 1`` writes into ``v`` (and every view sharing its memory); a value held as a NumPy
+    # scalar (0-d results, packed floats) is immutable, so Python rebinds it instead.
+    def _inplace(self, func, o):
+        if not isinstance(strip(self), np.ndarray):
+            return NotImplemented
+        self[...] = func(self, o)
+        return self
+
+    def __iadd__(self, o):
+        return self._inplace(np.add, o)
+
+    def __isub__(self, o):
+        return self._inplace(np.subtract, o)
+
+    def __imul__(self, o):
+        return self._inplace(np.multiply, o)
+
+    def __itruediv__(self, o):
+        return self._inplace(np.divide, o)
+
+    def __ifloordiv__(self, o):
+        return self._inplace(np.floor_divide, o)
+
+    def __imod__(self, o):
+        return self._inplace(np.remainder, o)
+
+    def __ipow__(self, o):
+        return self._inplace(np.power, o)
+
+    def __imatmul__(self, o):
+        return self._inplace(np.matmul, o)
+
     # -- ndarray methods, delegated to the NumPy functions -----------------------------------
     def sum(self, axis=None, dtype=None, keepdims=False):
         return np.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
@@ -331,6 +389,22 @@ class ArrayOps(Leveled):
 
     def all(self, axis=None):
         return np.all(strip(self), axis=axis)
+
+
+def write_out(func, out, res):
+    """``func(..., out=out)``: ``res`` written into ``out[0]`` in place (views see it)."""
+    target = out[0]
+    if isinstance(target, Leveled):
+        target[...] = res
+        return target
+    if isinstance(res, Leveled):
+        raise TypeError(
+            f"{getattr(func, '__name__', func)}(..., out=array) would write a "
+            f"{type(res).__name__} into a plain array and drop its derivative; leave out= off, "
+            "or pass a buffer made from the value (np.zeros_like(x))"
+        )
+    target[...] = res
+    return target
 
 
 def _nested(x) -> bool:

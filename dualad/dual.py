@@ -12,6 +12,17 @@ from __future__ import annotations
 import numpy as np
 
 from . import _tags
+from ._alias import (
+    FROZEN,
+    MIRRORED,
+    copy_tree,
+    followable,
+    innermost,
+    is_mirrorable,
+    memory_root,
+    mirror,
+    view_tangent,
+)
 from ._ops import (
     IN_PLACE,
     ArrayOps,
@@ -21,6 +32,7 @@ from ._ops import (
     block,
     differentiable,
     strip,
+    write_out,
 )
 from ._scalar import (
     ADD,
@@ -258,7 +270,7 @@ class Dual(ArrayOps):
             res = forward(func, args, kw, level, type(owner))
         if out is None:
             return res
-        return _write_out(ufunc, out, res)
+        return write_out(ufunc, out, res)
 
     # packed scalars take math kernels and the operator rules before the generic hook
     __array_ufunc__ = ufunc_hook(_array_ufunc)
@@ -279,7 +291,7 @@ class Dual(ArrayOps):
             kwargs = dict(kwargs)
             out = kwargs.pop("out")
             res = forward(func, args, kwargs, level, type(owner))
-            return res if out is None else _write_out(func, (out,), res)
+            return res if out is None else write_out(func, (out,), res)
         return forward(func, args, kwargs, level, type(owner))
 
     # -- indexing -------------------------------------------------------------------------
@@ -298,8 +310,9 @@ class Dual(ArrayOps):
             # x[i] of a vector (the scalar-program idiom): no dispatch, packed tangent
             out = p[key]
             if self._k > 2 or type(out) is not np.float64 or d.dtype is not _F64:
-                return type(self)._new(out, d[:, key], self._level, self._k, self._single)
-            if p.size > _PACK_MAX:
+                # a copy: this Dual may write its tangent in place later (the entry is a scalar)
+                return type(self)._new(out, d[:, key].copy(), self._level, self._k, self._single)
+            if p.size > _PACK_MAX or self._owns == MIRRORED:  # views may write: no cache
                 return type(self)._new(
                     float(out), pack(d[:, key], self._k), self._level, self._k, self._single
                 )
@@ -314,6 +327,18 @@ class Dual(ArrayOps):
         return forward(getitem, (self, key), {}, self._level, type(self))
 
     def __setitem__(self, key, value):
+        owns = getattr(self, "_owns", None)
+        if owns is None:  # a packed scalar (see dualad._scalar)
+            raise TypeError(
+                "this Dual holds a 0-d value as a NumPy scalar, which does not support item "
+                "assignment (np.float64 does not either); rebind it instead (y = ...)"
+            )
+        if owns == FROZEN:
+            raise NotImplementedError(
+                "writing into this Dual would have to reach a view (or the base) of it that "
+                "dualad cannot follow on this backend; write into a copy instead: "
+                "y = np.copy(x); y[key] = value"
+            )
         self._pk = None
         if isinstance(value, Leveled) and value._level > self._level:
             raise TypeError(
@@ -331,8 +356,9 @@ class Dual(ArrayOps):
         # index with the direction axis last, so advanced indices in `key` (even separated
         # ones, which NumPy moves to the front) never move it
         upd = 0.0 if vdot is None else np.moveaxis(vdot, 0, -1)
-        if not isinstance(dot, Leveled):
-            np.moveaxis(dot, 0, -1)[trailing_key(key)] = upd  # a view: writes land in dot
+        if not isinstance(dot, Leveled) or self._owns == MIRRORED:
+            # a view: writes land in dot (for a nested tangent, the view is a mirrored Dual)
+            np.moveaxis(dot, 0, -1)[trailing_key(key)] = upd
         else:
             # a nested tangent (higher derivatives): moveaxis gives a new wrapper whose own
             # tangent would not alias dot's, so update functionally and keep the result
@@ -346,7 +372,7 @@ class Dual(ArrayOps):
             self._dot = np.zeros_like(self._p, shape=(self._k,) + tuple(self.shape))
             self._owns = True
         elif not getattr(self, "_owns", False):  # unset on packed scalars
-            self._dot = unpack(self._dot, self._k).copy()
+            self._dot = copy_tree(unpack(self._dot, self._k), _like)
             self._owns = True
         return self._dot
 
@@ -408,22 +434,140 @@ def forward(func, args, kwargs, level: int, cls=None):
                 return res
         dots = _unpack_all(dots, k)
     out = func(*primals, **kwargs)
+    t = type(out)
+    if t is np.ndarray:
+        if out.base is not None or (primals and out is primals[0]):  # maybe a view of an argument
+            src = _view_source(out, args, level)
+            if src is not None:
+                return _view(src, out, rule, dots, primals, kwargs, level, k, single, cls)
+    elif (t in (list, tuple) or isinstance(out, Dual)) and _any_view(out, args, level):
+        return _views(out, rule, dots, primals, args, kwargs, level, k, single, cls)
     for d in dots:
         if d is not None:
             break
     else:
         return _wrap(out, None, level, k, single, cls)
     out_dot = rule.jvp(tuple(dots), out, *primals, **kwargs)
-    t = type(out)
     if t is np.ndarray:  # the common case, without _wrap's checks
         if out.dtype.kind not in "fc":
             return out
         res = cls._new(out, out_dot, level, k, single)
+        if type(out_dot) is np.ndarray and out_dot.base is None:
+            for a in args:  # a tangent passed through (x + c): shared, or copied from an owner
+                if isinstance(a, Dual) and a._dot is out_dot:
+                    if a._owns:
+                        res._dot, res._owns = out_dot.copy(), True
+                    break
+            else:
+                res._owns = out_dot.flags.writeable  # fresh: this Dual alone holds it
+        elif out_dot is not None:
+            res._dot = _unshared(out_dot, args, level)
     elif k <= 2 and t is np.float64 and type(out_dot) is np.ndarray and out_dot.dtype == _F64:
         res = cls._new(float(out), pack(out_dot, k), level, k, single)
     else:
-        res = _wrap(out, out_dot, level, k, single, cls)
+        res = _wrap(out, _unshared(out_dot, args, level), level, k, single, cls)
     return res
+
+
+# -- views and ownership (see dualad._alias) ---------------------------------------------------
+
+
+def _like(primal, dot, like):
+    """A Dual of ``like``'s type, level and directions (for nested tangents)."""
+    return type(like)._new(primal, dot, like._level, like._k, like._single)
+
+
+def _owned_dots(args, level):
+    """The tangents of ``args`` at ``level`` that their Duals write in place."""
+    for a in args:
+        if isinstance(a, Dual) and a._level == level:
+            if getattr(a, "_owns", False) and a._dot is not None:
+                yield a._dot
+        elif type(a) in (list, tuple):
+            yield from _owned_dots(a, level)
+
+
+def _unshared(out_dot, args, level):
+    """``out_dot``, copied if it shares memory with a tangent some Dual writes in place
+    (copy-on-write: ``b = a + 0.0`` must not see a later ``a[1] = 0``)."""
+    if out_dot is None or type(out_dot) in (float, complex):
+        return out_dot
+    if type(out_dot) in (list, tuple):
+        return type(out_dot)(_unshared(d, args, level) for d in out_dot)
+    root = memory_root(out_dot)
+    for d in _owned_dots(args, level):
+        if d is out_dot or (root is not None and memory_root(d) is root):
+            return copy_tree(out_dot, _like)
+    return out_dot
+
+
+def _view_source(out, args, level):
+    """The Dual among ``args`` (at ``level``) whose memory ``out`` shares, or None."""
+    root = memory_root(out)
+    if root is None:
+        return None
+    for a in args:
+        if isinstance(a, Dual) and a._level == level:
+            if memory_root(a._p) is root:
+                return a
+        elif type(a) in (list, tuple):
+            src = _view_source(out, a, level)
+            if src is not None:
+                return src
+    return None
+
+
+def _any_view(out, args, level) -> bool:
+    if isinstance(out, Dual):
+        return _view_source(out, args, level) is not None
+    return any(
+        _view_source(o, args, level) is not None for o in out if isinstance(o, (np.ndarray, Dual))
+    )
+
+
+def _view_dual(src, out, out_dot, level, k, single, cls):
+    """The Dual for ``out``, a view of ``src``'s primal: its tangent views ``src``'s."""
+    p_src, p_out = innermost(src._p), innermost(out)
+    if src._owns == FROZEN or not followable(p_out, p_src) or not is_mirrorable(src._dot_array()):
+        src._owns = FROZEN  # neither this view nor its source may be written from now on
+        res = cls._new(out, out_dot, level, k, single)
+        res._owns = FROZEN
+        return res
+    if src._owns != MIRRORED:
+        src._dot, src._owns, src._pk = mirror(src, p_src, _like), MIRRORED, None
+    res = cls._new(out, view_tangent(src._dot, p_src, p_out, 1, _like), level, k, single)
+    res._owns = MIRRORED
+    return res
+
+
+def _view(src, out, rule, dots, primals, kwargs, level, k, single, cls):
+    """``out`` is a view of ``src``: a Dual whose tangent is the same view of src's tangent."""
+    if out.dtype.kind not in "fc":
+        return out
+    p_src = innermost(src._p)
+    if followable(innermost(out), p_src) and is_mirrorable(src._dot_array()):
+        return _view_dual(src, out, None, level, k, single, cls)
+    out_dot = rule.jvp(tuple(dots), out, *primals, **kwargs)  # frozen: the rule's tangent
+    return _view_dual(src, out, out_dot, level, k, single, cls)
+
+
+def _views(out, rule, dots, primals, args, kwargs, level, k, single, cls):
+    """Results holding views (np.split, nested levels): each view element aliases its source."""
+    out_dot = None
+    if any(d is not None for d in dots):
+        out_dot = rule.jvp(tuple(dots), out, *primals, **kwargs)
+    if isinstance(out, Dual) or type(out) is np.ndarray:
+        src = _view_source(out, args, level)
+        return _view_dual(src, out, out_dot, level, k, single, cls)
+    items = []
+    for i, o in enumerate(out):
+        d = None if out_dot is None else out_dot[i]
+        src = _view_source(o, args, level) if isinstance(o, (np.ndarray, Dual)) else None
+        if src is not None and differentiable(o):
+            items.append(_view_dual(src, o, d, level, k, single, cls))
+        else:
+            items.append(_wrap(o, _unshared(d, args, level), level, k, single, cls))
+    return type(out)(items)
 
 
 def _wrap(out, out_dot, level, k, single, cls):
@@ -434,20 +578,6 @@ def _wrap(out, out_dot, level, k, single, cls):
     if not differentiable(out):
         return out
     return cls._new(out, out_dot, level, k, single)
-
-
-def _write_out(ufunc, out, res):
-    target = out[0]
-    if isinstance(target, Dual):
-        target[...] = res
-        return target
-    if isinstance(res, Leveled):
-        raise TypeError(
-            f"{getattr(ufunc, '__name__', ufunc)}(..., out=array) would write a Dual into a plain array and "
-            "drop its derivative; leave out= off, or pass a Dual buffer (np.zeros_like(x))"
-        )
-    target[...] = res
-    return target
 
 
 # -- hyper-dual numbers ---------------------------------------------------------------------

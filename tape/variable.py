@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 import operator
+import weakref
 
 import numpy as np
 
 from dualad import _tags
+from dualad._alias import memory_root
 from dualad._ops import (
     IN_PLACE,
     ArrayOps,
@@ -24,6 +26,7 @@ from dualad._ops import (
     block,
     differentiable,
     strip,
+    write_out,
 )
 from dualad._scalar import BINARY_KERNELS, KERNELS, numpy_power
 from dualad._tags import Leveled, call_level, top_level
@@ -57,7 +60,9 @@ class Variable(ArrayOps):
 
     __slots__ = (
         "__weakref__",
+        "_alias",
         "_id",
+        "_idx",
         "_level",
         "_record",
         "_tape",
@@ -184,20 +189,17 @@ class Variable(ArrayOps):
         level, owner = top_level(inputs if out is None else inputs + tuple(out))
         if not isinstance(owner, Variable):
             return NotImplemented
-        if out is not None:
-            raise TypeError(
-                f"numpy.{ufunc.__name__}(..., out=...) on a Variable would overwrite a value "
-                "the tape may still need; leave out= off"
-            )
         if method == "__call__":
             if kwargs.pop("where", True) is not True:
                 raise NotImplementedError(
                     f"numpy.{ufunc.__name__}(..., where=...) is not differentiable here: "
                     "use np.where(mask, ..., other)"
                 )
-            return record(ufunc, inputs, kwargs, level)
-        func, args, kw = ufunc_method_target(ufunc, method, inputs, kwargs)
-        return record(func, args, kw, level)
+            res = record(ufunc, inputs, kwargs, level)
+        else:
+            func, args, kw = ufunc_method_target(ufunc, method, inputs, kwargs)
+            res = record(func, args, kw, level)
+        return res if out is None else write_out(ufunc, out, res)  # a functional write
 
     def __array_function__(self, func, types, args, kwargs):
         level, owner = call_level(args, kwargs)
@@ -211,10 +213,11 @@ class Variable(ArrayOps):
         restated = COMPOSITES.get(func)
         if restated is not None:  # np.linspace, np.polyval, ...: run on the wrappers
             return restated(*args, **kwargs)
-        if kwargs.get("out") is not None:
-            raise TypeError(
-                f"{func.__name__}(..., out=...) on a Variable is not supported; leave out= off"
-            )
+        if "out" in kwargs:
+            kwargs = dict(kwargs)
+            out = kwargs.pop("out")
+            res = record(func, args, kwargs, level)
+            return res if out is None else write_out(func, (out,), res)
         return record(func, args, kwargs, level)
 
     def __getitem__(self, key):
@@ -243,9 +246,17 @@ class Variable(ArrayOps):
         return record(getitem, (self, key), {}, self._level)
 
     def __setitem__(self, key, value):
-        """Functional update: ``self`` becomes a new node ``index_update(old, key, value)``."""
+        """Functional update: ``self`` becomes a new node ``index_update(old, key, value)``.
+
+        A Variable sharing memory with others (a view, or the base of views) writes through
+        its alias group instead, so every alias sees the write as in NumPy (see ``_Alias``).
+        """
         from dualad.rules.update import index_update
 
+        group = getattr(self, "_alias", None)
+        if group is not None:
+            group.write(self, key, value)
+            return
         if self._record is None and self.requires_grad:
             # Rebinding a leaf would make later gradients refer to the new node instead of
             # the input (silently wrong); PyTorch refuses this too.
@@ -260,6 +271,101 @@ class Variable(ArrayOps):
             self._record.bind_outputs((self,))
         else:
             self.value = new
+
+
+def _rebind(v: Variable, new) -> None:
+    """Make ``v`` stand for the node ``new`` (a Variable) or the constant ``new``."""
+    if isinstance(new, Variable):
+        v._value, v._record, v._id, v._tape = new._value, new._record, new._id, new._tape
+        v._record.bind_outputs((v,))
+    else:
+        v.value = new
+
+
+class _Alias:
+    """Variables that share memory, as NumPy views do: a root and its views.
+
+    Tape values are never written in place (records keep them), so a write through any member
+    becomes a functional update of the root's flat value at the member's element positions
+    (``idx``: flat indices into the root, computed by running the view function on an index
+    array), and every live view is then read again from the new root. PyTorch's view tracking
+    (a view knows its base; an in-place write rebases the graph) is the model.
+    """
+
+    __slots__ = ("index", "members", "root")
+
+    def __init__(self, root: Variable):
+        self.root = root
+        shape = np.shape(strip(root))
+        self.index = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)
+        self.members: dict[int, weakref.ref] = {}  # Variables are unhashable: by id
+        root._alias, root._idx = self, None
+
+    def write(self, member: Variable, key, value) -> None:
+        from dualad.rules.update import index_update
+
+        root = self.root
+        if root._record is None and root.requires_grad:
+            raise RuntimeError(
+                "cannot assign into a view of a watched input or of a leaf Variable that "
+                "requires grad: gradients are taken with respect to its original value. Assign "
+                "into a copy instead: y = np.copy(x); y[key] = value"
+            )
+        views = [v for v in (r() for r in list(self.members.values())) if v is not None]
+        if any(v._idx is None for v in views):
+            raise NotImplementedError(
+                "this write would reach a view that dualad cannot follow; write into a copy "
+                "instead: y = np.copy(x); y[key] = value"
+            )
+        level = root._level
+        if member is root:
+            new = record(index_update, (_snapshot(root), key, value), {}, level)
+        else:
+            where = member._idx[key]
+            if not member._idx.flags.writeable:
+                raise ValueError("assignment destination is read-only")
+            flat = record(np.reshape, (_snapshot(root), -1), {}, level)
+            new = np.reshape(record(index_update, (flat, where, value), {}, level), root.shape)
+        _rebind(root, new)
+        flat = np.reshape(_snapshot(root), -1)
+        for v in views:
+            _rebind(v, record(getitem, (flat, v._idx), {}, level))
+
+    def join(self, view: Variable, idx) -> None:
+        view._alias, view._idx = self, idx
+        key, members = id(view), self.members
+        members[key] = weakref.ref(view, lambda _: members.pop(key, None))
+
+
+def _track_views(func, args, vals, kwargs, out, outs, level) -> None:
+    """Put the Variables of ``outs`` that are views of an argument into its alias group."""
+    if isinstance(outs, Variable):
+        pairs = [(out, outs, 0)]
+    elif type(outs) in (list, tuple):
+        pairs = [(o, w, i) for i, (o, w) in enumerate(zip(out, outs)) if isinstance(w, Variable)]
+    else:
+        return
+    for j, a in enumerate(args):
+        if not (isinstance(a, Variable) and a._level == level):
+            continue
+        root = memory_root(vals[j])
+        hits = [p for p in pairs if root is not None and memory_root(p[0]) is root]
+        if not hits:
+            continue
+        group = getattr(a, "_alias", None) or _Alias(a)
+        idx = group.index if a is group.root else a._idx
+        rep = None
+        if idx is not None:
+            try:  # the same view of the root's element positions
+                rep = func(*[idx if i == j else v for i, v in enumerate(vals)], **kwargs)
+            except Exception:  # noqa: BLE001 - any failure: the alias cannot be followed
+                rep = None
+        for o, w, i in hits:
+            r = rep if isinstance(outs, Variable) else (rep[i] if rep is not None else None)
+            ok = (
+                isinstance(r, np.ndarray) and r.shape == np.shape(strip(w)) and r.dtype.kind in "iu"
+            )
+            group.join(w, r if ok else None)
 
 
 def _snapshot(v: Variable) -> Variable:
@@ -737,7 +843,17 @@ def record(func, args, kwargs, level):
     if tp is not None:
         tp._records.append(rec)
     outs = _wrap(out, level, rec, tp)
+    if _maybe_view(out, vals):
+        _track_views(func, args, vals, kwargs, out, outs, level)
     return outs
+
+
+def _maybe_view(out, vals) -> bool:
+    """Cheap test: could ``out`` share memory with one of ``vals``?"""
+    t = type(out)
+    if t is np.ndarray:
+        return out.base is not None or any(out is v for v in vals)
+    return t in (list, tuple) or isinstance(out, Leveled)
 
 
 def _wrap(out, level, rec, tp):

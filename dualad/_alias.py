@@ -1,0 +1,165 @@
+"""Views of Duals: tangents that alias exactly as NumPy's primals do.
+
+Basic indexing, ``reshape``, ``ravel``, ``.T``, ``swapaxes``, ``diagonal``, ... return views: a
+write through one reaches every other. A Dual made by such a call gets a tangent that is a view
+of its source's tangent, laid out as the primal view lies in the source's primal. The source's
+tangent is first *mirrored* (each direction's block has the primal's strides, one allocation
+the first time a view is taken); then any view's tangent is the same element offset and strides
+in every block, as PyTorch's forward AD builds view tangents with ``as_strided``. Nested
+tangents (HyperDual) are mirrored leaf by leaf. Where memory cannot be followed (a backend
+without NumPy memory, a dtype view) source and view are *frozen*: a write through either
+raises. Imports numpy and _tags only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._tags import Leveled
+
+#: ``Dual._owns``: False (shared, copy before a write), True (owned), or one of these two.
+MIRRORED = 2  # owned, laid out like the primal: views of it may exist, writes go in place
+FROZEN = -1  # an alias dualad cannot follow: every write raises
+
+try:
+    from numpy.lib.array_utils import byte_bounds as _ptr
+except ImportError:  # NumPy 1.26
+    _ptr = np.byte_bounds
+
+
+def innermost(a):
+    """The value under every wrapper level."""
+    while isinstance(a, Leveled):
+        a = a._unwrap()
+    return a
+
+
+def memory_root(a):
+    """The ndarray owning the memory of ``a`` (through wrappers and views), or None."""
+    a = innermost(a)
+    if not isinstance(a, np.ndarray):
+        return None
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def _start(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def _elements(strides, itemsize: int):
+    """Strides in elements, or None if a stride is not a whole number of elements."""
+    es = tuple(s // itemsize for s in strides)
+    return es if all(e * itemsize == s for e, s in zip(es, strides)) else None
+
+
+def followable(out, src) -> bool:
+    """True if the ndarray ``out`` (a view of ``src``'s memory) lies on ``src``'s elements."""
+    if out.dtype.itemsize != src.dtype.itemsize:
+        return False
+    if _elements(out.strides, out.itemsize) is None or _elements(src.strides, src.itemsize) is None:
+        return False
+    lo, hi = _ptr(src)
+    olo, ohi = _ptr(out)
+    return (out.size == 0 or (lo <= olo and ohi <= hi)) and (_start(out) - _start(src)) % (
+        src.itemsize
+    ) == 0
+
+
+# -- mirrored tangents ------------------------------------------------------------------------
+
+
+def _mirror_leaf(leaf, p: np.ndarray, lead: tuple):
+    """A fresh array of shape ``lead + p.shape`` whose blocks have ``p``'s layout, holding
+    ``leaf`` (an array, or None for zeros)."""
+    es = _elements(p.strides, p.itemsize)
+    dtype = leaf.dtype if leaf is not None else p.dtype
+    isz = dtype.itemsize
+    if p.size == 0:
+        out = np.zeros(lead + p.shape, dtype)
+        return out if leaf is None else leaf.copy()
+    lo, hi = _ptr(p)
+    span = (hi - lo) // p.itemsize
+    first = (_start(p) - lo) // p.itemsize
+    n = math.prod(lead)
+    raw = np.zeros(max(n * span, 1), dtype)
+    block = tuple(int(span * isz * math.prod(lead[i + 1 :])) for i in range(len(lead)))
+    out = np.ndarray(
+        lead + p.shape, dtype, buffer=raw, offset=first * isz,
+        strides=block + tuple(e * isz for e in es),
+    )  # fmt: skip
+    if leaf is not None:
+        out[...] = leaf
+    return out
+
+
+def _leaf_view(leaf: np.ndarray, p: np.ndarray, out: np.ndarray, nlead: int):
+    """The view of the mirrored ``leaf`` that ``out`` is of ``p``."""
+    isz = leaf.itemsize
+    root = leaf
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    shift = (_start(out) - _start(p)) // p.itemsize * isz
+    offset = _start(leaf) - _start(root) + shift
+    es = _elements(out.strides, out.itemsize)
+    return np.ndarray(
+        leaf.shape[:nlead] + out.shape, leaf.dtype, buffer=root, offset=offset,
+        strides=leaf.strides[:nlead] + tuple(e * isz for e in es),
+    )  # fmt: skip
+
+
+def mirror(d, p: np.ndarray, new):
+    """``d``'s tangent, copied into mirrored storage (``p``: the innermost primal).
+
+    ``new(primal, dot, like)`` builds a Dual of ``like``'s level and directions.
+    """
+    return _mirror_tree(d._dot, p, (d._k,), d, new)
+
+
+def _mirror_tree(t, p, lead, owner, new):
+    if t is None or isinstance(t, np.ndarray):
+        return _mirror_leaf(t, p, lead)
+    if isinstance(t, Leveled) and hasattr(t, "_dot"):  # a nested tangent: a lower-level Dual
+        k = t._k
+        tp = _mirror_tree(t._p, p, lead, t, new)
+        td = _mirror_tree(t._dot_array(), p, (k,) + lead, t, new)
+        res = new(tp, td, t)
+        res._owns = MIRRORED
+        return res
+    return None  # another backend or a tape value: cannot mirror
+
+
+def view_tangent(t, p: np.ndarray, out: np.ndarray, nlead: int, new):
+    """The tangent of the view ``out`` of ``p``, from ``p``'s mirrored tangent ``t``."""
+    if isinstance(t, np.ndarray):
+        return _leaf_view(t, p, out, nlead)
+    tp = view_tangent(t._p, p, out, nlead, new)
+    td = view_tangent(t._dot, p, out, nlead + 1, new)
+    res = new(tp, td, t)
+    res._owns = MIRRORED
+    return res
+
+
+def is_mirrorable(t) -> bool:
+    """True if every leaf of tangent ``t`` is a NumPy array (or a zero), so it can mirror."""
+    if t is None or isinstance(t, np.ndarray):
+        return True
+    if isinstance(t, Leveled) and hasattr(t, "_dot"):
+        return is_mirrorable(t._p) and is_mirrorable(t._dot_array())
+    return False
+
+
+def copy_tree(t, new):
+    """A copy of tangent ``t`` sharing no memory with it (nested tangents leaf by leaf)."""
+    if t is None:
+        return None
+    if isinstance(t, np.ndarray):
+        return t.copy()
+    if isinstance(t, Leveled) and hasattr(t, "_dot"):
+        res = new(copy_tree(t._p, new), copy_tree(t._dot_array(), new), t)
+        res._owns = True
+        return res
+    return np.copy(t)
