@@ -19,14 +19,17 @@ import numpy as np
 
 from ._tags import Leveled
 
-#: ``Dual._owns``: False (shared, copy before a write), True (owned), or one of these two.
+#: ``Dual._owns``: False (shared, copy before a write), True (owned), or one of these three.
+#: Positive values write their tangent in place; the others never write it.
 MIRRORED = 2  # owned, laid out like the primal: views of it may exist, writes go in place
 FROZEN = -1  # an alias dualad cannot follow: every write raises
+INPUT = -2  # a derivative call's input or a view of one: read-only inside f
 
-try:
-    from numpy.lib.array_utils import byte_bounds as _ptr
-except ImportError:  # NumPy 1.26
-    _ptr = np.byte_bounds
+READ_ONLY_INPUT = (
+    "cannot write into the input of a derivative call (or a view of it): it is the point the "
+    "derivative is taken at, and the array is read-only inside f. Write into a copy instead: "
+    "y = np.copy(x); y[key] = value"
+)
 
 
 def innermost(a):
@@ -46,6 +49,23 @@ def memory_root(a):
     return a
 
 
+def maybe_view(out, vals) -> bool:
+    """Cheap test: could ``out`` (a result, possibly wrapped) share memory with ``vals``?
+
+    A view has a base; NumPy functions that return an input itself (``np.atleast_1d``,
+    ``np.real`` of a real array) return their first argument.
+    """
+    t = type(out)
+    if t is np.ndarray:
+        return out.base is not None or (len(vals) > 0 and out is vals[0])
+    if t in (list, tuple):
+        return True
+    out = innermost(out)
+    if type(out) is not np.ndarray:
+        return False
+    return out.base is not None or (len(vals) > 0 and out is innermost(vals[0]))
+
+
 def _start(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
@@ -56,17 +76,19 @@ def _elements(strides, itemsize: int):
     return es if all(e * itemsize == s for e, s in zip(es, strides)) else None
 
 
-def followable(out, src) -> bool:
-    """True if the ndarray ``out`` (a view of ``src``'s memory) lies on ``src``'s elements."""
-    if out.dtype.itemsize != src.dtype.itemsize:
-        return False
-    if _elements(out.strides, out.itemsize) is None or _elements(src.strides, src.itemsize) is None:
-        return False
-    lo, hi = _ptr(src)
-    olo, ohi = _ptr(out)
-    return (out.size == 0 or (lo <= olo and ohi <= hi)) and (_start(out) - _start(src)) % (
-        src.itemsize
-    ) == 0
+def view_offset(out, src):
+    """Element offset of the ndarray ``out`` (a view of ``src``'s memory) from ``src``'s
+    first element, or None where the view does not lie on ``src``'s elements (a dtype view).
+
+    NumPy's view functions select elements of their input, so ``out`` lies inside ``src``.
+    """
+    isz = src.itemsize
+    if out.itemsize != isz or _elements(out.strides, isz) is None:
+        return None
+    if _elements(src.strides, isz) is None:
+        return None
+    shift = _start(out) - _start(src)
+    return shift // isz if shift % isz == 0 else None
 
 
 # -- mirrored tangents ------------------------------------------------------------------------
@@ -81,9 +103,10 @@ def _mirror_leaf(leaf, p: np.ndarray, lead: tuple):
     if p.size == 0:
         out = np.zeros(lead + p.shape, dtype)
         return out if leaf is None else leaf.copy()
-    lo, hi = _ptr(p)
-    span = (hi - lo) // p.itemsize
-    first = (_start(p) - lo) // p.itemsize
+    # the element span p covers, and p's first element within it (strides may be negative)
+    low = sum((n - 1) * e for n, e in zip(p.shape, es) if e < 0)
+    high = sum((n - 1) * e for n, e in zip(p.shape, es) if e > 0)
+    span, first = high - low + 1, -low
     n = math.prod(lead)
     raw = np.zeros(max(n * span, 1), dtype)
     block = tuple(int(span * isz * math.prod(lead[i + 1 :])) for i in range(len(lead)))
@@ -96,14 +119,13 @@ def _mirror_leaf(leaf, p: np.ndarray, lead: tuple):
     return out
 
 
-def _leaf_view(leaf: np.ndarray, p: np.ndarray, out: np.ndarray, nlead: int):
-    """The view of the mirrored ``leaf`` that ``out`` is of ``p``."""
+def _leaf_view(leaf: np.ndarray, shift: int, out: np.ndarray, nlead: int):
+    """The view of the mirrored ``leaf`` that ``out`` is of the primal, ``shift`` elements on."""
     isz = leaf.itemsize
     root = leaf
     while isinstance(root.base, np.ndarray):
         root = root.base
-    shift = (_start(out) - _start(p)) // p.itemsize * isz
-    offset = _start(leaf) - _start(root) + shift
+    offset = _start(leaf) - _start(root) + shift * isz
     es = _elements(out.strides, out.itemsize)
     return np.ndarray(
         leaf.shape[:nlead] + out.shape, leaf.dtype, buffer=root, offset=offset,
@@ -119,6 +141,17 @@ def mirror(d, p: np.ndarray, new):
     return _mirror_tree(d._dot, p, (d._k,), d, new)
 
 
+def aligned(t, p: np.ndarray) -> bool:
+    """True if the fresh array ``t`` (``(k,) + p.shape``) already has ``p``'s layout in each
+    block, so it can serve as the mirror as it is."""
+    if type(t) is not np.ndarray or t.base is not None or t.ndim != p.ndim + 1:
+        return False
+    if not (t.flags.c_contiguous or t.flags.f_contiguous):
+        return False
+    es = _elements(p.strides, p.itemsize)
+    return es is not None and t.strides[1:] == tuple(e * t.itemsize for e in es)
+
+
 def _mirror_tree(t, p, lead, owner, new):
     if t is None or isinstance(t, np.ndarray):
         return _mirror_leaf(t, p, lead)
@@ -132,12 +165,13 @@ def _mirror_tree(t, p, lead, owner, new):
     return None  # another backend or a tape value: cannot mirror
 
 
-def view_tangent(t, p: np.ndarray, out: np.ndarray, nlead: int, new):
-    """The tangent of the view ``out`` of ``p``, from ``p``'s mirrored tangent ``t``."""
+def view_tangent(t, shift: int, out: np.ndarray, nlead: int, new):
+    """The tangent of the view ``out`` (``shift`` elements into the primal), from the primal's
+    mirrored tangent ``t``."""
     if isinstance(t, np.ndarray):
-        return _leaf_view(t, p, out, nlead)
-    tp = view_tangent(t._p, p, out, nlead, new)
-    td = view_tangent(t._dot, p, out, nlead + 1, new)
+        return _leaf_view(t, shift, out, nlead)
+    tp = view_tangent(t._p, shift, out, nlead, new)
+    td = view_tangent(t._dot, shift, out, nlead + 1, new)
     res = new(tp, td, t)
     res._owns = MIRRORED
     return res

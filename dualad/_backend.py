@@ -8,23 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def readonly(x):
-    """``x`` as a read-only view when it is a NumPy array.
-
-    Seeds stand for the point a derivative is taken at: a write into one (``x[0] = 1`` inside
-    ``f``) would change the caller's array and every later pass. NumPy then raises its own
-    "assignment destination is read-only", as the tape refuses writes into watched inputs.
-    """
-    if type(x) is np.ndarray and x.flags.writeable:
-        x = x.view()
-        x.flags.writeable = False
-    return x
-
-
 def as_float_leaf(x):
-    """A differentiable float array from a user leaf (read-only); ints and bools become float64."""
+    """A differentiable float array from a user leaf; ints and bools become float64."""
     if isinstance(x, (np.ndarray, np.generic)):
-        return readonly(x if x.dtype.kind in "fc" else x.astype(np.float64))
+        return x if x.dtype.kind in "fc" else x.astype(np.float64)
     if hasattr(x, "__array_function__") and hasattr(x, "dtype"):  # CuPy, Dask, ...
         return x if x.dtype.kind in "fc" else x.astype(np.float64)
     return np.asarray(x, dtype=np.float64)

@@ -515,6 +515,15 @@ def generic(func, args, level: int | None = None):
         elif part is NEG:
             term = -d
         else:
-            term = float(part(out, *primals)) * d
+            pv = float(part(out, *primals))
+            term = pv * d if pv - pv == 0 else _masked(pv, d)
         acc = term if acc is None else acc + term
     return _result(type(src), float(out), acc, src._m)
+
+
+def _masked(pv: float, d):
+    """``pv * d`` for a non-finite partial: a zero tangent direction stays zero, as on arrays
+    (see dualad.rules._define); per component, since complex products mix them."""
+    if type(d) is complex:
+        return complex(pv * d.real if d.real else 0.0, pv * d.imag if d.imag else 0.0)
+    return pv * d if d else 0.0

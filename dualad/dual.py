@@ -14,13 +14,17 @@ import numpy as np
 from . import _tags
 from ._alias import (
     FROZEN,
+    INPUT,
     MIRRORED,
+    READ_ONLY_INPUT,
+    aligned,
     copy_tree,
-    followable,
     innermost,
     is_mirrorable,
+    maybe_view,
     memory_root,
     mirror,
+    view_offset,
     view_tangent,
 )
 from ._ops import (
@@ -333,6 +337,8 @@ class Dual(ArrayOps):
                 "this Dual holds a 0-d value as a NumPy scalar, which does not support item "
                 "assignment (np.float64 does not either); rebind it instead (y = ...)"
             )
+        if owns == INPUT:
+            raise ValueError(READ_ONLY_INPUT)
         if owns == FROZEN:
             raise NotImplementedError(
                 "writing into this Dual would have to reach a view (or the base) of it that "
@@ -440,7 +446,11 @@ def forward(func, args, kwargs, level: int, cls=None):
             src = _view_source(out, args, level)
             if src is not None:
                 return _view(src, out, rule, dots, primals, kwargs, level, k, single, cls)
-    elif (t in (list, tuple) or isinstance(out, Dual)) and _any_view(out, args, level):
+    elif (
+        (t in (list, tuple) or isinstance(out, Dual))
+        and maybe_view(out, primals)
+        and _any_view(out, args, level)
+    ):
         return _views(out, rule, dots, primals, args, kwargs, level, k, single, cls)
     for d in dots:
         if d is not None:
@@ -455,7 +465,7 @@ def forward(func, args, kwargs, level: int, cls=None):
         if type(out_dot) is np.ndarray and out_dot.base is None:
             for a in args:  # a tangent passed through (x + c): shared, or copied from an owner
                 if isinstance(a, Dual) and a._dot is out_dot:
-                    if a._owns:
+                    if a._owns > 0:
                         res._dot, res._owns = out_dot.copy(), True
                     break
             else:
@@ -481,7 +491,7 @@ def _owned_dots(args, level):
     """The tangents of ``args`` at ``level`` that their Duals write in place."""
     for a in args:
         if isinstance(a, Dual) and a._level == level:
-            if getattr(a, "_owns", False) and a._dot is not None:
+            if getattr(a, "_owns", 0) > 0 and a._dot is not None:
                 yield a._dot
         elif type(a) in (list, tuple):
             yield from _owned_dots(a, level)
@@ -525,17 +535,29 @@ def _any_view(out, args, level) -> bool:
     )
 
 
-def _view_dual(src, out, out_dot, level, k, single, cls):
-    """The Dual for ``out``, a view of ``src``'s primal: its tangent views ``src``'s."""
+def _view_dual(src, out, rule_dot, level, k, single, cls):
+    """The Dual for ``out``, a view of ``src``'s primal: its tangent views ``src``'s.
+
+    ``rule_dot()`` (the rule's tangent) serves where no write can happen (a view of an
+    input), or where the alias cannot be followed: then source and view are frozen.
+    """
+    owns = src._owns
+    if owns == INPUT:
+        res = cls._new(out, rule_dot(), level, k, single)
+        res._owns = INPUT
+        return res
     p_src, p_out = innermost(src._p), innermost(out)
-    if src._owns == FROZEN or not followable(p_out, p_src) or not is_mirrorable(src._dot_array()):
+    shift = None if owns == FROZEN else view_offset(p_out, p_src)
+    if shift is None or not is_mirrorable(src._dot_array()):
         src._owns = FROZEN  # neither this view nor its source may be written from now on
-        res = cls._new(out, out_dot, level, k, single)
+        res = cls._new(out, rule_dot(), level, k, single)
         res._owns = FROZEN
         return res
-    if src._owns != MIRRORED:
-        src._dot, src._owns, src._pk = mirror(src, p_src, _like), MIRRORED, None
-    res = cls._new(out, view_tangent(src._dot, p_src, p_out, 1, _like), level, k, single)
+    if owns != MIRRORED:
+        if not (owns is True and aligned(src._dot, p_src)):  # a fresh tangent serves as it is
+            src._dot = mirror(src, p_src, _like)
+        src._owns, src._pk = MIRRORED, None
+    res = cls._new(out, view_tangent(src._dot, shift, p_out, 1, _like), level, k, single)
     res._owns = MIRRORED
     return res
 
@@ -544,11 +566,13 @@ def _view(src, out, rule, dots, primals, kwargs, level, k, single, cls):
     """``out`` is a view of ``src``: a Dual whose tangent is the same view of src's tangent."""
     if out.dtype.kind not in "fc":
         return out
-    p_src = innermost(src._p)
-    if followable(innermost(out), p_src) and is_mirrorable(src._dot_array()):
-        return _view_dual(src, out, None, level, k, single, cls)
-    out_dot = rule.jvp(tuple(dots), out, *primals, **kwargs)  # frozen: the rule's tangent
-    return _view_dual(src, out, out_dot, level, k, single, cls)
+
+    def rule_dot():
+        if all(d is None for d in dots):
+            return None
+        return rule.jvp(tuple(dots), out, *primals, **kwargs)
+
+    return _view_dual(src, out, rule_dot, level, k, single, cls)
 
 
 def _views(out, rule, dots, primals, args, kwargs, level, k, single, cls):
@@ -558,13 +582,13 @@ def _views(out, rule, dots, primals, args, kwargs, level, k, single, cls):
         out_dot = rule.jvp(tuple(dots), out, *primals, **kwargs)
     if isinstance(out, Dual) or type(out) is np.ndarray:
         src = _view_source(out, args, level)
-        return _view_dual(src, out, out_dot, level, k, single, cls)
+        return _view_dual(src, out, lambda: out_dot, level, k, single, cls)
     items = []
     for i, o in enumerate(out):
         d = None if out_dot is None else out_dot[i]
         src = _view_source(o, args, level) if isinstance(o, (np.ndarray, Dual)) else None
         if src is not None and differentiable(o):
-            items.append(_view_dual(src, o, d, level, k, single, cls))
+            items.append(_view_dual(src, o, lambda d=d: d, level, k, single, cls))
         else:
             items.append(_wrap(o, _unshared(d, args, level), level, k, single, cls))
     return type(out)(items)

@@ -16,7 +16,7 @@ import weakref
 import numpy as np
 
 from dualad import _tags
-from dualad._alias import memory_root
+from dualad._alias import maybe_view, memory_root
 from dualad._ops import (
     IN_PLACE,
     ArrayOps,
@@ -305,12 +305,6 @@ class _Alias:
         from dualad.rules.update import index_update
 
         root = self.root
-        if root._record is None and root.requires_grad:
-            raise RuntimeError(
-                "cannot assign into a view of a watched input or of a leaf Variable that "
-                "requires grad: gradients are taken with respect to its original value. Assign "
-                "into a copy instead: y = np.copy(x); y[key] = value"
-            )
         views = [v for v in (r() for r in list(self.members.values())) if v is not None]
         if any(v._idx is None for v in views):
             raise NotImplementedError(
@@ -337,6 +331,29 @@ class _Alias:
         members[key] = weakref.ref(view, lambda _: members.pop(key, None))
 
 
+class _InputViews:
+    """The alias group of a watched input or leaf that requires grad: never written.
+
+    Its views need no element positions: a write through any of them raises, as a write into
+    the input itself does (gradients are taken at the input's original value).
+    """
+
+    __slots__ = ()
+
+    def write(self, member, key, value) -> None:
+        raise RuntimeError(
+            "cannot assign into a view of a watched input or of a leaf Variable that requires "
+            "grad: gradients are taken with respect to its original value. Assign into a copy "
+            "instead: y = np.copy(x); y[key] = value"
+        )
+
+    def join(self, view, idx) -> None:
+        view._alias, view._idx = self, None
+
+
+_INPUT_VIEWS = _InputViews()
+
+
 def _track_views(func, args, vals, kwargs, out, outs, level) -> None:
     """Put the Variables of ``outs`` that are views of an argument into its alias group."""
     if isinstance(outs, Variable):
@@ -352,7 +369,14 @@ def _track_views(func, args, vals, kwargs, out, outs, level) -> None:
         hits = [p for p in pairs if root is not None and memory_root(p[0]) is root]
         if not hits:
             continue
-        group = getattr(a, "_alias", None) or _Alias(a)
+        group = getattr(a, "_alias", None)
+        if group is None and a._record is None and a.requires_grad:
+            group = a._alias = _INPUT_VIEWS
+        if group is _INPUT_VIEWS:
+            for _, w, _ in hits:
+                group.join(w, None)
+            continue
+        group = group or _Alias(a)
         idx = group.index if a is group.root else a._idx
         rep = None
         if idx is not None:
@@ -843,17 +867,9 @@ def record(func, args, kwargs, level):
     if tp is not None:
         tp._records.append(rec)
     outs = _wrap(out, level, rec, tp)
-    if _maybe_view(out, vals):
+    if maybe_view(out, vals):
         _track_views(func, args, vals, kwargs, out, outs, level)
     return outs
-
-
-def _maybe_view(out, vals) -> bool:
-    """Cheap test: could ``out`` share memory with one of ``vals``?"""
-    t = type(out)
-    if t is np.ndarray:
-        return out.base is not None or any(out is v for v in vals)
-    return t in (list, tuple) or isinstance(out, Leveled)
 
 
 def _wrap(out, level, rec, tp):

@@ -141,8 +141,30 @@ ONE = 1.0  # partial that is identically 1: the tangent passes through without a
 NEG = -1.0  # partial that is identically -1
 
 
+# A zero tangent or cotangent contributes zero, even through an infinite partial (sqrt at 0):
+# the result does not depend on that input there. 0 * inf is NaN in IEEE arithmetic, so the
+# partials and products run with NumPy's "invalid" and "divide" flags raising, and only where
+# one fires are they redone quietly with the zeros masked (np.where): no cost to the common
+# case. An infinite derivative along a nonzero tangent stays inf, as in JAX.
+_STRICT = {"invalid": "raise", "divide": "raise"}
+_QUIET = {"invalid": "ignore", "divide": "ignore"}
+
+
+def _masked(d, pv):
+    """``pv * d`` with ``0`` wherever ``d`` is zero (whatever ``pv`` is there)."""
+    with np.errstate(**_QUIET):
+        return np.where(d == 0, 0.0, pv * d)
+
+
 def _partials_jvp(partials):
     def jvp(dots, out, *args, **kwargs):
+        try:
+            with np.errstate(**_STRICT):
+                return _jvp(dots, out, args, False)
+        except FloatingPointError:
+            return _jvp(dots, out, args, True)
+
+    def _jvp(dots, out, args, safe):
         acc, owned = None, False
         oshape = shape_of(out)
         ndim = len(oshape)
@@ -165,9 +187,16 @@ def _partials_jvp(partials):
                     continue
                 term, fresh = -d, True
             else:
-                pv = p(out, *args)
-                if (
+                if safe:
+                    with np.errstate(**_QUIET):
+                        pv = p(out, *args)
+                else:
+                    pv = p(out, *args)
+                if safe:
+                    term = _masked(d, pv)
+                elif (
                     type(pv) is np.ndarray
+                    and type(d) is np.ndarray  # a nested tangent cannot land in pv
                     and d.shape[0] == 1
                     and pv.shape == d.shape[1:]
                     and pv.dtype == d.dtype
@@ -206,7 +235,12 @@ def _partials_vjp(partials):
             elif p is NEG:
                 g = -out_bar
             else:
-                g = out_bar * p(out, *args)
+                try:
+                    with np.errstate(**_STRICT):
+                        g = out_bar * p(out, *args)
+                except FloatingPointError:  # 0 * inf: see _masked
+                    with np.errstate(**_QUIET):
+                        g = _masked(out_bar, p(out, *args))
             res.append(unbroadcast(g, shape_of(a)))
         return tuple(res)
 
