@@ -8,6 +8,7 @@ Forward mode (``Dual``, ``jvp``, ``derivative``, ``jacobian``) is the core; reve
 array([1.])
 """
 
+from ._intercept import config, intercept
 from .api import (
     HYPERDUAL_MAX_N,
     MEMORY_BUDGET,
@@ -33,10 +34,12 @@ __all__ = [
     "ModeChoice",
     "check_grad",
     "choose_mode",
+    "config",
     "derivative",
     "grad",
     "hessian",
     "hvp",
+    "intercept",
     "jacobian",
     "jvp",
     "value_and_grad",

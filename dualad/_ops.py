@@ -126,7 +126,9 @@ class ArrayOps(Leveled):
     def __array__(self, dtype=None, copy=None):
         raise self._lost(
             "a NumPy array (np.asarray / np.array; to build an array from several values use "
-            "np.stack([...]) or np.concatenate, which keep the derivative)",
+            "np.stack([...]) or np.concatenate, which keep the derivative; writing it into a "
+            "plain array, out[...] = value, converts it too: make out with "
+            "np.zeros_like(value) instead)",
             INTERCEPT_HINT,
         )
 

@@ -19,7 +19,9 @@ import numpy as np
 
 from . import _tags
 from ._accumulate import accumulate
+from ._alias import INPUT
 from ._backend import as_float_leaf, to_host
+from ._intercept import intercepting
 from ._ops import strip
 from ._pytree import LEAF, flatten, unflatten
 from ._scalar import pack
@@ -56,7 +58,14 @@ def _seed_one(v, d, level: int, single: bool) -> Dual:
     if k <= 2 and _packable(v) and type(d) is np.ndarray and d.dtype is _F64:
         # a 0-d float64 leaf: a packed scalar (dualad._scalar), Python numbers inside
         return Dual._new(float(v), pack(d.reshape(k), k), level, k, single)
-    return Dual._new(v, d, level, k, single)
+    return _input(Dual._new(v, d, level, k, single))
+
+
+def _input(d: Dual) -> Dual:
+    """``d``, marked as the point a derivative is taken at: writes into it (or into a view of
+    it) raise inside ``f``, so the caller's array and every later pass stay as given."""
+    d._owns = INPUT
+    return d
 
 
 def _packable(v) -> bool:
@@ -127,7 +136,7 @@ def _chunk_size(n_in: int, itemsize: int, chunk: int | None) -> int:
 # -- forward mode ---------------------------------------------------------------------------
 
 
-def jvp(f: Callable, x: Any, v: Any) -> tuple[Any, Any]:
+def jvp(f: Callable, x: Any, v: Any, *, intercept: bool = False) -> tuple[Any, Any]:
     """Value and Jacobian-vector product ``J(x) v`` in one forward pass.
 
     Parameters
@@ -141,10 +150,14 @@ def jvp(f: Callable, x: Any, v: Any) -> tuple[Any, Any]:
     -------
     (y, y_dot) with the structure of ``f(x)``.
 
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
+    and ``math.*`` then accept the traced values (see README).
+
     >>> import numpy as np, dualad
     >>> dualad.jvp(np.sin, np.array([0.0]), np.array([2.0]))
     (array([0.]), array([2.]))
     """
+    f = intercepting(f) if intercept else f
     xs, td = _leaves(x)
     dots = _one_direction(xs, td, v, "v")
     level = _tags.new_level()
@@ -154,13 +167,17 @@ def jvp(f: Callable, x: Any, v: Any) -> tuple[Any, Any]:
     return unflatten(ytd, [p for p, _ in pairs]), unflatten(ytd, [d[0] for _, d in pairs])
 
 
-def derivative(f: Callable, x: Any) -> Any:
+def derivative(f: Callable, x: Any, *, intercept: bool = False) -> Any:
     """``f'(x)`` for a scalar or elementwise ``f``: the tangent along all-ones.
+
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
+    and ``math.*`` then accept the traced values (see README).
 
     >>> import numpy as np, dualad
     >>> dualad.derivative(np.sin, np.array([0.0, np.pi]))
     array([ 1., -1.])
     """
+    f = intercepting(f) if intercept else f
     xs, td = _leaves(x)
     return jvp(f, unflatten(td, xs), unflatten(td, [np.ones_like(v) for v in xs]))[1]
 
@@ -261,7 +278,9 @@ def choose_mode(f: Callable, x: Any) -> ModeChoice:
 # -- any mode ---------------------------------------------------------------------------------
 
 
-def jacobian(f: Callable, x: Any, mode: str = "auto", chunk: int | None = None) -> Any:
+def jacobian(
+    f: Callable, x: Any, mode: str = "auto", chunk: int | None = None, *, intercept: bool = False
+) -> Any:
     """Dense Jacobian of ``f`` at ``x``, shaped ``out.shape + in.shape``.
 
     Parameters
@@ -272,11 +291,15 @@ def jacobian(f: Callable, x: Any, mode: str = "auto", chunk: int | None = None) 
         Directions per vectorised pass (forward: input columns; reverse: output rows).
         By default chosen from ``MEMORY_BUDGET``.
 
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
+    and ``math.*`` then accept the traced values (see README).
+
     >>> import numpy as np, dualad
     >>> dualad.jacobian(lambda x: x**2, np.array([1.0, 3.0]))
     array([[2., 0.],
            [0., 6.]])
     """
+    f = intercepting(f) if intercept else f
     _check_mode(mode)
     xs, td = _leaves(x)
     if mode == "auto":
@@ -288,16 +311,22 @@ def jacobian(f: Callable, x: Any, mode: str = "auto", chunk: int | None = None) 
     return _assemble(rows, ytd, td)
 
 
-def grad(f: Callable, x: Any, mode: str = "auto", has_aux: bool = False) -> Any:
+def grad(
+    f: Callable, x: Any, mode: str = "auto", has_aux: bool = False, *, intercept: bool = False
+) -> Any:
     """Gradient of a scalar-valued ``f``; same structure and shapes as ``x``.
 
     With ``has_aux=True``, ``f`` returns ``(value, aux)`` and this returns ``(grad, aux)``,
     ``aux`` evaluated as plain values (as in JAX).
 
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
+    and ``math.*`` then accept the traced values (see README).
+
     >>> import numpy as np, dualad
     >>> dualad.grad(lambda x: np.sum(x**2), np.array([1.0, 2.0]))
     array([2., 4.])
     """
+    f = intercepting(f) if intercept else f
     if has_aux:
         (_, aux), g = value_and_grad(f, x, mode, has_aux=True)
         return g, aux
@@ -321,7 +350,9 @@ def grad(f: Callable, x: Any, mode: str = "auto", has_aux: bool = False) -> Any:
     return unflatten(td, rows[0])
 
 
-def value_and_grad(f: Callable, x: Any, mode: str = "auto", has_aux: bool = False):
+def value_and_grad(
+    f: Callable, x: Any, mode: str = "auto", has_aux: bool = False, *, intercept: bool = False
+):
     """``(f(x), grad(f)(x))`` from one evaluation of ``f``, as an optimisation loop needs them.
 
     With ``has_aux=True``, ``f`` returns ``(value, aux)`` and this returns
@@ -329,10 +360,14 @@ def value_and_grad(f: Callable, x: Any, mode: str = "auto", has_aux: bool = Fals
     values: derivatives taken inside this call are peeled off, outer ones are kept (so it
     nests inside other transforms).
 
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
+    and ``math.*`` then accept the traced values (see README).
+
     >>> import numpy as np, dualad
     >>> dualad.value_and_grad(lambda x: np.sum(x**2), np.array([1.0, 2.0]))
     (np.float64(5.0), array([2., 4.]))
     """
+    f = intercepting(f) if intercept else f
     mark = _tags.new_level()  # every level this call makes is higher
     box = []
 
@@ -397,7 +432,7 @@ def _grad_forward_small(f, x, n: int):
         d = object.__new__(Dual)
         d._dot, d._pk = _PACKED_EYE[n]  # x[i] reads its packed seed directly (Dual.__getitem__)
         m = (level, n, False)  # a new level: every value derived from d shares this tuple
-        d._p, d._m, d._owns = x, m, False
+        d._p, d._m, d._owns = x, m, INPUT
         y = f(d)
         if type(y) is Dual and y._m is m and type(y._p) is float:  # a packed scalar
             dot = y._dot
@@ -410,7 +445,7 @@ def _grad_forward_small(f, x, n: int):
                 g[0], g[1] = dot.real, dot.imag
             return g
     else:
-        y = f(Dual._new(x, _small_eye(n, x.dtype, shape), level, n, False))
+        y = f(_input(Dual._new(x, _small_eye(n, x.dtype, shape), level, n, False)))
     if isinstance(y, Dual) and y._level == level:
         p, dot = y.primal, y._dot_array()
     else:
@@ -439,6 +474,8 @@ def check_grad(
     atol: float = 1e-7,
     mode: str = "forward",
     seed: int = 0,
+    *,
+    intercept: bool = False,
 ) -> float:
     """Compare dualad's derivatives of ``f`` with central differences along random directions.
 
@@ -447,10 +484,14 @@ def check_grad(
     5-point, with the step ``1e-3`` times the input's scale, then a tenth and a hundredth of
     it where a strongly curved ``f`` has not settled (a wrong derivative fails at every step).
 
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
+    and ``math.*`` then accept the traced values (see README).
+
     >>> import numpy as np, dualad
     >>> dualad.check_grad(lambda x: np.sin(x) * x, np.array([0.3, 1.2])) < 1
     True
     """
+    f = intercepting(f) if intercept else f
     _check_mode(mode)
     xs, td = _leaves(x)
     rng = np.random.default_rng(seed)
@@ -614,15 +655,19 @@ def _zeros_block(p, v):
     return np.zeros_like(_base(v), shape=tuple(np.shape(p)) + tuple(np.shape(v)))
 
 
-def vjp(f: Callable, x: Any, u: Any) -> tuple[Any, Any]:
+def vjp(f: Callable, x: Any, u: Any, *, intercept: bool = False) -> tuple[Any, Any]:
     """Value and vector-Jacobian product ``u^T J(x)`` by one reverse sweep.
 
     ``u`` has the structure and shapes of ``f(x)``; the result has those of ``x``.
+
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
+    and ``math.*`` then accept the traced values (see README).
 
     >>> import numpy as np, dualad
     >>> dualad.vjp(lambda x: x * 3.0, np.array([1.0, 2.0]), np.array([1.0, 10.0]))[1]
     array([ 3., 30.])
     """
+    f = intercepting(f) if intercept else f
     import tape
 
     xs, td = _leaves(x)
@@ -638,7 +683,14 @@ def vjp(f: Callable, x: Any, u: Any) -> tuple[Any, Any]:
     )
 
 
-def hvp(f: Callable, x: Any, v: Any, method: str = "forward-over-reverse") -> Any:
+def hvp(
+    f: Callable,
+    x: Any,
+    v: Any,
+    method: str = "forward-over-reverse",
+    *,
+    intercept: bool = False,
+) -> Any:
     """Hessian-vector product ``H(x) v`` of a scalar ``f``.
 
     Parameters
@@ -649,10 +701,14 @@ def hvp(f: Callable, x: Any, v: Any, method: str = "forward-over-reverse") -> An
         forward-mode gradient along ``v`` without a tape (n + 1 directions per pass): the
         fallback for code the tape cannot record, and a cross-check.
 
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
+    and ``math.*`` then accept the traced values (see README).
+
     >>> import numpy as np, dualad
     >>> dualad.hvp(lambda x: np.sum(x**3), np.array([1.0, 2.0]), np.array([1.0, 0.0]))
     array([6., 0.])
     """
+    f = intercepting(f) if intercept else f
     if method not in ("forward-over-reverse", "forward-over-forward"):
         raise ValueError(
             f"method must be 'forward-over-reverse' or 'forward-over-forward', got {method!r}"
@@ -693,7 +749,14 @@ _HESSIAN_METHODS = ("auto", "hyperdual", "accumulate", "forward-over-reverse")
 HYPERDUAL_MAX_N = 8  # measured: on par with "accumulate" up to n ~ 10, slower beyond (3x at 16)
 
 
-def hessian(f: Callable, x: Any, method: str = "auto", chunk: int | None = None) -> Any:
+def hessian(
+    f: Callable,
+    x: Any,
+    method: str = "auto",
+    chunk: int | None = None,
+    *,
+    intercept: bool = False,
+) -> Any:
     """Dense Hessian of a scalar ``f``: ``x.shape + x.shape`` (nested blocks for pytrees).
 
     Parameters
@@ -716,11 +779,15 @@ def hessian(f: Callable, x: Any, method: str = "auto", chunk: int | None = None)
         "accumulate" on inputs that are not plain NumPy arrays (inside another transform,
         on a GPU) runs forward-over-reverse instead.
 
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
+    and ``math.*`` then accept the traced values (see README).
+
     >>> import numpy as np, dualad
     >>> dualad.hessian(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]))
     array([[4., 2.],
            [2., 0.]])
     """
+    f = intercepting(f) if intercept else f
     if method not in _HESSIAN_METHODS:
         raise ValueError(f"method must be one of {_HESSIAN_METHODS}, got {method!r}")
     xs, td = _leaves(x)
@@ -769,7 +836,9 @@ def _hessian_hyperdual(f, xs, td, n):
     eye = _split_eye(_eye(n, n, 0, xs[0]), xs, offsets, n)
     l1, l2 = _tags.new_level(), _tags.new_level()
     hds = [
-        Dual._new(Dual._new(v, e, l1, n, False), Dual._new(e, None, l1, n, False), l2, n, False)
+        _input(
+            Dual._new(Dual._new(v, e, l1, n, False), Dual._new(e, None, l1, n, False), l2, n, False)
+        )
         for v, e in zip(xs, eye)
     ]
     ys, ytd = flatten(f(unflatten(td, hds)))

@@ -1,0 +1,532 @@
+"""Opt-in interception: ``np.asarray``, ``np.array``, ... and ``math.*`` accept wrappers.
+
+The wrappers replace attributes of the ``numpy`` and ``math`` modules once, under a lock, the
+first time interception is switched on, and stay installed. They are dormant unless the
+ContextVar ``_ON`` (or the process-wide ``config.intercept``) says the calling context
+differentiates, and even then act only on an argument that is or holds a wrapper (any
+``Leveled``): plain inputs reach the original function untouched. Attributes are never saved
+and restored per call (overlapping threads would restore the wrong function). Imports numpy,
+math, ``_ops`` and ``_tags``; never ``dual`` or ``tape``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import itertools
+import math
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from ._ops import strip
+from ._tags import Leveled
+
+#: Interception in this context: True/False where set, else the process-wide switch.
+_ON: contextvars.ContextVar[bool] = contextvars.ContextVar("dualad_intercept")
+#: The process-wide switch (``config.intercept``): the ContextVar's fallback.
+_GLOBAL = False
+_LOCK = threading.Lock()
+_installed = False
+
+_ARRAY_NAMES = (
+    "array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray",
+    "asarray_chkfinite", "require", "fromiter",
+)  # fmt: skip
+#: The functions as they were when dualad was imported: ``ORIGINAL[numpy.asarray]`` etc.
+#: (keys and values are the originals; the wrappers call these, never the module attribute).
+ORIGINAL: dict[str, Callable] = {f"numpy.{n}": getattr(np, n) for n in _ARRAY_NAMES}
+_asarray = ORIGINAL["numpy.asarray"]
+
+
+_NONE = object()  # an argument not passed
+
+
+def _holds(x) -> bool:
+    """True when ``x`` is a wrapper or a list/tuple (nested ones included) holding one."""
+    if isinstance(x, Leveled):
+        return True
+    if isinstance(x, (list, tuple)):
+        for e in x:
+            t = type(e)
+            if t is float or t is int:
+                continue
+            if isinstance(e, Leveled) or (isinstance(e, (list, tuple)) and _holds(e)):
+                return True
+    return False
+
+
+# -- array constructors ----------------------------------------------------------------------
+
+
+def _build(obj):
+    """``obj`` as one wrapper: nested lists/tuples holding wrappers become ``np.stack`` of
+    their rows, recursively; plain numbers stay Python numbers (NumPy's weak promotion)."""
+    if isinstance(obj, Leveled):
+        return obj
+    rows = []
+    for e in obj:
+        if isinstance(e, (Leveled, int, float, complex)):
+            rows.append(e)
+        elif isinstance(e, (list, tuple)) and _holds(e):
+            rows.append(_build(e))
+        else:
+            rows.append(_asarray(e))
+    return np.stack(rows)
+
+
+def _dtype_of(w) -> np.dtype:
+    return np.result_type(strip(w))
+
+
+def _lost_dtype(func: str, w, dt: np.dtype) -> TypeError:
+    return TypeError(
+        f"np.{func}(..., dtype={dt}) on a {type(w).__name__} would drop its derivative: "
+        f"{dt} holds no derivative. Use a float or complex dtype, or .{w._value_attr} for the "
+        "value alone."
+    )
+
+
+_CM = getattr(np, "_CopyMode", None)  # NumPy's spelling of copy=True/None/False, still accepted
+_COPY_MODE = {} if _CM is None else {_CM.ALWAYS: True, _CM.IF_NEEDED: None, _CM.NEVER: False}
+
+
+def _convert(func: str, obj, dtype=None, copy=None, ndmin: int = 0):
+    """What ``np.<func>`` returns for an ``obj`` holding wrappers: a wrapper itself, copied
+    where NumPy copies, cast to float/complex ``dtype`` (a narrower kind raises)."""
+    copy = _COPY_MODE.get(copy, copy)
+    out = _build(obj)
+    new = out is not obj
+    if dtype is not None:
+        dt = np.dtype(dtype)
+        if dt.kind not in "fc":
+            raise _lost_dtype(func, out, dt)
+        if dt != _dtype_of(out):
+            out, new = out.astype(dt), True
+    if copy is False and new:
+        raise ValueError(
+            f"np.{func}(..., copy=False): unable to avoid a copy while building an array "
+            "from this object (as NumPy says for plain arrays)."
+        )
+    if copy and not new:
+        out = np.copy(out)
+    if ndmin and len(out.shape) < ndmin:
+        shape = tuple(out.shape)
+        out = np.reshape(out, (1,) * (ndmin - len(shape)) + shape)
+    return out
+
+
+def _arg(args, kwargs, i: int, name: str, default=None):
+    return args[i] if len(args) > i else kwargs.get(name, default)
+
+
+def _array(args, kwargs):
+    return _convert(
+        "array", _arg(args, kwargs, 0, "object"), _arg(args, kwargs, 1, "dtype"),
+        kwargs.get("copy", True), kwargs.get("ndmin", 0),
+    )  # fmt: skip
+
+
+def _asarray_like(func: str, ndmin: int = 0):
+    def convert(args, kwargs):
+        copy = kwargs.get("copy") if func in ("asarray", "asanyarray") else None
+        return _convert(
+            func, _arg(args, kwargs, 0, "a"), _arg(args, kwargs, 1, "dtype"), copy, ndmin
+        )
+
+    return convert
+
+
+def _asarray_chkfinite(args, kwargs):
+    out = _convert("asarray_chkfinite", _arg(args, kwargs, 0, "a"), _arg(args, kwargs, 1, "dtype"))
+    if not np.all(np.isfinite(strip(out))):
+        raise ValueError("array must not contain infs or NaNs")
+    return out
+
+
+def _require(args, kwargs):
+    req = _arg(args, kwargs, 2, "requirements") or ()
+    req = {req} if isinstance(req, str) else set(req)
+    owns = bool(req & {"O", "OWNDATA"})  # NumPy copies to own the data
+    return _convert("require", _arg(args, kwargs, 0, "a"), _arg(args, kwargs, 1, "dtype"), owns)
+
+
+_CONVERT = {
+    "array": _array,
+    "asarray": _asarray_like("asarray"),
+    "asanyarray": _asarray_like("asanyarray"),
+    "ascontiguousarray": _asarray_like("ascontiguousarray", ndmin=1),
+    "asfortranarray": _asarray_like("asfortranarray", ndmin=1),
+    "asarray_chkfinite": _asarray_chkfinite,
+    "require": _require,
+}
+
+
+def _call(orig, first, args, kwargs):
+    """``orig`` called as the wrapper was (the one-argument call does not come here)."""
+    return orig(*args, **kwargs) if first is _NONE else orig(first, *args, **kwargs)
+
+
+def _array_wrapper(name: str) -> Callable:
+    orig = ORIGINAL[f"numpy.{name}"]
+    convert = _CONVERT[name]
+    first = "object" if name == "array" else "a"
+    same = name in ("asarray", "asanyarray")  # no copy, no cast: the wrapper itself
+
+    @functools.wraps(orig)
+    def wrapper(obj=_NONE, /, *args, **kwargs):
+        if _ON.get(_GLOBAL):
+            o = kwargs.get(first) if obj is _NONE else obj
+            if type(o) is not np.ndarray and _holds(o):
+                if same and not (args or kwargs) and isinstance(o, Leveled):
+                    return o  # np.asarray(x): the common call
+                return convert(args if obj is _NONE else (obj, *args), kwargs)
+        if kwargs or args or obj is _NONE:
+            return _call(orig, obj, args, kwargs)
+        return orig(obj)  # the common call, without repacking
+
+    return wrapper
+
+
+def _fromiter_wrapper() -> Callable:
+    orig = ORIGINAL["numpy.fromiter"]
+
+    @functools.wraps(orig)
+    def fromiter(*args, **kwargs):
+        if not _ON.get(_GLOBAL):
+            return orig(*args, **kwargs)
+        it = _arg(args, kwargs, 0, "iter")
+        count = _arg(args, kwargs, 2, "count", -1)
+        if not isinstance(it, (Leveled, list, tuple)):
+            # an iterator can be read only once: read it here, hand the items on
+            it = list(itertools.islice(it, count) if count >= 0 else it)
+            if args:
+                args = (it,) + args[1:]
+            else:
+                kwargs = {**kwargs, "iter": it}
+        if not _holds(it):
+            return orig(*args, **kwargs)
+        if count >= 0:
+            if count > len(it):
+                raise ValueError(
+                    f"iterator too short: Expected {count} but iterator had only {len(it)} items."
+                )
+            it = it[:count]
+        return _convert("fromiter", it, _arg(args, kwargs, 1, "dtype"), copy=True)
+
+    return fromiter
+
+
+# -- math -------------------------------------------------------------------------------------
+# Each function first runs math's own original on the primal values, so that domain and
+# overflow errors are raised exactly as without dualad; then the matching NumPy function runs
+# on the wrapper, which carries the derivative.
+
+
+def _special(name: str, scipy_name: str) -> Callable:
+    def call(x):
+        try:
+            import scipy.special as sc
+        except ImportError as e:
+            raise NotImplementedError(
+                f"math.{name} on a wrapper needs SciPy: scipy.special.{scipy_name} holds its "
+                "derivative rule (pip install scipy)"
+            ) from e
+        return getattr(sc, scipy_name)(x)
+
+    return call
+
+
+_UNARY = {
+    "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin, "acos": np.arccos,
+    "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh, "asinh": np.arcsinh,
+    "acosh": np.arccosh, "atanh": np.arctanh, "exp": np.exp, "expm1": np.expm1,
+    "log1p": np.log1p, "log2": np.log2, "log10": np.log10, "sqrt": np.sqrt, "fabs": np.fabs,
+    "degrees": np.degrees, "radians": np.radians, "cbrt": np.cbrt, "exp2": np.exp2,
+    "erf": _special("erf", "erf"), "erfc": _special("erfc", "erfc"),
+    "gamma": _special("gamma", "gamma"), "lgamma": _special("lgamma", "gammaln"),
+}  # fmt: skip
+_BINARY = {"pow": np.power, "atan2": np.arctan2, "copysign": np.copysign, "fmod": np.fmod}
+#: Answered from the primal values: their results are flags or piecewise constant.
+_PRIMAL = ("isnan", "isinf", "isfinite", "isclose")
+
+
+def _log(x, *base):
+    out = np.log(x)
+    if not base:
+        return out
+    (b,) = base
+    return out / (np.log(b) if isinstance(b, Leveled) else math.log(b))
+
+
+def _hypot(*coords):
+    if not coords:
+        return 0.0
+    out = np.absolute(coords[0])
+    for c in coords[1:]:
+        out = np.hypot(out, c)
+    return out
+
+
+def _exactly(s, exact: float):
+    """``s`` with its value moved onto ``exact`` (math's correctly rounded sum), by adding
+    the difference as a constant: the derivative is the sum's own."""
+    return s + (exact - float(strip(s)))
+
+
+def _items(it) -> list:
+    return [it[i] for i in range(len(it))] if isinstance(it, Leveled) else list(it)
+
+
+def _math_wrapper(name: str, orig: Callable, compute: Callable) -> Callable:
+    """``math.<name>`` for numbers: a wrapper argument makes it run ``compute`` after the
+    original has checked the primal values."""
+
+    @functools.wraps(orig)
+    def wrapper(x=_NONE, /, *args, **kwargs):
+        if _ON.get(_GLOBAL):
+            if not (args or kwargs) and not isinstance(x, Leveled):
+                return orig(x) if x is not _NONE else orig()
+            args = args if x is _NONE else (x, *args)
+            for a in args:
+                if isinstance(a, Leveled):
+                    orig(*[strip(b) for b in args], **kwargs)  # math's own errors first
+                    return compute(*args, **kwargs)
+            return orig(*args, **kwargs)
+        if kwargs or args or x is _NONE:
+            return _call(orig, x, args, kwargs)
+        return orig(x)  # the common call, without repacking
+
+    return wrapper
+
+
+def _primal_wrapper(orig: Callable) -> Callable:
+    @functools.wraps(orig)
+    def wrapper(*args, **kwargs):
+        if _ON.get(_GLOBAL):
+            return orig(*[strip(a) for a in args], **{k: strip(v) for k, v in kwargs.items()})
+        return orig(*args, **kwargs)
+
+    return wrapper
+
+
+def _iterable_wrapper(orig: Callable, n: int, compute: Callable) -> Callable:
+    """``math.fsum/prod/dist/sumprod``: their first ``n`` arguments are iterables, read once
+    here; with a wrapper among the items, ``compute(primal_result, *item_lists)``."""
+
+    @functools.wraps(orig)
+    def wrapper(*args, **kwargs):
+        if not _ON.get(_GLOBAL) or len(args) < n:
+            return orig(*args, **kwargs)
+        lists = [_items(a) if isinstance(a, Leveled) or not isinstance(a, (list, tuple)) else a
+                 for a in args[:n]]  # fmt: skip
+        rest = args[n:]
+        held = any(_holds(v) for v in lists) or any(isinstance(v, Leveled) for v in kwargs.values())
+        if not held:
+            return orig(*lists, *rest, **kwargs)
+        plain = orig(
+            *[[strip(e) for e in v] for v in lists], *rest,
+            **{k: strip(v) for k, v in kwargs.items()},
+        )  # fmt: skip
+        return compute(plain, *lists, **kwargs)
+
+    return wrapper
+
+
+def _fsum(exact, items):
+    return _exactly(np.sum(np.stack(items)), exact)
+
+
+def _prod(exact, items, start=1):
+    out = start
+    for e in items:
+        out = out * e
+    return out
+
+
+def _dist(exact, p, q):
+    return _hypot(*[a - b for a, b in zip(p, q)])
+
+
+def _sumprod(exact, p, q):
+    return _exactly(np.sum(np.stack(p) * np.stack(q)), exact)
+
+
+def _math_wrappers() -> dict[str, Callable]:
+    out = {}
+    for name, np_func in {**_UNARY, **_BINARY, "log": _log, "hypot": _hypot}.items():
+        if hasattr(math, name):  # cbrt and exp2 are Python 3.11+
+            out[name] = _math_wrapper(name, getattr(math, name), np_func)
+    for name in _PRIMAL:
+        out[name] = _primal_wrapper(getattr(math, name))
+    for name, n, compute in (("fsum", 1, _fsum), ("prod", 1, _prod), ("dist", 2, _dist),
+                             ("sumprod", 2, _sumprod)):  # fmt: skip
+        if hasattr(math, name):  # sumprod is Python 3.12+
+            out[name] = _iterable_wrapper(getattr(math, name), n, compute)
+    return out
+
+
+ORIGINAL.update({f"math.{n}": getattr(math, n) for n in _math_wrappers()})
+
+
+# -- installing once; switching per context ---------------------------------------------------
+
+
+def _wrappers() -> dict[str, Callable]:
+    out = {f"numpy.{n}": _array_wrapper(n) for n in _CONVERT}
+    out["numpy.fromiter"] = _fromiter_wrapper()
+    out.update({f"math.{n}": w for n, w in _math_wrappers().items()})
+    return out
+
+
+#: The wrappers, by the name of the attribute they replace (``"numpy.asarray"``, ...).
+WRAPPER: dict[str, Callable] = _wrappers()
+_MODULES = {"numpy": np, "math": math}
+
+
+def install() -> None:
+    """Replace the module attributes with the (dormant) wrappers, once per process."""
+    global _installed
+    if _installed:
+        return
+    with _LOCK:
+        if _installed:
+            return
+        for key, wrapper in WRAPPER.items():
+            mod, name = key.split(".")
+            if getattr(_MODULES[mod], name) is ORIGINAL[key]:  # leave others' patches alone
+                setattr(_MODULES[mod], name, wrapper)
+        _installed = True
+
+
+def _patch_globals(namespace: dict) -> None:
+    """Point names bound to an original (``from math import sin``) at its wrapper."""
+    by_original = {id(ORIGINAL[k]): (ORIGINAL[k], w) for k, w in WRAPPER.items()}
+    with _LOCK:
+        for name, value in list(namespace.items()):
+            pair = by_original.get(id(value))
+            if pair is not None and pair[0] is value:
+                namespace[name] = pair[1]
+
+
+def _caller_globals() -> dict:
+    """The globals of the code holding the ``with`` (or decorated by ``@intercept()``):
+    the first frame outside this module and contextlib."""
+    frame = sys._getframe(1)
+    while frame.f_globals.get("__name__") in (__name__, "contextlib"):
+        frame = frame.f_back
+    return frame.f_globals
+
+
+@contextlib.contextmanager
+def intercept(on: bool = True, *, from_imports=False) -> Iterator[None]:
+    """Let ``np.asarray``, ``np.array``, ... and ``math.*`` accept Duals and Variables here.
+
+    Inside the block, in this context only (other threads keep NumPy's behaviour), the
+    array constructors ``np.array``, ``np.asarray``, ``np.asanyarray``,
+    ``np.ascontiguousarray``, ``np.asfortranarray``, ``np.asarray_chkfinite``,
+    ``np.require`` and ``np.fromiter`` return the wrapper itself (a copy where NumPy copies;
+    float/complex ``dtype=`` casts; lists holding wrappers are stacked), and ``math``'s
+    functions (``sin``, ``exp``, ``log``, ``pow``, ``hypot``, ``fsum``, ...) run their NumPy
+    counterparts on it after checking the primal values with ``math`` itself. Plain inputs
+    reach the original functions untouched. ``float(d)``, ``int(d)``, ``d.item()`` and
+    integer/bool/object dtypes stay errors.
+
+    Parameters
+    ----------
+    on : bool
+        ``False`` switches interception off inside the block (under ``config.intercept``).
+    from_imports : bool, module or list of modules
+        Also rebind names that were imported from ``math`` or ``numpy`` (``from math
+        import sin``) to the wrappers: in the module whose code enters the block (True), or
+        in the modules given (a library's, whose functions ``f`` calls). Invasive: those modules'
+        globals are changed for good (the wrappers stay dormant outside interception),
+        so later ``intercept=True`` calls reach them too.
+
+    >>> import math, numpy as np, dualad
+    >>> d = dualad.Dual(np.array(0.0), np.array(1.0))
+    >>> with dualad.intercept():
+    ...     y = math.sin(np.asarray(d)) + math.exp(d)
+    >>> float(y.tangent)
+    2.0
+    """
+    if on or from_imports:
+        install()
+    if from_imports is True:
+        _patch_globals(_caller_globals())
+    elif from_imports:
+        mods = from_imports if isinstance(from_imports, (list, tuple)) else [from_imports]
+        for m in mods:
+            _patch_globals(vars(m))
+    token = _ON.set(bool(on))
+    try:
+        yield
+    finally:
+        _ON.reset(token)
+
+
+def intercepting(f: Callable) -> Callable:
+    """``f`` run with interception on: what ``intercept=True`` in the API functions does.
+
+    >>> import numpy as np, dualad
+    >>> from dualad._intercept import intercepting
+    >>> dualad.grad(intercepting(lambda x: np.asarray(x) @ x), np.array([1.0, 2.0]))
+    array([2., 4.])
+    """
+    if not _installed:
+        install()
+
+    def run(*args, **kwargs):
+        token = _ON.set(True)
+        try:
+            return f(*args, **kwargs)
+        finally:
+            _ON.reset(token)
+
+    return run
+
+
+def active() -> bool:
+    """True when interception is on in this context.
+
+    >>> from dualad._intercept import active
+    >>> active()
+    False
+    """
+    return _ON.get(_GLOBAL)
+
+
+class Config:
+    """Process-wide switches. ``config.intercept = True`` turns interception on in every
+    context that has not set it (``DUALAD_INTERCEPT=1`` in the environment does this at
+    import); ``with dualad.intercept(False):`` still turns it off locally.
+
+    >>> import dualad
+    >>> dualad.config.intercept
+    False
+    """
+
+    __slots__ = ()
+
+    @property
+    def intercept(self) -> bool:
+        return _GLOBAL
+
+    @intercept.setter
+    def intercept(self, value: bool) -> None:
+        global _GLOBAL
+        if value:
+            install()
+        _GLOBAL = bool(value)
+
+    def __repr__(self) -> str:
+        return f"dualad.config(intercept={_GLOBAL})"
+
+
+config = Config()
+if os.environ.get("DUALAD_INTERCEPT", "").strip().lower() in ("1", "true", "yes", "on"):
+    config.intercept = True
