@@ -13,7 +13,7 @@ the tape on first use.
 
 from __future__ import annotations
 
-import numpy as np
+from dualad._numpy import np
 
 from ._stencil import Cols
 from ._stencil import jvp as stencil_jvp

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
+from dualad._numpy import np
 
 from ._tags import Leveled
 

@@ -5,7 +5,7 @@ Imports numpy only; CuPy and Dask arrays are reached through NumPy's own dispatc
 
 from __future__ import annotations
 
-import numpy as np
+from dualad._numpy import np
 
 
 def as_float_leaf(x):

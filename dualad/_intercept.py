@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from ._buffer import Buffer, make, resolve
 from ._ops import strip
 from ._tags import Leveled
 
@@ -47,15 +48,16 @@ _NONE = object()  # an argument not passed
 
 
 def _holds(x) -> bool:
-    """True when ``x`` is a wrapper or a list/tuple (nested ones included) holding one."""
-    if isinstance(x, Leveled):
+    """True when ``x`` is a wrapper, a promotable buffer, or a list/tuple (nested ones
+    included) holding one."""
+    if isinstance(x, (Leveled, Buffer)):
         return True
     if isinstance(x, (list, tuple)):
         for e in x:
             t = type(e)
             if t is float or t is int:
                 continue
-            if isinstance(e, Leveled) or (isinstance(e, (list, tuple)) and _holds(e)):
+            if isinstance(e, (Leveled, Buffer)) or (isinstance(e, (list, tuple)) and _holds(e)):
                 return True
     return False
 
@@ -66,11 +68,11 @@ def _holds(x) -> bool:
 def _build(obj):
     """``obj`` as one wrapper: nested lists/tuples holding wrappers become ``np.stack`` of
     their rows, recursively; plain numbers stay Python numbers (NumPy's weak promotion)."""
-    if isinstance(obj, Leveled):
+    if isinstance(obj, (Leveled, Buffer)):
         return obj
     rows = []
     for e in obj:
-        if isinstance(e, (Leveled, int, float, complex)):
+        if isinstance(e, (Leveled, Buffer, int, float, complex)):
             rows.append(e)
         elif isinstance(e, (list, tuple)) and _holds(e):
             rows.append(_build(e))
@@ -182,7 +184,7 @@ def _array_wrapper(name: str) -> Callable:
         if _ON.get(_GLOBAL):
             o = kwargs.get(first) if obj is _NONE else obj
             if type(o) is not np.ndarray and _holds(o):
-                if same and not (args or kwargs) and isinstance(o, Leveled):
+                if same and not (args or kwargs) and isinstance(o, (Leveled, Buffer)):
                     return o  # np.asarray(x): the common call
                 return convert(args if obj is _NONE else (obj, *args), kwargs)
         if kwargs or args or obj is _NONE:
@@ -376,8 +378,72 @@ ORIGINAL.update({f"math.{n}": getattr(math, n) for n in _math_wrappers()})
 # -- installing once; switching per context ---------------------------------------------------
 
 
+# -- buffers: np.zeros & co. return promotable buffers (dualad._buffer) -----------------------
+_BUFFERS = ("zeros", "ones", "empty", "full")
+_LIKE = ("zeros_like", "ones_like", "empty_like", "full_like")
+ORIGINAL.update({f"numpy.{n}": getattr(np, n) for n in _BUFFERS + _LIKE})
+_OURS = ("dualad", "tape")
+
+
+_USERS = ("dualad._intercept", "dualad._buffer")  # the user's code runs below these
+
+
+def _from_user() -> bool:
+    """True when the call comes from the user's code, False from dualad's or the tape's own
+    (a rule allocating a tangent, or NumPy code a rule calls, such as np.pad's): the nearest
+    dualad frame above the caller decides."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name.startswith(_OURS):
+            return name.startswith(_USERS)
+        frame = frame.f_back
+    return True
+
+
+def _buffer_wrapper(name: str) -> Callable:
+    orig = ORIGINAL[f"numpy.{name}"]
+    like = name.endswith("_like")
+
+    @functools.wraps(orig)
+    def wrapper(*args, **kwargs):
+        out = orig(*args, **kwargs)
+        if _ON.get(_GLOBAL) and type(out) is np.ndarray and _from_user():
+            proto = args[0] if args else kwargs.get("a")
+            if not like or type(proto) in (np.ndarray, Buffer, list, tuple):
+                return make(out)
+        return out
+
+    return wrapper
+
+
+# -- reductions of lists: np.sum([d0, d1]) -----------------------------------------------------
+# NumPy dispatches on the list, not on what it holds, and converts it in C. These functions
+# (the ones real code hands lists to) stack a list holding wrappers first, as np.array does.
+_LIST_TAKERS = (
+    "sum", "prod", "mean", "max", "min", "amax", "amin", "std", "var", "median", "average",
+    "cumsum", "cumprod", "ptp", "dot", "sort", "diff", "clip", "round", "around", "trace",
+)  # fmt: skip
+ORIGINAL.update({f"numpy.{n}": getattr(np, n) for n in _LIST_TAKERS if hasattr(np, n)})
+
+
+def _list_wrapper(name: str) -> Callable:
+    orig = ORIGINAL[f"numpy.{name}"]
+
+    @functools.wraps(orig)
+    def wrapper(a, *args, **kwargs):
+        t = type(a)
+        if (t is list or t is tuple) and _ON.get(_GLOBAL) and _holds(a):
+            a = _build(a)
+        return orig(a, *args, **kwargs)
+
+    return wrapper
+
+
 def _wrappers() -> dict[str, Callable]:
     out = {f"numpy.{n}": _array_wrapper(n) for n in _CONVERT}
+    out.update({f"numpy.{n}": _buffer_wrapper(n) for n in _BUFFERS + _LIKE})
+    out.update({f"numpy.{n}": _list_wrapper(n) for n in _LIST_TAKERS if hasattr(np, n)})
     out["numpy.fromiter"] = _fromiter_wrapper()
     out.update({f"math.{n}": w for n, w in _math_wrappers().items()})
     return out
@@ -483,7 +549,7 @@ def intercepting(f: Callable) -> Callable:
     def run(*args, **kwargs):
         token = _ON.set(True)
         try:
-            return f(*args, **kwargs)
+            return resolve(f(*args, **kwargs))  # buffers: their wrappers, or plain arrays
         finally:
             _ON.reset(token)
 

@@ -11,9 +11,9 @@ import inspect
 import math
 import numbers
 
-import numpy as np
+from dualad._numpy import np
 
-from ._tags import Leveled
+from ._tags import Deferring, Leveled
 
 LOST = (
     "converting a {cls} to {what} would silently drop its derivative. Use .{attr} for the "
@@ -100,11 +100,13 @@ def _binary(ufunc, a, b):
     if type(b) in _PLAIN:  # the common case: a wrapper and a plain number or array
         return a._apply(ufunc, (a, b), {}, a._level)
     if isinstance(b, Leveled):
+        if isinstance(a, Deferring):
+            return NotImplemented
         if isinstance(a, Leveled) and a._level >= b._level:
             return a._apply(ufunc, (a, b), {}, a._level)
         return b._apply(ufunc, (a, b), {}, b._level)
-    if type(b) not in (list, tuple) and _foreign(b):
-        return NotImplemented
+    if isinstance(b, Deferring) or (type(b) not in (list, tuple) and _foreign(b)):
+        return NotImplemented  # a promotable buffer answers for itself (dualad._buffer)
     return a._apply(ufunc, (a, b), {}, a._level)
 
 

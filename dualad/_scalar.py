@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import operator
 
-import numpy as np
+from dualad._numpy import np
 
 from .rules import RULES
 from .rules._define import NEG, ONE

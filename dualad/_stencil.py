@@ -9,7 +9,7 @@ Anything else turns the Jacobian dense. Imports numpy and the rule table only.
 
 from __future__ import annotations
 
-import numpy as np
+from dualad._numpy import np
 
 from .rules import RULES
 from .rules._define import NEG, ONE, getitem

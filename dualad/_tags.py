@@ -34,6 +34,17 @@ class Leveled:
     _level: int
 
 
+class Deferring:
+    """Marker for a type whose own NumPy hooks must run before a wrapper's: a promotable
+    buffer (dualad._buffer) answers for itself, so wrappers return NotImplemented to it."""
+
+    __slots__ = ()
+
+
+#: The level ``top_level`` reports for a Deferring argument: above every wrapper.
+DEFER = 1 << 62
+
+
 def top_level(args) -> tuple[int, Leveled | None]:
     """Highest level among ``args`` (looking into lists and tuples, nested ones included:
     ``np.block([[a, b], [c, d]])``)."""
@@ -47,10 +58,14 @@ def top_level(args) -> tuple[int, Leveled | None]:
                 if isinstance(b, Leveled):
                     if b._level > best:
                         best, owner = b._level, b
+                elif isinstance(b, Deferring):
+                    return DEFER, b
                 elif type(b) in (list, tuple):
                     level, inner = top_level(b)
                     if level > best:
                         best, owner = level, inner
+        elif isinstance(a, Deferring):
+            return DEFER, a
     return best, owner
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from dualad._numpy import np
 
 from . import _tags
 from ._accumulate import accumulate

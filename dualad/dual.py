@@ -9,7 +9,7 @@ not confuse perturbations. A zero tangent is stored as ``None`` and costs nothin
 
 from __future__ import annotations
 
-import numpy as np
+from dualad._numpy import np
 
 from . import _tags
 from ._alias import (

@@ -5,7 +5,7 @@ Imports the sweep only.
 
 from __future__ import annotations
 
-import numpy as np
+from dualad._numpy import np
 
 from .sweep import sweep
 from .variable import Variable

@@ -10,8 +10,7 @@ from __future__ import annotations
 import itertools
 import weakref
 
-import numpy as np
-
+from dualad._numpy import np
 from dualad.rules import RULES
 
 _ids = itertools.count()  # record ids and Variable ids: one counter, creation order

@@ -9,8 +9,7 @@ Imports dualad.rules (through the records) only.
 
 from __future__ import annotations
 
-import numpy as np
-
+from dualad._numpy import np
 from dualad.rules._define import NEG, ONE
 
 from .record import ArgIndex, ItemRecord, ScalarRecord

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import contextvars
 
-import numpy as np
-
 from dualad import _tags
+from dualad._numpy import np
 from dualad._pytree import flatten, unflatten
 
 from .record import ScalarRecord

@@ -13,10 +13,9 @@ import math
 import operator
 import weakref
 
-import numpy as np
-
 from dualad import _tags
 from dualad._alias import maybe_view, memory_root
+from dualad._numpy import np
 from dualad._ops import (
     IN_PLACE,
     ArrayOps,

@@ -71,12 +71,13 @@ def test_every_dispatched_numpy_function_is_classified():
     # every function NumPy hands to __array_function__ (in np, np.linalg, np.fft) has a rule,
     # a restatement, a primal-only or unsupported entry, or is an in-place writer: none falls
     # through to the generic "no derivative rule" error
+    from dualad._numpy import np as numpy_as_imported  # interception's wrappers left out
     from dualad._ops import IN_PLACE
 
     known = set(RULES) | set(PRIMAL_ONLY) | set(UNSUPPORTED) | set(COMPOSITES) | set(IN_PLACE)
     known.add(np.block)
     missing = []
-    for mod, prefix in ((np, "np."), (np.linalg, "np.linalg."), (np.fft, "np.fft.")):
+    for mod, prefix in ((numpy_as_imported, "np."), (np.linalg, "np.linalg."), (np.fft, "np.fft.")):
         for name in dir(mod):
             f = getattr(mod, name)
             dispatched = type(f).__name__ == "_ArrayFunctionDispatcher"

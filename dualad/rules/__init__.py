@@ -8,7 +8,7 @@ numpy (and scipy.special, only when installed) and nothing else.
 
 from __future__ import annotations
 
-import numpy as np
+from dualad._numpy import np
 
 from . import (  # importing a family fills RULES with its rules
     composite,

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from dualad._numpy import np
 
 RULES: dict[Any, Rule] = {}
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 
-import numpy as np
+from dualad._numpy import np
 
 #: {numpy function: its restatement}. Disjoint from RULES, PRIMAL_ONLY and UNSUPPORTED.
 COMPOSITES: dict[Callable, Callable] = {}

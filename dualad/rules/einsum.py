@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import string
 
-import numpy as np
+from dualad._numpy import np
 
 from ._define import defrule, shape_of
 from .products import _eye, _plus, _wants

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
+from dualad._numpy import np
 
 from ._define import NEG, ONE, defpartials, defrule, defzero
 

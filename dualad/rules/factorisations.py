@@ -7,7 +7,7 @@ triangle and a cotangent is folded back onto it. Real inputs only. Imports numpy
 
 from __future__ import annotations
 
-import numpy as np
+from dualad._numpy import np
 
 from ._define import defrule, ndim_of
 from .products import _const, _eye, _neg, _plus

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
+
+from dualad._numpy import np
 
 from ._define import defrule, getitem, ndim_of, shape_of
 

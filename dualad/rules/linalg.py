@@ -8,7 +8,7 @@ Real inputs only. Imports numpy only.
 
 from __future__ import annotations
 
-import numpy as np
+from dualad._numpy import np
 
 from ._define import align, defrule, ndim_of, shape_of, unbroadcast
 from .products import _const, _eye, _mm2, _neg, _plus, _wants

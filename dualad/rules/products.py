@@ -7,7 +7,7 @@ operands are treated explicitly and directions fold into one BLAS call. Imports 
 
 from __future__ import annotations
 
-import numpy as np
+from dualad._numpy import np
 
 from ._define import align, defrule, ndim_of, shape_of, unbroadcast
 

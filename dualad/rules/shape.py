@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from itertools import accumulate
 
-import numpy as np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 from numpy.lib.stride_tricks import sliding_window_view
+
+from dualad._numpy import np
 
 from ._define import align, ndim_of, shape_of, unbroadcast
 from .indexing import (

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import scipy.special as sc
+
+from dualad._numpy import np
 
 from ._define import defpartials, defrule, defzero, func_name
 

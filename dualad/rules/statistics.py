@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
+
+from dualad._numpy import np
 
 from ._define import defrule, shape_of
 from .composite import composite, unsupported_option

@@ -7,7 +7,7 @@ differentiates. Linear in (x, value). Where a key names an element twice, the la
 
 from __future__ import annotations
 
-import numpy as np
+from dualad._numpy import np
 
 from ._define import defrule, shape_of, unbroadcast
 

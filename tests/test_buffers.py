@@ -1,0 +1,164 @@
+"""Promotable buffers: np.zeros & co. under interception hold the derivatives written in.
+
+Every derivative is compared with central differences of the same function on plain NumPy,
+in forward and reverse mode; views of a buffer (taken before or after the first write) follow
+it, as NumPy's views do.
+"""
+
+import numpy as np
+import pytest
+
+import dualad
+
+MODES = ("forward", "reverse")
+X = np.array([0.5, 2.0, -0.7])
+
+
+def central(f, x, h=1e-6):
+    cols = []
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = h
+        cols.append((np.asarray(f(x + e)) - np.asarray(f(x - e))) / (2 * h))
+    return np.stack(cols, axis=-1)
+
+
+def check(f, x=X):
+    want = central(f, x)
+    for mode in MODES:
+        got = dualad.jacobian(f, x, mode=mode, intercept=True)
+        np.testing.assert_allclose(got, want, atol=1e-7, err_msg=mode)
+
+
+def test_item_writes():
+    def f(x):
+        out = np.zeros(3)
+        out[0] = x[0] * x[1]
+        out[2] = np.sin(x[2])
+        return out
+
+    check(f)
+
+
+def test_masked_augmented_assignment():
+    # opfunu's modified Schwefel: fx[mask] -= ...
+    def f(x):
+        z = np.asarray(x) * 3.0
+        fx = np.zeros_like(z)
+        mask = z > 0
+        fx[mask] -= z[mask] * np.sin(np.sqrt(np.abs(z[mask])))
+        fx[~mask] += z[~mask] ** 2
+        return fx
+
+    check(f)
+
+
+def test_views_taken_before_the_first_write_follow():
+    def f(x):
+        out = np.ones((2, 3))
+        row = out[1]
+        col = out[:, 0]
+        flat = out.reshape(-1)
+        out[1, 0] = x[0] ** 2  # promotes: row, col and flat see it
+        row[2] = x[1] * row[0]
+        return np.concatenate([flat, col * x[2]])
+
+    check(f)
+
+
+def test_loop_filled_matrix():
+    def f(x):
+        n = x.shape[0]
+        A = np.empty((n, n))
+        for i in range(n):
+            for j in range(n):
+                A[i, j] = np.exp(-((x[i] - x[j]) ** 2))
+        return A.sum(axis=0)
+
+    check(f)
+
+
+def test_out_argument_and_full():
+    def f(x):
+        buf = np.full(3, 2.0)
+        np.multiply(x, x, out=buf)
+        acc = np.zeros(3)
+        np.add(acc, buf, out=acc)
+        return acc * np.arange(1.0, 4.0)
+
+    check(f)
+
+
+def test_plain_buffers_stay_plain():
+    seen = {}
+
+    def f(x):
+        idx = np.zeros(3, dtype=int)  # integers cannot hold a derivative: a plain array
+        w = np.zeros(3)
+        w[:] = [1.0, 2.0, 3.0]  # never promoted: behaves as NumPy's
+        seen["w"] = float(w.sum())
+        return x * w[idx + 1]
+
+    check(f)
+    assert seen["w"] == 6.0
+
+
+def test_a_promoted_buffer_refuses_conversion():
+    def f(x):
+        out = np.zeros(2)
+        out[0] = x[0]
+        return float(out[0]) * x
+
+    for mode in MODES:
+        with pytest.raises(TypeError, match="derivative"):
+            dualad.jacobian(f, X, mode=mode, intercept=True)
+
+
+def test_without_interception_writes_still_raise():
+    def f(x):
+        out = np.zeros(3)
+        out[:] = x**2
+        return out
+
+    for mode in MODES:
+        with pytest.raises(TypeError):
+            dualad.jacobian(f, X, mode=mode)
+
+
+def test_scalar_loop_accumulator():
+    def f(x):
+        s = np.zeros(1)
+        for v in x:
+            s[0] += v**3
+        return s
+
+    check(f)
+
+
+def test_gradient_of_scalar_output():
+    def f(x):
+        out = np.zeros(3)
+        out[1:] = x[:2] * x[1:]
+        return np.sum(out**2)
+
+    want = central(lambda z: np.array([f(z)]), X)[0]
+    for mode in MODES:
+        np.testing.assert_allclose(dualad.grad(f, X, mode=mode, intercept=True), want, atol=1e-7)
+
+
+def test_weierstrass_against_its_closed_form():
+    # finite differences cannot check this one (cos(2 pi 3^k x), k <= 20): the closed form can
+    a, b, k = 0.5, 3.0, np.arange(21)
+
+    def weierstrass(x):  # as opfunu writes it: np.array(x), a Python loop, a plain start
+        x = np.array(x).ravel()
+        result = 0
+        for i in range(len(x)):
+            result += np.sum(a**k * np.cos(2 * np.pi * b**k * (x[i] + 0.5)))
+        return result
+
+    x = np.array([0.123, -0.377, 0.2])
+    want = [np.sum(a**k * -np.sin(2 * np.pi * b**k * (xi + 0.5)) * 2 * np.pi * b**k) for xi in x]
+    for mode in MODES:
+        got = dualad.grad(weierstrass, x, mode=mode, intercept=True)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
