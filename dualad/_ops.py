@@ -178,6 +178,8 @@ class ArrayOps(Leveled):
         for i in range(len(self)):
             yield self[i]
 
+    itemsize = property(lambda self: strip(self).dtype.itemsize)
+    nbytes = property(lambda self: strip(self).nbytes)
     shape = property(lambda self: np.shape(strip(self)))
     ndim = property(lambda self: np.ndim(strip(self)))
     size = property(lambda self: int(np.size(strip(self))))
@@ -350,8 +352,8 @@ class ArrayOps(Leveled):
     def squeeze(self, axis=None):
         return np.squeeze(self, axis=axis)
 
-    def copy(self):
-        return np.copy(self)
+    def copy(self, order="K"):
+        return np.copy(self, order=order)
 
     def conj(self):
         return np.conjugate(self)

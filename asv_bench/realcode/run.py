@@ -32,6 +32,7 @@ for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")  # one BLAS thread per worker process
 
 import argparse
+import contextlib
 import collections
 import inspect
 import json
@@ -65,6 +66,9 @@ CONFIGS = (  # key, mode, intercept
     ("fwd+i", "forward", True),
     ("rev+i", "reverse", True),
 )
+#: --from-imports: intercepted runs also rebind `from math import cos`-style names in the
+#: function's package (dualad.intercept(from_imports=...), the documented opt-in).
+FROM_IMPORTS = False
 RTOL, ATOL = 1e-5, 1e-8
 LOOSE = 1e-3  # a WRONG must miss a self-consistent reference by this much
 RESOLUTION = 1e-4  # an estimate whose rounding noise exceeds this (relative) checks nothing
@@ -477,6 +481,17 @@ class _Excluded(Exception):
     pass
 
 
+def _from_imports(entry, icpt):
+    """With --from-imports, an intercepted run rebinds names imported from math/numpy in every
+    loaded module of the function's package, as a user would with
+    ``dualad.intercept(from_imports=[...])``; otherwise nothing."""
+    if not (icpt and FROM_IMPORTS):
+        return contextlib.nullcontext()
+    top = entry.name.split(".")[0]
+    mods = [m for n, m in list(sys.modules.items()) if n == top or n.startswith(top + ".")]
+    return dualad.intercept(from_imports=[m for m in mods if m is not None])
+
+
 def run_one(entry, timeout):
     rec = {"package": entry.package, "name": entry.name, "note": entry.note}
     if entry.fn is None:
@@ -509,7 +524,12 @@ def run_one(entry, timeout):
         r = {}
         t = time.perf_counter()
         try:
-            with limit(timeout), warnings.catch_warnings(), np.errstate(all="ignore"):
+            with (
+                limit(timeout),
+                warnings.catch_warnings(),
+                np.errstate(all="ignore"),
+                _from_imports(entry, icpt),
+            ):
                 warnings.simplefilter("ignore")
                 res = api(entry.fn, x.copy(), **kw)
             r["time_s"] = round(time.perf_counter() - t, 4)
@@ -646,6 +666,12 @@ def report(results, elapsed, args):
         + (
             ", corpus imported after dualad installed its intercept wrappers (--intercept-first)"
             if args.intercept_first and INTERCEPT
+            else ""
+        )
+        + (
+            "; intercepted runs also rebind names imported from math/numpy in the function's "
+            "package (--from-imports: dualad.intercept(from_imports=...))"
+            if FROM_IMPORTS
             else ""
         )
         + "\n"
@@ -830,7 +856,15 @@ def main(argv=None):
         help="make one intercept=True call before importing the corpus packages: their "
         "`from math import cos` then binds dualad's dormant wrappers (import order matters)",
     )
+    ap.add_argument(
+        "--from-imports",
+        action="store_true",
+        help="intercepted runs also rebind `from math import cos`-style names in the "
+        "function's package: dualad.intercept(from_imports=[its modules]), the opt-in",
+    )
     args = ap.parse_args(argv)
+    global FROM_IMPORTS
+    FROM_IMPORTS = args.from_imports
     if args.intercept_first and INTERCEPT:
         dualad.grad(lambda v: v @ v, np.ones(2), intercept=True)
 

@@ -10,7 +10,7 @@ import math
 
 from dualad._numpy import np
 
-from ._define import NEG, ONE, defpartials, defrule, defzero
+from ._define import NEG, ONE, defpartials, defrule, defzero, shape_of, unbroadcast
 
 _LN2 = math.log(2.0)  # Python floats: a float32 tangent stays float32 (NEP 50)
 _LN10 = math.log(10.0)
@@ -147,6 +147,36 @@ for _f in (np.sign, np.floor, np.ceil, np.trunc, np.rint, np.spacing):
 for _f in (np.floor_divide, np.heaviside, np.nextafter):
     defzero(_f, nargs=2)
 
+# -- two outputs: a differentiable part and a piecewise-constant part ------------------------
+
+
+def _modf_jvp(dots, out, x):
+    return dots[0], None  # frac = x - trunc(x): slope 1; the integral part is a step
+
+
+def _modf_vjp(out_bar, out, x):
+    return (out_bar[0],)
+
+
+def _divmod_jvp(dots, out, a, b):
+    a_dot, b_dot = dots  # remainder a - floor(a / b) * b; the quotient is a step
+    r_dot = None if a_dot is None else a_dot
+    if b_dot is not None:
+        term = -out[0] * b_dot
+        r_dot = term if r_dot is None else r_dot + term
+    return None, r_dot
+
+
+def _divmod_vjp(out_bar, out, a, b):
+    g = out_bar[1]
+    if g is None:
+        return None, None
+    return unbroadcast(g, shape_of(a)), unbroadcast(-g * out[0], shape_of(b))
+
+
+defrule(np.modf, _modf_jvp, _modf_vjp)
+defrule(np.divmod, _divmod_jvp, _divmod_vjp)
+
 #: ufuncs whose results are booleans or integers: they run on the primal, no tangent.
 PRIMAL_ONLY_UFUNCS = (
     np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal,
@@ -158,7 +188,5 @@ PRIMAL_ONLY_UFUNCS = (
 
 #: ufuncs deliberately without a rule, each with the reason the error message gives.
 UNSUPPORTED_UFUNCS = {
-    np.modf: "it returns two arrays; use x - np.trunc(x) and np.trunc(x) instead",
-    np.divmod: "it returns two arrays; use np.floor_divide and np.remainder instead",
     np.frexp: "its mantissa/exponent split is not differentiable as a pair; use np.log2",
 }

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import dualad
 from dualad.rules import RULES
 from dualad.rules.elementwise import PRIMAL_ONLY_UFUNCS, UNSUPPORTED_UFUNCS
 from tests._check import check_rule
@@ -82,3 +83,37 @@ def test_every_numpy_ufunc_is_classified_once():
     missing = ufuncs - set().union(*groups)
     assert not missing, f"unclassified ufuncs: {sorted(u.__name__ for u in missing)}"
     assert sum(len(g) for g in groups) == len(set().union(*groups)), "a ufunc is in two groups"
+
+
+# -- two outputs: modf and divmod ----------------------------------------------------------------
+
+
+def _central(f, x, h=1e-6):
+    cols = []
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = h
+        cols.append((f(x + e) - f(x - e)) / (2 * h))
+    return np.stack(cols, axis=-1)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_modf_frac_has_slope_one_and_the_integral_part_none(mode):
+    x = np.array([1.3, -2.7, 0.4])
+
+    def f(x):
+        frac, whole = np.modf(x * 1.5)
+        return frac * np.sin(x) + whole * x
+
+    np.testing.assert_allclose(dualad.jacobian(f, x, mode=mode), _central(f, x), atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_divmod_remainder_in_both_arguments(mode):
+    x = np.array([5.3, -2.6, 7.1, 1.9])
+
+    def f(x):
+        q, r = np.divmod(x[:2] * 3.0, x[2:])
+        return r * x[:2] + q
+
+    np.testing.assert_allclose(dualad.jacobian(f, x, mode=mode), _central(f, x), atol=1e-6)
