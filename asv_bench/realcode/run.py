@@ -32,8 +32,8 @@ for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")  # one BLAS thread per worker process
 
 import argparse
-import contextlib
 import collections
+import contextlib
 import inspect
 import json
 import math
