@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dualad._numpy import np
 
-from ._alias import INPUT
 from ._tags import Deferring, Leveled
 
 _base = np.ndarray.base.__get__
@@ -131,22 +130,48 @@ def promote(b, value) -> None:
                 "buffer per derivative (out = np.zeros_like(x)) instead"
             )
         return
-    if isinstance(w.primal if hasattr(w, "_dot") else w._unwrap(), Leveled):
-        raise NotImplementedError(
-            "writing a nested derivative (a second-order value) into a plain buffer is not "
-            "supported; build the buffer from the value instead: out = np.zeros_like(x)"
-        )
     if root.dtype.kind != "f":
         raise TypeError(f"a {root.dtype} buffer cannot hold a derivative; use a float dtype")
-    plain = root.view(np.ndarray)
-    if hasattr(w, "_dot"):  # a Dual: the buffer's memory is its primal
-        shape = (w._k,) + root.shape
-        rw = type(w)._new(plain, _zeros(shape, root.dtype), w._level, w._k, w._single)
-        rw._owns = True
-    else:  # a Variable: a constant node of the value's tape
-        rw = type(w)._new(plain.copy(), w._level, None, w._tape)
-        rw.requires_grad = False
-    own["_promoted"] = {"wrapper": rw, "root": root}
+    own["_promoted"] = {"wrapper": _zero_like(w, root.view(np.ndarray)), "root": root}
+
+
+def _zero_like(w, plain):
+    """A constant wrapper of ``w``'s kind, levels and directions (nested ones too) over the
+    buffer's memory ``plain``: a Dual keeps it as its innermost primal, a Variable a copy."""
+    from .dual import Dual
+
+    if isinstance(w, Dual):
+        inner = w._p
+        p = _zero_like(inner, plain) if isinstance(inner, Leveled) else plain
+        out = type(w)._new(p, _zero_tangent(w._dot, (w._k,), plain), w._level, w._k, w._single)
+        out._owns = True
+        return out
+    value = w._unwrap()  # a Variable
+    copy = plain.copy(order="K")  # laid out as the buffer: its views keep NumPy's strides
+    v = _zero_like(value, copy) if isinstance(value, Leveled) else copy
+    out = type(w)._new(v, w._level, None, w._tape)
+    out.requires_grad = False
+    return out
+
+
+def _zero_tangent(t, lead, plain):
+    """Zeros shaped ``lead + plain.shape``, nested as the tangent ``t`` is."""
+    from .dual import Dual
+
+    if isinstance(t, Dual):  # a nested tangent (second order)
+        out = Dual._new(
+            _zero_tangent(t._p, lead, plain),
+            _zero_tangent(t._dot, (t._k,) + lead, plain),
+            t._level, t._k, t._single,
+        )  # fmt: skip
+        out._owns = True
+        return out
+    if isinstance(t, Leveled):
+        raise NotImplementedError(
+            "a buffer cannot take a derivative whose tangent is itself recorded on a tape; "
+            "build the buffer from the value instead: out = np.zeros_like(x)"
+        )
+    return _zeros(lead + plain.shape, plain.dtype)
 
 
 def _view_wrapper(rw, root, b):
@@ -154,10 +179,10 @@ def _view_wrapper(rw, root, b):
     from .dual import Dual, _view_dual
 
     if isinstance(rw, Dual):
-        if rw._owns == INPUT:
-            raise NotImplementedError("a promoted buffer cannot be an input")
-        return _view_dual(rw, b.view(np.ndarray), lambda: None, rw._level, rw._k, rw._single, Dual)
-    from tape.variable import _Alias, record
+        inner = rw._p
+        p = _view_wrapper(inner, root, b) if isinstance(inner, Leveled) else b.view(np.ndarray)
+        return _view_dual(rw, p, lambda: None, rw._level, rw._k, rw._single, type(rw))
+    from tape.variable import _Alias, _at, record
 
     from .rules._define import getitem
 
@@ -173,7 +198,12 @@ def _view_wrapper(rw, root, b):
     if not bp.flags.writeable:
         idx.flags.writeable = False
     vw = record(getitem, (np.reshape(rw, -1), idx), {}, rw._level)
-    group.join(vw, idx)
+    start = bp.__array_interface__["data"][0] - rp.__array_interface__["data"][0]
+    if type(rw._value) is np.ndarray:  # NumPy's layout for the view (see tape's _Alias)
+        vw._value = _at(rw._value, bp.shape, start, bp.strides)
+        group.join(vw, idx, ("strided", start, bp.strides))
+    else:
+        group.join(vw, idx, ("gathered",))
     return vw
 
 

@@ -9,6 +9,7 @@ scalar kernels (dualad._scalar) only.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import operator
 import weakref
@@ -66,6 +67,7 @@ class Variable(ArrayOps):
         "_record",
         "_tape",
         "_value",
+        "_view",
         "grad",
         "requires_grad",
     )  # fmt: skip
@@ -276,7 +278,14 @@ def _rebind(v: Variable, new) -> None:
     """Make ``v`` stand for the node ``new`` (a Variable) or the constant ``new``."""
     if isinstance(new, Variable):
         v._value, v._record, v._id, v._tape = new._value, new._record, new._id, new._tape
-        v._record.bind_outputs((v,))
+        rec = v._record
+        ids = rec.out_ids
+        if len(ids) == 1:
+            rec.bind_one(v)
+        else:  # one output of several (np.split): name v for that one only
+            refs = list(rec.out_refs)
+            refs[ids.index(v._id)] = weakref.ref(v)
+            rec.out_refs = tuple(refs)
     else:
         v.value = new
 
@@ -285,10 +294,16 @@ class _Alias:
     """Variables that share memory, as NumPy views do: a root and its views.
 
     Tape values are never written in place (records keep them), so a write through any member
-    becomes a functional update of the root's flat value at the member's element positions
-    (``idx``: flat indices into the root, computed by running the view function on an index
-    array), and every live view is then read again from the new root. PyTorch's view tracking
-    (a view knows its base; an in-place write rebases the graph) is the model.
+    becomes a functional update of the root at the member's element positions (``idx``: flat
+    indices into the root, computed by running the view function on an index array), and
+    every live view is then made again from the new root. PyTorch's view tracking (a view
+    knows its base; an in-place write rebases the graph) is the model.
+
+    NumPy decides view-or-copy from memory layout (``v.ravel()`` copies a strided view), so
+    the root's new value is laid out as the old one and each view is made again the way it was
+    made (``_view``): by replaying its view function on its (already remade) source, or, for a
+    view of a promoted buffer, at its byte offset and strides. Values and layouts are then
+    NumPy's own, at every nesting level.
     """
 
     __slots__ = ("index", "members", "root")
@@ -298,7 +313,7 @@ class _Alias:
         shape = np.shape(strip(root))
         self.index = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)
         self.members: dict[int, weakref.ref] = {}  # Variables are unhashable: by id
-        root._alias, root._idx = self, None
+        root._alias, root._idx, root._view = self, None, None
 
     def write(self, member: Variable, key, value) -> None:
         from dualad.rules.update import index_update
@@ -311,23 +326,52 @@ class _Alias:
                 "instead: y = np.copy(x); y[key] = value"
             )
         level = root._level
-        if member is root:
-            new = record(index_update, (_snapshot(root), key, value), {}, level)
-        else:
-            where = member._idx[key]
+        if member is not root:
             if not member._idx.flags.writeable:
                 raise ValueError("assignment destination is read-only")
-            flat = record(np.reshape, (_snapshot(root), -1), {}, level)
-            new = np.reshape(record(index_update, (flat, where, value), {}, level), root.shape)
-        _rebind(root, new)
-        flat = np.reshape(_snapshot(root), -1)
-        for v in views:
-            _rebind(v, record(getitem, (flat, v._idx), {}, level))
+            key = np.unravel_index(member._idx[key], self.index.shape)
+        _rebind(root, record(index_update, (_snapshot(root), key, value), {}, level))
+        token = _REPLAYING.set(True)
+        try:
+            for v in views:  # in creation order: a view's source is remade before it
+                _rebind(v, self._remake(v, level))
+        finally:
+            _REPLAYING.reset(token)
 
-    def join(self, view: Variable, idx) -> None:
-        view._alias, view._idx = self, idx
+    def _remake(self, v: Variable, level: int):
+        how = v._view
+        if how[0] == "replay":
+            _, source, func, j, vals, kwargs, i = how
+            args = list(vals)
+            args[j] = _snapshot(source)
+            new = record(func, tuple(args), kwargs, level)
+            return new if i is None else new[i]
+        flat = np.reshape(_snapshot(self.root), -1)  # a view of a promoted buffer
+        new = record(getitem, (flat, v._idx), {}, level)
+        if how[0] == "strided":
+            _, start, strides = how
+            new._value = _at(self.root._value, v._idx.shape, start, strides)  # same values
+        return new
+
+    def join(self, view: Variable, idx, how) -> None:
+        view._alias, view._idx, view._view = self, idx, how
         key, members = id(view), self.members
         members[key] = weakref.ref(view, lambda _: members.pop(key, None))
+
+
+#: Set while an alias group remakes its views: those records make no new members.
+_REPLAYING: contextvars.ContextVar[bool] = contextvars.ContextVar("replaying", default=False)
+
+
+def _at(base: np.ndarray, shape, start: int, strides):
+    """The view of ``base`` at byte offset ``start`` with ``strides`` (read-only)."""
+    root = base
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    offset = base.__array_interface__["data"][0] - root.__array_interface__["data"][0] + start
+    out = np.ndarray(shape, base.dtype, buffer=root, offset=offset, strides=strides)
+    out.flags.writeable = False  # tape values are never written in place
+    return out
 
 
 class _InputViews:
@@ -346,7 +390,7 @@ class _InputViews:
             "instead: y = np.copy(x); y[key] = value"
         )
 
-    def join(self, view, idx) -> None:
+    def join(self, view, idx, how=None) -> None:
         view._alias, view._idx = self, None
 
 
@@ -361,6 +405,8 @@ def _track_views(func, args, vals, kwargs, out, outs, level) -> None:
         pairs = [(o, w, i) for i, (o, w) in enumerate(zip(out, outs)) if isinstance(w, Variable)]
     else:
         return
+    if _REPLAYING.get():
+        return  # a group remaking its views (they are members already)
     for j, a in enumerate(args):
         if not (isinstance(a, Variable) and a._level == level):
             continue
@@ -377,18 +423,21 @@ def _track_views(func, args, vals, kwargs, out, outs, level) -> None:
             continue
         group = group or _Alias(a)
         idx = group.index if a is group.root else a._idx
+        if a is not group.root and a._view[0] == "gathered":
+            idx = None  # NumPy's view-or-copy choice on a gathered copy is unknown: frozen
         rep = None
         if idx is not None:
             try:  # the same view of the root's element positions
                 rep = func(*[idx if i == j else v for i, v in enumerate(vals)], **kwargs)
             except Exception:  # noqa: BLE001 - any failure: the alias cannot be followed
                 rep = None
+        single = isinstance(outs, Variable)
+        vals = tuple(vals)
         for o, w, i in hits:
-            r = rep if isinstance(outs, Variable) else (rep[i] if rep is not None else None)
-            ok = (
-                isinstance(r, np.ndarray) and r.shape == np.shape(strip(w)) and r.dtype.kind in "iu"
-            )
-            group.join(w, r if ok else None)
+            r = rep if single else (rep[i] if rep is not None else None)
+            ok = isinstance(r, np.ndarray) and r.shape == np.shape(strip(w))
+            how = ("replay", a, func, j, vals, kwargs, None if single else i)
+            group.join(w, r if ok and r.dtype.kind in "iu" else None, how)
 
 
 def _snapshot(v: Variable) -> Variable:

@@ -201,9 +201,10 @@ def test_ufunc_out_into_a_view():
 # -- random programs ----------------------------------------------------------------------------
 
 
-def run(program, x):
-    """Interpret ``program`` on ``x`` (plain or differentiable): views, writes, reads."""
-    arrays = [x * 1.0]
+def run(program, x, copy=True):
+    """Interpret ``program`` on ``x`` (plain or differentiable): views, writes, reads.
+    ``copy=False`` works on ``x`` itself (a buffer the program may write into)."""
+    arrays = [x * 1.0 if copy else x]
     for op, i, j, p in program:
         a = arrays[i % len(arrays)]
         b = arrays[j % len(arrays)]
@@ -228,12 +229,23 @@ def run(program, x):
             a *= np.cos(a)
         elif op == "read":
             arrays.append(np.exp(0.1 * a) * np.sum(b))
+        elif op == "flip":
+            arrays.append(np.flip(a))  # negative strides
+        elif op == "swap" and a.ndim == 2:
+            arrays.append(np.swapaxes(a, 0, 1))
+        elif op == "fill" and a.ndim == 2:
+            np.fill_diagonal(a, np.sum(b) * 0.5)
+        elif op == "put":
+            np.put(a, [p % a.size], np.mean(b))
+        elif op == "tail":
+            a[..., p % a.shape[-1] :] = np.tanh(np.sum(b))
     return np.concatenate([np.ravel(a) for a in arrays])
 
 
 OPS = st.sampled_from(
-    ["fresh", "slice", "reshape", "transpose", "ravel", "row", "write", "iadd", "imul", "read"]
-)
+    ["fresh", "slice", "reshape", "transpose", "ravel", "row", "write", "iadd", "imul", "read",
+     "flip", "swap", "fill", "put", "tail"]
+)  # fmt: skip
 PROGRAMS = st.lists(
     st.tuples(OPS, st.integers(0, 20), st.integers(0, 20), st.integers(0, 20)),
     min_size=1,

@@ -162,3 +162,48 @@ def test_weierstrass_against_its_closed_form():
     for mode in MODES:
         got = dualad.grad(weierstrass, x, mode=mode, intercept=True)
         np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["hyperdual", "accumulate", "forward-over-reverse"])
+def test_hessians_through_a_buffer(method):
+    def f(x):
+        out = np.zeros(4)
+        row = out[1:3]
+        out[0] = x[0] * x[1]
+        row[:] = np.sin(x[1:]) * x[0]
+        out[3] = np.exp(x[2]) * row[1]
+        return np.sum(out**2)
+
+    def g(z):
+        return dualad.grad(f, z, mode="forward", intercept=True)
+
+    want = central(g, X)
+    got = dualad.hessian(f, X, method=method, intercept=True)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    v = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(dualad.hvp(f, X, v, intercept=True), want @ v, atol=1e-6)
+
+
+# -- random programs on a buffer (the alias programs of test_aliasing.py) ------------------------
+
+from hypothesis import given, settings
+
+from tests.test_aliasing import PROGRAMS, run
+
+
+@settings(max_examples=40, deadline=None)
+@given(PROGRAMS)
+def test_random_programs_on_a_filled_buffer(program):
+    x = np.array([0.3, -0.4, 0.5, 0.2, -0.1, 0.6, 0.35, -0.25])
+
+    def f(z):
+        buf = np.zeros(8)
+        view = buf[2:]  # taken before the first write: it must follow the promotion
+        buf[:2] = z[:2] * 1.0
+        view[:] = np.cos(z[2:])
+        return run(program, buf, copy=False)
+
+    want = central(f, x)
+    for mode in MODES:
+        got = dualad.jacobian(f, x, mode=mode, intercept=True)
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5, err_msg=mode)

@@ -13,8 +13,9 @@ from ._define import defrule, shape_of, unbroadcast
 
 
 def index_update(x, key, value):
-    """Copy of ``x`` with ``[key]`` set to ``value``."""
-    out = x.copy()
+    """Copy of ``x`` with ``[key]`` set to ``value`` (laid out as ``x``: views rebuilt on the
+    copy keep NumPy's strides, see tape.variable._Alias)."""
+    out = x.copy(order="K")
     out[key] = value
     return out
 
