@@ -156,8 +156,10 @@ def _masked(d, pv):
         return np.where(d == 0, 0.0, pv * d)
 
 
-def _partials_jvp(partials):
+def _partials_jvp(partials, finite=False):
     def jvp(dots, out, *args, **kwargs):
+        if finite:  # finite partials wherever the value is finite: no guard needed
+            return _jvp(dots, out, args, False)
         try:
             with np.errstate(**_STRICT):
                 return _jvp(dots, out, args, False)
@@ -222,7 +224,7 @@ def _partials_jvp(partials):
     return jvp
 
 
-def _partials_vjp(partials):
+def _partials_vjp(partials, finite=False):
     def vjp(out_bar, out, *args, needs=None, **kwargs):
         res = []
         for i, a in enumerate(args):
@@ -234,6 +236,8 @@ def _partials_vjp(partials):
                 g = out_bar
             elif p is NEG:
                 g = -out_bar
+            elif finite:
+                g = out_bar * p(out, *args)
             else:
                 try:
                     with np.errstate(**_STRICT):
@@ -247,15 +251,18 @@ def _partials_vjp(partials):
     return vjp
 
 
-def defpartials(func, *partials, name: str | None = None) -> Rule:
+def defpartials(func, *partials, name: str | None = None, finite: bool = False) -> Rule:
     """Register an elementwise function by its partial derivatives.
 
     Each partial is ``lambda out, *args: ...`` returning d out / d arg_i elementwise,
     ``ONE``/``NEG`` for the constants 1/-1 (no multiply, no copy), or ``None`` for an
     argument that is not differentiable. Forward multiplies partials by
     tangents; reverse multiplies them by cotangents and sums away broadcast axes.
+    ``finite=True`` states that the partials are finite wherever the value is (sin, exp):
+    the products then skip the guard that keeps ``0 * inf`` at zero (sqrt at 0, see _masked).
     """
-    return defrule(func, _partials_jvp(partials), _partials_vjp(partials), name, partials)
+    jvp, vjp = _partials_jvp(partials, finite), _partials_vjp(partials, finite)
+    return defrule(func, jvp, vjp, name, partials)
 
 
 def defzero(func, nargs: int = 1, name: str | None = None) -> Rule:

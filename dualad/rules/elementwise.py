@@ -37,7 +37,7 @@ def _power_db(out, a, b):
 
 defpartials(np.add, ONE, ONE)
 defpartials(np.subtract, ONE, NEG)
-defpartials(np.multiply, lambda out, a, b: b, lambda out, a, b: a)
+defpartials(np.multiply, lambda out, a, b: b, lambda out, a, b: a, finite=True)
 
 
 def _divide_da(out, a, b):
@@ -53,34 +53,41 @@ defpartials(np.float_power, _power_da, _power_db)
 defpartials(np.negative, NEG)
 defpartials(np.positive, ONE)
 defpartials(np.conjugate, ONE)  # real inputs only: conj is the identity
-defpartials(np.absolute, lambda out, x: np.sign(x))  # sign(0) == 0: the sub-gradient 0
-defpartials(np.fabs, lambda out, x: np.sign(x))
+defpartials(np.absolute, lambda out, x: np.sign(x), finite=True)  # sign(0) == 0: sub-gradient 0
+defpartials(np.fabs, lambda out, x: np.sign(x), finite=True)
 defpartials(np.sqrt, lambda out, x: 0.5 / out)
 defpartials(np.cbrt, lambda out, x: 1 / (3 * out * out))
-defpartials(np.square, lambda out, x: 2 * x)
+defpartials(np.square, lambda out, x: 2 * x, finite=True)
 defpartials(np.reciprocal, lambda out, x: -(out * out))
 defpartials(np.fmod, ONE, lambda out, a, b: -np.trunc(a / b))
 defpartials(np.remainder, ONE, lambda out, a, b: -np.floor(a / b))
 defpartials(np.ldexp, lambda out, a, b: np.ldexp(np.ones_like(out), b), None)
 
 # -- exponentials and logarithms -----------------------------------------------------------
-defpartials(np.exp, lambda out, x: out)
-defpartials(np.exp2, lambda out, x: out * _LN2)
-defpartials(np.expm1, lambda out, x: out + 1)
+defpartials(np.exp, lambda out, x: out, finite=True)
+defpartials(np.exp2, lambda out, x: out * _LN2, finite=True)
+defpartials(np.expm1, lambda out, x: out + 1, finite=True)
 defpartials(np.log, lambda out, x: 1 / x)
 defpartials(np.log2, lambda out, x: 1 / (x * _LN2))
 defpartials(np.log10, lambda out, x: 1 / (x * _LN10))
 defpartials(np.log1p, lambda out, x: 1 / (1 + x))
-defpartials(np.logaddexp, lambda out, a, b: np.exp(a - out), lambda out, a, b: np.exp(b - out))
-defpartials(np.logaddexp2, lambda out, a, b: np.exp2(a - out), lambda out, a, b: np.exp2(b - out))
+defpartials(
+    np.logaddexp, lambda out, a, b: np.exp(a - out), lambda out, a, b: np.exp(b - out), finite=True
+)
+defpartials(
+    np.logaddexp2,
+    lambda out, a, b: np.exp2(a - out),
+    lambda out, a, b: np.exp2(b - out),
+    finite=True,
+)
 
 # -- trigonometric -------------------------------------------------------------------------
-defpartials(np.sin, lambda out, x: np.cos(x))
-defpartials(np.cos, lambda out, x: -np.sin(x))
-defpartials(np.tan, lambda out, x: 1 + out * out)
+defpartials(np.sin, lambda out, x: np.cos(x), finite=True)
+defpartials(np.cos, lambda out, x: -np.sin(x), finite=True)
+defpartials(np.tan, lambda out, x: 1 + out * out, finite=True)
 defpartials(np.arcsin, lambda out, x: 1 / np.sqrt(1 - x * x))
 defpartials(np.arccos, lambda out, x: -1 / np.sqrt(1 - x * x))
-defpartials(np.arctan, lambda out, x: 1 / (1 + x * x))
+defpartials(np.arctan, lambda out, x: 1 / (1 + x * x), finite=True)
 defpartials(
     np.arctan2,
     lambda out, y, x: x / (x * x + y * y),
@@ -93,17 +100,18 @@ def _hypot_partial(out, a, b):
     return a / np.where(out == 0, 1.0, out)
 
 
-defpartials(np.hypot, _hypot_partial, lambda out, a, b: _hypot_partial(out, b, a))
-defpartials(np.deg2rad, lambda out, x: np.pi / 180)
-defpartials(np.rad2deg, lambda out, x: 180 / np.pi)
-defpartials(np.radians, lambda out, x: np.pi / 180)  # an alias with its own ufunc object
-defpartials(np.degrees, lambda out, x: 180 / np.pi)
+defpartials(np.hypot, _hypot_partial, lambda out, a, b: _hypot_partial(out, b, a), finite=True)
+defpartials(np.deg2rad, lambda out, x: np.pi / 180, finite=True)
+defpartials(np.rad2deg, lambda out, x: 180 / np.pi, finite=True)
+# np.radians is an alias of deg2rad with its own ufunc object
+defpartials(np.radians, lambda out, x: np.pi / 180, finite=True)
+defpartials(np.degrees, lambda out, x: 180 / np.pi, finite=True)
 
 # -- hyperbolic ----------------------------------------------------------------------------
-defpartials(np.sinh, lambda out, x: np.cosh(x))
-defpartials(np.cosh, lambda out, x: np.sinh(x))
-defpartials(np.tanh, lambda out, x: 1 - out * out)
-defpartials(np.arcsinh, lambda out, x: 1 / np.sqrt(x * x + 1))
+defpartials(np.sinh, lambda out, x: np.cosh(x), finite=True)
+defpartials(np.cosh, lambda out, x: np.sinh(x), finite=True)
+defpartials(np.tanh, lambda out, x: 1 - out * out, finite=True)
+defpartials(np.arcsinh, lambda out, x: 1 / np.sqrt(x * x + 1), finite=True)
 defpartials(np.arccosh, lambda out, x: 1 / np.sqrt(x * x - 1))
 defpartials(np.arctanh, lambda out, x: 1 / (1 - x * x))
 
@@ -119,10 +127,10 @@ def _fpick(a, b):
     return (a > b) + 0.5 * (a == b) + np.isnan(b) * ~np.isnan(a)
 
 
-defpartials(np.maximum, lambda out, a, b: _pick(a, b), lambda out, a, b: _pick(b, a))
-defpartials(np.minimum, lambda out, a, b: _pick(b, a), lambda out, a, b: _pick(a, b))
-defpartials(np.fmax, lambda out, a, b: _fpick(a, b), lambda out, a, b: _fpick(b, a))
-defpartials(np.fmin, lambda out, a, b: _fpick(b, a), lambda out, a, b: _fpick(a, b))
+defpartials(np.maximum, lambda out, a, b: _pick(a, b), lambda out, a, b: _pick(b, a), finite=True)
+defpartials(np.minimum, lambda out, a, b: _pick(b, a), lambda out, a, b: _pick(a, b), finite=True)
+defpartials(np.fmax, lambda out, a, b: _fpick(a, b), lambda out, a, b: _fpick(b, a), finite=True)
+defpartials(np.fmin, lambda out, a, b: _fpick(b, a), lambda out, a, b: _fpick(a, b), finite=True)
 defpartials(
     np.copysign, lambda out, a, b: np.where(np.signbit(a) == np.signbit(b), 1.0, -1.0), None
 )
