@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 # measure this checkout's dualad, and import the benchmarks as the `benchmarks` package
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from benchmarks import api, forward
+from benchmarks import aliasing, api, forward
 from benchmarks import tape as tape_bench
 
 
@@ -88,6 +88,19 @@ CASES = [
     Case("hess_rosenbrock_100[fwd-over-rev]", api.HessRosenbrock100, "time_forward_over_reverse"),
     Case("hess_tanh_net_100", api.HessDense100, "time_dualad"),
     Case("hess_tanh_net_100[fwd-over-rev]", api.HessDense100, "time_forward_over_reverse"),
+    # real code as it is (issue 9): views and in-place writes, and intercept=True
+    Case("views_1e5[jvp]", aliasing.Views1e5, "time_jvp"),
+    Case("views_1e5[grad reverse]", aliasing.Views1e5, "time_grad_reverse"),
+    Case("intercept_1e3[jvp]", aliasing.Intercept1e3, "time_jvp"),
+    Case("intercept_1e3[grad reverse]", aliasing.Intercept1e3, "time_reverse"),
+    # the interception overhead: the same derivative of the function written without conversions
+    Case("intercept_1e3[jvp/native]", aliasing.Intercept1e3, "time_jvp", plain="time_native_jvp"),
+    Case(
+        "intercept_1e3[reverse/native]",
+        aliasing.Intercept1e3,
+        "time_reverse",
+        plain="time_native_reverse",
+    ),
 ]
 
 

@@ -316,7 +316,7 @@ class _Alias:
         root._alias, root._idx, root._view = self, None, None
 
     def write(self, member: Variable, key, value) -> None:
-        from dualad.rules.update import index_update
+        from dualad.rules.update import Distinct, index_update
 
         root = self.root
         views = [v for v in (r() for r in list(self.members.values())) if v is not None]
@@ -329,7 +329,7 @@ class _Alias:
         if member is not root:
             if not member._idx.flags.writeable:
                 raise ValueError("assignment destination is read-only")
-            key = np.unravel_index(member._idx[key], self.index.shape)
+            key = Distinct(np.unravel_index(member._idx[key], self.index.shape))
         _rebind(root, record(index_update, (_snapshot(root), key, value), {}, level))
         token = _REPLAYING.set(True)
         try:

@@ -20,6 +20,13 @@ def index_update(x, key, value):
     return out
 
 
+class Distinct(tuple):
+    """An index (a tuple) that names no element twice, as the element positions of a view do:
+    its writes need no last-write-wins mask."""
+
+    __slots__ = ()
+
+
 def trailing_key(key) -> tuple:
     """``key`` for an array whose direction axis was moved last (``np.moveaxis(d, 0, -1)``).
 
@@ -58,9 +65,10 @@ def index_update_vjp(out_bar, out, x, key, value):
     v_bar = None
     if getattr(value, "dtype", np.dtype(int)).kind in "fc" and hasattr(value, "shape"):
         g = np.moveaxis(moved[tkey], -1, 0)
-        keep = _last_write(shape_of(x), key)
-        if not keep.all():
-            g = g * keep
+        if not isinstance(key, Distinct):
+            keep = _last_write(shape_of(x), key)
+            if not keep.all():
+                g = g * keep
         v_bar = unbroadcast(g, shape_of(value))
     return x_bar, None, v_bar
 
