@@ -132,12 +132,16 @@ def promote(b, value) -> None:
         return
     if root.dtype.kind != "f":
         raise TypeError(f"a {root.dtype} buffer cannot hold a derivative; use a float dtype")
-    own["_promoted"] = {"wrapper": _zero_like(w, root.view(np.ndarray)), "root": root}
+    plain = root.view(np.ndarray)
+    own["_promoted"] = {"wrapper": _zero_like(w, plain.copy(order="K")), "root": root}
+    # The wrapper holds the values from now on. Compiled code that reads the buffer's memory
+    # directly (it is an ndarray) gets NaN there, never plausible numbers without derivative.
+    plain.fill(np.nan)
 
 
 def _zero_like(w, plain):
-    """A constant wrapper of ``w``'s kind, levels and directions (nested ones too) over the
-    buffer's memory ``plain``: a Dual keeps it as its innermost primal, a Variable a copy."""
+    """A constant wrapper of ``w``'s kind, levels and directions (nested ones too) holding
+    ``plain`` (a copy of the buffer, laid out as it is) as its innermost value."""
     from .dual import Dual
 
     if isinstance(w, Dual):
@@ -147,8 +151,7 @@ def _zero_like(w, plain):
         out._owns = True
         return out
     value = w._unwrap()  # a Variable
-    copy = plain.copy(order="K")  # laid out as the buffer: its views keep NumPy's strides
-    v = _zero_like(value, copy) if isinstance(value, Leveled) else copy
+    v = _zero_like(value, plain) if isinstance(value, Leveled) else plain
     out = type(w)._new(v, w._level, None, w._tape)
     out.requires_grad = False
     return out
@@ -174,13 +177,28 @@ def _zero_tangent(t, lead, plain):
     return _zeros(lead + plain.shape, plain.dtype)
 
 
+def _same_place(b, root, target: np.ndarray) -> np.ndarray:
+    """The view of ``target`` (laid out as ``root``) that ``b`` is of ``root``."""
+    bp, rp = b.view(np.ndarray), root.view(np.ndarray)
+    start = bp.__array_interface__["data"][0] - rp.__array_interface__["data"][0]
+    base = target
+    while isinstance(base.base, np.ndarray):
+        base = base.base
+    offset = target.__array_interface__["data"][0] - base.__array_interface__["data"][0] + start
+    return np.ndarray(bp.shape, target.dtype, buffer=base, offset=offset, strides=bp.strides)
+
+
 def _view_wrapper(rw, root, b):
     """The wrapper for ``b``, a Buffer on the memory of the promoted ``root``."""
     from .dual import Dual, _view_dual
 
     if isinstance(rw, Dual):
         inner = rw._p
-        p = _view_wrapper(inner, root, b) if isinstance(inner, Leveled) else b.view(np.ndarray)
+        p = (
+            _view_wrapper(inner, root, b)
+            if isinstance(inner, Leveled)
+            else _same_place(b, root, inner)
+        )
         return _view_dual(rw, p, lambda: None, rw._level, rw._k, rw._single, type(rw))
     from tape.variable import _Alias, _at, record
 
@@ -260,6 +278,7 @@ class Buffer(np.ndarray, Deferring):
                 for o in out:
                     if isinstance(o, Buffer):
                         promote(o, ins)
+                ins = resolve(inputs)  # a promoted buffer among them: now its wrapper
             kwargs["out"] = resolve(tuple(out))
         res = getattr(ufunc, method)(*ins, **kwargs)
         if out is not None:
@@ -275,7 +294,7 @@ class Buffer(np.ndarray, Deferring):
         out = kwargs.get("out")
         if isinstance(out, Buffer) and (_holds_wrapper(rargs) or _holds_wrapper(rkw)):
             promote(out, rargs)
-            rkw = resolve(kwargs)
+            rargs, rkw = resolve(args), resolve(kwargs)
         res = func(*rargs, **rkw)
         if out is not None and isinstance(out, Buffer):
             return out

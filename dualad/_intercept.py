@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from ._buffer import Buffer, make, resolve
+from ._buffer import Buffer, make, resolve, wrapper_of
 from ._ops import strip
 from ._tags import Leveled
 
@@ -185,7 +185,9 @@ def _array_wrapper(name: str) -> Callable:
             o = kwargs.get(first) if obj is _NONE else obj
             if type(o) is not np.ndarray and _holds(o):
                 if same and not (args or kwargs) and isinstance(o, (Leveled, Buffer)):
-                    return o  # np.asarray(x): the common call
+                    # np.asarray(x): the common call. A promoted buffer answers with its
+                    # wrapper, so code that hands it on to compiled routines fails loudly
+                    return resolve(o) if isinstance(o, Buffer) and wrapper_of(o) is not None else o
                 return convert(args if obj is _NONE else (obj, *args), kwargs)
         if kwargs or args or obj is _NONE:
             return _call(orig, obj, args, kwargs)

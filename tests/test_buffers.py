@@ -207,3 +207,32 @@ def test_random_programs_on_a_filled_buffer(program):
     for mode in MODES:
         got = dualad.jacobian(f, x, mode=mode, intercept=True)
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5, err_msg=mode)
+
+
+def test_compiled_code_reading_a_promoted_buffer_sees_nan_not_stale_numbers():
+    seen = {}
+
+    def f(x):
+        out = np.zeros(2)
+        out[0] = x[0] * 2.0
+        seen["memory"] = out.view(np.ndarray).copy()  # what a C routine would read
+        seen["asarray"] = type(np.asarray(out)).__name__  # hands on the wrapper itself
+        return out
+
+    for mode in MODES:
+        dualad.jacobian(f, X, mode=mode, intercept=True)
+        assert np.isnan(seen["memory"]).all()
+        assert seen["asarray"] in ("Dual", "Variable")
+
+
+def test_augmented_assignment_into_an_empty_selection_and_out_aliasing_an_input():
+    def f(x):
+        fx = np.zeros(3)
+        none = x > 10.0  # selects nothing
+        fx[none] -= x[none] ** 2
+        fx[~none] += x[~none] ** 2
+        acc = np.ones(3)
+        np.add(acc, x, out=acc)  # out is also an input: its value before the write counts
+        return fx + acc
+
+    check(f)
