@@ -558,6 +558,12 @@ def intercepting(f: Callable) -> Callable:
     return run
 
 
+def _install_hint() -> None:
+    from . import _ops
+
+    _ops.intercepting = active  # conversion errors then say how to reach by-name imports
+
+
 def active() -> bool:
     """True when interception is on in this context.
 
@@ -598,3 +604,4 @@ class Config:
 config = Config()
 if os.environ.get("DUALAD_INTERCEPT", "").strip().lower() in ("1", "true", "yes", "on"):
     config.intercept = True
+_install_hint()

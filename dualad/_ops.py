@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import sys
 
 from dualad._numpy import np
 
@@ -25,6 +26,28 @@ INTERCEPT_HINT = (
     "intercept=True (dualad.grad(f, x, intercept=True)) or use `with dualad.intercept():`; "
     "float(), int() and .item() stay errors even then."
 )
+#: Whether interception is on in this context; dualad._intercept replaces it when imported.
+intercepting = bool
+
+
+def _hint() -> str:
+    """What to say about interception where a conversion fails."""
+    if not intercepting():
+        return INTERCEPT_HINT
+    # on already: the caller most likely bound the function by name (`from math import sin`)
+    frame = sys._getframe(2)
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
+        ("dualad.", "tape.")
+    ):
+        frame = frame.f_back
+    mod = frame.f_globals.get("__name__", "?")
+    return (
+        f" Interception is on, so the call at {mod}, line {frame.f_lineno}, probably reached a "
+        "function imported by name before it was switched on (`from math import sin`, "
+        "`from numpy import asarray`). Rebind such names with "
+        f"`with dualad.intercept(from_imports=sys.modules[{mod!r}]):` (changes that module's "
+        "globals for good), or call them as math.sin / np.asarray."
+    )
 
 
 def strip(a):
@@ -131,11 +154,11 @@ class ArrayOps(Leveled):
             "np.stack([...]) or np.concatenate, which keep the derivative; writing it into a "
             "plain array, out[...] = value, converts it too: make out with "
             "np.zeros_like(value) instead)",
-            INTERCEPT_HINT,
+            _hint(),
         )
 
     def __float__(self):
-        raise self._lost("a Python float", INTERCEPT_HINT)
+        raise self._lost("a Python float", _hint())
 
     def __int__(self):
         raise self._lost("a Python int")

@@ -445,3 +445,16 @@ def test_scipy_functions_not_reached_yet_raise(mode):
         except (TypeError, ValueError, NotImplementedError):
             continue
         np.testing.assert_allclose(g, ref, rtol=1e-12)
+
+
+def test_a_name_imported_from_math_gets_an_error_that_names_from_imports():
+    from dualad._intercept import ORIGINAL
+
+    sin_by_name = ORIGINAL["math.sin"]  # as `from math import sin` binds it before install
+
+    def f(x):
+        return sin_by_name(x[0])
+
+    for mode in MODES:
+        with pytest.raises(TypeError, match="from_imports=sys.modules"):
+            dualad.grad(f, X, mode=mode, intercept=True)
