@@ -199,7 +199,7 @@ def _view_wrapper(rw, root, b):
             if isinstance(inner, Leveled)
             else _same_place(b, root, inner)
         )
-        return _view_dual(rw, p, lambda: None, rw._level, rw._k, rw._single, type(rw))
+        return _view_dual(rw, p, lambda t=None: None, rw._level, rw._k, rw._single, type(rw))
     from tape.variable import _Alias, _at, record
 
     from .rules._define import getitem

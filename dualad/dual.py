@@ -445,7 +445,7 @@ def forward(func, args, kwargs, level: int, cls=None):
         if out.base is not None or (primals and out is primals[0]):  # maybe a view of an argument
             src = _view_source(out, args, level)
             if src is not None:
-                return _view(src, out, rule, dots, primals, kwargs, level, k, single, cls)
+                return _view(src, out, rule, dots, primals, args, kwargs, level, k, single, cls)
     elif (
         (t in (list, tuple) or isinstance(out, Dual))
         and maybe_view(out, primals)
@@ -469,7 +469,7 @@ def forward(func, args, kwargs, level: int, cls=None):
                         res._dot, res._owns = out_dot.copy(), True
                     break
             else:
-                res._owns = out_dot.flags.writeable  # fresh: this Dual alone holds it
+                res._owns = True  # fresh: this Dual alone holds it (a read-only one fails loudly)
         elif out_dot is not None:
             res._dot = _unshared(out_dot, args, level)
     elif k <= 2 and t is np.float64 and type(out_dot) is np.ndarray and out_dot.dtype == _F64:
@@ -487,14 +487,16 @@ def _like(primal, dot, like):
     return type(like)._new(primal, dot, like._level, like._k, like._single)
 
 
-def _owned_dots(args, level):
-    """The tangents of ``args`` at ``level`` that their Duals write in place."""
+def _owned_dots(args, level, found):
+    """Append to ``found`` the tangents of ``args`` at ``level`` that their Duals write in
+    place; return ``found``."""
     for a in args:
-        if isinstance(a, Dual) and a._level == level:
-            if getattr(a, "_owns", 0) > 0 and a._dot is not None:
-                yield a._dot
+        if isinstance(a, Dual):
+            if a._level == level and getattr(a, "_owns", 0) > 0 and a._dot is not None:
+                found.append(a._dot)
         elif type(a) in (list, tuple):
-            yield from _owned_dots(a, level)
+            _owned_dots(a, level, found)
+    return found
 
 
 def _unshared(out_dot, args, level):
@@ -502,10 +504,13 @@ def _unshared(out_dot, args, level):
     (copy-on-write: ``b = a + 0.0`` must not see a later ``a[1] = 0``)."""
     if out_dot is None or type(out_dot) in (float, complex):
         return out_dot
+    owned = _owned_dots(args, level, [])
+    if not owned:  # the common case: nothing among the arguments is written in place
+        return out_dot
     if type(out_dot) in (list, tuple):
         return type(out_dot)(_unshared(d, args, level) for d in out_dot)
     root = memory_root(out_dot)
-    for d in _owned_dots(args, level):
+    for d in owned:
         if d is out_dot or (root is not None and memory_root(d) is root):
             return copy_tree(out_dot, _like)
     return out_dot
@@ -538,8 +543,11 @@ def _any_view(out, args, level) -> bool:
 def _view_dual(src, out, rule_dot, level, k, single, cls):
     """The Dual for ``out``, a view of ``src``'s primal: its tangent views ``src``'s.
 
-    ``rule_dot()`` (the rule's tangent) serves where no write can happen (a view of an
-    input), or where the alias cannot be followed: then source and view are frozen.
+    ``rule_dot(t)`` is the rule's tangent, with ``src``'s tangent replaced by ``t`` when
+    given. It serves where no write can happen (a view of an input), where the alias cannot be
+    followed (then source and view are frozen), and as the fast path: on a mirrored tangent a
+    structural rule's own result is the aliasing view when it lands on the same memory with the
+    view's strides; otherwise the view is built from byte offsets (dualad._alias).
     """
     owns = src._owns
     if owns == INPUT:
@@ -547,30 +555,55 @@ def _view_dual(src, out, rule_dot, level, k, single, cls):
         res._owns = INPUT
         return res
     p_src, p_out = innermost(src._p), innermost(out)
-    shift = None if owns == FROZEN else view_offset(p_out, p_src)
-    if shift is None or not is_mirrorable(src._dot_array()):
-        src._owns = FROZEN  # neither this view nor its source may be written from now on
-        res = cls._new(out, rule_dot(), level, k, single)
-        res._owns = FROZEN
-        return res
+    if owns == FROZEN or not is_mirrorable(src._dot_array()):
+        return _frozen(src, out, rule_dot(), level, k, single, cls)
     if owns != MIRRORED:
         if not (owns is True and aligned(src._dot, p_src)):  # a fresh tangent serves as it is
             src._dot = mirror(src, p_src, _like)
         src._owns, src._pk = MIRRORED, None
-    res = cls._new(out, view_tangent(src._dot, shift, p_out, 1, _like), level, k, single)
+    t = src._dot
+    dot = rule_dot(t) if type(t) is np.ndarray and type(p_out) is np.ndarray else None
+    if not _lands(dot, t, p_out):
+        shift = view_offset(p_out, p_src)
+        if shift is None:
+            return _frozen(src, out, rule_dot(), level, k, single, cls)
+        dot = view_tangent(t, shift, p_out, 1, _like)
+    res = cls._new(out, dot, level, k, single)
     res._owns = MIRRORED
     return res
 
 
-def _view(src, out, rule, dots, primals, kwargs, level, k, single, cls):
+def _lands(dot, t, p_out) -> bool:
+    """True if ``dot`` is a view of the mirrored tangent ``t`` laid out as ``p_out``."""
+    if type(dot) is not np.ndarray or dot.shape[1:] != p_out.shape or dot.base is None:
+        return False
+    isz, psz = dot.itemsize, p_out.itemsize
+    if any(s % psz for s in p_out.strides):
+        return False
+    return dot.strides[1:] == tuple(s // psz * isz for s in p_out.strides) and (
+        memory_root(dot) is memory_root(t)
+    )
+
+
+def _frozen(src, out, dot, level, k, single, cls):
+    src._owns = FROZEN  # neither this view nor its source may be written from now on
+    res = cls._new(out, dot, level, k, single)
+    res._owns = FROZEN
+    return res
+
+
+def _view(src, out, rule, dots, primals, args, kwargs, level, k, single, cls):
     """``out`` is a view of ``src``: a Dual whose tangent is the same view of src's tangent."""
     if out.dtype.kind not in "fc":
         return out
 
-    def rule_dot():
-        if all(d is None for d in dots):
+    def rule_dot(t=None):
+        ds = dots
+        if t is not None:
+            ds = [t if a is src else d for a, d in zip(args, dots)]
+        if all(d is None for d in ds):
             return None
-        return rule.jvp(tuple(dots), out, *primals, **kwargs)
+        return rule.jvp(tuple(ds), out, *primals, **kwargs)
 
     return _view_dual(src, out, rule_dot, level, k, single, cls)
 
@@ -582,13 +615,13 @@ def _views(out, rule, dots, primals, args, kwargs, level, k, single, cls):
         out_dot = rule.jvp(tuple(dots), out, *primals, **kwargs)
     if isinstance(out, Dual) or type(out) is np.ndarray:
         src = _view_source(out, args, level)
-        return _view_dual(src, out, lambda: out_dot, level, k, single, cls)
+        return _view_dual(src, out, lambda t=None: out_dot, level, k, single, cls)
     items = []
     for i, o in enumerate(out):
         d = None if out_dot is None else out_dot[i]
         src = _view_source(o, args, level) if isinstance(o, (np.ndarray, Dual)) else None
         if src is not None and differentiable(o):
-            items.append(_view_dual(src, o, lambda d=d: d, level, k, single, cls))
+            items.append(_view_dual(src, o, lambda t=None, d=d: d, level, k, single, cls))
         else:
             items.append(_wrap(o, _unshared(d, args, level), level, k, single, cls))
     return type(out)(items)

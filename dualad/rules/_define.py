@@ -149,6 +149,33 @@ NEG = -1.0  # partial that is identically -1
 _STRICT = {"invalid": "raise", "divide": "raise"}
 _QUIET = {"invalid": "ignore", "divide": "ignore"}
 
+try:  # NumPy >= 2: the error state is a ContextVar; cache the strict state per current state
+    from numpy._core._ufunc_config import _extobj_contextvar as _ERRSTATE
+    from numpy._core._ufunc_config import _make_extobj
+
+    _STRICT_OF: dict = {}
+
+    class _strict:
+        """``np.errstate(invalid="raise", divide="raise")`` at a fraction of its cost (about
+        4 us a call: it rebuilds the state object each time)."""
+
+        __slots__ = ("token",)
+
+        def __enter__(self):
+            cur = _ERRSTATE.get()
+            new = _STRICT_OF.get(cur)
+            if new is None:  # _make_extobj starts from the current state, cur
+                new = _STRICT_OF.setdefault(cur, _make_extobj(**_STRICT))
+            self.token = _ERRSTATE.set(new)
+
+        def __exit__(self, *exc):
+            _ERRSTATE.reset(self.token)
+
+except ImportError:  # NumPy 1.26
+
+    def _strict():
+        return np.errstate(**_STRICT)
+
 
 def _masked(d, pv):
     """``pv * d`` with ``0`` wherever ``d`` is zero (whatever ``pv`` is there)."""
@@ -161,7 +188,7 @@ def _partials_jvp(partials, finite=False):
         if finite:  # finite partials wherever the value is finite: no guard needed
             return _jvp(dots, out, args, False)
         try:
-            with np.errstate(**_STRICT):
+            with _strict():
                 return _jvp(dots, out, args, False)
         except FloatingPointError:
             return _jvp(dots, out, args, True)
@@ -240,7 +267,7 @@ def _partials_vjp(partials, finite=False):
                 g = out_bar * p(out, *args)
             else:
                 try:
-                    with np.errstate(**_STRICT):
+                    with _strict():
                         g = out_bar * p(out, *args)
                 except FloatingPointError:  # 0 * inf: see _masked
                     with np.errstate(**_QUIET):
