@@ -436,6 +436,21 @@ def write_out(func, out, res):
     return target
 
 
+#: Functions of a sequence of arrays: given one array, NumPy iterates it along its first axis.
+_SEQUENCE_TAKERS = frozenset(
+    {np.stack, np.vstack, np.hstack, np.dstack, np.column_stack, np.concatenate}
+)
+
+
+def rows_of_one(func, args):
+    """``args`` with a single wrapper in the sequence slot replaced by the list of its rows
+    (``np.vstack(x)`` is ``np.vstack([x[0], x[1], ...])``), or None when that does not apply."""
+    if func in _SEQUENCE_TAKERS and args and isinstance(args[0], Leveled):
+        a = args[0]
+        return ([a[i] for i in range(len(a))], *args[1:])
+    return None
+
+
 def _nested(x) -> bool:
     """True for a list holding another list (``np.block`` of a 2-d arrangement)."""
     return type(x) is list and any(type(e) is list for e in x)

@@ -296,6 +296,8 @@ def _power(pa: float, pb: float):
         return pa * pa, 2 * pa
     if pb == 1.0:
         return pa, 1.0
+    if pb == 0.0:  # a ** 0 is 1 everywhere, 0 ** 0 included: slope 0 (as the table's rule)
+        return 1.0, 0.0
     return numpy_power(pa, pb), pb * numpy_power(pa, pb - 1)
 
 

@@ -340,7 +340,7 @@ def grad(
     xs, td = _leaves(x)
     if mode == "auto":  # choose_mode's rule for one output, without evaluating f for it
         mode = "reverse" if sum(_size(v) for v in xs) > 1 else "forward"
-    if mode == "reverse":
+    if mode == "reverse" or not xs:  # no leaves (grad(f, [])): the tape answers in kind
         prim, ytd, rows = _reverse_jacobian(f, xs, td, None, scalar=True)
     elif td.is_leaf and type(xs[0]) in (np.ndarray, np.float64) and np.size(xs[0]) <= _SMALL:
         return _grad_forward_small(f, np.asarray(xs[0]), np.size(xs[0]))
@@ -453,11 +453,34 @@ def _grad_forward_small(f, x, n: int):
     if isinstance(y, (tuple, list, dict)) or getattr(p, "shape", None) != ():
         _require_scalar([p], flatten(y)[1])
     if dot is None:
+        _require_real(p)
         return np.zeros_like(x)
     return dot.reshape(x.shape)
 
 
+def _float_type(prim):
+    """The floating dtype of the outputs (cotangent seeds keep float32 results float32)."""
+    dts = [getattr(strip(p), "dtype", None) for p in prim]
+    dts = [d for d in dts if d is not None and d.kind in "fc"]
+    return np.result_type(*dts) if dts else np.float64
+
+
+def _require_real(p) -> None:
+    """A gradient needs a real (float) output, as in JAX: a boolean or integer result is
+    piecewise constant, and its zero "gradient" would hide a mistake."""
+    dt = getattr(strip(p), "dtype", None)
+    if dt is None:
+        dt = np.result_type(strip(p))
+    if dt.kind not in "fc":
+        raise TypeError(
+            f"grad needs f to return a float, but it returned {dt}: a {dt} result is piecewise "
+            "constant. Return the float quantity itself (e.g. x[0] rather than x[0] > 0)."
+        )
+
+
 def _require_scalar(prim, ytd) -> None:
+    if ytd.is_leaf and prim:
+        _require_real(prim[0])
     if not ytd.is_leaf or np.shape(prim[0]) != ():
         shape = np.shape(prim[0]) if ytd.is_leaf else f"a {ytd.kind}"
         raise ValueError(
@@ -627,7 +650,7 @@ def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
     parts = []
     for r0 in range(0, max(n_out, 1), m):
         mc = min(m, n_out - r0)
-        eye = _eye(mc, n_out, r0, prim[0])
+        eye = _eye(mc, n_out, r0, prim[0], _float_type(prim))
         seeds = _split_eye(eye, prim, out_offsets, mc)
         bars = t._sweep(ys, seeds, ws)
         parts.append(np.concatenate([b.reshape(mc, -1) for b in bars], axis=1) if bars else None)

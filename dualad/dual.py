@@ -35,6 +35,7 @@ from ._ops import (
     bind_kwargs,
     block,
     differentiable,
+    rows_of_one,
     strip,
     write_out,
 )
@@ -285,6 +286,9 @@ class Dual(ArrayOps):
             return NotImplemented
         if func is np.block and args and _nested(args[0]):
             return block(*args, **kwargs)
+        rows = rows_of_one(func, args)
+        if rows is not None:  # np.vstack(x) of one array: NumPy iterates it
+            return func(*rows, **kwargs)
         writer = IN_PLACE.get(func)
         if writer is not None:  # copyto, put, ...: item assignments into a buffer
             return writer(*args, **kwargs)

@@ -25,6 +25,7 @@ from dualad._ops import (
     bind_kwargs,
     block,
     differentiable,
+    rows_of_one,
     strip,
     write_out,
 )
@@ -208,6 +209,9 @@ class Variable(ArrayOps):
             return NotImplemented
         if func is np.block and args and _nested(args[0]):
             return block(*args, **kwargs)
+        rows = rows_of_one(func, args)
+        if rows is not None:  # np.vstack(x) of one array: NumPy iterates it
+            return func(*rows, **kwargs)
         writer = IN_PLACE.get(func)
         if writer is not None:  # copyto, put, ...: item assignments into a buffer
             return writer(*args, **kwargs)
@@ -813,6 +817,8 @@ def _kernel2(ufunc, kernel):
 # rule's partial ``b * a ** (b - 1)`` alike; a Variable exponent is an array there, and an
 # array of exponents goes to pow(), as ``**`` on floats does.
 def _power_constant_exponent(a: float, b: float):
+    if b == 0.0:  # a ** 0 is 1 everywhere, 0 ** 0 included: slope 0 (as the table's rule)
+        return 1.0, 0.0, 0.0
     return numpy_power(a, b), b * numpy_power(a, b - 1.0), 0.0  # d/db: unused, b is constant
 
 
@@ -826,7 +832,7 @@ def _power_constant_base(a: float, b: float):
 
 def _power_variables(a: float, b: float):
     out, _, db = _power_constant_base(a, b)
-    return out, b * a ** (b - 1.0), db
+    return out, (b * a ** (b - 1.0) if b != 0.0 else 0.0), db
 
 
 _POWER_CONSTANT_EXPONENT = _kernel2(np.power, _power_constant_exponent)

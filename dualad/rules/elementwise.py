@@ -20,13 +20,19 @@ _LN10 = math.log(10.0)
 
 
 def _power_da(out, a, b):
+    # np.power, not **: a Python-float base 0.0 to a negative power raises ZeroDivisionError
     if isinstance(b, (int, float)) and not isinstance(b, bool):
         if b == 2:
             return 2 * a
         if b == 1:
             return np.ones_like(out)
-        return b * a ** (b - 1)
-    return b * a ** (b - 1)
+        if b == 0:  # a ** 0 is 1 everywhere, 0 ** 0 included (NumPy's value)
+            return np.zeros_like(out)
+        return b * np.power(a, b - 1)
+    zero = b == 0  # exponent 0: slope 0, and no a ** -1 computed there (it may overflow)
+    if not np.any(zero):
+        return b * np.power(a, b - 1)
+    return np.where(zero, 0.0, b * np.power(a, np.where(zero, 1.0, b - 1)))
 
 
 def _power_db(out, a, b):

@@ -219,6 +219,9 @@ def _join(func, layout):
         bars = [None] * len(args)
         for p, part in zip(paths, split):
             b = np.reshape(part, (m,) + tuple(shape_of(_at(args, p))))
+            a = args[p[0]]
+            if len(p) == 1 and type(a) in (list, tuple):  # a list taken whole (np.append's arr)
+                b = tuple(np.reshape(b[:, j], (m,) + tuple(shape_of(e))) for j, e in enumerate(a))
             bars[p[0]] = b if len(p) == 1 else (bars[p[0]] or ()) + (b,)
         return tuple(bars)
 
