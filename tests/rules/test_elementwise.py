@@ -21,7 +21,7 @@ UNARY = {
     np.exp2: ANY, np.expm1: ANY, np.log: POS, np.log2: POS, np.log10: POS, np.log1p: POS,
     np.sin: ANY, np.cos: ANY, np.tan: UNIT, np.arcsin: UNIT, np.arccos: UNIT, np.arctan: ANY,
     np.sinh: ANY, np.cosh: ANY, np.tanh: ANY, np.arcsinh: ANY, np.arccosh: BIG,
-    np.arctanh: UNIT, np.deg2rad: ANY, np.rad2deg: ANY,
+    np.arctanh: UNIT, np.deg2rad: ANY, np.rad2deg: ANY, np.radians: ANY, np.degrees: ANY,
 }  # fmt: skip
 BINARY = {
     np.add: (ANY, ROW), np.subtract: (ANY, ROW), np.multiply: (ANY, ROW),
@@ -31,7 +31,7 @@ BINARY = {
     np.fmax: (ANY, ROW), np.fmin: (ANY, ROW), np.fmod: (POS * 3, ROW),
     np.remainder: (POS * 3, ROW), np.copysign: (ANY, ROW),
 }  # fmt: skip
-ZERO = [np.sign, np.floor, np.ceil, np.trunc, np.rint]
+ZERO = [np.sign, np.floor, np.ceil, np.trunc, np.rint, np.spacing]
 
 
 @pytest.mark.parametrize("f", list(UNARY), ids=lambda f: f.__name__)
@@ -117,3 +117,17 @@ def test_divmod_remainder_in_both_arguments(mode):
         return r * x[:2] + q
 
     np.testing.assert_allclose(dualad.jacobian(f, x, mode=mode), _central(f, x), atol=1e-6)
+
+
+def test_ldexp_is_linear_in_its_mantissa():
+    e = np.array([[1, 2, 3], [0, -1, 4]])
+    check_rule(lambda m: np.ldexp(m, e), ANY)
+
+
+@pytest.mark.parametrize("f", [np.floor_divide, np.heaviside, np.nextafter],
+                         ids=lambda f: f.__name__)  # fmt: skip
+def test_piecewise_constant_binary_has_zero_derivative(f):
+    a, b = ANY, ROW + 0.25  # away from the steps
+    for mode in ("forward", "reverse"):
+        J = dualad.jacobian(lambda x: f(x, b), a, mode=mode)
+        np.testing.assert_array_equal(J, np.zeros(a.shape + a.shape))

@@ -272,13 +272,6 @@ def _put(args, i, x):
     return a
 
 
-def _rule_or_skip(call):
-    try:
-        return call()
-    except NotImplementedError as e:  # a rule used inside this rule is not in yet
-        pytest.skip(str(e).split(".")[0])
-
-
 def _central(g, x, v):
     fd = [g(x + s * H * v) for s in (2, 1, -1, -2)]
     return (-fd[0] + 8 * fd[1] - 8 * fd[2] + fd[3]) / (12 * H)
@@ -302,7 +295,7 @@ def test_jvp_on_duals_gives_second_derivatives(case):
             return t.primal, t.tangent
         return t, np.zeros(np.shape(t))
 
-    d1, d2 = _rule_or_skip(nested)
+    d1, d2 = nested()
     np.testing.assert_allclose(np.nan_to_num(d1[0]), first(x), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(np.nan_to_num(d2[0]), _central(first, x, v), rtol=1e-6, atol=1e-7)
 
@@ -322,7 +315,7 @@ def test_vjp_on_duals_is_differentiable(case):
         b = rule.vjp(u, f(*a, **kw), *a, **kw)
         return b[1][0] if i is None else b[i]
 
-    res = _rule_or_skip(lambda: bar(Dual(x, v, tag=5)))
+    res = bar(Dual(x, v, tag=5))
     got = res.tangent if isinstance(res, Dual) else np.zeros(np.shape(res))
     want = _central(lambda xx: np.nan_to_num(bar(xx)), x, v)
     np.testing.assert_allclose(np.nan_to_num(got), want, rtol=1e-6, atol=1e-7)
