@@ -10,7 +10,6 @@ scalar kernels (dualad._scalar) only.
 from __future__ import annotations
 
 import contextvars
-import math
 import operator
 import weakref
 
@@ -29,7 +28,7 @@ from dualad._ops import (
     strip,
     write_out,
 )
-from dualad._scalar import BINARY_KERNELS, KERNELS, numpy_power
+from dualad._scalar import BINARY_KERNELS, KERNELS, np_log, np_pow, numpy_power
 from dualad._tags import Leveled, call_level, top_level
 from dualad.rules import COMPOSITES, PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from dualad.rules._define import NEG, ONE, getitem
@@ -823,16 +822,17 @@ def _power_constant_exponent(a: float, b: float):
 
 
 def _power_constant_base(a: float, b: float):
-    out = a**b
+    out = a**b  # Python's pow: raises on overflow, complex for a negative base
     if type(out) is not float:
         raise ValueError
+    out = np_pow(a, b)  # the bits of NumPy's power loop
     # d/db a ** b = a ** b log a, with log 1 where a <= 0, as the rule; d/da: unused
-    return out, 0.0, out * math.log(a if a > 0 else 1.0)
+    return out, 0.0, out * np_log(a if a > 0 else 1.0)
 
 
 def _power_variables(a: float, b: float):
     out, _, db = _power_constant_base(a, b)
-    return out, (b * a ** (b - 1.0) if b != 0.0 else 0.0), db
+    return out, (b * numpy_power(a, b - 1.0) if b != 0.0 else 0.0), db
 
 
 _POWER_CONSTANT_EXPONENT = _kernel2(np.power, _power_constant_exponent)

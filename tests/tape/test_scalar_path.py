@@ -322,6 +322,16 @@ def _same(a, b) -> bool:
                for u, v in zip(a, b))  # fmt: skip
 
 
+def _numpy_zero_d(f, x0, y0):
+    """``f`` on 0-d arrays, and whether NumPy gives the same bits on 1-element arrays. Where it
+    does not (NumPy 2.4's power loop rounds an array exponent differently from a scalar one),
+    the kernel gives the 0-d bits: those of the same program on NumPy scalars."""
+    with np.errstate(all="ignore"):
+        z = f(np.array(x0), np.array(y0))
+        a = f(np.array([x0]), np.array([y0]))
+    return np.ravel(z)[0], _same([np.ravel(z)[0]], [np.ravel(a)[0]])
+
+
 @contextlib.contextmanager
 def _generic_path():
     """The kernel fast path switched off: what these operations recorded before it."""
@@ -343,7 +353,12 @@ def test_kernels_agree_with_the_array_path_or_hand_over(name):
         vals, kind, fwd, rev = _run(f, x0, y0, np.float64)
         arr, _, afwd, arev = _run(f, x0, y0, lambda v: np.array([v]))
         if kind is ScalarRecord:
-            assert _same(vals, arr), (x0, y0, vals, arr)
+            zero_d, agree = _numpy_zero_d(f, x0, y0)
+            if agree:
+                assert _same(vals, arr), (x0, y0, vals, arr)
+            else:  # the value as NumPy on 0-d arrays, the gradients to the last bits
+                assert _same(vals[:1], [zero_d]), (x0, y0, vals, zero_d)
+                np.testing.assert_array_max_ulp(np.array(vals), np.array(arr), maxulp=2)
             assert fwd == rev == afwd == arev == [], (x0, y0)  # NumPy would not warn either
         else:
             handed.append((x0, y0, vals, fwd, rev))
