@@ -4,13 +4,22 @@ Every `jvp`/`jacobian`/`derivative` call and every `tape.Tape` takes a fresh lev
 counter. When values of different levels meet, the highest level is handled first and every
 other value is an ordinary constant at that level; this is what prevents perturbation
 confusion. Imports nothing from dualad.
+
+Levels a transform opens with ``open_level`` (odd, above ``_BASE``) are marked open until the
+transform closes them: a Dual of a closed level has escaped its transform (user code cached it)
+and raises when used again (``check_live``), as JAX's leaked tracers. Tapes and internal
+levels come from ``new_level`` (even) and never close this way: a tape tracks its own state.
 """
 
 from __future__ import annotations
 
 import itertools
 
-_counter = itertools.count(2)
+_counter = itertools.count(1)
+#: Counter levels start above every tag a user would pick by hand (``Dual(..., tag=3)``).
+_BASE = 1 << 40
+#: Levels of transforms now running (in any thread).
+_OPEN: set[int] = set()
 
 #: Level of the graph that standalone ``tape.Variable`` objects share (PyTorch style).
 GRAPH_LEVEL = 0
@@ -20,7 +29,41 @@ USER_LEVEL = 1
 
 def new_level() -> int:
     """Return a level higher than every level handed out before."""
-    return next(_counter)
+    return _BASE + 2 * next(_counter)
+
+
+def open_level() -> int:
+    """A new level for a transform, marked open until ``close_level``."""
+    level = _BASE + 2 * next(_counter) + 1
+    _OPEN.add(level)
+    return level
+
+
+def close_level(level: int) -> None:
+    """Mark ``level`` finished: values still carrying it raise when used (``check_live``)."""
+    _OPEN.discard(level)
+
+
+def is_closed(level: int) -> bool:
+    """True for the level of a transform that has returned."""
+    return bool(level & 1) and _BASE < level < DEFER and level not in _OPEN
+
+
+def escaped(level: int) -> RuntimeError:
+    """The error for a value of a finished transform used again."""
+    return RuntimeError(
+        f"a Dual of a finished transform (level {level}) was used: it escaped the grad/jvp/"
+        "jacobian call that made it (kept in a global, a cache or a closure). Its derivative "
+        "belongs to that call; return it from the function instead, or cache .primal"
+    )
+
+
+def check_live(x) -> None:
+    """Raise if ``x`` (or a wrapper under it) belongs to a finished transform."""
+    while isinstance(x, Leveled):
+        if is_closed(x._level):
+            raise escaped(x._level)
+        x = x._unwrap()
 
 
 class Leveled:

@@ -76,10 +76,12 @@ def _packable(v) -> bool:
 def _read(y, level: int, k: int):
     """Primal and tangent ``(k,) + shape`` of one output leaf at ``level``."""
     if isinstance(y, Dual) and y._level == level:
+        _tags.check_live(y._p)
         dot = y._dot_array()
         if dot is None:
             dot = np.zeros_like(y.primal, shape=(k,) + tuple(y.shape))
         return y.primal, dot
+    _tags.check_live(y)
     y = y if isinstance(y, (_tags.Leveled, np.ndarray, np.generic)) else np.asarray(y, float)
     dt = getattr(y, "dtype", None)
     # a constant output: zero derivative, in float even for integer results (argmax, ...)
@@ -160,10 +162,13 @@ def jvp(f: Callable, x: Any, v: Any, *, intercept: bool = False) -> tuple[Any, A
     f = intercepting(f) if intercept else f
     xs, td = _leaves(x)
     dots = _one_direction(xs, td, v, "v")
-    level = _tags.new_level()
-    y = f(unflatten(td, _seed(xs, level, dots, True)))
-    ys, ytd = flatten(y)
-    pairs = [_read(yi, level, 1) for yi in ys]
+    level = _tags.open_level()
+    try:
+        y = f(unflatten(td, _seed(xs, level, dots, True)))
+        ys, ytd = flatten(y)
+        pairs = [_read(yi, level, 1) for yi in ys]
+    finally:
+        _tags.close_level(level)
     return unflatten(ytd, [p for p, _ in pairs]), unflatten(ytd, [d[0] for _, d in pairs])
 
 
@@ -191,10 +196,13 @@ def _forward_jacobian(f, xs, td, chunk):
         kc = min(k, n_in - c0)
         eye = _eye(kc, n_in, c0, xs[0], xs[0].dtype) if n_in else None
         dots = _split_eye(eye, xs, offsets, kc)
-        level = _tags.new_level()
-        y = f(unflatten(td, _seed(xs, level, dots, False)))
-        ys, ytd = flatten(y)
-        blocks.append([_read(yi, level, kc) for yi in ys])
+        level = _tags.open_level()
+        try:
+            y = f(unflatten(td, _seed(xs, level, dots, False)))
+            ys, ytd = flatten(y)
+            blocks.append([_read(yi, level, kc) for yi in ys])
+        finally:
+            _tags.close_level(level)
     prim = [p for p, _ in blocks[0]]
     cols = [
         np.concatenate([b[j][1] for b in blocks], axis=0) if len(blocks) > 1 else blocks[0][j][1]
@@ -402,7 +410,8 @@ def _peel(v, mark: int):
 #: Inputs up to this size get forward gradients in one pass with no chunking bookkeeping.
 _SMALL = 64
 _F64 = np.dtype(np.float64)
-_new_level = _tags.new_level
+_open_level = _tags.open_level
+_OPEN = _tags._OPEN
 
 
 @functools.lru_cache(maxsize=256)
@@ -420,7 +429,14 @@ _PACKED_EYE = {n: (_small_eye(n, _F64, (n,)), (1.0,) if n == 1 else (1 + 0j, 1j)
 
 def _grad_forward_small(f, x, n: int):
     """Forward gradient of a small array input: one pass seeded with the identity."""
-    level = _new_level()
+    level = _open_level()
+    try:
+        return _grad_forward_small_at(f, x, n, level)
+    finally:
+        _OPEN.discard(level)
+
+
+def _grad_forward_small_at(f, x, n: int, level: int):
     shape = x.shape
     if not shape and x.dtype is _F64:  # one scalar: a packed Dual
         y = f(Dual._new(float(x), 1.0, level, 1, False))
@@ -450,6 +466,7 @@ def _grad_forward_small(f, x, n: int):
         p, dot = y.primal, y._dot_array()
     else:
         p, dot = y, None
+    _tags.check_live(p)
     if isinstance(y, (tuple, list, dict)) or getattr(p, "shape", None) != ():
         _require_scalar([p], flatten(y)[1])
     if dot is None:
@@ -739,9 +756,12 @@ def hvp(
     xs, td = _leaves(x)
     dots = _one_direction(xs, td, v, "v")
     if method == "forward-over-forward":
-        level = _tags.new_level()
-        g = grad(f, unflatten(td, _seed(xs, level, dots, True)), mode="forward")
-        return unflatten(td, [_read(gi, level, 1)[1][0] for gi in flatten(g)[0]])
+        level = _tags.open_level()
+        try:
+            g = grad(f, unflatten(td, _seed(xs, level, dots, True)), mode="forward")
+            return unflatten(td, [_read(gi, level, 1)[1][0] for gi in flatten(g)[0]])
+        finally:
+            _tags.close_level(level)
     g = _grad_of_duals(f, xs, td, dots, single=True)
     return unflatten(td, [gi[0] for gi in g])
 
@@ -750,21 +770,24 @@ def _grad_of_duals(f, xs, td, dots, single):
     """Reverse gradient of scalar ``f`` at Duals seeded with ``dots``; returns tangents."""
     import tape
 
-    level = _tags.new_level()
-    duals = _seed(xs, level, dots, single)
-    k = dots[0].shape[0]
-    with tape.Tape() as t:
-        ws = [t.watch(d) for d in duals]
-        y = f(unflatten(td, ws))
-    ys, ytd = flatten(y)
-    prim = tape.value_of(ys[0]) if ytd.is_leaf else None
-    p0 = prim.primal if isinstance(prim, Dual) else prim
-    if not ytd.is_leaf or np.shape(p0) != ():
-        raise ValueError("hvp/hessian need f to return a scalar")
-    seed = np.ones_like(p0, shape=(1,))
-    bars = t._sweep(ys, [seed], ws)
-    t.close()
-    return [_read(b[0], level, k)[1] for b in bars]
+    level = _tags.open_level()
+    try:
+        duals = _seed(xs, level, dots, single)
+        k = dots[0].shape[0]
+        with tape.Tape() as t:
+            ws = [t.watch(d) for d in duals]
+            y = f(unflatten(td, ws))
+        ys, ytd = flatten(y)
+        prim = tape.value_of(ys[0]) if ytd.is_leaf else None
+        p0 = prim.primal if isinstance(prim, Dual) else prim
+        if not ytd.is_leaf or np.shape(p0) != ():
+            raise ValueError("hvp/hessian need f to return a scalar")
+        seed = np.ones_like(p0, shape=(1,))
+        bars = t._sweep(ys, [seed], ws)
+        t.close()
+        return [_read(b[0], level, k)[1] for b in bars]
+    finally:
+        _tags.close_level(level)
 
 
 _HESSIAN_METHODS = ("auto", "hyperdual", "accumulate", "forward-over-reverse")
@@ -857,7 +880,15 @@ def _split_eye(eye, xs, offsets, k):
 def _hessian_hyperdual(f, xs, td, n):
     offsets = _offsets(xs)
     eye = _split_eye(_eye(n, n, 0, xs[0]), xs, offsets, n)
-    l1, l2 = _tags.new_level(), _tags.new_level()
+    l1, l2 = _tags.open_level(), _tags.open_level()
+    try:
+        return _hessian_hyperdual_at(f, xs, td, n, eye, l1, l2)
+    finally:
+        _tags.close_level(l1)
+        _tags.close_level(l2)
+
+
+def _hessian_hyperdual_at(f, xs, td, n, eye, l1, l2):
     hds = [
         _input(
             Dual._new(Dual._new(v, e, l1, n, False), Dual._new(e, None, l1, n, False), l2, n, False)
@@ -868,6 +899,7 @@ def _hessian_hyperdual(f, xs, td, n):
     if not ytd.is_leaf or np.shape(strip(ys[0])) != ():
         raise ValueError("hessian needs f to return a scalar")
     y = ys[0]
+    _tags.check_live(y._p if isinstance(y, Dual) and y._level == l2 else y)
     t = y._dot if isinstance(y, Dual) and y._level == l2 else None
     tt = t._dot_array() if isinstance(t, Dual) and t._level == l1 else None
     if tt is None:

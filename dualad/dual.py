@@ -428,6 +428,8 @@ def _split(args, level: int):
 def forward(func, args, kwargs, level: int, cls=None):
     """Apply ``func`` at ``level``: primal through ``func``, tangent through its rule."""
     cls = cls or Dual
+    if level & 1 and _tags.is_closed(level):
+        raise _tags.escaped(level)
     rule = RULES.get(func)
     if rule is None:
         if func in PRIMAL_ONLY:
