@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 # measure this checkout's dualad, and import the benchmarks as the `benchmarks` package
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from benchmarks import aliasing, api, forward
+from benchmarks import aliasing, api, doors, forward
 from benchmarks import tape as tape_bench
 
 
@@ -55,6 +55,18 @@ class Case:
     ops: int = 1
     plain: str = "time_plain"  # the baseline method
 
+
+SEED_DOORS = [
+    ("time_grad_vector", 60.0), ("time_grad_tuple", 60.0), ("time_grad_dict", 60.0),
+    ("time_value_and_grad", 60.0), ("time_jacobian", 60.0),
+    ("time_grad_vector_reverse", 120.0), ("time_grad_tuple_reverse", 120.0),
+    ("time_grad_dict_reverse", 120.0), ("time_value_and_grad_reverse", 120.0),
+    ("time_jacobian_reverse", 120.0), ("time_hessian", 300.0),
+]  # fmt: skip
+LOOP_DOORS = [
+    "time_grad_float", "time_grad_0d", "time_grad_f64", "time_watch_float", "time_watch_0d",
+    "time_watch_f64", "time_variable_backward",
+]  # fmt: skip
 
 CASES = [
     Case("fwd_elementwise_1e6", forward.FwdElementwise1e6, "time_dualad", 2.8),
@@ -95,6 +107,16 @@ CASES = [
     Case("intercept_1e3[grad reverse]", aliasing.Intercept1e3, "time_reverse"),
     # the interception overhead: the same derivative of the function written without conversions
     Case("intercept_1e3[jvp/native]", aliasing.Intercept1e3, "time_jvp", plain="time_native_jvp"),
+    # every door to one derivative (issue 10): the seed program against math on floats, and
+    # the scalar loop in reverse mode against the loop on a NumPy 0-d array
+    *[
+        Case(f"door_seed[{m[5:]}]", doors.SeedDoors, m, t, plain="time_plain_math")
+        for m, t in SEED_DOORS
+    ],
+    *[
+        Case(f"door_loop[{m[5:]}]", doors.LoopDoors, m, 10.0, plain="time_plain_0d")
+        for m in LOOP_DOORS
+    ],
     Case(
         "intercept_1e3[reverse/native]",
         aliasing.Intercept1e3,

@@ -317,22 +317,32 @@ def _live_out(rec):
     return outs[0]
 
 
-def leaves_of(root):
-    """Leaf Variables (requires_grad) reachable from ``root``."""
-    found, seen = {}, set()
+def _graph(root):
+    """The records behind ``root`` in tape order (oldest first) and its leaf Variables that
+    require grad, in one walk (``backward`` has no tape's list to read them from)."""
+    found, seen, recs = {}, set(), []
     stack = [root]
     while stack:
         v = stack.pop()
-        if v._record is None:
+        rec = v._record
+        if rec is None:
             if v.requires_grad:
                 found[v._id] = v
             continue
-        rec = v._record
-        if rec.id in seen or rec.released:
+        rid = rec.id
+        if rid in seen:
             continue
-        seen.add(rec.id)
-        stack.extend(var for _, var, _ in rec.inputs)
-    return list(found.values())
+        if rec.released:
+            raise RuntimeError(_RELEASED)
+        seen.add(rid)
+        recs.append(rec)
+        stack.extend([var for _, var, _ in rec.inputs])
+    recs.sort(key=_record_id)
+    return recs, list(found.values())
+
+
+def _record_id(rec):
+    return rec.id
 
 
 def backward(root, gradient, create_graph, retain_graph):
@@ -358,9 +368,11 @@ def backward(root, gradient, create_graph, retain_graph):
         leaves = [root] if root.requires_grad else []
         bars = [seed]
     else:
-        leaves = leaves_of(root)
+        recs, leaves = _graph(root)
         release = not (create_graph or retain_graph)
-        bars = sweep([root], [seed], leaves, create_graph=create_graph, release=release)
+        bars = sweep(
+            [root], [seed], leaves, create_graph=create_graph, release=release, records=recs
+        )
     for leaf, b in zip(leaves, bars):
         if b is None:
             continue

@@ -92,7 +92,10 @@ class Tape:
         if self._level is None or self._closed:
             raise RuntimeError("watch() needs an open tape: call it inside `with Tape() as t:`")
         if type(x) is np.ndarray and x.dtype.kind in "fc":  # one float array: no pytree
-            var = Variable._new(x, self._level, None, self)
+            # a 0-d float64 input is held as a Python float, the scalar records' form (inputs
+            # are never written, so no alias is lost); .value reads np.float64 again
+            v = float(x) if x.shape == () and x.dtype == np.float64 else x
+            var = Variable._new(v, self._level, None, self)
             self._watched.append(var)
             return var
         leaves, td = flatten(x)
@@ -102,8 +105,10 @@ class Tape:
                 out.append(v)
                 continue
             dt = getattr(v, "dtype", None)
-            if type(v) is np.float64:
+            if type(v) is np.float64 or type(v) is float:
                 v = float(v)  # the operator fast path's form; .value reads np.float64 again
+            elif type(v) is np.ndarray and v.shape == () and v.dtype == np.float64:
+                v = float(v)  # likewise (an input is never written: no alias is lost)
             elif dt is None:
                 v = np.asarray(v, dtype=float)
             elif dt.kind in "biu":

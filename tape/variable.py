@@ -77,6 +77,8 @@ class Variable(ArrayOps):
     def __init__(self, value, requires_grad: bool = True):
         if isinstance(value, Variable):
             value = value.value
+        if type(value) is float:  # Variable(0.5): the scalar records' form, as np.float64
+            value = _F64(value)
         if not isinstance(value, (Leveled, np.ndarray, np.generic)) and not hasattr(
             value, "__array_function__"
         ):

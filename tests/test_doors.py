@@ -1,0 +1,112 @@
+"""Every door to one derivative gives the same answer (issue 10): the seed program through
+grad on a vector, a tuple and a dict, value_and_grad, jacobian and hessian in every mode, and
+the scalar loop through grad, Tape.watch and Variable.backward on a float, an np.float64 and a
+0-d array. References: central differences and the loop's closed form."""
+
+import numpy as np
+import pytest
+
+import dualad
+import tape
+
+X1, X2 = 1.5, 0.5
+
+
+def seed(x1, x2):
+    a = x1 / x2
+    e = np.exp(x2)
+    return (np.sin(a) + a - e) * (a - e)
+
+
+def central_grad(f, x, h=1e-6):
+    x = np.asarray(x, float)
+    g = np.zeros_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e.flat[i] = h
+        g.flat[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+WANT = central_grad(lambda v: seed(v[0], v[1]), [X1, X2])
+MODES = ["auto", "forward", "reverse"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_seed_program_through_every_first_order_door(mode):
+    v = np.array([X1, X2])
+    g = dualad.grad(lambda x: seed(x[0], x[1]), v, mode=mode)
+    assert type(g) is np.ndarray and g.shape == (2,)
+    np.testing.assert_allclose(g, WANT, rtol=1e-7)
+    gt = dualad.grad(lambda t: seed(*t), (X1, X2), mode=mode)
+    assert type(gt) is tuple and all(np.shape(gi) == () for gi in gt)
+    np.testing.assert_allclose(np.array(gt), WANT, rtol=1e-7)
+    gd = dualad.grad(lambda d: seed(d["a"], d["b"]), {"a": X1, "b": np.float64(X2)}, mode=mode)
+    assert set(gd) == {"a", "b"}
+    np.testing.assert_allclose([gd["a"], gd["b"]], WANT, rtol=1e-7)
+    val, gv = dualad.value_and_grad(lambda x: seed(x[0], x[1]), v, mode=mode)
+    assert val == seed(X1, X2)
+    np.testing.assert_allclose(gv, WANT, rtol=1e-7)
+    # 0-d array leaves and a mixed tuple
+    g0 = dualad.grad(lambda t: seed(*t), (np.array(X1), X2), mode=mode)
+    np.testing.assert_allclose(np.array(g0), WANT, rtol=1e-7)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_jacobian_of_two_outputs(mode):
+    def f2(x):
+        a = x[0] / x[1]
+        e = np.exp(x[1])
+        return np.stack([(np.sin(a) + a - e) * (a - e), a * e])
+
+    v = np.array([X1, X2])
+    J = dualad.jacobian(f2, v, mode=mode)
+    ref = np.stack([central_grad(lambda z, i=i: f2(z)[i], v) for i in range(2)])
+    np.testing.assert_allclose(J, ref, rtol=1e-7)
+
+
+@pytest.mark.parametrize("method", ["auto", "hyperdual", "accumulate", "forward-over-reverse"])
+def test_hessian_of_the_seed_program(method):
+    v = np.array([X1, X2])
+    H = dualad.hessian(lambda x: seed(x[0], x[1]), v, method=method)
+    ref = np.stack(
+        [central_grad(lambda z, i=i: dualad.grad(lambda x: seed(x[0], x[1]), z)[i], v)
+         for i in range(2)]
+    )  # fmt: skip
+    np.testing.assert_allclose(H, ref, rtol=1e-6)
+
+
+def leaky(x, n=50):
+    y = x
+    for _ in range(n):
+        y = y * 0.999 + x
+    return y
+
+
+# d/dx of the loop: y_n = 0.999^n x + x (1 - 0.999^n) / 0.001
+LOOP_WANT = 0.999**50 + (1 - 0.999**50) / 0.001
+
+
+@pytest.mark.parametrize("x", [0.5, np.float64(0.5), np.array(0.5)], ids=["float", "f64", "0d"])
+def test_scalar_loop_through_every_reverse_door(x):
+    g = dualad.grad(leaky, x, mode="reverse")
+    assert np.shape(g) == ()
+    np.testing.assert_allclose(g, LOOP_WANT, rtol=1e-12)
+    with tape.Tape() as t:
+        v = t.watch(x)
+        y = leaky(v)
+    assert type(v.value) is np.float64  # read back as NumPy's scalar, whatever the input
+    np.testing.assert_allclose(t.gradient(y, v), LOOP_WANT, rtol=1e-12)
+    w = tape.Variable(x, requires_grad=True)
+    leaky(w).backward()
+    np.testing.assert_allclose(w.grad, LOOP_WANT, rtol=1e-12)
+    leaky(w).backward()  # .grad accumulates, as PyTorch's
+    np.testing.assert_allclose(w.grad, 2 * LOOP_WANT, rtol=1e-12)
+
+
+def test_backward_twice_on_one_graph_explains():
+    w = tape.Variable(0.5, requires_grad=True)
+    y = leaky(w)
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        y.backward()
