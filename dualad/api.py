@@ -311,7 +311,12 @@ def jacobian(
     _check_mode(mode)
     xs, td = _leaves(x)
     if mode == "auto":
-        mode = choose_mode(f, unflatten(td, xs)).mode
+        small = sum(_size(v) for v in xs) <= _PACKED  # forward wins whatever f returns
+        mode = "forward" if small else choose_mode(f, unflatten(td, xs)).mode
+    if mode == "forward" and td.is_leaf and chunk is None:
+        x0 = xs[0]
+        if type(x0) is np.ndarray and x0.dtype is _F64 and x0.ndim == 1 and 0 < x0.size <= 2:
+            return _jacobian_packed(f, x0, x0.size)
     if mode == "reverse":
         _, ytd, rows = _reverse_jacobian(f, xs, td, chunk)
     else:
@@ -338,18 +343,26 @@ def grad(
     if has_aux:
         (_, aux), g = value_and_grad(f, x, mode, has_aux=True)
         return g, aux
-    if type(x) is np.ndarray and x.dtype is _F64:  # no pytree bookkeeping
+    tx = type(x)
+    if (tx is tuple or tx is dict) and len(x) <= _PACKED and mode != "reverse":
+        g = _grad_numbers(f, x)  # (x1, x2) or {"a": x1, "b": x2}: no pytree bookkeeping
+        if g is not None:
+            return g
+    if tx is np.ndarray and x.dtype is _F64:  # no pytree bookkeeping
         n = x.size
-        if 0 < n <= _SMALL and (mode == "forward" or (mode == "auto" and n == 1)):
+        if 0 < n <= _SMALL and (mode == "forward" or (mode == "auto" and n <= _PACKED)):
             return _grad_forward_small(f, x, n)
         if mode == "reverse":
             return _grad_reverse_array(f, x)
     _check_mode(mode)
     xs, td = _leaves(x)
+    n = sum(_size(v) for v in xs)
     if mode == "auto":  # choose_mode's rule for one output, without evaluating f for it
-        mode = "reverse" if sum(_size(v) for v in xs) > 1 else "forward"
+        mode = "reverse" if n > _PACKED else "forward"
     if mode == "reverse" or not xs:  # no leaves (grad(f, [])): the tape answers in kind
         prim, ytd, rows = _reverse_jacobian(f, xs, td, None, scalar=True)
+    elif n <= _PACKED and len(xs) == n and all(_packable(v) for v in xs):
+        return unflatten(td, _grad_packed(f, xs, td, n))  # scalar leaves: one packed pass
     elif td.is_leaf and type(xs[0]) in (np.ndarray, np.float64) and np.size(xs[0]) <= _SMALL:
         return _grad_forward_small(f, np.asarray(xs[0]), np.size(xs[0]))
     else:
@@ -409,6 +422,10 @@ def _peel(v, mark: int):
 
 #: Inputs up to this size get forward gradients in one pass with no chunking bookkeeping.
 _SMALL = 64
+#: Up to this many input numbers, mode="auto" takes the forward pass on packed scalars (two
+#: directions ride in one complex tangent): one evaluation of f, no tape, cheaper than a
+#: sweep on every program measured (asv_bench/regret.py).
+_PACKED = 2
 _F64 = np.dtype(np.float64)
 _open_level = _tags.open_level
 _OPEN = _tags._OPEN
@@ -425,6 +442,94 @@ def _small_eye(n: int, dtype: np.dtype, shape: tuple):
 #: The identity seed of a vector of n <= 2 float64 inputs, and its packed scalar tangents
 #: (entry i for x[i]).
 _PACKED_EYE = {n: (_small_eye(n, _F64, (n,)), (1.0,) if n == 1 else (1 + 0j, 1j)) for n in (1, 2)}
+
+
+_NUMBERS = (float, np.float64, int)
+
+
+def _grad_numbers(f, x):
+    """``grad`` at a tuple or dict of at most two Python or NumPy floats, or None."""
+    vals = x.values() if type(x) is dict else x
+    if not vals or any(type(v) not in _NUMBERS for v in vals):
+        return None
+    if type(x) is dict:
+        g = _grad_packed(f, [np.float64(v) for v in vals], _DictTree(x), len(x))
+        return dict(zip(x, g))
+    return tuple(_grad_packed(f, [np.float64(v) for v in x], _TupleTree, len(x)))
+
+
+class _TupleTree:
+    """The unflatten of a tuple of numbers: ``_grad_packed``'s view of ``(x1, x2)``."""
+
+    is_leaf = False
+
+    @staticmethod
+    def rebuild(leaves):
+        return tuple(leaves)
+
+
+class _DictTree:
+    """The unflatten of a dict of numbers, keys in the caller's order."""
+
+    is_leaf = False
+
+    def __init__(self, d):
+        self.keys = tuple(d)
+
+    def rebuild(self, leaves):
+        return dict(zip(self.keys, leaves))
+
+
+def _grad_packed(f, xs, td, n: int):
+    """Forward gradient at ``n <= 2`` scalar leaves (a tuple or dict of numbers): one pass on
+    packed scalars, each leaf seeded with its own direction; one 0-d array per leaf."""
+    level = _open_level()
+    try:
+        seeds = _PACKED_EYE[n][1]
+        ds = [Dual._new(float(v), s, level, n, False) for v, s in zip(xs, seeds)]
+        y = f(td.rebuild(ds) if type(td) is _DictTree or td is _TupleTree else unflatten(td, ds))
+        if type(y) is Dual and y._m[0] == level and type(y._p) is float:  # a packed result
+            dot = y._dot
+            g = (0.0,) * n if dot is None else (dot,) if n == 1 else (dot.real, dot.imag)
+        else:
+            ys, ytd = flatten(y)
+            p, dot = _read(ys[0], level, n)
+            _require_scalar([p], ytd)
+            if not np.any(dot):
+                _require_real(p)
+            g = dot.reshape(n).tolist()
+    finally:
+        _OPEN.discard(level)
+    out = []
+    for gi, v in zip(g, xs):
+        a = np.empty((), v.dtype)
+        a[()] = gi
+        out.append(a)
+    return out
+
+
+def _packed_vector(x, n: int, level: int) -> Dual:
+    """``x`` (a float64 vector of n <= 2) seeded with the identity; ``x[i]`` reads its packed
+    seed directly (Dual.__getitem__)."""
+    d = object.__new__(Dual)
+    d._dot, d._pk = _PACKED_EYE[n]
+    d._p, d._m, d._owns = x, (level, n, False), INPUT  # every value from d shares this _m
+    return d
+
+
+def _jacobian_packed(f, x, n: int):
+    """Forward Jacobian at a float64 vector of n <= 2 entries: one pass, packed seeds."""
+    level = _open_level()
+    try:
+        ys, ytd = flatten(f(_packed_vector(x, n, level)))
+        blocks = []
+        for y in ys:
+            _, dot = _read(y, level, n)  # (n,) + out.shape
+            nd = dot.ndim
+            blocks.append(dot if nd == 1 else dot.T if nd == 2 else np.moveaxis(dot, 0, -1))
+    finally:
+        _OPEN.discard(level)
+    return unflatten(ytd, blocks)
 
 
 def _grad_forward_small(f, x, n: int):
@@ -445,10 +550,8 @@ def _grad_forward_small_at(f, x, n: int, level: int):
             g[()] = 0.0 if y._dot is None else y._dot
             return g
     elif n <= 2 and len(shape) == 1 and x.dtype is _F64:  # the scalar-program case
-        d = object.__new__(Dual)
-        d._dot, d._pk = _PACKED_EYE[n]  # x[i] reads its packed seed directly (Dual.__getitem__)
-        m = (level, n, False)  # a new level: every value derived from d shares this tuple
-        d._p, d._m, d._owns = x, m, INPUT
+        d = _packed_vector(x, n, level)
+        m = d._m
         y = f(d)
         if type(y) is Dual and y._m is m and type(y._p) is float:  # a packed scalar
             dot = y._dot

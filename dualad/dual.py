@@ -55,6 +55,7 @@ from ._scalar import (
     unpack,
 )
 from ._scalar import generic as scalar_generic
+from ._scalar import stack as stack_packed
 from ._tags import Leveled, call_level, top_level
 from .rules import COMPOSITES, PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from .rules._define import getitem, shape_of
@@ -284,6 +285,10 @@ class Dual(ArrayOps):
         level, owner = call_level(args, kwargs)
         if not isinstance(owner, Dual):
             return NotImplemented
+        if func is np.stack and len(args) == 1 and not kwargs and type(args[0]) in (list, tuple):
+            res = stack_packed(args[0], level)  # np.stack([f1, f2]) at the end of scalar code
+            if res is not None:
+                return res
         if func is np.block and args and _nested(args[0]):
             return block(*args, **kwargs)
         rows = rows_of_one(func, args)
