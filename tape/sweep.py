@@ -303,6 +303,10 @@ def _term(ob, p, out, args):
 def _as_batch(b, value):
     """A scalar cotangent (m = 1) as an array ``(1,) + shape``; anything else unchanged."""
     if type(b) in _SCALAR_BAR:
+        if type(value) is _F64:  # a scalar input: one item store, not np.reshape of a float
+            a = np.empty(1)
+            a[0] = b
+            return a
         return np.reshape(b, (1,) + tuple(np.shape(value)))
     return b
 
