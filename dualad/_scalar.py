@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import operator
+import types
 
 from dualad._numpy import np
 
@@ -56,7 +57,6 @@ def unpack(dot, k: int):
 
 
 # -- scalar kernels: the same function on a Python float --------------------------------------
-_OUT = object()  # marks a derivative equal to the output (exp)
 
 
 def loop(ufunc, check=None):
@@ -78,59 +78,111 @@ def loop(ufunc, check=None):
             return float(ufunc(x))
 
     kernel.__name__ = ufunc.__name__
-    kernel.unary = True  # a partial of one argument, partial(x) (see _kernels)
     return kernel
 
 
 m = math
-_sin, _cos = loop(np.sin, m.sin), loop(np.cos, m.cos)
-_sinh, _cosh = loop(np.sinh, m.sinh), loop(np.cosh, m.cosh)
 #: NumPy's log and power on floats (partials of powers: ``a ** b log a``, ``b a ** (b - 1)``).
 np_log, np_pow, _atan2 = loop(np.log, m.log), loop(np.power), loop(np.arctan2)
 
 
-# Only the primal is restated here, as NumPy's own loop on a float (``loop``) or, for the
-# correctly rounded square root and arithmetic, in Python. Partials come from the rule table,
-# except where the rule's line costs ~0.4 us more on a scalar: those few are given in kernel
-# form below, and a test compares each with the rule's own partial. Each kernel is
-# (primal, partial, how): how 0 calls partial(x), 1 means the derivative is the output,
-# 2 calls the rule-style partial(out, x) (or applies the ONE/NEG sentinels).
+def _float_sign(x: float) -> float:
+    """np.sign on a float: the sub-gradient 0 at 0 (either zero), and NaN stays NaN."""
+    return x if math.isnan(x) else float((x > 0) - (x < 0))
+
+
+def _float_where(c, x, y):
+    """np.where on scalars."""
+    return x if c else y
+
+
+class _FloatNumPy:
+    """NumPy's namespace as a rule line sees it, on Python floats: the kernels evaluate the
+    table's own partials (``lambda out, x: -1 / np.sqrt(1 - x * x)``) with ``np`` bound to
+    this, as ForwardDiff.jl generates its scalar methods from DiffRules' expressions. Each
+    function rounds as NumPy's loop (``loop``; sqrt is correctly rounded in both) and raises
+    where NumPy would warn (``1 / sqrt(0.0)`` is a ZeroDivisionError here), so the caller hands
+    the operation to NumPy's path, which warns once. Anything else is NumPy's own."""
+
+    def __init__(self):
+        self.sqrt, self.sign, self.where = m.sqrt, _float_sign, _float_where
+        for name, check in [("sin", m.sin), ("cos", m.cos), ("sinh", m.sinh),
+                            ("cosh", m.cosh), ("exp", m.exp), ("log", m.log)]:  # fmt: skip
+            setattr(self, name, loop(getattr(np, name), check))
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+_FLOAT_NP = _FloatNumPy()
+
+
+def _on_floats(part):
+    """The rule line ``part`` with ``np`` bound to ``_FLOAT_NP``: the same statement, run on
+    Python floats. ``.rule`` names the table's function (test_scalar checks it)."""
+    g = dict(part.__globals__)
+    g["np"] = _FLOAT_NP
+    fn = types.FunctionType(part.__code__, g, part.__name__, part.__defaults__, part.__closure__)
+    fn.rule = part
+    return fn
+
+
+def _float_partial(part):
+    """``part`` whose result is made a Python float (a packed tangent stays a float or a
+    complex), for a line that calls what ``_FLOAT_NP`` leaves to NumPy."""
+
+    def partial(out, x):
+        return float(part(out, x))
+
+    partial.rule = getattr(part, "rule", part)
+    return partial
+
+
+# Only primals are stated here: NumPy's own loop on a float (``loop``, with math's function as
+# the domain check) or, for the correctly rounded square root and arithmetic, Python. Every
+# partial is the rule table's own line (dualad/rules/elementwise.py), called on floats; the
+# lines that call NumPy are wrapped to give a Python float back. Each kernel is (primal,
+# partial): partial(out, x), or the ONE/NEG sentinels.
 def _kernels():
     table = {
-        np.sin: (_sin, _cos),
-        np.cos: (_cos, lambda out, x: -_sin(x)),
-        np.tan: (loop(np.tan, m.tan), None),
-        np.arcsin: (loop(np.arcsin, m.asin), lambda out, x: 1 / m.sqrt(1 - x * x)),
-        np.arccos: (loop(np.arccos, m.acos), lambda out, x: -1 / m.sqrt(1 - x * x)),
-        np.arctan: (loop(np.arctan, m.atan), None),
-        np.sinh: (_sinh, _cosh),
-        np.cosh: (_cosh, _sinh),
-        np.tanh: (loop(np.tanh, m.tanh), None),
-        np.arcsinh: (loop(np.arcsinh, m.asinh), lambda out, x: 1 / m.sqrt(x * x + 1)),
-        np.arccosh: (loop(np.arccosh, m.acosh), lambda out, x: 1 / m.sqrt(x * x - 1)),
-        np.arctanh: (loop(np.arctanh, m.atanh), None),
-        np.exp: (loop(np.exp, m.exp), _OUT),
-        np.expm1: (loop(np.expm1, m.expm1), None),
-        np.log: (np_log, None),
-        np.log2: (loop(np.log2, m.log2), None),
-        np.log10: (loop(np.log10, m.log10), None),
-        np.log1p: (loop(np.log1p, m.log1p), None),
-        np.sqrt: (m.sqrt, None),
-        np.square: (lambda x: x * x, None),
-        np.reciprocal: (lambda x: 1 / x, None),
-        np.negative: (operator.neg, None),
-        np.positive: (operator.pos, None),
-        np.absolute: (abs, lambda out, x: _sign(x) + 0.0),
-        np.fabs: (abs, lambda out, x: _sign(x) + 0.0),
+        np.sin: loop(np.sin, m.sin),
+        np.cos: loop(np.cos, m.cos),
+        np.tan: loop(np.tan, m.tan),
+        np.arcsin: loop(np.arcsin, m.asin),
+        np.arccos: loop(np.arccos, m.acos),
+        np.arctan: loop(np.arctan, m.atan),
+        np.sinh: loop(np.sinh, m.sinh),
+        np.cosh: loop(np.cosh, m.cosh),
+        np.tanh: loop(np.tanh, m.tanh),
+        np.arcsinh: loop(np.arcsinh, m.asinh),
+        np.arccosh: loop(np.arccosh, m.acosh),
+        np.arctanh: loop(np.arctanh, m.atanh),
+        np.exp: loop(np.exp, m.exp),
+        np.expm1: loop(np.expm1, m.expm1),
+        np.log: np_log,
+        np.log2: loop(np.log2, m.log2),
+        np.log10: loop(np.log10, m.log10),
+        np.log1p: loop(np.log1p, m.log1p),
+        np.cbrt: loop(np.cbrt, m.cbrt),
+        np.exp2: loop(np.exp2, m.exp2),
+        np.sqrt: m.sqrt,
+        np.square: lambda x: x * x,
+        np.reciprocal: lambda x: 1 / x,
+        np.negative: operator.neg,
+        np.positive: operator.pos,
+        np.absolute: abs,
+        np.fabs: abs,
     }
-    table[np.cbrt] = (loop(np.cbrt, m.cbrt), None)
-    table[np.exp2] = (loop(np.exp2, m.exp2), None)
     kernels = {}
-    for f, (prim, part) in table.items():
-        if part is None:
+    with np.errstate(all="ignore"):
+        for f, prim in table.items():
             part = RULES[f].partials[0]
-        how = 1 if part is _OUT else 0 if getattr(part, "unary", False) else 2
-        kernels[f] = (prim, part, how)
+            if part is not ONE and part is not NEG:
+                part = _on_floats(part)
+                x = 1.5 if f is np.arccosh else 0.5  # a point inside the domain
+                if type(part(prim(x), x)) is not float:
+                    part = _float_partial(part)
+            kernels[f] = (prim, part)
     return kernels
 
 
@@ -395,36 +447,39 @@ _OPS = {
 _OPS[np.power] = (power_method(), rpower_method())
 
 
-# -- binary ufuncs in math form: np.maximum(d, 0.0), np.arctan2(y, x) ------------------------
-def _maximum(a: float, b: float):
-    if math.isnan(a) or math.isnan(b):  # NumPy's own path
+# -- binary ufuncs on floats: np.maximum(d, 0.0), np.arctan2(y, x) ---------------------------
+def _maximum(a: float, b: float) -> float:
+    if math.isnan(a) or math.isnan(b):  # NaN: NumPy's own path
         raise ValueError
-    w = 1.0 if a > b else 0.5 if a == b else 0.0  # ties split evenly, as the table's rule
-    return max(b, a), w, 1.0 - w  # equal: b, as NumPy (maximum(0.0, -0.0) is -0.0)
+    return max(b, a)  # equal: b, as NumPy (maximum(0.0, -0.0) is -0.0)
 
 
-def _minimum(a: float, b: float):
+def _minimum(a: float, b: float) -> float:
     if math.isnan(a) or math.isnan(b):
         raise ValueError
-    w = 1.0 if a < b else 0.5 if a == b else 0.0
-    return min(b, a), w, 1.0 - w
+    return min(b, a)
 
 
-def _hypot(a: float, b: float):
-    h = float(np.hypot(a, b))  # math.hypot rounds differently from NumPy's
-    s = h if h != 0 else 1.0  # at (0, 0) the sub-gradient 0, as the table's rule
-    return h, a / s, b / s
+def _binary_kernel_of(ufunc, prim):
+    """(value, d/da, d/db) of ``ufunc`` on two floats: ``prim`` for the value, the rule
+    table's two partial lines (run on floats, see ``_FloatNumPy``) for the derivatives."""
+    pa, pb = (_on_floats(p) for p in RULES[ufunc].partials)
+
+    def kernel(a: float, b: float):
+        out = prim(a, b)
+        return out, float(pa(out, a, b)), float(pb(out, a, b))
+
+    kernel.rules = (pa.rule, pb.rule)
+    return kernel
 
 
-def _arctan2(y: float, x: float):
-    r = x * x + y * y
-    return _atan2(y, x), x / r, -y / r
-
-
-#: (value, d/da, d/db) of a binary ufunc on two floats; test_scalar compares with the table.
+#: (value, d/da, d/db) of a binary ufunc on two floats.
 BINARY_KERNELS = {
-    np.maximum: _maximum, np.minimum: _minimum, np.arctan2: _arctan2, np.hypot: _hypot,
-}  # fmt: skip
+    np.maximum: _binary_kernel_of(np.maximum, _maximum),
+    np.minimum: _binary_kernel_of(np.minimum, _minimum),
+    np.arctan2: _binary_kernel_of(np.arctan2, _atan2),
+    np.hypot: _binary_kernel_of(np.hypot, loop(np.hypot)),  # math.hypot rounds differently
+}
 
 
 def _binary_kernel(kernel, a, b):
@@ -466,17 +521,11 @@ def ufunc_hook(generic):
         if type(x) is float and not kwargs and method == "__call__":
             kern = kernels.get(ufunc)
             if kern is not None and len(inputs) == 1:
-                prim, part, how = kern
+                prim, part = kern
                 d = self._dot
                 try:
                     out = prim(x)  # every kernel returns a Python float
-                    if d is None:
-                        pass
-                    elif how == 0:
-                        d = part(x) * d
-                    elif how == 1:
-                        d = out * d
-                    else:
+                    if d is not None:
                         d = d if part is one else -d if part is neg else part(out, x) * d
                 except fallback:
                     return generic(self, ufunc, method, *inputs, **kwargs)

@@ -717,7 +717,7 @@ _BIG = 2.0**500
 def _unary(ufunc, fallback=_binary):
     """``ufunc(self)`` for a ufunc of ``KERNELS`` (np.sin, np.negative, ...) as a method: one
     ``ScalarRecord`` on a Python float, else ``fallback(ufunc, self, None)``."""
-    prim, part, how = KERNELS[ufunc]  # how: 0 part(x), 1 the output, 2 part(out, x)
+    prim, part = KERNELS[ufunc]  # part(out, x): the rule table's own partial
     rule = RULES[ufunc]
     fixed = part is ONE or part is NEG  # -d and +d: the sweep negates or passes on
 
@@ -734,12 +734,7 @@ def _unary(ufunc, fallback=_binary):
             if tp is None or not tp._closed:
                 try:
                     out = prim(va)
-                    if how == 0:
-                        p = part(va)
-                    elif how == 1:
-                        p = out
-                    else:
-                        p = part if fixed else part(out, va)
+                    p = part if fixed else part(out, va)
                 except _FALLBACK:
                     return fallback(ufunc, self, None)
                 if not out - out and (fixed or not p - p):  # x - x: nan (true) for inf, nan
