@@ -68,10 +68,16 @@ def _add_partials(bars: dict, inputs, partials, ob, out, args) -> None:
         else:
             g = _term(ob, p, out, args)
         old = bars.get(vid)
-        if old is not None:
-            g = old + g
-        if type(g) is float and g - g:  # nan (true) for inf and nan
-            g = _in_numpy(ob, p, out, args, old)
+        if type(g) is complex:
+            if old is not None:
+                g = old + g if type(old) is complex else old + _rows(g)
+            if type(g) is complex and g - g:  # inf or nan: again in NumPy, which warns
+                g = _in_numpy(_rows(ob), p, out, args, None if old is None else _rows(old))
+        else:
+            if old is not None:
+                g = old + g
+            if type(g) is float and g - g:  # nan (true) for inf and nan
+                g = _in_numpy(ob, p, out, args, old)
         bars[vid] = g
 
 
@@ -105,7 +111,15 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None,
             if ob is None:
                 continue
             tb = type(ob)
-            if tb is float or tb is _F64:  # m = 1 on a 0-d value: the scalar loop's branch
+            if (
+                tb is np.ndarray
+                and ob.shape == (2,)
+                and ob.dtype is _F64_DTYPE
+                and type(rec) is ScalarRecord
+                and not create_graph
+            ):  # two cotangent rows of a 0-d value (a two-output Jacobian): one complex
+                ob, tb = complex(ob[0], ob[1]), complex  # number, as packed Duals carry them
+            if tb is float or tb is _F64 or tb is complex:  # a 0-d value: the scalar branch
                 args = rec.args
                 if args is None:
                     raise RuntimeError(_RELEASED)
@@ -116,7 +130,7 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None,
                 elif type(rec) is ItemRecord and not create_graph:
                     vid = rec.inputs[0][2]
                     buf = bars.get(vid)
-                    if buf is not None and owned.get(vid) is buf:
+                    if buf is not None and owned.get(vid) is buf and tb is not complex:
                         buf[0, rec.index] += ob  # x[i] again: in place in x's buffer
                         done = True
                     else:
@@ -133,7 +147,7 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None,
                     if release:
                         rec.release()
                     continue
-                ob = np.reshape(ob, (1,) + tuple(np.shape(rec.out)))
+                ob = _as_batch(ob, rec.out)
             outs = [ob]
         else:
             outs = [bars.get(i) if i in keep else bars.pop(i, None) for i in rec.out_ids]
@@ -241,6 +255,8 @@ def _add_item(bars, owned, rec, ob) -> bool:
     tb = type(ob)
     if tb is float or tb is _F64:
         m = 1
+    elif tb is complex:  # two rows, packed (see sweep)
+        m, ob = 2, (ob.real, ob.imag)
     elif tb is np.ndarray and ob.dtype is _F64_DTYPE and ob.ndim == 1:
         m = ob.shape[0]
         if m == 1:
@@ -276,6 +292,17 @@ def _add_item(bars, owned, rec, ob) -> bool:
     return True
 
 
+def _rows(z):
+    """A packed pair of cotangent rows (a complex number) as the ``(2,)`` array it stands for;
+    an array is returned as it is."""
+    if type(z) is not complex:
+        return z
+    a = np.empty(2)
+    a[0] = z.real
+    a[1] = z.imag
+    return a
+
+
 def _in_numpy(ob, p, out, args, old):
     """``old + ob * p`` again on np.float64, for a float result that is not finite.
 
@@ -283,7 +310,7 @@ def _in_numpy(ob, p, out, args, old):
     silently; redone here, NumPy warns (or raises, under ``np.errstate``) exactly where the
     NumPy scalars they replace would have.
     """
-    g = _term(_F64(ob), p, out, args)
+    g = _term(_F64(ob) if type(ob) is float else ob, p, out, args)
     return g if old is None else old + g
 
 
@@ -302,6 +329,8 @@ def _term(ob, p, out, args):
 
 def _as_batch(b, value):
     """A scalar cotangent (m = 1) as an array ``(1,) + shape``; anything else unchanged."""
+    if type(b) is complex:  # two rows of a 0-d value, packed (see sweep)
+        return _rows(b) if np.shape(value) == () else np.reshape(_rows(b), (2,) + np.shape(value))
     if type(b) in _SCALAR_BAR:
         if type(value) is _F64:  # a scalar input: one item store, not np.reshape of a float
             a = np.empty(1)

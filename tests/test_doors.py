@@ -138,3 +138,48 @@ def test_jacobian_of_a_pytree_output_at_a_small_vector():
     for k in ("a", "b", "c"):
         np.testing.assert_allclose(fwd[k], rev[k], rtol=1e-15)
     np.testing.assert_allclose(fwd["c"][0, 1], [X2, X1])
+
+
+def _shared(x):
+    a = np.exp(x[0]) / x[1]
+    return np.stack([a * a, a - x[1]])
+
+
+TWO_OUTPUT = {
+    "repeated reads": lambda x: np.stack([x[0] * x[1] + x[0], np.sin(x[0]) * x[0]]),
+    "through an array": lambda x: np.stack([x[0] * 2.0, x[1]]) * x + np.sum(x),
+    "shared values": lambda x: _shared(x),
+    "three outputs": lambda x: np.stack([x[0], x[1] * x[0], np.tanh(x[1])]),
+    "maximum and hypot": lambda x: np.stack([np.maximum(x[0], x[1]), np.hypot(x[0], x[1])]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TWO_OUTPUT))
+def test_reverse_jacobians_of_scalar_programs_with_several_outputs(name):
+    # two cotangent rows ride through the scalar records packed as one complex number
+    f = TWO_OUTPUT[name]
+    v = np.array([0.7, 1.3])
+    rev = dualad.jacobian(f, v, mode="reverse")
+    ref = np.stack(
+        [central_grad(lambda z, i=i: f(z)[i], v) for i in range(np.size(f(v)))]
+    )  # fmt: skip
+    np.testing.assert_allclose(rev, ref, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(rev, dualad.jacobian(f, v, mode="forward"), rtol=1e-14)
+
+
+def test_an_overflowing_two_row_cotangent_is_numpys():
+    # x0 * 1e300 * x1 overflows: the packed rows give what the array records give (inf, and
+    # NaN where a zero row meets the infinite partial), with NumPy's warnings
+    def scalar(x):
+        return np.stack([x[0] * 1e300 * x[1], x[1]])
+
+    def arrays(x):
+        return np.concatenate([x[0:1] * 1e300 * x[1:2], x[1:2]])
+
+    v = np.array([1e10, 2.0])
+    with pytest.warns(RuntimeWarning):
+        got = dualad.jacobian(scalar, v, mode="reverse")
+    with pytest.warns(RuntimeWarning):
+        want = dualad.jacobian(arrays, v, mode="reverse")
+    np.testing.assert_array_equal(got, want)
+    assert np.isinf(got[0, 1])
