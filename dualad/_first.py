@@ -1,0 +1,162 @@
+"""First derivatives in any mode: jacobian, grad and value_and_grad, dispatching to forward
+mode (``_forward``) or reverse mode (``_reverse``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dualad._numpy import np
+
+from . import _tags
+from ._forward import (
+    _forward_jacobian,
+    _grad_forward_small,
+    _grad_numbers,
+    _grad_packed,
+    _jacobian_packed,
+)
+from ._intercept import intercepting
+from ._mode import choose_mode
+from ._pytree import flatten, unflatten
+from ._reverse import _grad_reverse_array, _reverse_jacobian
+from ._seeding import (
+    _F64,
+    _PACKED,
+    _SMALL,
+    _assemble,
+    _check_mode,
+    _leaves,
+    _packable,
+    _peel,
+    _require_scalar,
+    _size,
+)
+
+
+def jacobian(
+    f: Callable, x: Any, mode: str = "auto", chunk: int | None = None, *, intercept: bool = False
+) -> Any:
+    """Dense Jacobian of ``f`` at ``x``, shaped ``out.shape + in.shape``.
+
+    Parameters
+    ----------
+    mode : {"auto", "forward", "reverse"}
+        "auto" follows :func:`choose_mode`.
+    chunk : int, optional
+        Directions per vectorised pass (forward: input columns; reverse: output rows).
+        By default chosen from ``MEMORY_BUDGET``.
+
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
+    and ``math.*`` then accept the traced values (see README).
+
+    >>> import numpy as np, dualad
+    >>> dualad.jacobian(lambda x: x**2, np.array([1.0, 3.0]))
+    array([[2., 0.],
+           [0., 6.]])
+    """
+    f = intercepting(f) if intercept else f
+    _check_mode(mode)
+    xs, td = _leaves(x)
+    if mode == "auto":
+        small = sum(_size(v) for v in xs) <= _PACKED  # forward wins whatever f returns
+        mode = "forward" if small else choose_mode(f, unflatten(td, xs)).mode
+    if mode == "forward" and td.is_leaf and chunk is None:
+        x0 = xs[0]
+        if type(x0) is np.ndarray and x0.dtype is _F64 and x0.ndim == 1 and 0 < x0.size <= 2:
+            return _jacobian_packed(f, x0, x0.size)
+    if mode == "reverse":
+        _, ytd, rows = _reverse_jacobian(f, xs, td, chunk)
+    else:
+        _, ytd, rows, _ = _forward_jacobian(f, xs, td, chunk)
+    return _assemble(rows, ytd, td)
+
+
+def grad(
+    f: Callable, x: Any, mode: str = "auto", has_aux: bool = False, *, intercept: bool = False
+) -> Any:
+    """Gradient of a scalar-valued ``f``; same structure and shapes as ``x``.
+
+    With ``has_aux=True``, ``f`` returns ``(value, aux)`` and this returns ``(grad, aux)``,
+    ``aux`` evaluated as plain values (as in JAX).
+
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
+    and ``math.*`` then accept the traced values (see README).
+
+    >>> import numpy as np, dualad
+    >>> dualad.grad(lambda x: np.sum(x**2), np.array([1.0, 2.0]))
+    array([2., 4.])
+    """
+    f = intercepting(f) if intercept else f
+    if has_aux:
+        (_, aux), g = value_and_grad(f, x, mode, has_aux=True)
+        return g, aux
+    tx = type(x)
+    if (tx is tuple or tx is dict) and len(x) <= _PACKED and mode != "reverse":
+        g = _grad_numbers(f, x)  # (x1, x2) or {"a": x1, "b": x2}: no pytree bookkeeping
+        if g is not None:
+            return g
+    if tx is np.ndarray and x.dtype is _F64:  # no pytree bookkeeping
+        n = x.size
+        if 0 < n <= _SMALL and (mode == "forward" or (mode == "auto" and n <= _PACKED)):
+            return _grad_forward_small(f, x, n)
+        if mode == "reverse":
+            return _grad_reverse_array(f, x)
+    _check_mode(mode)
+    xs, td = _leaves(x)
+    n = sum(_size(v) for v in xs)
+    if mode == "auto":  # choose_mode's rule for one output, without evaluating f for it
+        mode = "reverse" if n > _PACKED else "forward"
+    if mode == "reverse" or not xs:  # no leaves (grad(f, [])): the tape answers in kind
+        prim, ytd, rows = _reverse_jacobian(f, xs, td, None, scalar=True)
+    elif n <= _PACKED and len(xs) == n and all(_packable(v) for v in xs):
+        return unflatten(td, _grad_packed(f, xs, td, n))  # scalar leaves: one packed pass
+    elif td.is_leaf and type(xs[0]) in (np.ndarray, np.float64) and np.size(xs[0]) <= _SMALL:
+        return _grad_forward_small(f, np.asarray(xs[0]), np.size(xs[0]))
+    else:
+        prim, ytd, rows, _ = _forward_jacobian(f, xs, td, None)
+        _require_scalar(prim, ytd)
+    return unflatten(td, rows[0])
+
+
+def value_and_grad(
+    f: Callable, x: Any, mode: str = "auto", has_aux: bool = False, *, intercept: bool = False
+):
+    """``(f(x), grad(f)(x))`` from one evaluation of ``f``, as an optimisation loop needs them.
+
+    With ``has_aux=True``, ``f`` returns ``(value, aux)`` and this returns
+    ``((value, aux), grad)``, as JAX's ``value_and_grad`` does. The value and ``aux`` are plain
+    values: derivatives taken inside this call are peeled off, outer ones are kept (so it
+    nests inside other transforms).
+
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
+    and ``math.*`` then accept the traced values (see README).
+
+    >>> import numpy as np, dualad
+    >>> dualad.value_and_grad(lambda x: np.sum(x**2), np.array([1.0, 2.0]))
+    (np.float64(5.0), array([2., 4.]))
+    """
+    f = intercepting(f) if intercept else f
+    mark = _tags.new_level()  # every level this call makes is higher
+    box = []
+
+    def f_kept(v):
+        out = f(v)
+        if has_aux:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise ValueError(
+                    "with has_aux=True, f must return a pair (value, aux); it returned "
+                    f"{type(out).__name__}"
+                )
+            out, aux = out
+            box.append(aux)
+        box.insert(0, out)
+        return out
+
+    g = grad(f_kept, x, mode)
+    value = _peel(box[0], mark)
+    if has_aux:
+        leaves, td = flatten(box[1])
+        return (value, unflatten(td, [_peel(a, mark) for a in leaves])), g
+    return value, g

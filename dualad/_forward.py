@@ -1,0 +1,244 @@
+"""Forward mode: jvp, derivative, the forward Jacobian in chunks of seeded directions, and
+the one-pass paths for small inputs (packed scalars for up to two numbers, identity seeds up
+to ``_SMALL``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dualad._numpy import np
+
+from . import _tags
+from ._alias import INPUT
+from ._intercept import intercepting
+from ._pytree import flatten, unflatten
+from ._seeding import (
+    _F64,
+    _OPEN,
+    _PACKED_EYE,
+    _chunk_size,
+    _eye,
+    _input,
+    _layout,
+    _leaves,
+    _offsets,
+    _one_direction,
+    _open_level,
+    _read,
+    _require_real,
+    _require_scalar,
+    _seed,
+    _size,
+    _small_eye,
+    _split_eye,
+)
+from .dual import Dual
+
+
+def jvp(f: Callable, x: Any, v: Any, *, intercept: bool = False) -> tuple[Any, Any]:
+    """Value and Jacobian-vector product ``J(x) v`` in one forward pass.
+
+    Parameters
+    ----------
+    f : callable
+        NumPy code taking ``x`` (an array or a pytree of arrays).
+    x, v : array or pytree
+        The point and the direction, with the same structure and shapes.
+
+    Returns
+    -------
+    (y, y_dot) with the structure of ``f(x)``.
+
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
+    and ``math.*`` then accept the traced values (see README).
+
+    >>> import numpy as np, dualad
+    >>> dualad.jvp(np.sin, np.array([0.0]), np.array([2.0]))
+    (array([0.]), array([2.]))
+    """
+    f = intercepting(f) if intercept else f
+    xs, td = _leaves(x)
+    dots = _one_direction(xs, td, v, "v")
+    level = _tags.open_level()
+    try:
+        y = f(unflatten(td, _seed(xs, level, dots, True)))
+        ys, ytd = flatten(y)
+        pairs = [_read(yi, level, 1) for yi in ys]
+    finally:
+        _tags.close_level(level)
+    return unflatten(ytd, [p for p, _ in pairs]), unflatten(ytd, [d[0] for _, d in pairs])
+
+
+def derivative(f: Callable, x: Any, *, intercept: bool = False) -> Any:
+    """``f'(x)`` for a scalar or elementwise ``f``: the tangent along all-ones.
+
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
+    and ``math.*`` then accept the traced values (see README).
+
+    >>> import numpy as np, dualad
+    >>> dualad.derivative(np.sin, np.array([0.0, np.pi]))
+    array([ 1., -1.])
+    """
+    f = intercepting(f) if intercept else f
+    xs, td = _leaves(x)
+    return jvp(f, unflatten(td, xs), unflatten(td, [np.ones_like(v) for v in xs]))[1]
+
+
+def _forward_jacobian(f, xs, td, chunk):
+    n_in = sum(_size(v) for v in xs)
+    k = _chunk_size(n_in, np.dtype(getattr(xs[0], "dtype", np.float64)).itemsize, chunk)
+    offsets = _offsets(xs)
+    blocks, ys, ytd = [], None, None
+    for c0 in range(0, max(n_in, 1), k):
+        kc = min(k, n_in - c0)
+        eye = _eye(kc, n_in, c0, xs[0], xs[0].dtype) if n_in else None
+        dots = _split_eye(eye, xs, offsets, kc)
+        level = _tags.open_level()
+        try:
+            y = f(unflatten(td, _seed(xs, level, dots, False)))
+            ys, ytd = flatten(y)
+            blocks.append([_read(yi, level, kc) for yi in ys])
+        finally:
+            _tags.close_level(level)
+    prim = [p for p, _ in blocks[0]]
+    cols = [
+        np.concatenate([b[j][1] for b in blocks], axis=0) if len(blocks) > 1 else blocks[0][j][1]
+        for j in range(len(ys))
+    ]
+    return prim, ytd, _layout(cols, prim, xs, td, offsets), ys
+
+
+_NUMBERS = (float, np.float64, int)
+
+
+def _grad_numbers(f, x):
+    """``grad`` at a tuple or dict of at most two Python or NumPy floats, or None."""
+    vals = x.values() if type(x) is dict else x
+    if not vals or any(type(v) not in _NUMBERS for v in vals):
+        return None
+    if type(x) is dict:
+        g = _grad_packed(f, [np.float64(v) for v in vals], _DictTree(x), len(x))
+        return dict(zip(x, g))
+    return tuple(_grad_packed(f, [np.float64(v) for v in x], _TupleTree, len(x)))
+
+
+class _TupleTree:
+    """The unflatten of a tuple of numbers: ``_grad_packed``'s view of ``(x1, x2)``."""
+
+    is_leaf = False
+
+    @staticmethod
+    def rebuild(leaves):
+        return tuple(leaves)
+
+
+class _DictTree:
+    """The unflatten of a dict of numbers, keys in the caller's order."""
+
+    is_leaf = False
+
+    def __init__(self, d):
+        self.keys = tuple(d)
+
+    def rebuild(self, leaves):
+        return dict(zip(self.keys, leaves))
+
+
+def _grad_packed(f, xs, td, n: int):
+    """Forward gradient at ``n <= 2`` scalar leaves (a tuple or dict of numbers): one pass on
+    packed scalars, each leaf seeded with its own direction; one 0-d array per leaf."""
+    level = _open_level()
+    try:
+        seeds = _PACKED_EYE[n][1]
+        ds = [Dual._new(float(v), s, level, n, False) for v, s in zip(xs, seeds)]
+        y = f(td.rebuild(ds) if type(td) is _DictTree or td is _TupleTree else unflatten(td, ds))
+        if type(y) is Dual and y._m[0] == level and type(y._p) is float:  # a packed result
+            dot = y._dot
+            g = (0.0,) * n if dot is None else (dot,) if n == 1 else (dot.real, dot.imag)
+        else:
+            ys, ytd = flatten(y)
+            p, dot = _read(ys[0], level, n)
+            _require_scalar([p], ytd)
+            if not np.any(dot):
+                _require_real(p)
+            g = dot.reshape(n).tolist()
+    finally:
+        _OPEN.discard(level)
+    out = []
+    for gi, v in zip(g, xs):
+        a = np.empty((), v.dtype)
+        a[()] = gi
+        out.append(a)
+    return out
+
+
+def _packed_vector(x, n: int, level: int) -> Dual:
+    """``x`` (a float64 vector of n <= 2) seeded with the identity; ``x[i]`` reads its packed
+    seed directly (Dual.__getitem__)."""
+    d = object.__new__(Dual)
+    d._dot, d._pk = _PACKED_EYE[n]
+    d._p, d._m, d._owns = x, (level, n, False), INPUT  # every value from d shares this _m
+    return d
+
+
+def _jacobian_packed(f, x, n: int):
+    """Forward Jacobian at a float64 vector of n <= 2 entries: one pass, packed seeds."""
+    level = _open_level()
+    try:
+        ys, ytd = flatten(f(_packed_vector(x, n, level)))
+        blocks = []
+        for y in ys:
+            _, dot = _read(y, level, n)  # (n,) + out.shape
+            nd = dot.ndim
+            blocks.append(dot if nd == 1 else dot.T if nd == 2 else np.moveaxis(dot, 0, -1))
+    finally:
+        _OPEN.discard(level)
+    return unflatten(ytd, blocks)
+
+
+def _grad_forward_small(f, x, n: int):
+    """Forward gradient of a small array input: one pass seeded with the identity."""
+    level = _open_level()
+    try:
+        return _grad_forward_small_at(f, x, n, level)
+    finally:
+        _OPEN.discard(level)
+
+
+def _grad_forward_small_at(f, x, n: int, level: int):
+    shape = x.shape
+    if not shape and x.dtype is _F64:  # one scalar: a packed Dual
+        y = f(Dual._new(float(x), 1.0, level, 1, False))
+        if type(y) is Dual and y._m[0] == level and type(y._p) is float:
+            g = np.empty(())
+            g[()] = 0.0 if y._dot is None else y._dot
+            return g
+    elif n <= 2 and len(shape) == 1 and x.dtype is _F64:  # the scalar-program case
+        d = _packed_vector(x, n, level)
+        m = d._m
+        y = f(d)
+        if type(y) is Dual and y._m is m and type(y._p) is float:  # a packed scalar
+            dot = y._dot
+            if dot is None:
+                return np.zeros_like(x)
+            g = np.empty(n)
+            if n == 1:
+                g[0] = dot
+            else:
+                g[0], g[1] = dot.real, dot.imag
+            return g
+    else:
+        y = f(_input(Dual._new(x, _small_eye(n, x.dtype, shape), level, n, False)))
+    if isinstance(y, Dual) and y._level == level:
+        p, dot = y.primal, y._dot_array()
+    else:
+        p, dot = y, None
+    _tags.check_live(p)
+    if isinstance(y, (tuple, list, dict)) or getattr(p, "shape", None) != ():
+        _require_scalar([p], flatten(y)[1])
+    if dot is None:
+        _require_real(p)
+        return np.zeros_like(x)
+    return dot.reshape(x.shape)

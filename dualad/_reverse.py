@@ -1,0 +1,138 @@
+"""Reverse mode through the tape add-on: vjp and the reverse Jacobian, one sweep per chunk
+of output rows. ``tape`` is imported inside each function so that ``import dualad`` never
+loads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dualad._numpy import np
+
+from ._intercept import intercepting
+from ._pytree import LEAF, flatten, unflatten
+from ._seeding import (
+    _base,
+    _chunk_size,
+    _eye,
+    _float_type,
+    _layout,
+    _leaves,
+    _offsets,
+    _one_direction,
+    _require_scalar,
+    _size,
+    _split_eye,
+)
+
+
+def _reverse_jacobian(f, xs, td, chunk, scalar=False):
+    import tape
+
+    with tape.Tape(persistent=True) as t:
+        ws = [t.watch(v) for v in xs]
+        y = f(unflatten(td, ws))
+    return _reverse_rows(t, ws, y, xs, td, chunk, scalar)
+
+
+def _grad_reverse_array(f, x):
+    """``grad(f, x, mode="reverse")`` for one float64 array ``x``: ``_reverse_jacobian``
+    without the pytree bookkeeping (tiny scalar programs pay for every step)."""
+    import tape
+
+    with tape.Tape(persistent=True) as t:
+        w = t.watch(x)
+        y = f(w)
+    return _reverse_rows(t, [w], y, [x], LEAF, None, True)[2][0][0]
+
+
+def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
+    """``_reverse_jacobian`` from the recorded tape ``t``: ``f(unflatten(td, ws)) = y``."""
+    import tape
+
+    if scalar and type(y) is tape.Variable and type(y._value) is float and y._level == t._level:
+        # a scalar program's result (a Python float inside, see tape.variable): one sweep
+        # from a NumPy scalar seed, without the pytree and shape bookkeeping below
+        bars = t._sweep_scalar(y, ws)
+        t.close()
+        return [y.value], LEAF, [[_row(b, w, v) for b, w, v in zip(bars, ws, xs)]]
+    ys, ytd = flatten(y)
+    prim = [tape.value_of(yi) for yi in ys]
+    if scalar:
+        _require_scalar(prim, ytd)
+    n_out = sum(_size(p) for p in prim)
+    if n_out == 0:
+        t.close()
+        return prim, ytd, [[_zeros_block(p, v) for v in xs] for p in prim]
+    if n_out == 1:  # a scalar loss: the gradient is the swept cotangent itself, no reshuffle
+        p0 = prim[0]
+        pshape = tuple(np.shape(p0))
+        seed = np.float64(1.0) if type(p0) is np.float64 else np.ones_like(p0, shape=(1,) + pshape)
+        bars = t._sweep(ys, [seed], ws)
+        t.close()
+        return (
+            prim,
+            ytd,
+            [[b[0, ...].reshape(pshape + tuple(np.shape(v))) for b, v in zip(bars, xs)]],
+        )
+    m = _chunk_size(n_out, 8, chunk)
+    offsets = _offsets(xs)
+    out_offsets = _offsets(prim)
+    parts = []
+    for r0 in range(0, max(n_out, 1), m):
+        mc = min(m, n_out - r0)
+        eye = _eye(mc, n_out, r0, prim[0], _float_type(prim))
+        seeds = _split_eye(eye, prim, out_offsets, mc)
+        bars = t._sweep(ys, seeds, ws)
+        parts.append(np.concatenate([b.reshape(mc, -1) for b in bars], axis=1) if bars else None)
+    t.close()
+    full = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]  # (n_out, n_in)
+    mats = [
+        full[out_offsets[j] : out_offsets[j + 1]].T.reshape((offsets[-1],) + tuple(np.shape(p)))
+        for j, p in enumerate(prim)
+    ]
+    return prim, ytd, _layout(mats, prim, xs, td, offsets)
+
+
+def _row(b, w, v):
+    """The gradient for leaf ``v`` (watched as ``w``) from its swept cotangent ``b``, shaped
+    ``(1,) + v.shape``, or None where the sweep did not reach it: the general path's row."""
+    if b is None:  # as Tape._sweep fills it
+        b = np.zeros_like(w.value, shape=(1,) + tuple(np.shape(w.value)))
+    g = b[0, ...]
+    if type(g) is np.ndarray and type(v) is np.ndarray and g.shape == v.shape:
+        return g
+    return g.reshape(tuple(np.shape(v)))
+
+
+def _zeros_block(p, v):
+    return np.zeros_like(_base(v), shape=tuple(np.shape(p)) + tuple(np.shape(v)))
+
+
+def vjp(f: Callable, x: Any, u: Any, *, intercept: bool = False) -> tuple[Any, Any]:
+    """Value and vector-Jacobian product ``u^T J(x)`` by one reverse sweep.
+
+    ``u`` has the structure and shapes of ``f(x)``; the result has those of ``x``.
+
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
+    and ``math.*`` then accept the traced values (see README).
+
+    >>> import numpy as np, dualad
+    >>> dualad.vjp(lambda x: x * 3.0, np.array([1.0, 2.0]), np.array([1.0, 10.0]))[1]
+    array([ 3., 30.])
+    """
+    f = intercepting(f) if intercept else f
+    import tape
+
+    xs, td = _leaves(x)
+    with tape.Tape() as t:
+        ws = [t.watch(v) for v in xs]
+        y = f(unflatten(td, ws))
+    ys, ytd = flatten(y)
+    seeds = _one_direction([tape.value_of(yi) for yi in ys], ytd, u, "u")
+    bars = t._sweep(ys, seeds, ws)
+    t.close()
+    return unflatten(ytd, [tape.value_of(yi) for yi in ys]), unflatten(
+        td, [b[0, ...] for b in bars]
+    )
