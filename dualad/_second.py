@@ -11,7 +11,7 @@ from typing import Any
 
 from dualad._numpy import np
 
-from . import _seeding, _tags
+from . import _jet, _seeding, _tags
 from ._accumulate import accumulate
 from ._first import grad
 from ._intercept import intercepting
@@ -25,6 +25,7 @@ from ._seeding import (
     _leaves,
     _offsets,
     _one_direction,
+    _packable,
     _read,
     _seed,
     _size,
@@ -149,15 +150,20 @@ def hessian(
         raise ValueError(f"method must be one of {_HESSIAN_METHODS}, got {method!r}")
     xs, td = _leaves(x)
     n = sum(_size(v) for v in xs)
+    H = None
     if method == "auto":
         fits = _chunk_size(n, 8, chunk) >= n
         small = n <= HYPERDUAL_MAX_N
         method = "hyperdual" if small else "accumulate" if fits else "forward-over-reverse"
+        if n <= 2:  # one or two numbers: second-order packed scalars (dualad._jet)
+            H = _hessian_jet(f, xs, td, n)
     if method == "accumulate" and not all(type(v) is np.ndarray for v in xs):
         # nested inside another transform, or on a non-NumPy backend: H itself must carry
         # wrappers or live on the device, which the in-place accumulation does not do
         method = "forward-over-reverse"
-    if method == "hyperdual":
+    if H is not None:
+        pass
+    elif method == "hyperdual":
         H = _hessian_hyperdual(f, xs, td, n)
     elif method == "accumulate":
         H = _hessian_accumulate(f, xs, td, n)
@@ -181,6 +187,44 @@ def hessian(
     return unflatten(td, [unflatten(td, r) for r in rows])
 
 
+def _hessian_jet(f, xs, td, n):
+    """The Hessian at one or two float64 numbers (a vector of two, 0-d leaves) on Jets:
+    ``hessian(method="hyperdual")``'s answer from Python numbers; None for other inputs."""
+    x0 = xs[0]
+    if td.is_leaf and type(x0) is np.ndarray and x0.ndim == 1 and x0.dtype == np.float64:
+        make = "vector"
+    elif len(xs) == n and all(_packable(v) for v in xs):
+        make = "numbers"
+    else:
+        return None
+    l1, l2 = _tags.open_level(), _tags.open_level()
+    try:
+        if make == "vector":
+            arg = _jet.JetVector(x0, l1, l2)
+        else:
+            arg = unflatten(td, _jet.seeds([float(v) for v in xs], l1, l2))
+        ys, ytd = flatten(f(arg))
+        if not ytd.is_leaf or np.shape(strip(ys[0])) != ():
+            raise ValueError("hessian needs f to return a scalar")
+        y = ys[0]
+        if type(y) is _jet.Jet and y._l2 == l2:
+            return y._hess()
+        return _hyperdual_read(y, n, l1, l2, xs)
+    finally:
+        _tags.close_level(l1)
+        _tags.close_level(l2)
+
+
+def _hyperdual_read(y, n, l1, l2, xs):
+    """d2f / dx_k1 dx_k2 from a hyper-dual result ``y`` (zeros for a constant)."""
+    _tags.check_live(y._p if isinstance(y, Dual) and y._level == l2 else y)
+    t = y._dot if isinstance(y, Dual) and y._level == l2 else None
+    tt = t._dot_array() if isinstance(t, Dual) and t._level == l1 else None
+    if tt is None:
+        return np.zeros((n, n), like=_base(xs[0]))
+    return tt  # (k1, k2)
+
+
 def _hessian_hyperdual(f, xs, td, n):
     offsets = _offsets(xs)
     eye = _split_eye(_eye(n, n, 0, xs[0]), xs, offsets, n)
@@ -202,13 +246,7 @@ def _hessian_hyperdual_at(f, xs, td, n, eye, l1, l2):
     ys, ytd = flatten(f(unflatten(td, hds)))
     if not ytd.is_leaf or np.shape(strip(ys[0])) != ():
         raise ValueError("hessian needs f to return a scalar")
-    y = ys[0]
-    _tags.check_live(y._p if isinstance(y, Dual) and y._level == l2 else y)
-    t = y._dot if isinstance(y, Dual) and y._level == l2 else None
-    tt = t._dot_array() if isinstance(t, Dual) and t._level == l1 else None
-    if tt is None:
-        return np.zeros((n, n), like=_base(xs[0]))
-    return tt  # (k1, k2): d2f / dx_k1 dx_k2
+    return _hyperdual_read(ys[0], n, l1, l2, xs)
 
 
 def _hessian_accumulate(f, xs, td, n):
