@@ -23,6 +23,7 @@ from dualad._numpy import np
 from . import _tags
 from ._alias import INPUT
 from ._ops import ArrayOps
+from ._scalar import meta
 from .dual import Dual
 from .rules import RULES
 from .rules._define import NEG, ONE
@@ -32,6 +33,8 @@ _LV = _tags.new_level()
 _REAL = frozenset({float, int, np.float64})
 _OPEN = _tags._OPEN
 _SEEDS = ((1.0,), (1 + 0j, 1j))
+_METAS = (meta(_LV, 1, False), meta(_LV, 2, False))
+_NEW = object.__new__
 
 
 class Jet(ArrayOps):
@@ -134,8 +137,9 @@ def _rule(func, args, src: Jet):
         else:
             return None
     parts = rule.partials
-    if any(parts[i] is None for i in jets):
-        return None
+    for i in jets:
+        if parts[i] is None:
+            return None
     out = func(*vals)
     if type(out) is not np.float64:
         return None
@@ -146,17 +150,22 @@ def _rule(func, args, src: Jet):
     first = []
     for i in jets:
         p = parts[i]
-        first.append(1.0 if p is ONE else -1.0 if p is NEG else float(p(out, *vals)))
-    if any(p - p for p in first):
-        return None
+        p = 1.0 if p is ONE else -1.0 if p is NEG else float(p(out, *vals))
+        if p - p:  # an infinite or NaN partial: the generic path's guards
+            return None
+        first.append(p)
     # second partials: the partial lines on packed Duals, one direction per Jet argument
     m = len(jets)
     seeds = _SEEDS[m - 1]
+    mt = _METAS[m - 1]
     dvals = list(vals)
     for j, i in enumerate(jets):
-        dvals[i] = Dual._new(vals[i], seeds[j], _LV, m, False)
-    dout = first[0] * seeds[0] + (first[1] * seeds[1] if m == 2 else 0.0)
-    out_d = Dual._new(out, dout, _LV, m, False)
+        d = _NEW(Dual)  # a packed scalar: the three slots scalar code reads
+        d._p, d._dot, d._m = vals[i], seeds[j], mt
+        dvals[i] = d
+    out_d = _NEW(Dual)
+    out_d._p, out_d._m = out, mt
+    out_d._dot = first[0] * seeds[0] + (first[1] * seeds[1] if m == 2 else 0.0)
     second = []  # second[j] = (d p_j / d arg_0, d p_j / d arg_1)
     for i in jets:
         p = parts[i]
@@ -198,8 +207,11 @@ def _rule(func, args, src: Jet):
                 h_out[0] += pjk * gj.real * gk.real
                 h_out[1] += pjk * gj.real * gk.imag
                 h_out[2] += pjk * gj.imag * gk.imag
-    if any(v - v for v in h_out) or (g_out - g_out):
+    if g_out - g_out:
         return None
+    for v in h_out:
+        if v - v:
+            return None
     return Jet(out, g_out, tuple(h_out), n, src._l1, src._l2)
 
 

@@ -203,12 +203,13 @@ def _hessian_jet(f, xs, td, n):
             arg = _jet.JetVector(x0, l1, l2)
         else:
             arg = unflatten(td, _jet.seeds([float(v) for v in xs], l1, l2))
-        ys, ytd = flatten(f(arg))
+        y = f(arg)
+        if type(y) is _jet.Jet and y._l2 == l2:  # the common case: no pytree, a scalar
+            return y._hess()
+        ys, ytd = flatten(y)
         if not ytd.is_leaf or np.shape(strip(ys[0])) != ():
             raise ValueError("hessian needs f to return a scalar")
         y = ys[0]
-        if type(y) is _jet.Jet and y._l2 == l2:
-            return y._hess()
         return _hyperdual_read(y, n, l1, l2, xs)
     finally:
         _tags.close_level(l1)
