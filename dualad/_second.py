@@ -14,6 +14,7 @@ from dualad._numpy import np
 from . import _jet, _seeding, _tags
 from ._accumulate import accumulate
 from ._first import grad
+from ._intercept import active as intercept_active
 from ._intercept import intercepting
 from ._ops import strip
 from ._pytree import flatten, unflatten
@@ -155,7 +156,9 @@ def hessian(
         fits = _chunk_size(n, 8, chunk) >= n
         small = n <= HYPERDUAL_MAX_N
         method = "hyperdual" if small else "accumulate" if fits else "forward-over-reverse"
-        if n <= 2:  # one or two numbers: second-order packed scalars (dualad._jet)
+        if n <= 2 and not intercept and not intercept_active():
+            # one or two numbers: second-order packed scalars (dualad._jet); interception's
+            # buffers and conversions know Duals and Variables only, so not under it
             H = _hessian_jet(f, xs, td, n)
     if method == "accumulate" and not all(type(v) is np.ndarray for v in xs):
         # nested inside another transform, or on a non-NumPy backend: H itself must carry

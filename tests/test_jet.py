@@ -101,3 +101,22 @@ def test_a_constant_result_and_coercion():
     np.testing.assert_array_equal(dualad.hessian(lambda x: 3.0, V), np.zeros((2, 2)))
     with pytest.raises(TypeError):
         dualad.hessian(lambda x: float(x[0]) * x[1], V)
+
+
+def test_under_interception_the_hyperdual_form_answers():
+    import math
+
+    def f(x):  # a buffer write, a list conversion and math.* : interception's machinery
+        out = np.zeros(2)
+        out[0] = x[0] ** 2
+        out[1] = math.sin(x[1]) * x[0]
+        return np.sum(out * np.asarray([x[0], x[1] * 2]))
+
+    H = dualad.hessian(f, V, intercept=True)
+    np.testing.assert_allclose(H, dualad.hessian(f, V, method="hyperdual", intercept=True))
+    ref = central_hessian(_f_plain, V)  # the same function without the conversions
+    np.testing.assert_allclose(H, ref, rtol=1e-5, atol=1e-6)
+
+
+def _f_plain(x):
+    return (x[0] ** 2) * x[0] + np.sin(x[1]) * x[0] * (x[1] * 2)
