@@ -537,11 +537,6 @@ def intercept(on: bool = True, *, from_imports=False) -> Iterator[None]:
         _ON.reset(token)
 
 
-def active() -> bool:
-    """Whether interception is on in the calling context."""
-    return _ON.get(_GLOBAL)
-
-
 def intercepting(f: Callable) -> Callable:
     """``f`` run with interception on: what ``intercept=True`` in the API functions does.
 
