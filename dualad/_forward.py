@@ -202,6 +202,23 @@ def _grad_forward_small(f, x, n: int):
     """Forward gradient of a small array input: one pass seeded with the identity."""
     level = _open_level()
     try:
+        if n <= 2 and x.ndim == 1 and x.dtype is _F64:  # the scalar-program case, inline
+            d = object.__new__(Dual)
+            d._dot, d._pk = _PACKED_EYE[n]
+            m = d._m = (level, n, False)  # every value derived from d shares this tuple
+            d._p, d._owns = x, INPUT
+            y = f(d)
+            if type(y) is Dual and y._m is m and type(y._p) is float:  # a packed scalar
+                dot = y._dot
+                if dot is None:
+                    return np.zeros_like(x)
+                g = np.empty(n)
+                if n == 1:
+                    g[0] = dot
+                else:
+                    g[0], g[1] = dot.real, dot.imag
+                return g
+            return _small_result(x, y, level)
         return _grad_forward_small_at(f, x, n, level)
     finally:
         _OPEN.discard(level)
@@ -215,22 +232,13 @@ def _grad_forward_small_at(f, x, n: int, level: int):
             g = np.empty(())
             g[()] = 0.0 if y._dot is None else y._dot
             return g
-    elif n <= 2 and len(shape) == 1 and x.dtype is _F64:  # the scalar-program case
-        d = _packed_vector(x, n, level)
-        m = d._m
-        y = f(d)
-        if type(y) is Dual and y._m is m and type(y._p) is float:  # a packed scalar
-            dot = y._dot
-            if dot is None:
-                return np.zeros_like(x)
-            g = np.empty(n)
-            if n == 1:
-                g[0] = dot
-            else:
-                g[0], g[1] = dot.real, dot.imag
-            return g
     else:
         y = f(_input(Dual._new(x, _small_eye(n, x.dtype, shape), level, n, False)))
+    return _small_result(x, y, level)
+
+
+def _small_result(x, y, level: int):
+    """The gradient from ``y = f(seeded x)`` at ``level``, any result kind (checked)."""
     if isinstance(y, Dual) and y._level == level:
         p, dot = y.primal, y._dot_array()
     else:

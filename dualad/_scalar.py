@@ -59,18 +59,66 @@ def unpack(dot, k: int):
 # -- scalar kernels: the same function on a Python float --------------------------------------
 
 
+def _calibration_points():
+    """Deterministic probes over many magnitudes, both signs, with the edges of the common
+    domains: where math's function and NumPy's loop must agree bit for bit."""
+    rng = np.random.default_rng(20261204)
+    mags = np.exp(rng.uniform(-40.0, 6.5, 2000))
+    pts = np.concatenate([
+        rng.uniform(-1.0, 1.0, 2500), rng.uniform(-10.0, 10.0, 2500), mags, -mags,
+        rng.uniform(1.0, 20.0, 1000), [0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 2.0, 1e-300, 700.0],
+    ])  # fmt: skip
+    return pts.tolist()
+
+
+_POINTS = None
+_AGREES: dict = {}
+
+
+def _agrees(ufunc, fn) -> bool:
+    """True when ``fn`` (math's) gives NumPy's bits at every calibration point where NumPy's
+    result is finite and math's does not raise (raising is the hand-over, see ``loop``)."""
+    global _POINTS
+    key = (ufunc, fn)
+    if key in _AGREES:
+        return _AGREES[key]
+    if _POINTS is None:
+        _POINTS = _calibration_points()
+    _AGREES[key] = ok = _agrees_at(ufunc, fn, _POINTS)
+    return ok
+
+
+def _agrees_at(ufunc, fn, points) -> bool:
+    with np.errstate(all="ignore"):
+        want = ufunc(np.array(points)).tolist()
+    for x, w in zip(points, want):
+        if w - w:  # inf or nan in NumPy: math raises there, or must give the same
+            continue
+        try:
+            got = fn(x)
+        except (ArithmeticError, ValueError):
+            return False  # math refuses a point NumPy computes: not the same function
+        if got != w or (got == 0.0 and math.copysign(1.0, got) != math.copysign(1.0, w)):
+            return False
+    return True
+
+
 def loop(ufunc, check=None):
     """``ufunc`` on Python floats, rounded by NumPy's own loop. libm's ``math.exp``, ``math.log``,
-    ``pow`` ... differ from NumPy's in the last bit (NumPy 2.4 brings its own exp, log, pow,
-    arcsin, sinh, ...; where depends on the CPU): the kernels must give the bits the array path
-    gives. ``check``, math's function, runs first: it raises where NumPy would warn (a domain
-    error, an overflow), and the caller hands the operation to NumPy's path, which warns once.
-    0.25 us in all against math's 0.04 us: a fifth of NumPy's cost on a 0-d array."""
+    ``pow`` ... may differ from NumPy's in the last bit (NumPy 2.4 brings its own exp, log,
+    pow, arcsin, sinh, ...; where depends on the CPU): the kernels must give the bits the array
+    path gives. ``check``, math's function, runs first: it raises where NumPy would warn (a
+    domain error, an overflow), and the caller hands the operation to NumPy's path, which warns
+    once: 0.25 us in all, a fifth of NumPy's cost on a 0-d array. Where math's function gives
+    NumPy's bits at all of 10,000 probes on this machine (``_agrees``; sin and cos here, with
+    NumPy 2.4), it is the kernel itself: 0.04 us."""
     if check is None:
 
         def kernel(*xs):
             return float(ufunc(*xs))
 
+    elif _agrees(ufunc, check):
+        return check
     else:
 
         def kernel(x):
