@@ -131,7 +131,9 @@ def hessian(
         "forward-over-reverse" tapes one evaluation per ``chunk`` of Hessian directions and
         sweeps tangent-carrying adjoints through every step (the fallback when n
         directions do not fit in ``MEMORY_BUDGET``).
-        "auto" uses hyper-duals for n <= ``HYPERDUAL_MAX_N``, else "accumulate" when all n
+        "auto" uses second-order packed scalars for one or two input numbers (a vector of
+        two, 0-d leaves; the hyper-dual answer on Python numbers, dualad._jet; not under
+        interception), hyper-duals for n <= ``HYPERDUAL_MAX_N``, else "accumulate" when all n
         directions fit the memory budget (or ``chunk >= n``), else forward-over-reverse.
         "accumulate" itself turns to forward-over-reverse when n rows for every recorded
         value would exceed ``MEMORY_BUDGET`` (a long program on large arrays).
