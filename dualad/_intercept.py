@@ -388,17 +388,28 @@ _OURS = ("dualad", "tape")
 
 
 _USERS = ("dualad._intercept", "dualad._buffer")  # the user's code runs below these
+#: ... and below the transforms that call the user's function (grad, jvp, hessian, ...): code
+#: reached through them is the user's, while their own allocations are dualad's
+_CALLERS = (*_USERS, "dualad._first", "dualad._forward", "dualad._reverse", "dualad._second",
+            "dualad._checking", "dualad._mode", "dualad._accumulate", "dualad.api")  # fmt: skip
 
 
 def _from_user() -> bool:
     """True when the call comes from the user's code, False from dualad's or the tape's own
-    (a rule allocating a tangent, or NumPy code a rule calls, such as np.pad's): the nearest
-    dualad frame above the caller decides."""
+    (a rule allocating a tangent, or NumPy code a rule calls, such as np.pad's). A caller in
+    dualad or the tape is dualad's own (but for the interception wrappers); otherwise the
+    nearest dualad frame above decides: a transform that called the user's function (under
+    ``config.intercept`` or ``with intercept():``, ``grad(f, x)`` calls ``f`` from there),
+    or a rule."""
     frame = sys._getframe(2)
+    name = frame.f_globals.get("__name__", "")
+    if name.startswith(_OURS):
+        return name.startswith(_USERS)
+    frame = frame.f_back
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
         if name.startswith(_OURS):
-            return name.startswith(_USERS)
+            return name.startswith(_CALLERS)
         frame = frame.f_back
     return True
 
