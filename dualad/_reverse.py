@@ -51,10 +51,10 @@ def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
     """``_reverse_jacobian`` from the recorded tape ``t``: ``f(unflatten(td, ws)) = y``."""
     import tape
 
-    if scalar and type(y) is tape.Variable and type(y._value) is float and y._level == t._level:
-        # a scalar program's result (a Python float inside, see tape.variable): one sweep
-        # from a NumPy scalar seed, without the pytree and shape bookkeeping below
-        bars = t._sweep_scalar(y, ws)
+    if scalar and type(y) is tape.Variable and type(y.value) is np.float64:
+        # a scalar program's result: one sweep from a NumPy scalar seed (the tape takes its
+        # scalar records' loop), without the pytree and shape bookkeeping below
+        bars = t.cotangents([y], [np.float64(1.0)], ws)
         t.close()
         return [y.value], LEAF, [[_row(b, w, v) for b, w, v in zip(bars, ws, xs)]]
     ys, ytd = flatten(y)
@@ -69,7 +69,7 @@ def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
         p0 = prim[0]
         pshape = tuple(np.shape(p0))
         seed = np.float64(1.0) if type(p0) is np.float64 else np.ones_like(p0, shape=(1,) + pshape)
-        bars = t._sweep(ys, [seed], ws)
+        bars = t.cotangents(ys, [seed], ws)
         t.close()
         return (
             prim,
@@ -84,7 +84,7 @@ def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
         mc = min(m, n_out - r0)
         eye = _eye(mc, n_out, r0, prim[0], _float_type(prim))
         seeds = _split_eye(eye, prim, out_offsets, mc)
-        bars = t._sweep(ys, seeds, ws)
+        bars = t.cotangents(ys, seeds, ws)
         parts.append(np.concatenate([b.reshape(mc, -1) for b in bars], axis=1) if bars else None)
     t.close()
     full = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]  # (n_out, n_in)
@@ -98,7 +98,7 @@ def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
 def _row(b, w, v):
     """The gradient for leaf ``v`` (watched as ``w``) from its swept cotangent ``b``, shaped
     ``(1,) + v.shape``, or None where the sweep did not reach it: the general path's row."""
-    if b is None:  # as Tape._sweep fills it
+    if b is None:  # (Tape.cotangents fills zeros; kept for other callers)
         b = np.zeros_like(w.value, shape=(1,) + tuple(np.shape(w.value)))
     g = b[0, ...]
     if type(g) is np.ndarray and type(v) is np.ndarray and g.shape == v.shape:
@@ -131,7 +131,7 @@ def vjp(f: Callable, x: Any, u: Any, *, intercept: bool = False) -> tuple[Any, A
         y = f(unflatten(td, ws))
     ys, ytd = flatten(y)
     seeds = _one_direction([tape.value_of(yi) for yi in ys], ytd, u, "u")
-    bars = t._sweep(ys, seeds, ws)
+    bars = t.cotangents(ys, seeds, ws)
     t.close()
     return unflatten(ytd, [tape.value_of(yi) for yi in ys]), unflatten(
         td, [b[0, ...] for b in bars]

@@ -155,6 +155,45 @@ class Tape:
             self.release()
         return unflatten(td, [b[0, ...] for b in bars])
 
+    @property
+    def level(self) -> int:
+        """The nesting level of this tape's Variables (higher levels unwrap first)."""
+        return self._level
+
+    def cotangents(self, ys, seeds, xs) -> list:
+        """Batched cotangents ``(m,) + x.shape`` of the Variables ``xs`` for the outputs
+        ``ys`` seeded with ``seeds`` (each ``(m,) + y.shape``; a NumPy scalar for a 0-d y
+        and m = 1): the one reverse sweep behind ``gradient`` and dualad's grad, vjp,
+        jacobian and hvp. Zeros where an x is not reached.
+
+        >>> import numpy as np, tape
+        >>> with tape.Tape(persistent=True) as t:
+        ...     x = t.watch(np.array([1.0, 2.0]))
+        ...     y = x * x
+        >>> t.cotangents([y], [np.eye(2)], [x])[0]
+        array([[2., 0.],
+               [0., 4.]])
+        """
+        if len(ys) == 1 and not self._released:
+            y = ys[0]
+            s = seeds[0]
+            if (
+                type(y) is Variable
+                and type(y._value) is float
+                and y._level == self._level
+                and type(s) is np.float64
+                and s == 1.0
+                and all(type(x) is Variable and x._level == self._level for x in xs)
+            ):  # a scalar program's result: the scalar records' own loop
+                bars = sweep_scalar(y, xs, self._records)
+                return [
+                    np.zeros_like(x.value, shape=(1,) + tuple(np.shape(x.value)))
+                    if b is None
+                    else b
+                    for x, b in zip(xs, bars)
+                ]
+        return self._sweep(ys, seeds, xs)
+
     def _sweep(self, ys, seeds, xs, create_graph=False):
         """Batched cotangents ``(m,) + x.shape`` for each of ``xs`` (zeros where unreached)."""
         if self._released:
@@ -183,14 +222,6 @@ class Tape:
             np.zeros_like(x.value, shape=(m,) + tuple(np.shape(x.value))) if b is None else b
             for x, b in zip(xs, bars)
         ]
-
-    def _sweep_scalar(self, y, xs):
-        """``_sweep([y], [1.0], xs)`` for a Variable ``y`` of this tape holding a Python float
-        (a scalar program's result) and Variables ``xs`` watched by this tape, unchecked:
-        cotangents ``(1,) + x.shape``, or None where the sweep does not reach an x."""
-        if self._released:
-            return self._sweep([y], [np.float64(1.0)], xs)  # raises the explanation
-        return sweep_scalar(y, xs, self._records)
 
     def release(self) -> None:
         """Free every record (and the arrays they hold); ``gradient`` does this itself.
