@@ -198,9 +198,13 @@ def _jacobian_packed(f, x, n: int):
     return unflatten(ytd, blocks)
 
 
+_LEVEL_BASE, _next_level = _tags._BASE, _tags._counter.__next__
+
+
 def _grad_forward_small(f, x, n: int):
     """Forward gradient of a small array input: one pass seeded with the identity."""
-    level = _open_level()
+    level = _LEVEL_BASE + 2 * _next_level() + 1  # _tags.open_level, inline (every call pays)
+    _OPEN.add(level)
     try:
         if n <= 2 and x.ndim == 1 and x.dtype is _F64:  # the scalar-program case, inline
             d = object.__new__(Dual)

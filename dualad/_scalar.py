@@ -175,6 +175,34 @@ def _on_floats(part):
     return fn
 
 
+class _Output(float):
+    """The partial ``OUT``: the rule's line returns the output itself (exp's ``lambda out, x:
+    out``); the kernels multiply by the output without calling the line."""
+
+    __slots__ = ()
+    rule = None
+
+
+#: see ``_Output``
+OUT = _Output(float("nan"))
+
+
+def _is_output(part) -> bool:
+    """Whether a rule's partial line is ``lambda out, <args>: out`` (returns its first
+    argument as it is)."""
+    code = getattr(part, "__code__", None)
+    return (
+        code is not None
+        and code.co_argcount >= 1
+        and code.co_code == _IDENTITY.__code__.co_code
+        and code.co_consts == _IDENTITY.__code__.co_consts
+    )
+
+
+def _IDENTITY(out, x):  # noqa: N802 - the shape _is_output compares against
+    return out
+
+
 def _float_partial(part):
     """``part`` whose result is made a Python float (a packed tangent stays a float or a
     complex), for a line that calls what ``_FLOAT_NP`` leaves to NumPy."""
@@ -225,7 +253,9 @@ def _kernels():
     with np.errstate(all="ignore"):
         for f, prim in table.items():
             part = RULES[f].partials[0]
-            if part is not ONE and part is not NEG:
+            if _is_output(part):
+                part = OUT  # the rule's line is ``lambda out, x: out`` (exp): no call needed
+            elif part is not ONE and part is not NEG:
                 part = _on_floats(part)
                 x = 1.5 if f is np.arccosh else 0.5  # a point inside the domain
                 if type(part(prim(x), x)) is not float:
@@ -562,7 +592,7 @@ def ufunc_hook(generic):
     The unary kernel is written out here, not called, because scalar code pays for every
     Python call; test_scalar compares each kernel with the table.
     """
-    kernels, new, fallback, one, neg = KERNELS, _NEW, _FALLBACK, ONE, NEG
+    kernels, new, fallback, one, neg, out_ = KERNELS, _NEW, _FALLBACK, ONE, NEG, OUT
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         x = self._p
@@ -574,7 +604,15 @@ def ufunc_hook(generic):
                 try:
                     out = prim(x)  # every kernel returns a Python float
                     if d is not None:
-                        d = d if part is one else -d if part is neg else part(out, x) * d
+                        d = (
+                            out * d
+                            if part is out_
+                            else d
+                            if part is one
+                            else -d
+                            if part is neg
+                            else part(out, x) * d
+                        )
                 except fallback:
                     return generic(self, ufunc, method, *inputs, **kwargs)
                 r = new(type(self))

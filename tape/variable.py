@@ -29,6 +29,7 @@ from dualad._ops import (
     write_out,
 )
 from dualad._scalar import BINARY_KERNELS, KERNELS, np_log, np_pow, numpy_power
+from dualad._scalar import OUT as _OUT
 from dualad._tags import Leveled, call_level, top_level
 from dualad.rules import COMPOSITES, PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from dualad.rules._define import NEG, ONE, getitem
@@ -734,7 +735,7 @@ def _unary(ufunc, fallback=_binary):
             if tp is None or not tp._closed:
                 try:
                     out = prim(va)
-                    p = part if fixed else part(out, va)
+                    p = out if part is _OUT else part if fixed else part(out, va)
                 except _FALLBACK:
                     return fallback(ufunc, self, None)
                 if not out - out and (fixed or not p - p):  # x - x: nan (true) for inf, nan
