@@ -199,7 +199,7 @@ def _is_output(part) -> bool:
     )
 
 
-def _IDENTITY(out, x):  # noqa: N802 - the shape _is_output compares against
+def _IDENTITY(out, x):
     return out
 
 
