@@ -199,6 +199,7 @@ def _is_output(part) -> bool:
     )
 
 
+# The form _is_output compares a rule's line against (no docstring: it would be a constant).
 def _IDENTITY(out, x):
     return out
 
