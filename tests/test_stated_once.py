@@ -122,3 +122,9 @@ def test_every_kernel_gives_numpys_bits_at_fresh_points(f):
         except (ArithmeticError, ValueError):
             continue  # the hand-over to NumPy's path
         assert np.float64(got).tobytes() == np.float64(w).tobytes(), (f, x, got, w)
+
+
+def test_exps_line_is_recognised_as_the_output():
+    # exp's rule line is ``lambda out, x: out``: the kernels multiply by the output inline
+    assert _scalar.KERNELS[np.exp][1] is _scalar.OUT
+    assert not _scalar._is_output(RULES[np.sin].partials[0])
