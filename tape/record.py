@@ -55,10 +55,14 @@ class Record:
         self.out_ids = tuple(-1 if o is None else o._id for o in outs)
         self.out_refs = tuple(None if o is None else weakref.ref(o) for o in outs)
 
-    def release(self) -> None:
-        """Drop every array this record holds; the sweep can no longer pass through it."""
+    def _release_values(self) -> None:
+        """Drop the values and inputs this record holds: the sweep can no longer pass."""
         self.args = self.arg_vars = self.out = None
         self.inputs = ()
+
+    def release(self) -> None:
+        """Drop every array this record holds; the sweep can no longer pass through it."""
+        self._release_values()
         self.kwargs = {}
 
     @property
@@ -92,10 +96,7 @@ class ScalarRecord(Record):
     needs = None
     out_refs = ()
 
-    def release(self) -> None:
-        """Drop the values and inputs this record holds (see ``Record.release``)."""
-        self.args = self.arg_vars = self.out = None
-        self.inputs = ()
+    release = Record._release_values  # kwargs is a shared class attribute here
 
 
 class ItemRecord(Record):
@@ -117,10 +118,7 @@ class ItemRecord(Record):
     needs = (True, False)
     out_refs = ()
 
-    def release(self) -> None:
-        """Drop the values and inputs this record holds (see ``Record.release``)."""
-        self.args = self.arg_vars = self.out = None
-        self.inputs = ()
+    release = Record._release_values  # kwargs is a shared class attribute here
 
 
 class ArgIndex(int):
