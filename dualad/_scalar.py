@@ -696,43 +696,48 @@ def _masked(pv: float, d):
     return pv * d if d else 0.0
 
 
-_STACK_ITEMS = (float, int, np.float64)
+_STACK_ITEMS = frozenset({float, int, np.float64})
 
 
 def stack(items, level: int):
     """``np.stack(items)`` of packed Duals and real numbers at ``level``: a vector Dual whose
     tangent ``(k, n)`` is read off the packed tangents, or None (NumPy's path then). The
     idiom ``np.stack([f1, f2])`` (``np.array([...])`` under interception) that ends scalar
-    code; the table's stack rule gives the same values at ten times the cost."""
-    src, ps, ds = None, [], []
-    for it in items:
-        t = type(it)
-        if t in _STACK_ITEMS:
-            ps.append(float(it))
-            ds.append(0.0)
+    code; the table's stack rule gives the same values at several times the cost."""
+    src = None
+    n = len(items)
+    p = np.empty(n)
+    for j, it in enumerate(items):
+        if type(it) in _STACK_ITEMS:
+            p[j] = it
             continue
-        p = getattr(it, "_p", None)
-        if type(p) is not float:
+        pj = getattr(it, "_p", None)
+        if type(pj) is not float:
             return None
         if src is None:
             src = it
             if it._m[0] != level:
                 return None
-        elif it._m != src._m or t is not type(src):
+        elif it._m != src._m or type(it) is not type(src):
             return None
-        ps.append(p)
-        d = it._dot
-        ds.append(0.0 if d is None else d)
+        p[j] = pj
     if src is None:
         return None
     k = src._m[1]
+    dot = np.zeros((k, n))
     if k == 1:
-        dot = np.array([ds], dtype=float)
+        row = dot[0]
+        for j, it in enumerate(items):
+            d = getattr(it, "_dot", None)
+            if d is not None:
+                row[j] = d
     else:
-        z = np.array(ds, dtype=complex)
-        dot = np.empty((2, len(ds)))
-        dot[0] = z.real
-        dot[1] = z.imag
+        re, im = dot
+        for j, it in enumerate(items):
+            d = getattr(it, "_dot", None)
+            if d is not None:
+                re[j] = d.real
+                im[j] = d.imag
     r = _NEW(type(src))
-    r._p, r._dot, r._m, r._owns, r._pk = np.array(ps), dot, src._m, False, None
+    r._p, r._dot, r._m, r._owns, r._pk = p, dot, src._m, False, None
     return r
