@@ -187,7 +187,12 @@ def _jacobian_packed(f, x, n: int):
     """Forward Jacobian at a float64 vector of n <= 2 entries: one pass, packed seeds."""
     level = _open_level()
     try:
-        ys, ytd = flatten(f(_packed_vector(x, n, level)))
+        y = f(_packed_vector(x, n, level))
+        if type(y) is Dual and y._m[0] == level and type(y._p) is np.ndarray:
+            dot = y._dot  # one array output (np.stack of the results): no pytree
+            if dot is not None and dot.ndim == 2:
+                return dot.T  # out.shape + in.shape
+        ys, ytd = flatten(y)
         blocks = []
         for y in ys:
             _, dot = _read(y, level, n)  # (n,) + out.shape
