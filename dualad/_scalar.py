@@ -37,6 +37,8 @@ def pack(dot, k: int):
     """The ``(k,)`` tangent of a 0-d value as one Python float (k = 1) or complex (k = 2)."""
     if k == 1:
         return float(dot[0])
+    if k > 2:  # a few directions: the (k,) array itself (see Dual.__getitem__)
+        return dot
     t0, t1 = dot.tolist()
     return complex(t0, t1)
 
@@ -693,6 +695,9 @@ def _masked(pv: float, d):
     (see dualad.rules._define); per component, since complex products mix them."""
     if type(d) is complex:
         return complex(pv * d.real if d.real else 0.0, pv * d.imag if d.imag else 0.0)
+    if type(d) is np.ndarray:  # a (k,) tangent of a few directions
+        with np.errstate(invalid="ignore"):
+            return np.where(d == 0, 0.0, pv * d)
     return pv * d if d else 0.0
 
 
@@ -731,6 +736,11 @@ def stack(items, level: int):
             d = getattr(it, "_dot", None)
             if d is not None:
                 row[j] = d
+    elif k > 2:  # (k,) array tangents
+        for j, it in enumerate(items):
+            d = getattr(it, "_dot", None)
+            if d is not None:
+                dot[:, j] = d
     else:
         re, im = dot
         for j, it in enumerate(items):

@@ -67,6 +67,7 @@ _USER_1, _USER_K1, _USER_2 = meta(_USER, 1, True), meta(_USER, 1, False), meta(_
 _NEW = object.__new__
 #: Largest vector whose packed tangents x[i] caches (one list of Python numbers).
 _PACK_MAX = 4096
+_WIDE_MAX = 64
 
 
 def _unpack_all(dots, k: int):
@@ -322,6 +323,12 @@ class Dual(ArrayOps):
         if type(key) is int and type(p) is np.ndarray and p.ndim == 1 and type(d) is np.ndarray:
             # x[i] of a vector (the scalar-program idiom): no dispatch, packed tangent
             out = p[key]
+            if 2 < self._k <= _WIDE_MAX and type(out) is np.float64 and d.dtype is _F64:
+                # a few directions: a float primal with a (k,) tangent array, which the
+                # scalar fast paths combine as they do floats (array arithmetic)
+                return type(self)._new(
+                    float(out), d[:, key].copy(), self._level, self._k, self._single
+                )
             if self._k > 2 or type(out) is not np.float64 or d.dtype is not _F64:
                 # a copy: this Dual may write its tangent in place later (the entry is a scalar)
                 return type(self)._new(out, d[:, key].copy(), self._level, self._k, self._single)
