@@ -49,6 +49,16 @@ def mlp_loss(n_in, hidden=64):
     return f, rng.standard_normal(n_in)
 
 
+def heavy(n_in, width=20000):
+    rng = np.random.default_rng(2)
+    W = rng.standard_normal((width, n_in))
+
+    def f(x):
+        return np.sum(np.tanh(W @ x))
+
+    return f, rng.standard_normal(n_in)
+
+
 def seed_program(x):
     a = x[0] / x[1]
     e = np.exp(x[1])
@@ -104,6 +114,9 @@ def grid():
         cases.append((f"elementwise n={n}", elementwise, np.linspace(-1, 1, n), "jacobian"))
         cases.append((f"rosenbrock n={n}", rosen, np.linspace(-1, 1, n), "grad"))
     cases.append(("softmax n=100", softmax, np.linspace(-1, 1, 100), "jacobian"))
+    for n in (4, 16):  # few inputs, large arrays inside: reverse wins by 5-17x
+        f, x = heavy(n)
+        cases.append((f"heavy layer loss n={n}", f, x, "grad"))
     return cases
 
 
