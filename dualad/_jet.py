@@ -104,9 +104,10 @@ class Jet(ArrayOps):
 
 
 def _hyper(a):
-    """``a`` with every Jet in it (lists and tuples included) in the hyper-dual form."""
+    """``a`` with every Jet and JetVector in it (lists, tuples and dicts included) in the
+    hyper-dual form."""
     t = type(a)
-    if t is Jet:
+    if t is Jet or t is JetVector:
         return a.hyperdual()
     if t in (list, tuple):
         return t(_hyper(b) for b in a)
@@ -255,22 +256,11 @@ class JetVector(ArrayOps):
         return self.hyperdual()[key]
 
     def _apply(self, func, args, kwargs, level):
-        return _generic(func, _vec(args), _vec(kwargs))
+        return _generic(func, args, kwargs)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         f = ufunc if method == "__call__" else getattr(ufunc, method)
-        return _generic(f, _vec(inputs), _vec(kwargs))
+        return _generic(f, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
-        return _generic(func, _vec(args), _vec(kwargs))
-
-
-def _vec(a):
-    t = type(a)
-    if t is JetVector:
-        return a.hyperdual()
-    if t in (list, tuple):
-        return t(_vec(b) for b in a)
-    if t is dict:
-        return {k: _vec(v) for k, v in a.items()}
-    return a
+        return _generic(func, args, kwargs)
