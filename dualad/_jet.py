@@ -18,6 +18,8 @@ Imports numpy, the rule table and dualad.dual.
 
 from __future__ import annotations
 
+import operator
+
 from dualad._numpy import np
 
 from . import _tags
@@ -31,6 +33,8 @@ from .rules._define import NEG, ONE
 #: The level of the packed Duals the partial lines are evaluated on (internal, short-lived).
 _LV = _tags.new_level()
 _REAL = frozenset({float, int, np.float64})
+_PYOPS = {np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
+          np.divide: operator.truediv}  # fmt: skip
 _OPEN = _tags._OPEN
 _SEEDS = ((1.0,), (1 + 0j, 1j))
 _METAS = (meta(_LV, 1, False), meta(_LV, 2, False))
@@ -141,10 +145,17 @@ def _rule(func, args, src: Jet):
     for i in jets:
         if parts[i] is None:
             return None
-    out = func(*vals)
-    if type(out) is not np.float64:
-        return None
-    out = float(out)
+    pyop = _PYOPS.get(func)
+    if pyop is not None and len(vals) == 2:  # + - * / on floats: IEEE, NumPy's bits
+        try:
+            out = float(pyop(vals[0], vals[1]))
+        except ZeroDivisionError:  # NumPy's inf or nan, and its warning: the generic path
+            return None
+    else:
+        out = func(*vals)
+        if type(out) is not np.float64:
+            return None
+        out = float(out)
     if out - out:  # inf or nan: the generic path (its guards and warnings)
         return None
     # first partials on floats
@@ -157,35 +168,29 @@ def _rule(func, args, src: Jet):
         first.append(p)
     # second partials: the partial lines on packed Duals, one direction per Jet argument
     m = len(jets)
-    seeds = _SEEDS[m - 1]
-    mt = _METAS[m - 1]
-    dvals = list(vals)
+    second = None  # second[j] = (d p_j / d arg_0, d p_j / d arg_1); None: all zero
     for j, i in enumerate(jets):
-        d = _NEW(Dual)  # a packed scalar: the three slots scalar code reads
-        d._p, d._dot, d._m = vals[i], seeds[j], mt
-        dvals[i] = d
-    out_d = _NEW(Dual)
-    out_d._p, out_d._m = out, mt
-    out_d._dot = first[0] * seeds[0] + (first[1] * seeds[1] if m == 2 else 0.0)
-    second = []  # second[j] = (d p_j / d arg_0, d p_j / d arg_1)
-    for i in jets:
         p = parts[i]
-        if p is ONE or p is NEG:
-            second.append((0.0, 0.0))
+        if p is ONE or p is NEG:  # linear in this argument (add, subtract): nothing to do
             continue
+        if second is None:  # the packed Duals, made once and only when a line needs them
+            seeds, mt = _SEEDS[m - 1], _METAS[m - 1]
+            dvals = list(vals)
+            for jj, ii in enumerate(jets):
+                d = _NEW(Dual)  # a packed scalar: the three slots scalar code reads
+                d._p, d._dot, d._m = vals[ii], seeds[jj], mt
+                dvals[ii] = d
+            out_d = _NEW(Dual)
+            out_d._p, out_d._m = out, mt
+            out_d._dot = first[0] * seeds[0] + (first[1] * seeds[1] if m == 2 else 0.0)
+            second = [(0.0, 0.0)] * m
         r = p(out_d, *dvals)
         if type(r) is Dual and r._m[0] == _LV:
             if type(r._p) is not float:  # left the packed path: the generic one answers
                 return None
             d = r._dot
-        else:
-            d = None  # a partial that is constant here
-        if d is None:
-            second.append((0.0, 0.0))
-        elif m == 1:
-            second.append((float(d), 0.0))
-        else:
-            second.append((d.real, d.imag))
+            if d is not None:
+                second[j] = (float(d), 0.0) if m == 1 else (d.real, d.imag)
     # the chain rule
     n = src._n
     g_out = 0.0
@@ -195,7 +200,7 @@ def _rule(func, args, src: Jet):
         g_out = g_out + first[j] * a._g
         for e, he in enumerate(a._h):
             h_out[e] += first[j] * he
-    for j, i in enumerate(jets):
+    for j, i in enumerate(jets if second is not None else ()):
         gj = args[i]._g
         for k, i2 in enumerate(jets):
             pjk = second[j][k]
