@@ -58,6 +58,15 @@ def jacobian(
     """
     f = intercepting(f) if intercept else f
     _check_mode(mode)
+    if (
+        type(x) is np.ndarray
+        and x.dtype is _F64
+        and x.ndim == 1
+        and 0 < x.size <= _PACKED
+        and (mode == "auto" or mode == "forward")
+        and chunk is None
+    ):  # a vector of one or two numbers: one packed pass, no pytree bookkeeping
+        return _jacobian_packed(f, x, x.size)
     xs, td = _leaves(x)
     if mode == "auto":
         small = sum(_size(v) for v in xs) <= _PACKED  # forward wins whatever f returns
