@@ -183,11 +183,18 @@ def _packed_vector(x, n: int, level: int) -> Dual:
     return d
 
 
+_LEVEL_BASE, _next_level = _tags._BASE, _tags._counter.__next__
+
+
 def _jacobian_packed(f, x, n: int):
     """Forward Jacobian at a float64 vector of n <= 2 entries: one pass, packed seeds."""
-    level = _open_level()
+    level = _LEVEL_BASE + 2 * _next_level() + 1  # _tags.open_level, inline
+    _OPEN.add(level)
     try:
-        y = f(_packed_vector(x, n, level))
+        d = object.__new__(Dual)  # _packed_vector, inline
+        d._dot, d._pk = _PACKED_EYE[n]
+        d._p, d._m, d._owns = x, (level, n, False), INPUT
+        y = f(d)
         if type(y) is Dual and y._m[0] == level and type(y._p) is np.ndarray:
             dot = y._dot  # one array output (np.stack of the results): no pytree
             if dot is not None and dot.ndim == 2:
@@ -201,9 +208,6 @@ def _jacobian_packed(f, x, n: int):
     finally:
         _OPEN.discard(level)
     return unflatten(ytd, blocks)
-
-
-_LEVEL_BASE, _next_level = _tags._BASE, _tags._counter.__next__
 
 
 def _grad_forward_small(f, x, n: int):
