@@ -120,7 +120,8 @@ def grad(
     if mode == "reverse" or not xs:  # no leaves (grad(f, [])): the tape answers in kind
         prim, ytd, rows = _reverse_jacobian(f, xs, td, None, scalar=True)
     elif n <= _PACKED and len(xs) == n and all(_packable(v) for v in xs):
-        return unflatten(td, _grad_packed(f, xs, td, n))  # scalar leaves: one packed pass
+        # scalar leaves: one packed pass
+        return unflatten(td, _grad_packed(f, xs, lambda ds: unflatten(td, ds), n))
     elif td.is_leaf and type(xs[0]) in (np.ndarray, np.float64) and np.size(xs[0]) <= _SMALL:
         return _grad_forward_small(f, np.asarray(xs[0]), np.size(xs[0]))
     else:

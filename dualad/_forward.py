@@ -119,41 +119,22 @@ def _grad_numbers(f, x):
     if not vals or any(type(v) not in _NUMBERS for v in vals):
         return None
     if type(x) is dict:
-        g = _grad_packed(f, [np.float64(v) for v in vals], _DictTree(x), len(x))
-        return dict(zip(x, g))
-    return tuple(_grad_packed(f, [np.float64(v) for v in x], _TupleTree, len(x)))
+        keys = tuple(x)
+        g = _grad_packed(f, [np.float64(v) for v in vals], lambda ds: dict(zip(keys, ds)))
+        return dict(zip(keys, g))
+    return tuple(_grad_packed(f, [np.float64(v) for v in x], tuple))
 
 
-class _TupleTree:
-    """The unflatten of a tuple of numbers: ``_grad_packed``'s view of ``(x1, x2)``."""
-
-    is_leaf = False
-
-    @staticmethod
-    def rebuild(leaves):
-        return tuple(leaves)
-
-
-class _DictTree:
-    """The unflatten of a dict of numbers, keys in the caller's order."""
-
-    is_leaf = False
-
-    def __init__(self, d):
-        self.keys = tuple(d)
-
-    def rebuild(self, leaves):
-        return dict(zip(self.keys, leaves))
-
-
-def _grad_packed(f, xs, td, n: int):
+def _grad_packed(f, xs, rebuild, n: int | None = None):
     """Forward gradient at ``n <= 2`` scalar leaves (a tuple or dict of numbers): one pass on
-    packed scalars, each leaf seeded with its own direction; one 0-d array per leaf."""
+    packed scalars, each leaf seeded with its own direction; one 0-d array per leaf.
+    ``rebuild(leaves)`` makes ``f``'s argument from the seeded leaves."""
+    n = len(xs) if n is None else n
     level = _open_level()
     try:
         seeds = _PACKED_EYE[n][1]
         ds = [Dual._new(float(v), s, level, n, False) for v, s in zip(xs, seeds)]
-        y = f(td.rebuild(ds) if type(td) is _DictTree or td is _TupleTree else unflatten(td, ds))
+        y = f(rebuild(ds))
         if type(y) is Dual and y._m[0] == level and type(y._p) is float:  # a packed result
             dot = y._dot
             g = (0.0,) * n if dot is None else (dot,) if n == 1 else (dot.real, dot.imag)
@@ -183,18 +164,11 @@ def _packed_vector(x, n: int, level: int) -> Dual:
     return d
 
 
-_LEVEL_BASE, _next_level = _tags._BASE, _tags._counter.__next__
-
-
 def _jacobian_packed(f, x, n: int):
     """Forward Jacobian at a float64 vector of n <= 2 entries: one pass, packed seeds."""
-    level = _LEVEL_BASE + 2 * _next_level() + 1  # _tags.open_level, inline
-    _OPEN.add(level)
+    level = _open_level()
     try:
-        d = object.__new__(Dual)  # _packed_vector, inline
-        d._dot, d._pk = _PACKED_EYE[n]
-        d._p, d._m, d._owns = x, (level, n, False), INPUT
-        y = f(d)
+        y = f(_packed_vector(x, n, level))
         if type(y) is Dual and y._m[0] == level and type(y._p) is np.ndarray:
             dot = y._dot  # one array output (np.stack of the results): no pytree
             if dot is not None and dot.ndim == 2:
@@ -212,14 +186,11 @@ def _jacobian_packed(f, x, n: int):
 
 def _grad_forward_small(f, x, n: int):
     """Forward gradient of a small array input: one pass seeded with the identity."""
-    level = _LEVEL_BASE + 2 * _next_level() + 1  # _tags.open_level, inline (every call pays)
-    _OPEN.add(level)
+    level = _open_level()
     try:
-        if n <= 2 and x.ndim == 1 and x.dtype is _F64:  # the scalar-program case, inline
-            d = object.__new__(Dual)
-            d._dot, d._pk = _PACKED_EYE[n]
-            m = d._m = (level, n, False)  # every value derived from d shares this tuple
-            d._p, d._owns = x, INPUT
+        if n <= 2 and x.ndim == 1 and x.dtype is _F64:  # the scalar-program case
+            d = _packed_vector(x, n, level)
+            m = d._m  # every value derived from d shares this tuple
             y = f(d)
             if type(y) is Dual and y._m is m and type(y._p) is float:  # a packed scalar
                 dot = y._dot
