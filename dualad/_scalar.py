@@ -177,16 +177,9 @@ def _on_floats(part):
     return fn
 
 
-class _Output(float):
-    """The partial ``OUT``: the rule's line returns the output itself (exp's ``lambda out, x:
-    out``); the kernels multiply by the output without calling the line."""
-
-    __slots__ = ()
-    rule = None
-
-
-#: see ``_Output``
-OUT = _Output(float("nan"))
+#: The partial of a rule whose line returns the output itself (exp's ``lambda out, x: out``):
+#: the kernels multiply by the output without calling the line.
+OUT = object()
 
 
 def _is_output(part) -> bool:
@@ -652,26 +645,10 @@ def generic(func, args, level: int | None = None):
     rule = RULES.get(func)
     if rule is None or rule.partials is None:
         return None
-    src = None
-    primals, dots = [], []
-    for a in args:
-        if type(a) in SCALAR:
-            primals.append(a)
-            dots.append(None)
-            continue
-        p = getattr(a, "_p", None)
-        if type(p) is not float:
-            return None
-        if src is None:
-            src = a
-            if level is not None and a._m[0] != level:
-                return None
-        elif a._m != src._m or type(a) is not type(src):
-            return None
-        primals.append(np.float64(p))
-        dots.append(a._dot)
-    if src is None:
+    ops = _operands(args, level)
+    if ops is None:
         return None
+    src, primals, dots = ops
     out = func(*primals)
     if type(out) is not np.float64:
         return None
@@ -690,6 +667,32 @@ def generic(func, args, level: int | None = None):
     return _result(type(src), float(out), acc, src._m)
 
 
+def _operands(items, level: int | None):
+    """``(src, values, tangents)`` of packed Duals and real numbers, or None: each Dual's
+    primal as an np.float64 and its packed tangent, each number as it is with a None tangent.
+    Every Dual must be packed, of one type and direction count, and of ``level`` (by default
+    the first one's); ``src`` is the first Dual (None: no Dual among them)."""
+    src = None
+    values, dots = [], []
+    for a in items:
+        if type(a) in SCALAR:
+            values.append(a)
+            dots.append(None)
+            continue
+        p = getattr(a, "_p", None)
+        if type(p) is not float:
+            return None
+        if src is None:
+            src = a
+            if level is not None and a._m[0] != level:
+                return None
+        elif a._m != src._m or type(a) is not type(src):
+            return None
+        values.append(np.float64(p))
+        dots.append(a._dot)
+    return None if src is None else (src, values, dots)
+
+
 def _masked(pv: float, d):
     """``pv * d`` for a non-finite partial: a zero tangent direction stays zero, as on arrays
     (see dualad.rules._define); per component, since complex products mix them."""
@@ -701,53 +704,33 @@ def _masked(pv: float, d):
     return pv * d if d else 0.0
 
 
-_STACK_ITEMS = frozenset({float, int, np.float64})
-
-
 def stack(items, level: int):
     """``np.stack(items)`` of packed Duals and real numbers at ``level``: a vector Dual whose
     tangent ``(k, n)`` is read off the packed tangents, or None (NumPy's path then). The
     idiom ``np.stack([f1, f2])`` (``np.array([...])`` under interception) that ends scalar
     code; the table's stack rule gives the same values at several times the cost."""
-    src = None
-    n = len(items)
-    p = np.empty(n)
-    for j, it in enumerate(items):
-        if type(it) in _STACK_ITEMS:
-            p[j] = it
-            continue
-        pj = getattr(it, "_p", None)
-        if type(pj) is not float:
-            return None
-        if src is None:
-            src = it
-            if it._m[0] != level:
-                return None
-        elif it._m != src._m or type(it) is not type(src):
-            return None
-        p[j] = pj
-    if src is None:
+    ops = _operands(items, level)
+    if ops is None:
         return None
-    k = src._m[1]
+    src, values, dots = ops
+    k, n = src._m[1], len(values)
     dot = np.zeros((k, n))
-    if k == 1:
-        row = dot[0]
-        for j, it in enumerate(items):
-            d = getattr(it, "_dot", None)
-            if d is not None:
-                row[j] = d
-    elif k > 2:  # (k,) array tangents
-        for j, it in enumerate(items):
-            d = getattr(it, "_dot", None)
-            if d is not None:
-                dot[:, j] = d
-    else:
+    if k == 2:  # complex pairs
         re, im = dot
-        for j, it in enumerate(items):
-            d = getattr(it, "_dot", None)
+        for j, d in enumerate(dots):
             if d is not None:
                 re[j] = d.real
                 im[j] = d.imag
+    else:  # floats (k = 1) or (k,) arrays
+        for j, d in enumerate(dots):
+            if d is not None:
+                dot[:, j] = d
     r = _NEW(type(src))
-    r._p, r._dot, r._m, r._owns, r._pk = p, dot, src._m, False, None
+    r._p, r._dot, r._m, r._owns, r._pk = (
+        np.array(values, dtype=np.float64),
+        dot,
+        src._m,
+        False,
+        None,
+    )
     return r
