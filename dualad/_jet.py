@@ -107,6 +107,15 @@ class Jet(ArrayOps):
         return _generic(lambda a, k: a[k], (self, key), {})
 
 
+def hyperdual_seed(v, e, n: int, l1: int, l2: int) -> Dual:
+    """The input ``v`` as ``hessian(method="hyperdual")`` seeds it: ``Dual(l2, Dual(l1, v, e),
+    Dual(l1, e, 0))`` with ``e`` its ``(n,) + v.shape`` slice of the identity; marked as the
+    point the Hessian is taken at (writes into it raise)."""
+    hd = Dual._new(Dual._new(v, e, l1, n, False), Dual._new(e, None, l1, n, False), l2, n, False)
+    hd._owns = INPUT
+    return hd
+
+
 def _hyper(a):
     """``a`` with every Jet and JetVector in it (lists, tuples and dicts included) in the
     hyper-dual form."""
@@ -242,14 +251,8 @@ class JetVector(ArrayOps):
     def hyperdual(self) -> Dual:
         """The vector as ``hessian(method="hyperdual")`` seeds it (made once: one input)."""
         if self._hd is None:
-            n, l1 = self._x.size, self._l1
-            e = np.eye(n)
-            hd = Dual._new(
-                Dual._new(self._x, e, l1, n, False), Dual._new(e, None, l1, n, False),
-                self._l2, n, False,
-            )  # fmt: skip
-            hd._owns = INPUT  # the point the Hessian is taken at: writes raise
-            self._hd = hd
+            n = self._x.size
+            self._hd = hyperdual_seed(self._x, np.eye(n), n, self._l1, self._l2)
         return self._hd
 
     def _unwrap(self):

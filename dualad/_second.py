@@ -22,7 +22,6 @@ from ._seeding import (
     _base,
     _chunk_size,
     _eye,
-    _input,
     _leaves,
     _offsets,
     _one_direction,
@@ -243,12 +242,7 @@ def _hessian_hyperdual(f, xs, td, n):
 
 
 def _hessian_hyperdual_at(f, xs, td, n, eye, l1, l2):
-    hds = [
-        _input(
-            Dual._new(Dual._new(v, e, l1, n, False), Dual._new(e, None, l1, n, False), l2, n, False)
-        )
-        for v, e in zip(xs, eye)
-    ]
+    hds = [_jet.hyperdual_seed(v, e, n, l1, l2) for v, e in zip(xs, eye)]
     ys, ytd = flatten(f(unflatten(td, hds)))
     if not ytd.is_leaf or np.shape(strip(ys[0])) != ():
         raise ValueError("hessian needs f to return a scalar")
