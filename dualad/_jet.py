@@ -74,9 +74,9 @@ class Jet(ArrayOps):
 
     def hyperdual(self) -> Dual:
         n, l1 = self._n, self._l1
-        g = self._grad_vec()
-        inner = Dual._new(np.float64(self._p), g.reshape(n), l1, n, False)
-        dot = Dual._new(g.reshape(n), self._hess(), l1, n, False)
+        g = self._grad_vec()  # (n,): the tangent of the value and the value of the tangent
+        inner = Dual._new(np.float64(self._p), g, l1, n, False)
+        dot = Dual._new(g, self._hess(), l1, n, False)
         return Dual._new(inner, dot, self._l2, n, False)
 
     def _unwrap(self):

@@ -56,7 +56,7 @@ def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
         # scalar records' loop), without the pytree and shape bookkeeping below
         bars = t.cotangents([y], [np.float64(1.0)], ws)
         t.close()
-        return [y.value], LEAF, [[_row(b, w, v) for b, w, v in zip(bars, ws, xs)]]
+        return [y.value], LEAF, [[b[0, ...] for b in bars]]  # (1,) + x.shape each
     ys, ytd = flatten(y)
     prim = [tape.value_of(yi) for yi in ys]
     if scalar:
@@ -93,17 +93,6 @@ def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
         for j, p in enumerate(prim)
     ]
     return prim, ytd, _layout(mats, prim, xs, td, offsets)
-
-
-def _row(b, w, v):
-    """The gradient for leaf ``v`` (watched as ``w``) from its swept cotangent ``b``, shaped
-    ``(1,) + v.shape``, or None where the sweep did not reach it: the general path's row."""
-    if b is None:  # (Tape.cotangents fills zeros; kept for other callers)
-        b = np.zeros_like(w.value, shape=(1,) + tuple(np.shape(w.value)))
-    g = b[0, ...]
-    if type(g) is np.ndarray and type(v) is np.ndarray and g.shape == v.shape:
-        return g
-    return g.reshape(tuple(np.shape(v)))
 
 
 def _zeros_block(p, v):
