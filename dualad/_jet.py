@@ -82,6 +82,15 @@ class Jet(ArrayOps):
     def _unwrap(self):
         return self.hyperdual()._p
 
+    def astype(self, dtype, copy=True):
+        return self.hyperdual().astype(dtype, copy)
+
+    def __setitem__(self, key, value):
+        raise NotImplementedError(
+            "item assignment into a 0-d value inside hessian(): dualad cannot follow it on "
+            "this path; build a new value instead (y = np.where(mask, value, y))"
+        )
+
     def __repr__(self) -> str:
         return f"Jet(value={self._p!r}, gradient={self._grad_vec()!r})"
 
@@ -257,6 +266,12 @@ class JetVector(ArrayOps):
 
     def _unwrap(self):
         return self.hyperdual()._p
+
+    def astype(self, dtype, copy=True):
+        return self.hyperdual().astype(dtype, copy)
+
+    def __setitem__(self, key, value):
+        self.hyperdual()[key] = value  # the input: raises, as every derivative call's input
 
     def __getitem__(self, key):
         if type(key) is int and -len(self._jets) <= key < len(self._jets):

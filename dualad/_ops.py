@@ -26,6 +26,29 @@ INTERCEPT_HINT = (
     "intercept=True (dualad.grad(f, x, intercept=True)) or use `with dualad.intercept():`; "
     "float(), int() and .item() stay errors even then."
 )
+#: Why a complex value with a derivative raises (issue 11 makes complex arithmetic exact).
+COMPLEX = (
+    "{what} is complex: dualad does not differentiate complex values yet, and refuses them "
+    "rather than return a wrong derivative. Write the function on real arrays: the real and "
+    "imaginary parts as separate real inputs, np.cos/np.sin for exp(1j*x), np.hypot for abs."
+)
+
+
+def complex_refused(what: str) -> NotImplementedError:
+    """The error for a complex value that would carry a derivative."""
+    return NotImplementedError(COMPLEX.format(what=what))
+
+
+def is_complex(x) -> bool:
+    """True if ``x`` (an array, a scalar, a wrapper, or a list/tuple of them) is complex."""
+    if type(x) is complex:
+        return True
+    if type(x) in (list, tuple) or hasattr(x, "_fields"):
+        return any(is_complex(v) for v in x)
+    dt = getattr(x, "dtype", None)
+    return dt is not None and getattr(dt, "kind", None) == "c"
+
+
 #: Whether interception is on in this context; dualad._intercept replaces it when imported.
 intercepting = bool
 

@@ -34,7 +34,9 @@ from ._ops import (
     _nested,
     bind_kwargs,
     block,
+    complex_refused,
     differentiable,
+    is_complex,
     rows_of_one,
     strip,
     write_out,
@@ -82,13 +84,17 @@ def _as_array(x, what: str):
     try:
         return np.asarray(x, dtype=float)
     except (TypeError, ValueError) as e:
+        if is_complex(x):
+            raise complex_refused(f"a Dual's {what}") from None
         raise TypeError(f"Dual {what} must be array-like, got {type(x).__name__}") from e
 
 
-def _float_dtype(x):
+def _float_dtype(x, what: str):
     dt = getattr(x, "dtype", None)
     if dt is not None and dt.kind in "biu":
         return x.astype(np.float64)
+    if dt is not None and dt.kind == "c":
+        raise complex_refused(f"a Dual's {what}")
     return x
 
 
@@ -132,7 +138,7 @@ class Dual(ArrayOps):
                 self._p, self._dot = float(primal), dot
                 self._m = m if tag is None else meta(int(tag), m[1], m[2])
                 return
-        primal = _float_dtype(_as_array(primal, "primal"))
+        primal = _float_dtype(_as_array(primal, "primal"), "primal")
         pshape = shape_of(primal)
         level = _tags.USER_LEVEL if tag is None else int(tag)
         self._owns = False
@@ -140,7 +146,7 @@ class Dual(ArrayOps):
         if tangent is None:
             self._p, self._dot, self._m = primal, None, meta(level, 1, True)
             return
-        tangent = _float_dtype(_as_array(tangent, "tangent"))
+        tangent = _float_dtype(_as_array(tangent, "tangent"), "tangent")
         tshape = shape_of(tangent)
         if tshape == pshape:
             dot, single = tangent.reshape((1,) + tuple(pshape)), True
@@ -475,10 +481,16 @@ def forward(func, args, kwargs, level: int, cls=None):
             break
     else:
         return _wrap(out, None, level, k, single, cls)
+    if t is np.ndarray:
+        kind = out.dtype.kind
+        if kind != "f":
+            if kind != "c":
+                return out
+            raise complex_refused(f"the result of {rule.name}")
+    elif t is not np.float64 and is_complex(out):
+        raise complex_refused(f"the result of {rule.name}")
     out_dot = rule.jvp(tuple(dots), out, *primals, **kwargs)
     if t is np.ndarray:  # the common case, without _wrap's checks
-        if out.dtype.kind not in "fc":
-            return out
         res = cls._new(out, out_dot, level, k, single)
         if type(out_dot) is np.ndarray and out_dot.base is None:
             for a in args:  # a tangent passed through (x + c): shared, or copied from an owner
@@ -688,13 +700,13 @@ class HyperDual(Dual):
     __slots__ = ()
 
     def __init__(self, primal, eps1=None, eps2=None, eps12=None):
-        a = _float_dtype(_as_array(primal, "primal"))
+        a = _float_dtype(_as_array(primal, "primal"), "primal")
         shape = tuple(shape_of(a))
 
         def part(e, what):
             if e is None:
                 return np.zeros_like(a)
-            e = _float_dtype(_as_array(e, what))
+            e = _float_dtype(_as_array(e, what), what)
             return np.broadcast_to(e, shape) if np.ndim(e) == 0 and shape else e
 
         e1, s1 = _directions(part(eps1, "eps1"), shape, "eps1")

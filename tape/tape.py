@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 
 from dualad import _tags
+from dualad._backend import as_float_leaf
 from dualad._numpy import np
 from dualad._pytree import flatten, unflatten
 
@@ -91,7 +92,7 @@ class Tape:
         """
         if self._level is None or self._closed:
             raise RuntimeError("watch() needs an open tape: call it inside `with Tape() as t:`")
-        if type(x) is np.ndarray and x.dtype.kind in "fc":  # one float array: no pytree
+        if type(x) is np.ndarray and x.dtype.kind == "f":  # one float array: no pytree
             # a 0-d float64 input is held as a Python float, the scalar records' form (inputs
             # are never written, so no alias is lost); .value reads np.float64 again
             v = float(x) if x.shape == () and x.dtype == np.float64 else x
@@ -104,15 +105,12 @@ class Tape:
             if isinstance(v, Variable) and v._level == self._level:
                 out.append(v)
                 continue
-            dt = getattr(v, "dtype", None)
             if type(v) is np.float64 or type(v) is float:
                 v = float(v)  # the operator fast path's form; .value reads np.float64 again
             elif type(v) is np.ndarray and v.shape == () and v.dtype == np.float64:
                 v = float(v)  # likewise (an input is never written: no alias is lost)
-            elif dt is None:
-                v = np.asarray(v, dtype=float)
-            elif dt.kind in "biu":
-                v = v.astype(np.float64)
+            else:
+                v = as_float_leaf(v)  # ints and bools as float64; complex raises
             var = Variable._new(v, self._level, None, self)
             self._watched.append(var)
             out.append(var)

@@ -15,6 +15,7 @@ import weakref
 
 from dualad import _tags
 from dualad._alias import maybe_view, memory_root
+from dualad._backend import as_float_leaf
 from dualad._numpy import np
 from dualad._ops import (
     IN_PLACE,
@@ -23,7 +24,9 @@ from dualad._ops import (
     _nested,
     bind_kwargs,
     block,
+    complex_refused,
     differentiable,
+    is_complex,
     rows_of_one,
     strip,
     write_out,
@@ -83,9 +86,12 @@ class Variable(ArrayOps):
         if not isinstance(value, (Leveled, np.ndarray, np.generic)) and not hasattr(
             value, "__array_function__"
         ):
-            value = np.asarray(value, dtype=float)
-        if getattr(value, "dtype", np.dtype(float)).kind in "biu":
+            value = as_float_leaf(value) if requires_grad else np.asarray(value)
+        kind = getattr(value, "dtype", np.dtype(float)).kind
+        if kind in "biu":
             value = value.astype(np.float64)
+        elif kind == "c" and requires_grad:
+            raise complex_refused("a Variable's value")
         self._value = float(value) if type(value) is _F64 else value
         self._level = _tags.GRAPH_LEVEL
         self._record = None
@@ -915,6 +921,8 @@ def record(func, args, kwargs, level):
     out = func(*vals, **kwargs)
     if not inputs:
         return _wrap_const(out, level)
+    if is_complex(out):
+        raise complex_refused(f"the result of {rule.name}")
     rec = Record(rule, func, tuple(vals), kwargs, inputs, args, out, needs)
     if tp is not None:
         tp._records.append(rec)
