@@ -73,9 +73,6 @@ class _Jacobians:
     """
 
     def __init__(self, records, seeds: dict):
-        from tape.record import ScalarRecord
-
-        self.scalar_record = ScalarRecord
         self.known = dict(seeds)
         self.dense_known: dict = {}
         self.maker = {vid: (rec, j) for rec in records for j, vid in enumerate(rec.out_ids)}
@@ -110,10 +107,7 @@ class _Jacobians:
         return known[vid]
 
     def _run(self, rec) -> None:
-        if type(rec) is self.scalar_record:  # Python floats inside
-            args, out = [_np(a) for a in rec.args], _np(rec.out)
-        else:
-            args, out = rec.args, rec.out
+        args, out = [_np(a) for a in rec.args], _np(rec.out)  # Python floats: 0-d float64
         jacs = {path[0]: self.known.get(i) for path, _, i in rec.inputs if len(path) == 1}
         if any(type(J) is Cols for J in jacs.values()) and len(jacs) == len(rec.inputs):
             J = stencil_jvp(rec, args, out, jacs)
@@ -289,7 +283,7 @@ def accumulate(f, xs, dots, td, n: int, unflatten, flatten, budget: int | None =
         ws = [t.watch(v) for v in xs]
         y = f(unflatten(td, ws))
     try:
-        if budget is not None and n * 8 * _recorded_size(t._records) > budget:
+        if budget is not None and n * 8 * _recorded_size(t.records) > budget:
             return None
         return _sweep(t, ws, dots, y, n, flatten)
     finally:
@@ -307,7 +301,7 @@ def _recorded_size(records) -> int:
 
 def _sweep(t, ws, dots, y, n, flatten):
     import tape
-    from tape.record import ScalarRecord as scalar_record
+    from tape.sweep import reached
 
     ys, ytd = flatten(y)
     value = tape.value_of(ys[0])
@@ -315,31 +309,21 @@ def _sweep(t, ws, dots, y, n, flatten):
         raise ValueError("hessian needs f to return a scalar")
     root = ys[0]
     H = np.zeros((n, n), dtype=np.result_type(value, np.float64))
-    if not isinstance(root, tape.Variable) or root._level != t._level or root._record is None:
+    if not isinstance(root, tape.Variable) or root.level != t.level or root.is_leaf:
         return H  # constant, or x itself: no curvature
-    records = t._records
-    jac = _Jacobians(records, {w._id: d for w, d in zip(ws, dots)})
+    records = t.records
+    jac = _Jacobians(records, {w.id: d for w, d in zip(ws, dots)})
     step = _Sweep(H, jac, n)
     made = {vid for rec in records for vid in rec.out_ids}
-    bars = {root._id: np.ones((1,), dtype=H.dtype)}
-    for rec in reversed(records):
+    bars = {root.id: np.ones((1,), dtype=H.dtype)}
+    for rec, ob in reached(reversed(records), bars):
         if rec.multi:
-            obs = [bars.pop(i, None) for i in rec.out_ids]
-            if all(b is None for b in obs):
-                continue
             ob = tuple(
                 np.zeros((1,) + np.shape(o), H.dtype) if b is None else b
-                for b, o in zip(obs, rec.out)
+                for b, o in zip(ob, rec.out)
             )
-        else:
-            ob = bars.pop(rec.out_ids[0], None)
-            if ob is None:
-                continue
         rule = rec.rule
-        if type(rec) is scalar_record:  # Python floats inside
-            args, out = [_np(a) for a in rec.args], _np(rec.out)
-        else:
-            args, out = rec.args, rec.out
+        args, out = [_np(a) for a in rec.args], _np(rec.out)  # Python floats: 0-d float64
         kw = rec.kwargs
         if rule.vjp_needs and rec.needs:
             kw = {"needs": rec.needs, **kw} if kw else {"needs": rec.needs}

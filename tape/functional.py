@@ -1,6 +1,6 @@
 """``tape.grad``: gradients of outputs with respect to chosen Variables (torch.autograd.grad).
 
-Imports the sweep only.
+Imports the sweep and Variable only.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ def grad(output, inputs, grad_output=None, create_graph: bool = False):
         seed = np.ones_like(output.value, shape=(1,))
     else:
         seed = np.reshape(grad_output, (1,) + tuple(shape))
-    bars = sweep([output], [seed], inputs, create_graph=create_graph)
+    if isinstance(output, Variable):
+        bars = sweep([output], [seed], inputs, create_graph=create_graph)
+    else:  # a constant: nothing reaches the inputs
+        bars = [None] * len(inputs)
     res = [np.zeros_like(x.value) if b is None else b[0, ...] for x, b in zip(inputs, bars)]
     return res[0] if single else res

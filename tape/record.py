@@ -1,8 +1,16 @@
-"""One line of the Wengert list: which rule ran, on what, producing what.
+"""One line of the Wengert list: which rule ran, on what, producing what, and how its
+cotangents flow back.
 
 A ``Record`` keeps the raw argument values its reverse rule needs, the input Variables it
 sends cotangents to, and weak references to its output Variables (so a record never keeps
-its own outputs alive). Imports numpy and dualad.rules only.
+its own outputs alive). Every record kind answers one call, ``rec.pull(ob, bars, state)``:
+given the cotangent ``ob`` of its output(s), add its inputs' cotangents into ``bars`` (a
+dict by Variable id). ``tape.sweep`` walks the records newest first and calls it; that loop
+is the only reverse loop. Imports numpy and dualad.rules only.
+
+Cotangents carry a leading batch axis ``m`` (reverse Jacobians pull ``m`` rows at once). A
+0-d value's cotangent may also be a Python float or NumPy scalar (m = 1) or a complex number
+(two rows, packed as packed Duals carry two tangents): scalar records then work on numbers.
 """
 
 from __future__ import annotations
@@ -12,8 +20,31 @@ import weakref
 
 from dualad._numpy import np
 from dualad.rules import RULES
+from dualad.rules._define import NEG, ONE
 
 _ids = itertools.count()  # record ids and Variable ids: one counter, creation order
+_F64 = np.float64
+_F64_DTYPE = np.dtype(np.float64)
+RELEASED = (
+    "the graph behind this value was already used by a backward sweep and freed; "
+    "use Tape(persistent=True) or backward(retain_graph=True) to sweep it twice"
+)
+
+
+class SweepState:
+    """What one sweep shares among the records it pulls through.
+
+    ``owned``: the cotangent buffers of vectors read entry by entry (see ``ItemRecord``),
+    which the sweep made itself and may add into in place. ``live`` (``create_graph`` only):
+    the Variable of each id that has a cotangent, so a recorded pull names live values.
+    """
+
+    __slots__ = ("create_graph", "live", "owned")
+
+    def __init__(self, create_graph: bool = False, live: dict | None = None):
+        self.create_graph = create_graph
+        self.live = live
+        self.owned: dict[int, object] = {}
 
 
 class Record:
@@ -38,7 +69,7 @@ class Record:
         self.rule = rule
         self.args = args  # raw values (lower-level wrappers stay as they are)
         self.kwargs = kwargs
-        self.inputs = inputs  # [(path, Variable)] that receive cotangents
+        self.inputs = inputs  # [(path, Variable, id)] that receive cotangents
         self.arg_vars = arg_vars  # args with this level's Variables kept, for create_graph
         self.out = out
         self.multi = isinstance(out, (tuple, list))  # namedtuples are tuples
@@ -74,6 +105,64 @@ class Record:
     def name(self) -> str:
         return self.rule.name.split(".")[-1] if self.rule is not None else "?"
 
+    # -- the reverse step --------------------------------------------------------------------
+    def pull(self, ob, bars: dict, state: SweepState) -> None:
+        """Add the input cotangents for the output cotangent ``ob`` into ``bars``.
+
+        ``ob``: ``(m,) + shape`` (a list with None for unreached outputs when ``multi``), or
+        for a 0-d output a number (see the module docstring). A 0-d output of an elementwise
+        rule takes the rule's partials on numbers; everything else the rule's vjp.
+        """
+        if self.args is None:
+            raise RuntimeError(RELEASED)
+        if not self.multi and not state.create_graph:
+            tb = type(ob)
+            if tb is float or tb is _F64 or tb is complex:
+                partials = self.rule.partials
+                if partials is not None:
+                    add_partials(bars, self.inputs, partials, ob, self.out, self.args)
+                    return
+        self.vjp(ob, bars, state)
+
+    def vjp(self, ob, bars: dict, state: SweepState) -> None:
+        """``pull`` by the rule's vjp on batched cotangents (every record kind can)."""
+        if self.multi:
+            outs = [as_batch(o, v) for o, v in zip(ob, self.out)]
+            m = next(o for o in outs if o is not None).shape[0]
+            ob = tuple(_zeros_for(v, m) if o is None else o for o, v in zip(outs, self.out))
+        else:
+            ob = as_batch(ob, self.out)
+        if state.create_graph:
+            args, out = self.arg_vars, self.live_out(state)
+            live = state.live
+            for _, var, vid in self.inputs:
+                live[vid] = var
+        else:
+            args, out = self.args, self.out
+        rule = self.rule
+        if rule.vjp_needs:
+            res = rule.vjp(ob, out, *args, needs=self.needs, **self.kwargs)
+        else:
+            res = rule.vjp(ob, out, *args, **self.kwargs)
+        for path, _, vid in self.inputs:
+            g = res[path[0]]
+            if len(path) == 2 and g is not None:
+                g = g[path[1]]
+            if g is None:
+                continue
+            bars[vid] = bars[vid] + g if vid in bars else g
+
+    def live_out(self, state: SweepState):
+        """The output(s) as live Variables where they still exist, else the values."""
+        outs = []
+        for ref, val in zip(self.out_refs, self.out if self.multi else (self.out,)):
+            v = ref() if ref is not None else None
+            outs.append(val if v is None else v)
+        if self.multi:
+            out = self.out
+            return type(out)(*outs) if hasattr(out, "_fields") else type(out)(outs)
+        return outs[0]
+
 
 class ScalarRecord(Record):
     """A record of the scalar fast paths on Python numbers: ``out = a (+ - * /) b``, or one
@@ -83,11 +172,11 @@ class ScalarRecord(Record):
     ``Record`` would hold 0-d float64 values; everything else reads as on a ``Record``.
     ``tape.variable`` sets the slots itself (no ``__init__``), ``id`` is its output Variable's
     id (one counter serves both), and the four fields every such record shares are class
-    attributes: ``out_refs`` is empty because the sweep finds a live output among the
-    Variables it has swept (see ``tape.sweep``), so there is no weak reference to make per
-    operation. ``partials`` has one entry per argument: for an operator, the rule's entry of
-    ``SWEEP_PARTIALS``; for a kernel, the partials themselves, computed with the value (floats,
-    or the rule table's ONE and NEG).
+    attributes: ``out_refs`` is empty because the sweep keeps the live output in its state
+    (see ``SweepState``), so there is no weak reference to make per operation. ``partials``
+    has one entry per argument: for an operator, the rule's entry of ``SWEEP_PARTIALS``; for
+    a kernel, the partials themselves, computed with the value (floats, or the rule table's
+    ONE and NEG).
     """
 
     __slots__ = ("partials",)
@@ -98,6 +187,26 @@ class ScalarRecord(Record):
 
     release = Record._release_values  # kwargs is a shared class attribute here
 
+    def pull(self, ob, bars: dict, state: SweepState) -> None:
+        args = self.args
+        if args is None:
+            raise RuntimeError(RELEASED)
+        if not state.create_graph:
+            tb = type(ob)
+            if tb is _F64:
+                ob = float(ob)  # its args are Python numbers: stay on floats
+            elif tb is np.ndarray and ob.shape == (2,) and ob.dtype is _F64_DTYPE:
+                ob = complex(ob[0], ob[1])  # two rows of a 0-d value: one complex number
+            elif tb is not float and tb is not complex:
+                self.vjp(ob, bars, state)
+                return
+            add_partials(bars, self.inputs, self.partials, ob, self.out, args)
+            return
+        self.vjp(ob, bars, state)
+
+    def live_out(self, state: SweepState):
+        return state.live.get(self.out_ids[0], self.out)
+
 
 class ItemRecord(Record):
     """``out = x[i]``: an int index into a 1-D float64 array, the scalar-program idiom.
@@ -106,10 +215,9 @@ class ItemRecord(Record):
     the key as given, ``inputs``, ``arg_vars``, ``out`` the entry as np.float64), plus
     ``index``, the key made non-negative. Its output Variable keeps the entry as a Python
     float, so what reads it takes the scalar fast paths. ``tape.variable`` sets the slots
-    itself; as on a ``ScalarRecord``, ``id`` is the output's id and ``out_refs`` is empty
-    (the sweep finds the live output among the Variables it has swept). The sweep adds the
-    cotangents of all reads of one vector into one buffer at ``index`` (see ``tape.sweep``)
-    instead of scattering each through ``index_add``.
+    itself; as on a ``ScalarRecord``, ``id`` is the output's id and ``out_refs`` is empty.
+    Its pull adds the cotangents of all reads of one vector into one buffer at ``index``
+    (see ``add_item``) instead of scattering each through ``index_add``.
     """
 
     __slots__ = ("index",)
@@ -119,6 +227,22 @@ class ItemRecord(Record):
     out_refs = ()
 
     release = Record._release_values  # kwargs is a shared class attribute here
+    live_out = ScalarRecord.live_out
+
+    def pull(self, ob, bars: dict, state: SweepState) -> None:
+        if self.args is None:
+            raise RuntimeError(RELEASED)
+        if not state.create_graph:
+            tb = type(ob)
+            if tb is float or tb is _F64:
+                vid = self.inputs[0][2]
+                buf = bars.get(vid)
+                if buf is not None and state.owned.get(vid) is buf:
+                    buf[0, self.index] += ob  # x[i] again: in place in x's buffer
+                    return
+            if add_item(bars, state.owned, self, ob):
+                return
+        self.vjp(ob, bars, state)
 
 
 class ArgIndex(int):
@@ -133,3 +257,140 @@ class ArgIndex(int):
 #: tests/tape/test_scalar_path.py checks every entry against the table.
 SWEEP_PARTIALS = {f: RULES[f].partials for f in (np.add, np.subtract, np.divide)}
 SWEEP_PARTIALS[np.multiply] = (ArgIndex(1), ArgIndex(0))
+
+
+# -- cotangents on numbers ----------------------------------------------------------------------
+
+
+def add_partials(bars: dict, inputs, partials, ob, out, args) -> None:
+    """Add ``ob`` times each input's partial into ``bars`` (a 0-d record's cotangents).
+
+    A kernel's partial is a float already, multiply's an ArgIndex (see ScalarRecord): inline
+    with add's ONE, the rest in ``_term``; a non-finite float sum is redone in NumPy, which
+    warns as the array path does.
+    """
+    for path, _, vid in inputs:
+        p = partials[path[0]]
+        if p is None:
+            continue
+        tp = type(p)
+        if tp is float:
+            g = ob * p
+        elif tp is ArgIndex:
+            g = ob * args[p]
+        elif p is ONE:
+            g = ob
+        else:
+            g = _term(ob, p, out, args)
+        old = bars.get(vid)
+        if type(g) is complex:
+            if old is not None:
+                g = old + g if type(old) is complex else old + _rows(g)
+            if type(g) is complex and g - g:  # inf or nan: again in NumPy, which warns
+                g = _in_numpy(_rows(ob), p, out, args, None if old is None else _rows(old))
+        else:
+            if old is not None:
+                g = old + g
+            if type(g) is float and g - g:  # nan (true) for inf and nan
+                g = _in_numpy(ob, p, out, args, old)
+        bars[vid] = g
+
+
+def add_item(bars: dict, owned: dict, rec: ItemRecord, ob) -> bool:
+    """Pull ``x[i]`` (an ItemRecord): add its cotangent ``ob`` into x's at ``[:, i]``.
+
+    The first read of a vector in the sweep makes that vector's cotangent a buffer of its own
+    (``owned``), zeros or a copy of what it had; later reads add in place. That is what the
+    generic path computes, ``bar + index_add(ob, i, x.shape)``, entry for entry, without an
+    array per read. False (the rule's vjp then runs) for a cotangent other than a number or
+    a float64 ``(m,)`` array, or a cotangent of x that is not a float array ``(m, n)``.
+    """
+    tb = type(ob)
+    if tb is float or tb is _F64:
+        m = 1
+    elif tb is complex:  # two rows, packed
+        m, ob = 2, (ob.real, ob.imag)
+    elif tb is np.ndarray and ob.dtype is _F64_DTYPE and ob.ndim == 1:
+        m = ob.shape[0]
+        if m == 1:
+            ob = ob[0]  # np.float64: the scalar stores below
+    else:
+        return False
+    vid = rec.inputs[0][2]
+    i = rec.index
+    old = bars.get(vid)
+    if old is not None and owned.get(vid) is old:
+        if m == 1:
+            old[0, i] += ob  # a scalar read and write: a tenth of a column's
+        else:
+            old[:, i] += ob
+        return True
+    n = rec.args[0].shape[0]
+    if old is None:
+        buf = np.zeros((m, n))
+        # index_add stores the first read's cotangent as it is (-0.0 too)
+        if m == 1:
+            buf[0, i] = ob
+        else:
+            buf[:, i] = ob
+    elif type(old) is np.ndarray and old.shape == (m, n) and old.dtype.kind in "fc":
+        buf = old.astype(np.promote_types(old.dtype, _F64_DTYPE))  # a copy: it may be shared
+        if m == 1:
+            buf[0, i] += ob
+        else:
+            buf[:, i] += ob
+    else:
+        return False
+    bars[vid] = owned[vid] = buf
+    return True
+
+
+def as_batch(b, value):
+    """A number cotangent of a 0-d ``value`` as an array ``(m,) + shape``; arrays unchanged."""
+    if type(b) is complex:  # two rows of a 0-d value, packed
+        return _rows(b) if np.shape(value) == () else np.reshape(_rows(b), (2,) + np.shape(value))
+    if type(b) is float or type(b) is _F64:
+        if type(value) is _F64 or type(value) is float:  # one item store, not np.reshape
+            a = np.empty(1)
+            a[0] = b
+            return a
+        return np.reshape(b, (1,) + tuple(np.shape(value)))
+    return b
+
+
+def _zeros_for(out, m):
+    return np.zeros_like(out, shape=(m,) + tuple(np.shape(out)))
+
+
+def _rows(z):
+    """A packed pair of cotangent rows (a complex number) as the ``(2,)`` array it stands for;
+    an array is returned as it is."""
+    if type(z) is not complex:
+        return z
+    a = np.empty(2)
+    a[0] = z.real
+    a[1] = z.imag
+    return a
+
+
+def _in_numpy(ob, p, out, args, old):
+    """``old + ob * p`` again on np.float64, for a float result that is not finite.
+
+    Cotangents on Python floats overflow silently; redone here, NumPy warns (or raises, under
+    ``np.errstate``) exactly where the NumPy scalars they replace would have.
+    """
+    g = _term(_F64(ob) if type(ob) is float else ob, p, out, args)
+    return g if old is None else old + g
+
+
+def _term(ob, p, out, args):
+    """``ob * partial`` for one input of a scalar record (``p``: ONE, NEG, an ArgIndex, a
+    kernel's partial as a float, or a rule's partial)."""
+    if p is ONE:
+        return ob
+    if p is NEG:
+        return -ob
+    tp = type(p)
+    if tp is ArgIndex:
+        return ob * args[p]
+    return ob * p if tp is float else ob * p(out, *args)

@@ -15,7 +15,7 @@ from dualad._numpy import np
 from dualad._pytree import flatten, unflatten
 
 from .record import ScalarRecord
-from .sweep import sweep, sweep_scalar
+from .sweep import sweep
 from .variable import Variable
 
 _current: contextvars.ContextVar = contextvars.ContextVar("dualad_tape", default=None)
@@ -148,7 +148,7 @@ class Tape:
                 raise ValueError(f"seed shape {np.shape(seed)} differs from y's {np.shape(yval)}")
             s = np.reshape(seed, (1,) + tuple(np.shape(yval)))
         leaves, td = flatten(xs)
-        bars = self._sweep([y0], [s], leaves)
+        bars = self.cotangents([y0], [s], leaves)
         if not self.persistent:
             self.release()
         return unflatten(td, [b[0, ...] for b in bars])
@@ -172,28 +172,6 @@ class Tape:
         array([[2., 0.],
                [0., 4.]])
         """
-        if len(ys) == 1 and not self._released:
-            y = ys[0]
-            s = seeds[0]
-            if (
-                type(y) is Variable
-                and type(y._value) is float
-                and y._level == self._level
-                and type(s) is np.float64
-                and s == 1.0
-                and all(type(x) is Variable and x._level == self._level for x in xs)
-            ):  # a scalar program's result: the scalar records' own loop
-                bars = sweep_scalar(y, xs, self._records)
-                return [
-                    np.zeros_like(x.value, shape=(1,) + tuple(np.shape(x.value)))
-                    if b is None
-                    else b
-                    for x, b in zip(xs, bars)
-                ]
-        return self._sweep(ys, seeds, xs)
-
-    def _sweep(self, ys, seeds, xs, create_graph=False):
-        """Batched cotangents ``(m,) + x.shape`` for each of ``xs`` (zeros where unreached)."""
         if self._released:
             raise RuntimeError(
                 "this tape was already used by gradient() and freed its records; "
@@ -212,7 +190,7 @@ class Tape:
         ]
         m = np.shape(seeds[0])[0] if seeds and np.ndim(seeds[0]) else 1
         bars = (
-            sweep(roots, rseeds, xs, create_graph=create_graph, records=self._records)
+            sweep(roots, rseeds, xs, records=self._records)
             if roots
             else [None] * len(xs)
         )

@@ -39,6 +39,7 @@ from dualad.rules._define import NEG, ONE, getitem
 from dualad.rules.elementwise import astype
 
 from .record import SWEEP_PARTIALS, ItemRecord, Record, ScalarRecord, _ids
+from .sweep import graph, sweep
 
 _F64 = np.float64
 
@@ -135,16 +136,63 @@ class Variable(ArrayOps):
         """True for Variables the user made (not results of operations)."""
         return self._record is None
 
+    @property
+    def id(self) -> int:
+        """This value's node id in the graph (a record's ``out_ids`` name its outputs by it;
+        item assignment makes a new node, so the id changes).
+
+        >>> import tape
+        >>> x = tape.Variable(2.0); y = x * x
+        >>> y.id > x.id
+        True
+        """
+        return self._id
+
+    @property
+    def level(self) -> int:
+        """The nesting level of this Variable (its tape's; higher levels unwrap first)."""
+        return self._level
+
     def backward(self, gradient=None, create_graph: bool = False, retain_graph=None) -> None:
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
 
         ``gradient`` is the cotangent (needed unless ``self`` is a scalar). With
         ``create_graph=True`` the sweep itself is recorded, so ``.grad`` can be
-        differentiated again.
-        """
-        from .sweep import backward
+        differentiated again; the graph is freed unless ``retain_graph`` or ``create_graph``.
 
-        backward(self, gradient, create_graph, retain_graph)
+        >>> import numpy as np, tape
+        >>> x = tape.Variable(np.array([1.0, 2.0]))
+        >>> np.sum(x ** 3).backward(); x.grad
+        array([ 3., 12.])
+        """
+        value = self.value
+        shape = np.shape(value)
+        if gradient is None:
+            if shape != ():
+                raise ValueError(
+                    f"backward() on a value of shape {shape} needs a cotangent: pass "
+                    "gradient=array of that shape, or reduce to a scalar first (e.g. y.sum())"
+                )
+            seed = _F64(1.0) if type(value) is _F64 else np.ones_like(value, shape=(1,))
+        else:
+            g = gradient.value if isinstance(gradient, Variable) and not create_graph else gradient
+            if np.shape(g) != shape:
+                raise ValueError(f"gradient shape {np.shape(g)} differs from output shape {shape}")
+            seed = np.reshape(g, (1,) + tuple(shape))
+        if self._record is None:
+            leaves = [self] if self.requires_grad else []
+            bars = [seed]
+        else:
+            recs, leaves = graph(self)
+            release = not (create_graph or retain_graph)
+            bars = sweep(
+                [self], [seed], leaves, create_graph=create_graph, release=release, records=recs
+            )
+        for leaf, b in zip(leaves, bars):
+            if b is None:
+                continue
+            g = b[0, ...]  # a 0-d input gets a 0-d array, as in forward mode
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
 
     def zero_grad(self) -> None:
         """Forget the accumulated ``.grad``.
