@@ -150,11 +150,10 @@ def _zero_like(w, plain):
         out = type(w)._new(p, _zero_tangent(w._dot, (w._k,), plain), w._level, w._k, w._single)
         out._owns = True
         return out
+    from tape.variable import constant_like
+
     value = w._unwrap()  # a Variable
-    v = _zero_like(value, plain) if isinstance(value, Leveled) else plain
-    out = type(w)._new(v, w._level, None, w._tape)
-    out.requires_grad = False
-    return out
+    return constant_like(w, _zero_like(value, plain) if isinstance(value, Leveled) else plain)
 
 
 def _zero_tangent(t, lead, plain):
@@ -200,29 +199,9 @@ def _view_wrapper(rw, root, b):
             else _same_place(b, root, inner)
         )
         return _view_dual(rw, p, lambda t=None: None, rw._level, rw._k, rw._single, type(rw))
-    from tape.variable import _Alias, _at, record
+    from tape.variable import view_into
 
-    from .rules._define import getitem
-
-    group = getattr(rw, "_alias", None) or _Alias(rw)
-    rp, bp = root.view(np.ndarray), b.view(np.ndarray)  # plain: no delegation to the wrapper
-    isz = rp.itemsize
-    shift = (bp.__array_interface__["data"][0] - rp.__array_interface__["data"][0]) // isz
-    flat = group.index.reshape(-1)
-    step = flat.itemsize
-    idx = np.lib.stride_tricks.as_strided(
-        flat[shift:], shape=bp.shape, strides=tuple(s // isz * step for s in bp.strides)
-    ).copy()
-    if not bp.flags.writeable:
-        idx.flags.writeable = False
-    vw = record(getitem, (np.reshape(rw, -1), idx), {}, rw._level)
-    start = bp.__array_interface__["data"][0] - rp.__array_interface__["data"][0]
-    if type(rw._value) is np.ndarray:  # NumPy's layout for the view (see tape's _Alias)
-        vw._value = _at(rw._value, bp.shape, start, bp.strides)
-        group.join(vw, idx, ("strided", start, bp.strides))
-    else:
-        group.join(vw, idx, ("gathered",))
-    return vw
+    return view_into(rw, root.view(np.ndarray), b.view(np.ndarray))  # plain: no delegation
 
 
 # -- the Buffer type --------------------------------------------------------------------------

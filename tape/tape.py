@@ -189,11 +189,7 @@ class Tape:
             s for y, s in zip(ys, seeds) if isinstance(y, Variable) and y._level == self._level
         ]
         m = np.shape(seeds[0])[0] if seeds and np.ndim(seeds[0]) else 1
-        bars = (
-            sweep(roots, rseeds, xs, records=self._records)
-            if roots
-            else [None] * len(xs)
-        )
+        bars = sweep(roots, rseeds, xs, records=self._records) if roots else [None] * len(xs)
         return [
             np.zeros_like(x.value, shape=(m,) + tuple(np.shape(x.value))) if b is None else b
             for x, b in zip(xs, bars)

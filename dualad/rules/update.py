@@ -14,7 +14,7 @@ from ._define import defrule, shape_of, unbroadcast
 
 def index_update(x, key, value):
     """Copy of ``x`` with ``[key]`` set to ``value`` (laid out as ``x``: views rebuilt on the
-    copy keep NumPy's strides, see tape.variable._Alias)."""
+    copy keep NumPy's strides, see tape.alias.AliasGroup)."""
     out = x.copy(order="K")
     out[key] = value
     return out
