@@ -102,9 +102,9 @@ def _closed_form(x1, x2):
 def test_every_door_sweeps_the_same_loop_to_the_closed_form(kind):
     x0 = np.array([1.5, 0.5])
     if kind == "array ops":
-        f = lambda x: np.sum(_seed_program(x[:, None] * np.ones((1, 3)))) / 3  # noqa: E731
+        f = lambda x: np.sum(_seed_program(x[:, None] * np.ones((1, 3)))) / 3
     elif kind == "mixed":
-        f = lambda x: np.sum(np.stack([_seed_program(x), 0.0 * x[0]]))  # noqa: E731
+        f = lambda x: np.sum(np.stack([_seed_program(x), 0.0 * x[0]]))
     else:
         f = _seed_program
     want = _closed_form(*x0)
