@@ -301,7 +301,7 @@ def _recorded_size(records) -> int:
 
 def _sweep(t, ws, dots, y, n, flatten):
     import tape
-    from tape.sweep import reached
+    from tape.sweep import sweep
 
     ys, ytd = flatten(y)
     value = tape.value_of(ys[0])
@@ -315,8 +315,8 @@ def _sweep(t, ws, dots, y, n, flatten):
     jac = _Jacobians(records, {w.id: d for w, d in zip(ws, dots)})
     step = _Sweep(H, jac, n)
     made = {vid for rec in records for vid in rec.out_ids}
-    bars = {root.id: np.ones((1,), dtype=H.dtype)}
-    for rec, ob in reached(reversed(records), bars):
+
+    def visit(rec, ob, bars):
         if rec.multi:
             ob = tuple(
                 np.zeros((1,) + np.shape(o), H.dtype) if b is None else b
@@ -332,7 +332,7 @@ def _sweep(t, ws, dots, y, n, flatten):
             g1 = step.elementwise(rec, args, out, ob) if kind == _ELEMENTWISE else None
             ins = [(path, i) for path, _, i in rec.inputs if i in made]
             if not ins:
-                continue  # the inputs are x itself: their adjoints are not needed
+                return  # the inputs are x itself: their adjoints are not needed
             if g1 is not None:  # ob * partial, already at hand
                 grads = [g1]
                 ins = ins[:1]
@@ -348,4 +348,6 @@ def _sweep(t, ws, dots, y, n, flatten):
         for (_, i), g in zip(ins, grads):
             if g is not None:
                 bars[i] = bars[i] + g if i in bars else g
+
+    sweep([root], [np.ones((1,), dtype=H.dtype)], [], records=records, visit=visit)
     return H

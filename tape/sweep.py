@@ -1,10 +1,10 @@
 """The reverse sweep: the one loop that walks records from the outputs back to the inputs.
 
-``reached`` takes each record's output cotangents (newest first; a value used on several
-paths has received the sum) and yields the records they reach; ``sweep`` hands each to the
-record's own ``pull`` (see ``tape.record``). ``Tape.cotangents``/``gradient``,
-``Variable.backward``, ``tape.grad`` and dualad's reverse modes all sweep here; dualad's
-Hessian accumulation walks ``reached`` with a pull of its own. Cotangents of intermediates
+``sweep`` takes each record's output cotangents (newest first; a value used on several
+paths has received the sum) and hands the records they reach to their own ``pull`` (see
+``tape.record``). ``Tape.cotangents``/``gradient``, ``Variable.backward``, ``tape.grad``
+and dualad's reverse modes all sweep here; dualad's Hessian accumulation sweeps with a
+``visit`` of its own. Cotangents of intermediates
 are dropped as soon as their record has been pulled. Imports tape.record only.
 """
 
@@ -13,20 +13,35 @@ from __future__ import annotations
 from .record import RELEASED, SweepState, as_batch
 
 
-def reached(records, bars: dict, keep=frozenset()):
-    """``(record, cotangent)`` for each record of ``records`` (newest first) that a cotangent
-    in ``bars`` reaches. The cotangent is taken out of ``bars`` (kept for ids in ``keep``):
-    one array for a single output, a list (None where unreached) for several.
+def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None, visit=None):
+    """Cotangents ``(m,) + shape`` of each Variable in ``wanted`` (None where unreached).
+
+    ``roots``: Variables, each seeded with a cotangent ``(m,) + shape`` (a number for a 0-d
+    root and m = 1: scalar records then pull on numbers). ``records`` (a tape's list, in tape
+    order) saves the graph search. ``create_graph``: records are pulled by their rules' vjps
+    on Variables, so the cotangents are themselves on the graph. ``release``: each record
+    drops its arrays once pulled. ``visit(rec, ob, bars)``, if given, takes each reached
+    record's place of ``rec.pull``: the walk of dualad's Hessian accumulation.
+
+    Each record's output cotangent is taken out of ``bars`` (kept for ``wanted``): one array
+    for a single output, a list (None where unreached) for several.
 
     >>> import numpy as np, tape
-    >>> from tape.sweep import reached
+    >>> from tape.sweep import sweep
     >>> with tape.Tape() as t:
     ...     x = t.watch(np.array([1.0, 2.0]))
     ...     y = np.sum(x * x)
-    >>> [rec.name for rec, ob in reached(reversed(t.records), {y.id: np.ones(1)})]
-    ['sum']
+    >>> sweep([y], [np.ones(1)], [x], records=t.records)[0]
+    array([[2., 4.]])
     """
-    for rec in records:
+    bars: dict[int, object] = {}
+    for r, s in zip(roots, seeds):
+        bars[r._id] = bars[r._id] + s if r._id in bars else s
+    # create_graph: the Variable of each id that has a cotangent (roots, then the inputs of
+    # each record pulled), the live output of a scalar record (it keeps no weak reference)
+    state = SweepState(create_graph, {r._id: r for r in roots} if create_graph else None)
+    keep = {w._id for w in wanted}
+    for rec in _reachable(roots) if records is None else reversed(records):
         if rec.multi:
             ob = [bars.get(i) if i in keep else bars.pop(i, None) for i in rec.out_ids]
             if all(o is None for o in ob):
@@ -36,28 +51,10 @@ def reached(records, bars: dict, keep=frozenset()):
             ob = bars.get(oid) if oid in keep else bars.pop(oid, None)
             if ob is None:
                 continue
-        yield rec, ob
-
-
-def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None):
-    """Cotangents ``(m,) + shape`` of each Variable in ``wanted`` (None where unreached).
-
-    ``roots``: Variables, each seeded with a cotangent ``(m,) + shape`` (a number for a 0-d
-    root and m = 1: scalar records then pull on numbers). ``records`` (a tape's list, in tape
-    order) saves the graph search. ``create_graph``: records are pulled by their rules' vjps
-    on Variables, so the cotangents are themselves on the graph. ``release``: each record
-    drops its arrays once pulled.
-    """
-    bars: dict[int, object] = {}
-    for r, s in zip(roots, seeds):
-        bars[r._id] = bars[r._id] + s if r._id in bars else s
-    # create_graph: the Variable of each id that has a cotangent (roots, then the inputs of
-    # each record pulled), the live output of a scalar record (it keeps no weak reference)
-    state = SweepState(create_graph, {r._id: r for r in roots} if create_graph else None)
-    recs = _reachable(roots) if records is None else reversed(records)
-    keep = {w._id for w in wanted}
-    for rec, ob in reached(recs, bars, keep):
-        rec.pull(ob, bars, state)
+        if visit is None:
+            rec.pull(ob, bars, state)
+        else:
+            visit(rec, ob, bars)
         if release:
             rec.release()
     return [as_batch(bars.get(w._id), w.value) for w in wanted]

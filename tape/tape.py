@@ -177,19 +177,29 @@ class Tape:
                 "this tape was already used by gradient() and freed its records; "
                 "use Tape(persistent=True) to call gradient() several times"
             )
+        level = self._level
         for x in xs:
-            if not isinstance(x, Variable) or x._level != self._level:
-                raise ValueError(
-                    f"cannot take a gradient with respect to {type(x).__name__}: it is not "
-                    "watched by this tape. Call t.watch(x) inside the `with` block and use "
-                    "the Variable it returns."
-                )
-        roots = [y for y in ys if isinstance(y, Variable) and y._level == self._level]
-        rseeds = [
-            s for y, s in zip(ys, seeds) if isinstance(y, Variable) and y._level == self._level
-        ]
-        m = np.shape(seeds[0])[0] if seeds and np.ndim(seeds[0]) else 1
+            if type(x) is not Variable or x._level != level:
+                if not isinstance(x, Variable) or x._level != level:
+                    raise ValueError(
+                        f"cannot take a gradient with respect to {type(x).__name__}: it is "
+                        "not watched by this tape. Call t.watch(x) inside the `with` block "
+                        "and use the Variable it returns."
+                    )
+        if len(ys) == 1 and type(ys[0]) is Variable and ys[0]._level == level:
+            roots, rseeds = ys, seeds  # one output on this tape: the common call
+        else:
+            pairs = [(y, s) for y, s in zip(ys, seeds) if isinstance(y, Variable)]
+            roots = [y for y, _ in pairs if y._level == level]
+            rseeds = [s for y, s in pairs if y._level == level]
         bars = sweep(roots, rseeds, xs, records=self._records) if roots else [None] * len(xs)
+        for b in bars:
+            if b is None:
+                break
+        else:
+            return bars
+        s0 = seeds[0] if seeds else None
+        m = 1 if s0 is None or type(s0) is np.float64 or not np.ndim(s0) else np.shape(s0)[0]
         return [
             np.zeros_like(x.value, shape=(m,) + tuple(np.shape(x.value))) if b is None else b
             for x, b in zip(xs, bars)
