@@ -61,7 +61,8 @@ SEED_DOORS = [
     ("time_value_and_grad", 60.0), ("time_jacobian", 60.0),
     ("time_grad_vector_reverse", 120.0), ("time_grad_tuple_reverse", 120.0),
     ("time_grad_dict_reverse", 120.0), ("time_value_and_grad_reverse", 120.0),
-    ("time_jacobian_reverse", 120.0), ("time_hessian", 300.0),
+    ("time_jacobian_reverse", 120.0), ("time_hessian", 300.0), ("time_hessian_tuple", 300.0),
+    ("time_hessian_dict", 300.0),
 ]  # fmt: skip
 LOOP_DOORS = [
     "time_grad_float", "time_grad_0d", "time_grad_f64", "time_watch_float", "time_watch_0d",

@@ -152,22 +152,21 @@ def hessian(
         raise ValueError(f"method must be one of {_HESSIAN_METHODS}, got {method!r}")
     xs, td = _leaves(x)
     n = sum(_size(v) for v in xs)
-    H = None
     if method == "auto":
-        fits = _chunk_size(n, 8, chunk) >= n
-        small = n <= HYPERDUAL_MAX_N
-        method = "hyperdual" if small else "accumulate" if fits else "forward-over-reverse"
         if n <= 2 and not intercept and not intercept_active():
             # one or two numbers: second-order packed scalars (dualad._jet); interception's
             # buffers and conversions know Duals and Variables only, so not under it
             H = _hessian_jet(f, xs, td, n)
+            if H is not None:  # symmetric as built: (h00, h01, h11)
+                return _blocks(H, xs, td)
+        fits = _chunk_size(n, 8, chunk) >= n
+        small = n <= HYPERDUAL_MAX_N
+        method = "hyperdual" if small else "accumulate" if fits else "forward-over-reverse"
     if method == "accumulate" and not all(type(v) is np.ndarray for v in xs):
         # nested inside another transform, or on a non-NumPy backend: H itself must carry
         # wrappers or live on the device, which the in-place accumulation does not do
         method = "forward-over-reverse"
-    if H is not None:
-        pass
-    elif method == "hyperdual":
+    if method == "hyperdual":
         H = _hessian_hyperdual(f, xs, td, n)
     elif method == "accumulate":
         H = _hessian_accumulate(f, xs, td, n)
@@ -176,6 +175,16 @@ def hessian(
     else:
         H = _hessian_fwd_rev(f, xs, td, n, chunk)
     H = 0.5 * (H + H.T)  # exact up to rounding; make the rounding symmetric too
+    return _blocks(H, xs, td)
+
+
+def _blocks(H, xs, td):
+    """The ``(n, n)`` Hessian as ``x.shape + x.shape``, or nested blocks for a pytree."""
+    if td.is_leaf:
+        return H.reshape(tuple(np.shape(xs[0])) * 2)
+    if all(v.shape == () for v in xs):  # numbers: each block a 0-d view of H
+        rows = [[H[i, j, ...] for j in range(len(xs))] for i in range(len(xs))]
+        return unflatten(td, [unflatten(td, r) for r in rows])
     offsets = _offsets(xs)
     rows = [
         [
@@ -186,8 +195,6 @@ def hessian(
         ]
         for i, xi in enumerate(xs)
     ]
-    if td.is_leaf:
-        return rows[0][0]
     return unflatten(td, [unflatten(td, r) for r in rows])
 
 

@@ -76,6 +76,20 @@ def test_hessian_of_the_seed_program(method):
     np.testing.assert_allclose(H, ref, rtol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["tuple", "dict"])
+def test_hessian_of_the_seed_program_on_pytrees(kind):
+    v = np.array([X1, X2])
+    vec = lambda x: seed(x[0], x[1])  # noqa: E731
+    ref = np.stack([central_grad(lambda z, i=i: dualad.grad(vec, z)[i], v) for i in range(2)])
+    if kind == "tuple":
+        H = dualad.hessian(lambda p: seed(*p), (X1, X2))
+        got = np.array([[H[i][j] for j in range(2)] for i in range(2)])
+    else:
+        H = dualad.hessian(lambda d: seed(d["a"], d["b"]), {"a": X1, "b": X2})
+        got = np.array([[H[i][j] for j in "ab"] for i in "ab"])
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
 def leaky(x, n=50):
     y = x
     for _ in range(n):

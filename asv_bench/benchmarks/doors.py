@@ -3,7 +3,7 @@
 The seed program ``f(x1, x2) = (sin(x1/x2) + x1/x2 - e^x2)(x1/x2 - e^x2)`` at (1.5, 0.5) is
 differentiated through each way a user reaches it: the default ``grad`` on a vector, a tuple
 and a dict, ``value_and_grad``, ``jacobian`` of a two-output variant, ``mode="reverse"`` on
-the same calls, and ``hessian``. Each is compared with the program on Python floats with
+the same calls, and ``hessian`` on a vector, a tuple and a dict. Each is compared with the program on Python floats with
 ``math`` (``time_plain_math``). The scalar loop ``y = y*0.999 + x`` (1000 steps, 2000
 recorded operations) is differentiated in reverse mode through ``grad`` with a float, a 0-d
 array and an ``np.float64``, through ``Tape().watch`` of each, and through
@@ -81,6 +81,12 @@ class SeedDoors:
 
     def time_hessian(self):
         dualad.hessian(seed_vector, self.v)
+
+    def time_hessian_tuple(self):
+        dualad.hessian(seed_tuple, self.t)
+
+    def time_hessian_dict(self):
+        dualad.hessian(seed_dict, self.d)
 
 
 N_STEPS = 1000
