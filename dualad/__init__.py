@@ -24,7 +24,8 @@ from .api import (
     value_and_grad,
     vjp,
 )
-from .dual import Dual, HyperDual
+from .dual import Dual
+from .hyperdual import HyperDual
 
 __all__ = [
     "HYPERDUAL_MAX_N",

@@ -189,7 +189,8 @@ def _same_place(b, root, target: np.ndarray) -> np.ndarray:
 
 def _view_wrapper(rw, root, b):
     """The wrapper for ``b``, a Buffer on the memory of the promoted ``root``."""
-    from .dual import Dual, _view_dual
+    from ._views import view_dual
+    from .dual import Dual
 
     if isinstance(rw, Dual):
         inner = rw._p
@@ -198,7 +199,7 @@ def _view_wrapper(rw, root, b):
             if isinstance(inner, Leveled)
             else _same_place(b, root, inner)
         )
-        return _view_dual(rw, p, lambda t=None: None, rw._level, rw._k, rw._single, type(rw))
+        return view_dual(rw, p, lambda t=None: None, rw._level, rw._k, rw._single, type(rw))
     from tape.variable import view_into
 
     return view_into(rw, root.view(np.ndarray), b.view(np.ndarray))  # plain: no delegation

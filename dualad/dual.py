@@ -11,21 +11,14 @@ from __future__ import annotations
 
 from dualad._numpy import np
 
-from . import _tags
+from . import _tags, _views
 from ._alias import (
     FROZEN,
     INPUT,
     MIRRORED,
     READ_ONLY_INPUT,
-    aligned,
     copy_tree,
-    innermost,
-    is_mirrorable,
     maybe_view,
-    memory_root,
-    mirror,
-    view_offset,
-    view_tangent,
 )
 from ._ops import (
     IN_PLACE,
@@ -35,7 +28,6 @@ from ._ops import (
     bind_kwargs,
     block,
     complex_refused,
-    differentiable,
     is_complex,
     rows_of_one,
     strip,
@@ -59,6 +51,7 @@ from ._scalar import (
 from ._scalar import generic as scalar_generic
 from ._scalar import stack as stack_packed
 from ._tags import Leveled, call_level, top_level
+from ._views import any_view, same_kind, unshared, view, view_source, views, wrap
 from .rules import COMPOSITES, PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from .rules._define import getitem, shape_of
 from .rules.update import index_update, trailing_key
@@ -400,7 +393,7 @@ class Dual(ArrayOps):
             self._dot = np.zeros_like(self._p, shape=(self._k,) + tuple(self.shape))
             self._owns = True
         elif not getattr(self, "_owns", False):  # unset on packed scalars
-            self._dot = copy_tree(unpack(self._dot, self._k), _like)
+            self._dot = copy_tree(unpack(self._dot, self._k), same_kind)
             self._owns = True
         return self._dot
 
@@ -467,20 +460,20 @@ def forward(func, args, kwargs, level: int, cls=None):
     t = type(out)
     if t is np.ndarray:
         if out.base is not None or (primals and out is primals[0]):  # maybe a view of an argument
-            src = _view_source(out, args, level)
+            src = view_source(out, args, level)
             if src is not None:
-                return _view(src, out, rule, dots, primals, args, kwargs, level, k, single, cls)
+                return view(src, out, rule, dots, primals, args, kwargs, level, k, single, cls)
     elif (
         (t in (list, tuple) or isinstance(out, Dual))
         and maybe_view(out, primals)
-        and _any_view(out, args, level)
+        and any_view(out, args, level)
     ):
-        return _views(out, rule, dots, primals, args, kwargs, level, k, single, cls)
+        return views(out, rule, dots, primals, args, kwargs, level, k, single, cls)
     for d in dots:
         if d is not None:
             break
     else:
-        return _wrap(out, None, level, k, single, cls)
+        return wrap(out, None, level, k, single, cls)
     if t is np.ndarray:
         kind = out.dtype.kind
         if kind != "f":
@@ -501,270 +494,12 @@ def forward(func, args, kwargs, level: int, cls=None):
             else:
                 res._owns = True  # fresh: this Dual alone holds it (a read-only one fails loudly)
         elif out_dot is not None:
-            res._dot = _unshared(out_dot, args, level)
+            res._dot = unshared(out_dot, args, level)
     elif k <= 2 and t is np.float64 and type(out_dot) is np.ndarray and out_dot.dtype == _F64:
         res = cls._new(float(out), pack(out_dot, k), level, k, single)
     else:
-        res = _wrap(out, _unshared(out_dot, args, level), level, k, single, cls)
+        res = wrap(out, unshared(out_dot, args, level), level, k, single, cls)
     return res
 
 
-# -- views and ownership (see dualad._alias) ---------------------------------------------------
-
-
-def _like(primal, dot, like):
-    """A Dual of ``like``'s type, level and directions (for nested tangents)."""
-    return type(like)._new(primal, dot, like._level, like._k, like._single)
-
-
-def _owned_dots(args, level, found):
-    """Append to ``found`` the tangents of ``args`` at ``level`` that their Duals write in
-    place; return ``found``."""
-    for a in args:
-        if isinstance(a, Dual):
-            if a._level == level and getattr(a, "_owns", 0) > 0 and a._dot is not None:
-                found.append(a._dot)
-        elif type(a) in (list, tuple):
-            _owned_dots(a, level, found)
-    return found
-
-
-def _unshared(out_dot, args, level):
-    """``out_dot``, copied if it shares memory with a tangent some Dual writes in place
-    (copy-on-write: ``b = a + 0.0`` must not see a later ``a[1] = 0``)."""
-    if out_dot is None or type(out_dot) in (float, complex):
-        return out_dot
-    owned = _owned_dots(args, level, [])
-    if not owned:  # the common case: nothing among the arguments is written in place
-        return out_dot
-    if type(out_dot) in (list, tuple):
-        return type(out_dot)(_unshared(d, args, level) for d in out_dot)
-    root = memory_root(out_dot)
-    for d in owned:
-        if d is out_dot or (root is not None and memory_root(d) is root):
-            return copy_tree(out_dot, _like)
-    return out_dot
-
-
-def _view_source(out, args, level):
-    """The Dual among ``args`` (at ``level``) whose memory ``out`` shares, or None."""
-    root = memory_root(out)
-    if root is None:
-        return None
-    for a in args:
-        if isinstance(a, Dual) and a._level == level:
-            if memory_root(a._p) is root:
-                return a
-        elif type(a) in (list, tuple):
-            src = _view_source(out, a, level)
-            if src is not None:
-                return src
-    return None
-
-
-def _any_view(out, args, level) -> bool:
-    if isinstance(out, Dual):
-        return _view_source(out, args, level) is not None
-    return any(
-        _view_source(o, args, level) is not None for o in out if isinstance(o, (np.ndarray, Dual))
-    )
-
-
-def _view_dual(src, out, rule_dot, level, k, single, cls):
-    """The Dual for ``out``, a view of ``src``'s primal: its tangent views ``src``'s.
-
-    ``rule_dot(t)`` is the rule's tangent, with ``src``'s tangent replaced by ``t`` when
-    given. It serves where no write can happen (a view of an input), where the alias cannot be
-    followed (then source and view are frozen), and as the fast path: on a mirrored tangent a
-    structural rule's own result is the aliasing view when it lands on the same memory with the
-    view's strides; otherwise the view is built from byte offsets (dualad._alias).
-    """
-    owns = src._owns
-    if owns == INPUT:
-        res = cls._new(out, rule_dot(), level, k, single)
-        res._owns = INPUT
-        return res
-    p_src, p_out = innermost(src._p), innermost(out)
-    if owns == FROZEN or not is_mirrorable(src._dot_array()):
-        return _frozen(src, out, rule_dot(), level, k, single, cls)
-    if owns != MIRRORED:
-        if not (owns is True and aligned(src._dot, p_src)):  # a fresh tangent serves as it is
-            src._dot = mirror(src, p_src, _like)
-        src._owns, src._pk = MIRRORED, None
-    t = src._dot
-    dot = rule_dot(t) if type(t) is np.ndarray and type(p_out) is np.ndarray else None
-    if not _lands(dot, t, p_out):
-        shift = view_offset(p_out, p_src)
-        if shift is None:
-            return _frozen(src, out, rule_dot(), level, k, single, cls)
-        dot = view_tangent(t, shift, p_out, 1, _like)
-    res = cls._new(out, dot, level, k, single)
-    res._owns = MIRRORED
-    return res
-
-
-def _lands(dot, t, p_out) -> bool:
-    """True if ``dot`` is a view of the mirrored tangent ``t`` laid out as ``p_out``."""
-    if type(dot) is not np.ndarray or dot.shape[1:] != p_out.shape or dot.base is None:
-        return False
-    isz, psz = dot.itemsize, p_out.itemsize
-    if any(s % psz for s in p_out.strides):
-        return False
-    return dot.strides[1:] == tuple(s // psz * isz for s in p_out.strides) and (
-        memory_root(dot) is memory_root(t)
-    )
-
-
-def _frozen(src, out, dot, level, k, single, cls):
-    src._owns = FROZEN  # neither this view nor its source may be written from now on
-    res = cls._new(out, dot, level, k, single)
-    res._owns = FROZEN
-    return res
-
-
-def _view(src, out, rule, dots, primals, args, kwargs, level, k, single, cls):
-    """``out`` is a view of ``src``: a Dual whose tangent is the same view of src's tangent."""
-    if out.dtype.kind not in "fc":
-        return out
-
-    def rule_dot(t=None):
-        ds = dots
-        if t is not None:
-            ds = [t if a is src else d for a, d in zip(args, dots)]
-        if all(d is None for d in ds):
-            return None
-        return rule.jvp(tuple(ds), out, *primals, **kwargs)
-
-    return _view_dual(src, out, rule_dot, level, k, single, cls)
-
-
-def _views(out, rule, dots, primals, args, kwargs, level, k, single, cls):
-    """Results holding views (np.split, nested levels): each view element aliases its source."""
-    out_dot = None
-    if any(d is not None for d in dots):
-        out_dot = rule.jvp(tuple(dots), out, *primals, **kwargs)
-    if isinstance(out, Dual) or type(out) is np.ndarray:
-        src = _view_source(out, args, level)
-        return _view_dual(src, out, lambda t=None: out_dot, level, k, single, cls)
-    items = []
-    for i, o in enumerate(out):
-        d = None if out_dot is None else out_dot[i]
-        src = _view_source(o, args, level) if isinstance(o, (np.ndarray, Dual)) else None
-        if src is not None and differentiable(o):
-            items.append(_view_dual(src, o, lambda t=None, d=d: d, level, k, single, cls))
-        else:
-            items.append(_wrap(o, _unshared(d, args, level), level, k, single, cls))
-    return type(out)(items)
-
-
-def _wrap(out, out_dot, level, k, single, cls):
-    if type(out) in (tuple, list) or (isinstance(out, tuple) and hasattr(out, "_fields")):
-        dots = out_dot if out_dot is not None else (None,) * len(out)
-        items = [_wrap(o, d, level, k, single, cls) for o, d in zip(out, dots)]
-        return type(out)(*items) if hasattr(out, "_fields") else type(out)(items)
-    if not differentiable(out):
-        return out
-    return cls._new(out, out_dot, level, k, single)
-
-
-# -- hyper-dual numbers ---------------------------------------------------------------------
-
-#: Levels of hand-built HyperDuals: every HyperDual(...) shares them, so they interact.
-_H1, _H2 = _tags.new_level(), _tags.new_level()
-
-
-def _directions(e, shape, what):
-    """``(k, *shape)`` tangent and whether it was given as one direction."""
-    es = shape_of(e)
-    if tuple(es) == tuple(shape):
-        return e.reshape((1,) + tuple(shape)), True
-    if len(es) == len(shape) + 1 and tuple(es[1:]) == tuple(shape):
-        return e, False
-    raise ValueError(f"{what} shape {tuple(es)} does not match primal shape {tuple(shape)}")
-
-
-class HyperDual(Dual):
-    """Hyper-dual number ``a + b eps1 + c eps2 + d eps1 eps2`` with eps1² = eps2² = 0.
-
-    ``f(HyperDual(x, 1, 1, 0))`` carries ``f''(x)`` in ``eps12``, exactly. It is a Dual (level
-    eps2) whose primal and tangent are Duals of a lower level (eps1), so every first-order
-    rule serves it. ``eps1``/``eps2`` may carry ``k1``/``k2`` directions on a leading axis; then
-    ``eps12`` has shape ``(k1, k2) + primal.shape``.
-
-    >>> import numpy as np, dualad
-    >>> h = dualad.HyperDual(np.array(0.5), 1.0, 1.0, 0.0)
-    >>> bool(np.sin(h).eps12 == -np.sin(0.5))
-    True
-    """
-
-    __slots__ = ()
-
-    def __init__(self, primal, eps1=None, eps2=None, eps12=None):
-        a = _float_dtype(_as_array(primal, "primal"), "primal")
-        shape = tuple(shape_of(a))
-
-        def part(e, what):
-            if e is None:
-                return np.zeros_like(a)
-            e = _float_dtype(_as_array(e, what), what)
-            return np.broadcast_to(e, shape) if np.ndim(e) == 0 and shape else e
-
-        e1, s1 = _directions(part(eps1, "eps1"), shape, "eps1")
-        e2, s2 = _directions(part(eps2, "eps2"), shape, "eps2")
-        k1, k2 = e1.shape[0], e2.shape[0]
-        e12 = part(eps12, "eps12")
-        want = (k1, k2) + shape
-        lead = (() if s1 else (k1,)) + (() if s2 else (k2,))
-        if tuple(shape_of(e12)) != lead + shape:
-            raise ValueError(f"eps12 shape {tuple(shape_of(e12))} should be {lead + shape}")
-        e12 = e12.reshape(want)
-        self._p = Dual._new(a, e1, _H1, k1, s1)
-        self._dot = Dual._new(e2, e12, _H1, k1, s1)
-        self._m, self._owns, self._pk = meta(_H2, k2, s2), False, None
-
-    def _inner(self):
-        p = self._p
-        return p if isinstance(p, Dual) else None
-
-    @property
-    def primal(self):
-        """The real part ``a``."""
-        p = self._p
-        return p._p if isinstance(p, Dual) else p
-
-    @property
-    def eps1(self):
-        """Coefficient of eps1: the first derivative along the eps1 directions."""
-        p = self._inner()
-        return p.tangent if p is not None else np.zeros_like(self.primal)
-
-    @property
-    def eps2(self):
-        """Coefficient of eps2."""
-        d = self._dot
-        if d is None:
-            return np.zeros_like(
-                self.primal, shape=(() if self._single else (self._k,)) + self.shape
-            )
-        d = d._p if isinstance(d, Dual) else d
-        d = unpack(d, self._k)
-        return d[0] if self._single else d
-
-    @property
-    def eps12(self):
-        """Coefficient of eps1 eps2: the exact mixed second derivative."""
-        p = self._inner()
-        k1, s1 = (p._k, p._single) if p is not None else (1, True)
-        d = self._dot
-        t = d._dot_array() if isinstance(d, Dual) else None
-        if t is None:
-            t = np.zeros_like(self.primal, shape=(k1, self._k) + self.shape)
-        if self._single:
-            t = t[:, 0]
-        return t[0] if s1 else t
-
-    def __repr__(self) -> str:
-        return (
-            f"HyperDual(primal={self.primal!r}, eps1={self.eps1!r}, eps2={self.eps2!r}, "
-            f"eps12={self.eps12!r})"
-        )
+_views.bind(Dual)

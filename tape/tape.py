@@ -179,13 +179,12 @@ class Tape:
             )
         level = self._level
         for x in xs:
-            if type(x) is not Variable or x._level != level:
-                if not isinstance(x, Variable) or x._level != level:
-                    raise ValueError(
-                        f"cannot take a gradient with respect to {type(x).__name__}: it is "
-                        "not watched by this tape. Call t.watch(x) inside the `with` block "
-                        "and use the Variable it returns."
-                    )
+            if not isinstance(x, Variable) or x._level != level:
+                raise ValueError(
+                    f"cannot take a gradient with respect to {type(x).__name__}: it is "
+                    "not watched by this tape. Call t.watch(x) inside the `with` block "
+                    "and use the Variable it returns."
+                )
         if len(ys) == 1 and type(ys[0]) is Variable and ys[0]._level == level:
             roots, rseeds = ys, seeds  # one output on this tape: the common call
         else:

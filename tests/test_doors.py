@@ -79,7 +79,7 @@ def test_hessian_of_the_seed_program(method):
 @pytest.mark.parametrize("kind", ["tuple", "dict"])
 def test_hessian_of_the_seed_program_on_pytrees(kind):
     v = np.array([X1, X2])
-    vec = lambda x: seed(x[0], x[1])  # noqa: E731
+    vec = lambda x: seed(x[0], x[1])
     ref = np.stack([central_grad(lambda z, i=i: dualad.grad(vec, z)[i], v) for i in range(2)])
     if kind == "tuple":
         H = dualad.hessian(lambda p: seed(*p), (X1, X2))
