@@ -1,6 +1,6 @@
 """Each derivative is stated once, in dualad/rules/ (issue 10, item 1).
 
-The packed-scalar kernels (dualad._scalar) and the tape's scalar records (tape._fast) run
+The scalar kernels (dualad._kernels, run by dualad._scalar) and the tape's scalar records (tape._fast) run
 the rule table's own partial lines on Python floats (``_on_floats`` binds their ``np`` to
 a float namespace), so their partials *are* the table's functions. What is still restated
 beside the table is this explicit skip list, each with its reason; adding another
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import tape._fast as tv
-from dualad import _scalar
+from dualad import _kernels, _scalar
 from dualad.rules import RULES
 from dualad.rules._define import NEG, ONE
 
@@ -45,7 +45,7 @@ def test_every_unary_kernel_partial_is_the_tables_line(f):
     if rule is ONE or rule is NEG:
         assert part is rule
     elif part is _scalar.OUT:  # the line returns the output itself: multiplied inline
-        assert _scalar._is_output(rule) and rule(2.5, 0.3) == 2.5
+        assert _kernels._is_output(rule) and rule(2.5, 0.3) == 2.5
     else:
         assert part.rule is rule  # the same statement, run on floats
         if hasattr(part, "__code__") and part.__code__ is not None and part.__name__ != "partial":
@@ -84,14 +84,15 @@ def _derivative_like(fn) -> bool:
 
 def test_no_partial_is_restated_outside_the_skip_list():
     found = set()
-    for mod, prefix in ((_scalar, "_scalar"), (tv, "tape._fast")):
+    mods = {"_scalar": _scalar, "_kernels": _kernels, "tape._fast": tv}
+    for prefix, mod in mods.items():
         for name, obj in vars(mod).items():
             if inspect.isfunction(obj) and obj.__module__ == mod.__name__ and _derivative_like(obj):
                 found.add(f"{prefix}.{name}")
     assert found <= set(SKIP), found - set(SKIP)
     for name in SKIP:
         mod, attr = name.rsplit(".", 1)
-        assert hasattr(_scalar if mod == "_scalar" else tv, attr), name  # the list stays true
+        assert hasattr(mods[mod], attr), name  # the list stays true
 
 
 def test_kernels_run_the_rule_on_floats_bit_for_bit():
@@ -127,4 +128,4 @@ def test_every_kernel_gives_numpys_bits_at_fresh_points(f):
 def test_exps_line_is_recognised_as_the_output():
     # exp's rule line is ``lambda out, x: out``: the kernels multiply by the output inline
     assert _scalar.KERNELS[np.exp][1] is _scalar.OUT
-    assert not _scalar._is_output(RULES[np.sin].partials[0])
+    assert not _kernels._is_output(RULES[np.sin].partials[0])
