@@ -21,7 +21,6 @@ from ._alias import (
     maybe_view,
 )
 from ._ops import (
-    IN_PLACE,
     ArrayOps,
     _binary,
     _nested,
@@ -52,6 +51,7 @@ from ._scalar import generic as scalar_generic
 from ._scalar import stack as stack_packed
 from ._tags import Leveled, call_level, top_level
 from ._views import any_view, same_kind, unshared, view, view_source, views, wrap
+from ._writers import IN_PLACE
 from .rules import COMPOSITES, PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from .rules._define import getitem, shape_of
 from .rules.update import index_update, trailing_key

@@ -14,7 +14,6 @@ from dualad._alias import maybe_view
 from dualad._backend import as_float_leaf
 from dualad._numpy import np
 from dualad._ops import (
-    IN_PLACE,
     ArrayOps,
     _nested,
     bind_kwargs,
@@ -27,6 +26,7 @@ from dualad._ops import (
     write_out,
 )
 from dualad._tags import Leveled, call_level, top_level
+from dualad._writers import IN_PLACE
 from dualad.rules import COMPOSITES, PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from dualad.rules._define import getitem
 from dualad.rules.elementwise import astype

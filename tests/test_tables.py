@@ -72,7 +72,7 @@ def test_every_dispatched_numpy_function_is_classified():
     # a restatement, a primal-only or unsupported entry, or is an in-place writer: none falls
     # through to the generic "no derivative rule" error
     from dualad._numpy import np as numpy_as_imported  # interception's wrappers left out
-    from dualad._ops import IN_PLACE
+    from dualad._writers import IN_PLACE
 
     known = set(RULES) | set(PRIMAL_ONLY) | set(UNSUPPORTED) | set(COMPOSITES) | set(IN_PLACE)
     known.add(np.block)
