@@ -195,7 +195,7 @@ def _curvature(rule, args, out, i: int):
     return d._dot_array()[0], first
 
 
-class _Sweep:
+class _Curvature:
     """The second-order terms of one record, given its adjoint ``ob`` (batch axis m = 1)."""
 
     def __init__(self, H, jac: _Jacobians, n: int):
@@ -285,7 +285,7 @@ def accumulate(f, xs, dots, td, n: int, unflatten, flatten, budget: int | None =
     try:
         if budget is not None and n * 8 * _recorded_size(t.records) > budget:
             return None
-        return _sweep(t, ws, dots, y, n, flatten)
+        return _accumulate_taped(t, ws, dots, y, n, flatten)
     finally:
         t.close()
 
@@ -299,7 +299,7 @@ def _recorded_size(records) -> int:
     return total
 
 
-def _sweep(t, ws, dots, y, n, flatten):
+def _accumulate_taped(t, ws, dots, y, n, flatten):
     import tape
     from tape.sweep import sweep
 
@@ -313,7 +313,7 @@ def _sweep(t, ws, dots, y, n, flatten):
         return H  # constant, or x itself: no curvature
     records = t.records
     jac = _Jacobians(records, {w.id: d for w, d in zip(ws, dots)})
-    step = _Sweep(H, jac, n)
+    step = _Curvature(H, jac, n)
     made = {vid for rec in records for vid in rec.out_ids}
 
     def visit(rec, ob, bars):

@@ -157,9 +157,9 @@ def _mirror_tree(t, p, lead, owner, new):
         return _mirror_leaf(t, p, lead)
     if isinstance(t, Leveled) and hasattr(t, "_dot"):  # a nested tangent: a lower-level Dual
         k = t._k
-        tp = _mirror_tree(t._p, p, lead, t, new)
+        tprimal = _mirror_tree(t._p, p, lead, t, new)
         td = _mirror_tree(t._dot_array(), p, (k,) + lead, t, new)
-        res = new(tp, td, t)
+        res = new(tprimal, td, t)
         res._owns = MIRRORED
         return res
     return None  # another backend or a tape value: cannot mirror
@@ -170,9 +170,9 @@ def view_tangent(t, shift: int, out: np.ndarray, nlead: int, new):
     mirrored tangent ``t``."""
     if isinstance(t, np.ndarray):
         return _leaf_view(t, shift, out, nlead)
-    tp = view_tangent(t._p, shift, out, nlead, new)
+    tprimal = view_tangent(t._p, shift, out, nlead, new)
     td = view_tangent(t._dot, shift, out, nlead + 1, new)
-    res = new(tp, td, t)
+    res = new(tprimal, td, t)
     res._owns = MIRRORED
     return res
 

@@ -22,7 +22,7 @@ from ._mode import choose_mode
 from ._pytree import flatten, unflatten
 from ._reverse import _grad_reverse_array, _reverse_jacobian
 from ._seeding import (
-    _F64,
+    _F64_DTYPE,
     _PACKED,
     _SMALL,
     _assemble,
@@ -60,7 +60,7 @@ def jacobian(
     _check_mode(mode)
     if (
         type(x) is np.ndarray
-        and x.dtype is _F64
+        and x.dtype is _F64_DTYPE
         and x.ndim == 1
         and 0 < x.size <= _PACKED
         and (mode == "auto" or mode == "forward")
@@ -73,7 +73,7 @@ def jacobian(
         mode = "forward" if small else choose_mode(f, unflatten(td, xs)).mode
     if mode == "forward" and td.is_leaf and chunk is None:
         x0 = xs[0]
-        if type(x0) is np.ndarray and x0.dtype is _F64 and x0.ndim == 1 and 0 < x0.size <= 2:
+        if type(x0) is np.ndarray and x0.dtype is _F64_DTYPE and x0.ndim == 1 and 0 < x0.size <= 2:
             return _jacobian_packed(f, x0, x0.size)
     if mode == "reverse":
         _, ytd, rows = _reverse_jacobian(f, xs, td, chunk)
@@ -106,7 +106,7 @@ def grad(
         g = _grad_numbers(f, x)  # (x1, x2) or {"a": x1, "b": x2}: no pytree bookkeeping
         if g is not None:
             return g
-    if tx is np.ndarray and x.dtype is _F64:  # no pytree bookkeeping
+    if tx is np.ndarray and x.dtype is _F64_DTYPE:  # no pytree bookkeeping
         n = x.size
         if 0 < n <= _SMALL and (mode == "forward" or (mode == "auto" and n <= _PACKED)):
             return _grad_forward_small(f, x, n)

@@ -15,7 +15,7 @@ from ._alias import INPUT
 from ._intercept import intercepting
 from ._pytree import flatten, unflatten
 from ._seeding import (
-    _F64,
+    _F64_DTYPE,
     _OPEN,
     _PACKED_EYE,
     _chunk_size,
@@ -188,7 +188,7 @@ def _grad_forward_small(f, x, n: int):
     """Forward gradient of a small array input: one pass seeded with the identity."""
     level = _open_level()
     try:
-        if n <= 2 and x.ndim == 1 and x.dtype is _F64:  # the scalar-program case
+        if n <= 2 and x.ndim == 1 and x.dtype is _F64_DTYPE:  # the scalar-program case
             d = _packed_vector(x, n, level)
             m = d._m  # every value derived from d shares this tuple
             y = f(d)
@@ -210,7 +210,7 @@ def _grad_forward_small(f, x, n: int):
 
 def _grad_forward_small_at(f, x, n: int, level: int):
     shape = x.shape
-    if not shape and x.dtype is _F64:  # one scalar: a packed Dual
+    if not shape and x.dtype is _F64_DTYPE:  # one scalar: a packed Dual
         y = f(Dual._new(float(x), 1.0, level, 1, False))
         if type(y) is Dual and y._m[0] == level and type(y._p) is float:
             g = np.empty(())

@@ -32,7 +32,7 @@ _SMALL = 64
 #: directions ride in one complex tangent): one evaluation of f, no tape, cheaper than a
 #: sweep on every program measured (asv_bench/regret.py).
 _PACKED = 2
-_F64 = np.dtype(np.float64)
+_F64_DTYPE = np.dtype(np.float64)
 _open_level = _tags.open_level
 _OPEN = _tags._OPEN
 
@@ -59,7 +59,7 @@ def _seed(leaves, level: int, dots, single: bool):
 
 def _seed_one(v, d, level: int, single: bool) -> Dual:
     k = d.shape[0]
-    if k <= 2 and _packable(v) and type(d) is np.ndarray and d.dtype is _F64:
+    if k <= 2 and _packable(v) and type(d) is np.ndarray and d.dtype is _F64_DTYPE:
         # a 0-d float64 leaf: a packed scalar (dualad._scalar), Python numbers inside
         return Dual._new(float(v), pack(d.reshape(k), k), level, k, single)
     return _input(Dual._new(v, d, level, k, single))
@@ -74,7 +74,7 @@ def _input(d: Dual) -> Dual:
 
 def _packable(v) -> bool:
     t = type(v)
-    return t is np.float64 or (t is np.ndarray and v.shape == () and v.dtype is _F64)
+    return t is np.float64 or (t is np.ndarray and v.shape == () and v.dtype is _F64_DTYPE)
 
 
 def _read(y, level: int, k: int):
@@ -149,7 +149,9 @@ def _small_eye(n: int, dtype: np.dtype, shape: tuple):
 
 #: The identity seed of a vector of n <= 2 float64 inputs, and its packed scalar tangents
 #: (entry i for x[i]).
-_PACKED_EYE = {n: (_small_eye(n, _F64, (n,)), (1.0,) if n == 1 else (1 + 0j, 1j)) for n in (1, 2)}
+_PACKED_EYE = {
+    n: (_small_eye(n, _F64_DTYPE, (n,)), (1.0,) if n == 1 else (1 + 0j, 1j)) for n in (1, 2)
+}
 
 
 def _split_eye(eye, xs, offsets, k):

@@ -56,7 +56,7 @@ from .rules import COMPOSITES, PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from .rules._define import getitem, shape_of
 from .rules.update import index_update, trailing_key
 
-_F64 = np.dtype(np.float64)
+_F64_DTYPE = np.dtype(np.float64)
 _USER = _tags.USER_LEVEL
 _USER_1, _USER_K1, _USER_2 = meta(_USER, 1, True), meta(_USER, 1, False), meta(_USER, 2, False)
 _NEW = object.__new__
@@ -120,7 +120,7 @@ class Dual(ArrayOps):
     def __init__(self, primal, tangent=None, tag: int | None = None):
         if type(tangent) is np.ndarray and (type(primal) is np.float64 or type(primal) is float):
             s = tangent.shape  # a scalar seed with k <= 2 directions: pack it right away
-            if tangent.dtype is _F64 and (not s or (len(s) == 1 and 0 < s[0] <= 2)):
+            if tangent.dtype is _F64_DTYPE and (not s or (len(s) == 1 and 0 < s[0] <= 2)):
                 if not s:
                     dot, m = float(tangent), _USER_1
                 elif s[0] == 2:
@@ -216,7 +216,7 @@ class Dual(ArrayOps):
     shape = property(lambda self: shape_of(self._p))
     ndim = property(lambda self: len(shape_of(self._p)))
     size = property(lambda self: int(np.prod(shape_of(self._p), dtype=np.int64)))
-    dtype = property(lambda self: _F64 if type(self._p) is float else self._p.dtype)
+    dtype = property(lambda self: _F64_DTYPE if type(self._p) is float else self._p.dtype)
     T = property(lambda self: np.transpose(self))
     mT = property(lambda self: np.swapaxes(self, -1, -2))
     real = property(lambda self: np.real(self))
@@ -322,13 +322,13 @@ class Dual(ArrayOps):
         if type(key) is int and type(p) is np.ndarray and p.ndim == 1 and type(d) is np.ndarray:
             # x[i] of a vector (the scalar-program idiom): no dispatch, packed tangent
             out = p[key]
-            if 2 < self._k <= _WIDE_MAX and type(out) is np.float64 and d.dtype is _F64:
+            if 2 < self._k <= _WIDE_MAX and type(out) is np.float64 and d.dtype is _F64_DTYPE:
                 # a few directions: a float primal with a (k,) tangent array, which the
                 # scalar fast paths combine as they do floats (array arithmetic)
                 return type(self)._new(
                     float(out), d[:, key].copy(), self._level, self._k, self._single
                 )
-            if self._k > 2 or type(out) is not np.float64 or d.dtype is not _F64:
+            if self._k > 2 or type(out) is not np.float64 or d.dtype is not _F64_DTYPE:
                 # a copy: this Dual may write its tangent in place later (the entry is a scalar)
                 return type(self)._new(out, d[:, key].copy(), self._level, self._k, self._single)
             if p.size > _PACK_MAX or self._owns == MIRRORED:  # views may write: no cache
@@ -495,7 +495,7 @@ def forward(func, args, kwargs, level: int, cls=None):
                 res._owns = True  # fresh: this Dual alone holds it (a read-only one fails loudly)
         elif out_dot is not None:
             res._dot = unshared(out_dot, args, level)
-    elif k <= 2 and t is np.float64 and type(out_dot) is np.ndarray and out_dot.dtype == _F64:
+    elif k <= 2 and t is np.float64 and type(out_dot) is np.ndarray and out_dot.dtype == _F64_DTYPE:
         res = cls._new(float(out), pack(out_dot, k), level, k, single)
     else:
         res = wrap(out, unshared(out_dot, args, level), level, k, single, cls)

@@ -273,10 +273,10 @@ def add_partials(bars: dict, inputs, partials, ob, out, args) -> None:
         p = partials[path[0]]
         if p is None:
             continue
-        tp = type(p)
-        if tp is float:
+        kind = type(p)
+        if kind is float:
             g = ob * p
-        elif tp is ArgIndex:
+        elif kind is ArgIndex:
             g = ob * args[p]
         elif p is ONE:
             g = ob
@@ -390,7 +390,7 @@ def _term(ob, p, out, args):
         return ob
     if p is NEG:
         return -ob
-    tp = type(p)
-    if tp is ArgIndex:
+    kind = type(p)
+    if kind is ArgIndex:
         return ob * args[p]
-    return ob * p if tp is float else ob * p(out, *args)
+    return ob * p if kind is float else ob * p(out, *args)

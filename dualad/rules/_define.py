@@ -1,4 +1,4 @@
-"""Rule dataclass and the verbs that fill the tables: defpartials, deflinear, defrule.
+"""Rule dataclass and the verbs that fill the tables: defpartials, defzero, defrule.
 
 Conventions every rule follows (forward and reverse side by side):
 
@@ -302,18 +302,3 @@ def defzero(func, nargs: int = 1, name: str | None = None) -> Rule:
         return (None,) * len(args)
 
     return defrule(func, jvp, vjp, name, partials=(None,) * nargs)
-
-
-def deflinear(func, vjp: Callable, jvp: Callable | None = None, name: str | None = None) -> Rule:
-    """Register a function linear in its first argument.
-
-    By default the tangent goes through ``func`` itself (valid for elementwise-linear
-    functions where the direction axis simply broadcasts); pass ``jvp`` when axes must shift.
-    """
-    if jvp is None:
-
-        def jvp(dots, out, x, *rest, **kwargs):
-            d = dots[0]
-            return None if d is None else func(d, *rest, **kwargs)
-
-    return defrule(func, jvp, vjp, name)
