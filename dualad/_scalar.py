@@ -427,10 +427,11 @@ def _operands(items, level: int | None):
         if type(p) is not float:
             return None
         if src is None:
-            src = a
-            if level is not None and a._m[0] != level:
+            m = getattr(a, "_m", None)  # packed Duals only (a Jet has a float _p too)
+            if m is None or (level is not None and m[0] != level):
                 return None
-        elif a._m != src._m or type(a) is not type(src):
+            src = a
+        elif type(a) is not type(src) or a._m != src._m:
             return None
         values.append(np.float64(p))
         dots.append(a._dot)

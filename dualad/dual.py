@@ -282,13 +282,15 @@ class Dual(ArrayOps):
     __array_ufunc__ = ufunc_hook(_array_ufunc)
 
     def __array_function__(self, func, types, args, kwargs):
+        if func is np.stack and len(args) == 1 and not kwargs and type(args[0]) in (list, tuple):
+            # np.stack([f1, f2]) at the end of scalar code: packed Duals of one level (so the
+            # top one) and numbers only, else None and the generic path
+            res = stack_packed(args[0], None)
+            if res is not None:
+                return res
         level, owner = call_level(args, kwargs)
         if not isinstance(owner, Dual):
             return NotImplemented
-        if func is np.stack and len(args) == 1 and not kwargs and type(args[0]) in (list, tuple):
-            res = stack_packed(args[0], level)  # np.stack([f1, f2]) at the end of scalar code
-            if res is not None:
-                return res
         if func is np.block and args and _nested(args[0]):
             return block(*args, **kwargs)
         rows = rows_of_one(func, args)
