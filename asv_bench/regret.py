@@ -130,6 +130,7 @@ def best_time(fn, budget):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--why", action="store_true", help="print choose_mode's reason")
     args = parser.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
@@ -146,6 +147,8 @@ def main(argv=None) -> int:
         regret = t["auto"] / best
         regrets.append(regret)
         rows.append((name, kind, t["forward"], t["reverse"], t["auto"], regret, choice.mode))
+        if args.why:
+            print(f"{name}: {choice.reason}", flush=True)
     print(f"numpy {np.__version__}; times in us, minimum of {repeats} repeats; regret = auto "
           "/ min(forward, reverse)")  # fmt: skip
     head = f"{'program':28} {'call':9} {'forward':>10} {'reverse':>10} {'auto':>10} {'regret':>7}  "

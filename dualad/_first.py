@@ -18,8 +18,8 @@ from ._forward import (
     _jacobian_packed,
 )
 from ._intercept import intercepting
-from ._mode import choose_mode
-from ._pytree import flatten, unflatten
+from ._mode import _WIDE, clock, costs, key_of, pick, rule
+from ._pytree import LEAF, flatten, unflatten
 from ._reverse import _grad_reverse_array, _reverse_jacobian
 from ._seeding import (
     _F64_DTYPE,
@@ -68,18 +68,36 @@ def jacobian(
     ):  # a vector of one or two numbers: one packed pass, no pytree bookkeeping
         return _jacobian_packed(f, x, x.size)
     xs, td = _leaves(x)
-    if mode == "auto":
-        small = sum(_size(v) for v in xs) <= _PACKED  # forward wins whatever f returns
-        mode = "forward" if small else choose_mode(f, unflatten(td, xs)).mode
+    c = None
+    auto = mode == "auto"
+    if auto:
+        n_in = sum(_size(v) for v in xs)
+        if n_in <= _PACKED:  # forward wins whatever f returns
+            mode = "forward"
+        else:
+            c = costs(f, xs, td)
+            if c is None and n_in > _WIDE:  # the output size from one plain evaluation
+                ys, _ = flatten(f(unflatten(td, xs)))
+                n_out = sum(_size(v) for v in ys)
+                c = costs(f, xs, td, n_out)
+                mode = rule(n_in, n_out) if c is None else pick(n_in, c)
+            else:  # a known function, or one forward pass carrying every direction
+                mode = "forward" if c is None else pick(n_in, c)
+            t0 = clock()
     if mode == "forward" and td.is_leaf and chunk is None:
         x0 = xs[0]
         if type(x0) is np.ndarray and x0.dtype is _F64_DTYPE and x0.ndim == 1 and 0 < x0.size <= 2:
             return _jacobian_packed(f, x0, x0.size)
     if mode == "reverse":
-        _, ytd, rows = _reverse_jacobian(f, xs, td, chunk)
+        prim, ytd, rows = _reverse_jacobian(f, xs, td, chunk)
     else:
-        _, ytd, rows, _ = _forward_jacobian(f, xs, td, chunk)
-    return _assemble(rows, ytd, td)
+        prim, ytd, rows, _ = _forward_jacobian(f, xs, td, chunk)
+    res = _assemble(rows, ytd, td)
+    if auto and c is None and n_in > _PACKED:  # learned from this call: n_out
+        c = costs(f, xs, td, sum(_size(p) for p in prim))
+    if c is not None:
+        c.observe(mode, clock() - t0)
+    return res
 
 
 def grad(
@@ -112,11 +130,30 @@ def grad(
             return _grad_forward_small(f, x, n)
         if mode == "reverse":
             return _grad_reverse_array(f, x)
+        if mode == "auto":  # more than two numbers: by the costs measured for f, if any
+            c = costs(f, (x,), LEAF, 1)
+            m = "reverse" if c is None else pick(n, c)
+            t0 = clock()
+            g = _grad_forward_small(f, x, n) if m == "forward" else _grad_reverse_array(f, x)
+            if c is not None:
+                c.observe(m, clock() - t0)
+            return g
     _check_mode(mode)
     xs, td = _leaves(x)
     n = sum(_size(v) for v in xs)
-    if mode == "auto":  # choose_mode's rule for one output, without evaluating f for it
-        mode = "reverse" if n > _PACKED else "forward"
+    c = None
+    if mode == "auto":  # the rule for one output (no evaluation of f), or measured costs
+        c = costs(f, xs, td, 1) if n > _PACKED else None
+        mode = "forward" if n <= _PACKED else "reverse" if c is None else pick(n, c)
+        t0 = clock()
+    g = _grad_in(f, xs, td, n, mode)
+    if c is not None:
+        c.observe(mode, clock() - t0)
+    return g
+
+
+def _grad_in(f, xs, td, n: int, mode: str):
+    """The gradient at the leaves ``xs`` (structure ``td``) in ``mode``."""
     if mode == "reverse" or not xs:  # no leaves (grad(f, [])): the tape answers in kind
         prim, ytd, rows = _reverse_jacobian(f, xs, td, None, scalar=True)
     elif n <= _PACKED and len(xs) == n and all(_packable(v) for v in xs):
@@ -164,6 +201,7 @@ def value_and_grad(
         box.insert(0, out)
         return out
 
+    f_kept._dualad_key = key_of(f)  # auto's measured costs belong to f (see dualad._mode)
     g = grad(f_kept, x, mode)
     value = _peel(box[0], mark)
     if has_aux:

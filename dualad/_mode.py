@@ -1,7 +1,25 @@
-"""Mode selection: choose_mode compares input and output sizes, ModeChoice says why."""
+"""Mode selection for ``mode="auto"``: a rule from sizes, refined by measured costs.
+
+Forward mode costs one vectorised pass carrying ``n_in`` directions, reverse mode a taped
+evaluation and a sweep carrying ``n_out`` cotangent rows. The rule takes the side with fewer
+directions (forward for up to two input numbers, which ride on packed Python scalars in one
+pass). What a direction costs depends on the program (per-operation overhead in scalar
+code, arithmetic in array code), which sizes alone cannot tell; so ``auto`` also measures.
+For a function it has seen with inputs of the same structure, shapes and dtypes, each call
+times itself; where the other mode is plausible (its directions at most
+``max(_WIDE, 4 x)`` the rule's), ``auto`` runs each on ``_TRIES`` calls in a row, then takes
+the mode with the lower measured cost (the least of its warm samples), measuring the other
+again, two calls in a row, after exponentially many calls. Every call computes the derivative it was asked for:
+trying a mode is not an extra evaluation, and a jacobian's output size is learned from its
+first call (an extra plain evaluation only there, and only for more than ``_WIDE`` inputs).
+The costs live with the function (a weak reference: they go when it goes) and never change
+an answer, only which mode computes it.
+"""
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +30,13 @@ from ._seeding import (
     _leaves,
     _size,
 )
+
+#: Calls in a row a mode gets before the measured costs decide (the first one runs cold).
+_TRIES = 3
+#: The other mode is tried where its directions are at most max(_WIDE, 4x) the rule's.
+_WIDE = 64
+_COSTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+clock = time.perf_counter
 
 
 @dataclass(frozen=True)
@@ -29,22 +54,120 @@ class ModeChoice:
     reason: str
 
 
-def choose_mode(f: Callable, x: Any) -> ModeChoice:
-    """Pick forward or reverse mode by comparing input and output sizes.
+class Costs:
+    """Measured seconds per call of each mode, for one function and input signature.
 
-    Forward mode costs one vectorised pass per input direction and reverse mode one sweep
-    per output direction plus taping overhead, so forward wins when ``n_in <= n_out``.
-    Up to two input numbers forward mode always wins: they ride on packed Python scalars in
-    one pass (the seed program: 27x the program on floats, against 94x taped), and the "auto" doors of
-    grad, value_and_grad and jacobian take it without evaluating ``f`` to choose.
+    Only warm samples count: a call that follows a call of the same mode (the first calls of
+    a mode, and the first after the other mode ran, are several times slower: cold caches).
+    """
+
+    __slots__ = ("best", "calls", "last", "n_out", "streak")
+
+    def __init__(self, n_out: int):
+        self.n_out = n_out
+        self.best: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.last = None
+        self.streak = 0
+
+    def observe(self, mode: str, seconds: float) -> None:
+        self.calls[mode] = self.calls.get(mode, 0) + 1
+        if mode == self.last:
+            self.streak += 1
+            old = self.best.get(mode)
+            self.best[mode] = seconds if old is None or seconds < old else old
+        else:
+            self.last, self.streak = mode, 1
+
+
+def key_of(f):
+    """The function whose costs ``f`` shares (a wrapper made by dualad names its target)."""
+    return getattr(f, "_dualad_key", f)
+
+
+def costs(f, xs, td, n_out: int | None = None) -> Costs | None:
+    """The measured costs of ``f`` at inputs like ``xs`` (made with ``n_out`` if new; None
+    when ``n_out`` is unknown, or ``f`` cannot be weakly referenced, e.g. a ufunc)."""
+    try:
+        table = _COSTS.get(key_of(f))
+    except TypeError:
+        return None
+    sig = (td, tuple((getattr(v, "shape", ()), getattr(v, "dtype", None)) for v in xs))
+    if table is not None:
+        c = table.get(sig)
+        if c is not None or n_out is None:
+            return c
+    elif n_out is None:
+        return None
+    try:
+        table = _COSTS.setdefault(key_of(f), {})
+    except TypeError:
+        return None
+    c = table[sig] = Costs(n_out)
+    return c
+
+
+def rule(n_in: int, n_out: int) -> str:
+    """The mode with fewer directions (forward for up to two input numbers)."""
+    return "forward" if n_in <= _PACKED or n_in <= n_out else "reverse"
+
+
+def pick(n_in: int, c: Costs) -> str:
+    """The mode the next call takes: the rule's, another plausible one until it has been
+    tried ``_TRIES`` times, then the one measured cheaper."""
+    first = rule(n_in, c.n_out)
+    other = "reverse" if first == "forward" else "forward"
+    k = {"forward": n_in, "reverse": c.n_out}
+    tried = [first]
+    if n_in > _PACKED and k[other] <= max(_WIDE, 4 * k[first]):
+        tried.append(other)
+    for m in tried:
+        if c.calls.get(m, 0) < _TRIES:  # consecutive calls: all but the first are warm
+            return m
+    if len(tried) == 1:
+        return first
+    win = min(tried, key=lambda m: c.best[m])
+    lose = other if win == first else first
+    if c.last == lose and c.streak < 2:
+        return lose  # a second call in a row, whose time is a warm sample
+    # the loser is measured again after exponentially many calls of the winner, so an
+    # unlucky sample cannot stick
+    return lose if c.calls[win] >= 2 ** (c.calls[lose] // 2 + 2) else win
+
+
+def _why(n_in: int, c: Costs, mode: str) -> str:
+    parts = [f"{m} {c.best[m] * 1e6:.1f} us" for m in ("forward", "reverse") if m in c.best]
+    by_sizes = f"{rule(n_in, c.n_out)} by sizes ({n_in} inputs, {c.n_out} outputs)"
+    if len(parts) == 2:
+        return "measured on earlier calls: " + ", ".join(parts) + f"; {mode} next."
+    if c.calls.get(mode, 0) >= _TRIES:
+        other = "reverse" if mode == "forward" else "forward"
+        k = c.n_out if other == "reverse" else n_in
+        return f"{by_sizes}; {other} not tried: {k} directions per pass."
+    so_far = " (so far: " + ", ".join(parts) + ")" if parts else ""
+    return f"{by_sizes}; measuring {mode}{so_far}."
+
+
+def choose_mode(f: Callable, x: Any) -> ModeChoice:
+    """The mode ``jacobian(f, x, mode="auto")`` takes next, and why.
+
+    By sizes: forward mode costs one vectorised pass per input direction and reverse mode
+    one sweep per output direction plus taping overhead, so forward wins when
+    ``n_in <= n_out``, and always for up to two input numbers (packed Python scalars, one
+    pass). For a function auto has already differentiated at inputs of this structure, the
+    costs it measured decide instead (see ``dualad._mode``); ``reason`` states them.
 
     >>> import numpy as np, dualad
     >>> dualad.choose_mode(lambda x: np.sum(x**2), np.ones(5)).mode
     'reverse'
     """
     xs, td = _leaves(x)
-    ys, _ = flatten(f(unflatten(td, xs)))
     n_in = sum(_size(v) for v in xs)
+    c = costs(f, xs, td)
+    if c is not None:
+        mode = pick(n_in, c)
+        return ModeChoice(mode, n_in, c.n_out, _why(n_in, c, mode))
+    ys, _ = flatten(f(unflatten(td, xs)))
     n_out = sum(_size(v) for v in ys)
     if n_in <= _PACKED:
         mode = "forward"
