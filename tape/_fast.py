@@ -176,7 +176,8 @@ def _operator(ufunc, fallback=_binary):
 
 def _scalar_result(rule, partials, args, inputs, arg_vars, out, src, tp) -> Variable:
     """The Variable for a scalar operator result ``out``, and its ScalarRecord on ``tp``."""
-    # one store a line: tuple assignments of this length build and unpack a tuple
+    # one store a line: tuple assignments of this length build and unpack a tuple; the
+    # Variable is made here too (not by _scalar_output): one call less per operation
     rec = _NEW(ScalarRecord)
     rec.id = vid = next(_ids)
     rec.partials = partials
@@ -186,7 +187,17 @@ def _scalar_result(rule, partials, args, inputs, arg_vars, out, src, tp) -> Vari
     rec.arg_vars = arg_vars
     rec.out = out
     rec.out_ids = (vid,)
-    return _scalar_output(rec, vid, out, src._level, tp)
+    v = _NEW(Variable)
+    v._value = out
+    v._level = src._level
+    v._record = rec
+    v._tape = tp
+    v.requires_grad = True
+    v.grad = None
+    v._id = vid
+    if tp is not None:
+        tp._records.append(rec)
+    return v
 
 
 def _scalar_output(rec, vid: int, out: float, level: int, tp) -> Variable:

@@ -200,7 +200,25 @@ class ScalarRecord(Record):
             elif tb is not float and tb is not complex:
                 self.vjp(ob, bars, state)
                 return
-            add_partials(bars, self.inputs, self.partials, ob, self.out, args)
+            partials = self.partials
+            for path, _, vid in self.inputs:  # add_partials, inline: one call less a record
+                p = partials[path[0]]
+                kind = type(p)
+                if kind is float:
+                    g = ob * p
+                elif kind is ArgIndex:
+                    g = ob * args[p]
+                elif p is ONE:
+                    g = ob
+                else:
+                    g = None
+                old = bars.get(vid)
+                if old is not None and g is not None:
+                    g = old + g if type(g) is type(old) else None
+                if g is None or g - g:  # anything else, or inf/nan: add_partials' own way
+                    add_partials(bars, ((path, None, vid),), partials, ob, self.out, args)
+                else:
+                    bars[vid] = g
             return
         self.vjp(ob, bars, state)
 

@@ -218,7 +218,19 @@ class Tape:
         self._records.clear()
         self._released = True
 
-    close = release
+    def close(self) -> None:
+        """Done with this tape: drop its list of records without walking it (each record
+        goes with the last value that holds it); ``gradient`` then raises as after
+        ``release``. dualad closes its own tapes this way after their one sweep.
+
+        >>> import numpy as np, tape
+        >>> with tape.Tape() as t:
+        ...     y = t.watch(np.ones(3)).sum()
+        >>> t.close(); len(t.records)
+        0
+        """
+        self._records = []
+        self._released = True
 
     # -- printing ---------------------------------------------------------------------------
     def __str__(self) -> str:
