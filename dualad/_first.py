@@ -20,7 +20,7 @@ from ._forward import (
 from ._intercept import intercepting
 from ._mode import _WIDE, clock, costs, key_of, pick, rule
 from ._pytree import LEAF, flatten, unflatten
-from ._reverse import _grad_reverse_array, _reverse_jacobian
+from ._reverse import _grad_numbers_reverse, _grad_reverse_array, _reverse_jacobian
 from ._seeding import (
     _F64_DTYPE,
     _PACKED,
@@ -120,10 +120,15 @@ def grad(
         (_, aux), g = value_and_grad(f, x, mode, has_aux=True)
         return g, aux
     tx = type(x)
-    if (tx is tuple or tx is dict) and len(x) <= _PACKED and mode != "reverse":
-        g = _grad_numbers(f, x)  # (x1, x2) or {"a": x1, "b": x2}: no pytree bookkeeping
-        if g is not None:
-            return g
+    if tx is tuple or tx is dict:  # (x1, x2) or {"a": x1, "b": x2}: no pytree bookkeeping
+        if len(x) <= _PACKED and mode != "reverse":
+            g = _grad_numbers(f, x)
+            if g is not None:
+                return g
+        elif mode == "reverse":
+            g = _grad_numbers_reverse(f, x)
+            if g is not None:
+                return g
     if tx is np.ndarray and x.dtype is _F64_DTYPE:  # no pytree bookkeeping
         n = x.size
         if 0 < n <= _SMALL and (mode == "forward" or (mode == "auto" and n <= _PACKED)):

@@ -47,6 +47,25 @@ def _grad_reverse_array(f, x):
     return _reverse_rows(t, [w], y, [x], LEAF, None, True)[2][0][0]
 
 
+_NUMBERS = (float, np.float64, int)
+
+
+def _grad_numbers_reverse(f, x):
+    """``grad(f, x, mode="reverse")`` at a tuple or dict of Python or NumPy floats (a 0-d
+    array each, as the pytree path gives), or None for other leaves."""
+    import tape
+
+    vals = list(x.values()) if type(x) is dict else x
+    if not vals or any(type(v) not in _NUMBERS for v in vals):
+        return None
+    xs = [np.float64(v) for v in vals]
+    with tape.Tape(persistent=True) as t:
+        ws = [t.watch(v) for v in xs]
+        y = f(dict(zip(x, ws)) if type(x) is dict else tuple(ws))
+    g = _reverse_rows(t, ws, y, xs, flatten(x)[1], None, True)[2][0]
+    return dict(zip(x, g)) if type(x) is dict else tuple(g)
+
+
 def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
     """``_reverse_jacobian`` from the recorded tape ``t``: ``f(unflatten(td, ws)) = y``."""
     import tape
