@@ -210,8 +210,12 @@ class ScalarRecord(Record):
                     g = ob * args[p]
                 elif p is ONE:
                     g = ob
-                else:
-                    g = None
+                elif p is NEG:
+                    g = -ob
+                elif p is None:
+                    continue
+                else:  # a rule's partial line, on the record's numbers
+                    g = ob * p(self.out, *args)
                 old = bars.get(vid)
                 if old is not None and g is not None:
                     g = old + g if type(g) is type(old) else None

@@ -41,14 +41,15 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None,
     # each record pulled), the live output of a scalar record (it keeps no weak reference)
     state = SweepState(create_graph, {r._id: r for r in roots} if create_graph else None)
     keep = {w._id for w in wanted}
+    get, pop = bars.get, bars.pop
     for rec in _reachable(roots) if records is None else reversed(records):
         if rec.multi:
-            ob = [bars.get(i) if i in keep else bars.pop(i, None) for i in rec.out_ids]
+            ob = [get(i) if i in keep else pop(i, None) for i in rec.out_ids]
             if all(o is None for o in ob):
                 continue
         else:
             oid = rec.out_ids[0]
-            ob = bars.get(oid) if oid in keep else bars.pop(oid, None)
+            ob = get(oid) if oid in keep else pop(oid, None)
             if ob is None:
                 continue
         if visit is None:
