@@ -9,7 +9,8 @@ from typing import Any
 
 from dualad._numpy import np
 
-from . import _tags
+from . import _complex, _tags
+from ._complex import has_complex
 from ._forward import (
     _forward_jacobian,
     _grad_forward_small,
@@ -68,6 +69,8 @@ def jacobian(
     ):  # a vector of one or two numbers: one packed pass, no pytree bookkeeping
         return _jacobian_packed(f, x, x.size)
     xs, td = _leaves(x)
+    if has_complex(xs):  # on the real and imaginary parts (dualad._complex)
+        return _complex.jacobian(jacobian, f, xs, td, mode, chunk)
     c = None
     auto = mode == "auto"
     if auto:
@@ -146,6 +149,10 @@ def grad(
     _check_mode(mode)
     xs, td = _leaves(x)
     n = sum(_size(v) for v in xs)
+    if has_complex(xs):  # reverse mode sweeps complex values; forward seeds their parts
+        if mode == "forward":
+            return _complex.grad(grad, f, xs, td, mode)
+        return _grad_in(f, xs, td, n, "reverse")
     c = None
     if mode == "auto":  # the rule for one output (no evaluation of f), or measured costs
         c = costs(f, xs, td, 1) if n > _PACKED else None

@@ -104,6 +104,9 @@ def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
         eye = _eye(mc, n_out, r0, prim[0], _float_type(prim))
         seeds = _split_eye(eye, prim, out_offsets, mc)
         bars = t.cotangents(ys, seeds, ws)
+        if any(np.iscomplexobj(p) for p in prim):  # complex rows: dy/dx = xbar(1) - i xbar(i)
+            bars_i = t.cotangents(ys, [1j * s for s in seeds], ws)
+            bars = [b - 1j * bi for b, bi in zip(bars, bars_i)]
         parts.append(np.concatenate([b.reshape(mc, -1) for b in bars], axis=1) if bars else None)
     t.close()
     full = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]  # (n_out, n_in)

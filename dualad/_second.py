@@ -13,6 +13,7 @@ from dualad._numpy import np
 
 from . import _jet, _seeding, _tags
 from ._accumulate import accumulate
+from ._complex import has_complex
 from ._first import grad
 from ._intercept import active as intercept_active
 from ._intercept import intercepting
@@ -151,6 +152,11 @@ def hessian(
     if method not in _HESSIAN_METHODS:
         raise ValueError(f"method must be one of {_HESSIAN_METHODS}, got {method!r}")
     xs, td = _leaves(x)
+    if has_complex(xs):
+        raise NotImplementedError(
+            "hessian at complex inputs is not supported yet: pass the real and imaginary "
+            "parts as real inputs (hessian(lambda p: f(p[0] + 1j * p[1]), (x, y)))"
+        )
     n = sum(_size(v) for v in xs)
     if method == "auto":
         if n <= 2 and not intercept and not intercept_active():

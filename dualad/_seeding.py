@@ -211,6 +211,13 @@ def _require_real(p) -> None:
             f"grad needs f to return a float, but it returned {dt}: a {dt} result is piecewise "
             "constant. Return the float quantity itself (e.g. x[0] rather than x[0] > 0)."
         )
+    if dt.kind == "c":
+        raise TypeError(
+            f"grad needs a real-valued f, but it returned {dt} (as in JAX and PyTorch). Take "
+            "the gradient of a real quantity (np.abs(y) ** 2, np.real(y)), use "
+            "dualad.derivative or jvp for the complex derivative of a holomorphic f, or "
+            "jacobian for all partial derivatives."
+        )
 
 
 def _require_scalar(prim, ytd) -> None:

@@ -26,7 +26,6 @@ from ._ops import (
     _nested,
     bind_kwargs,
     block,
-    complex_refused,
     is_complex,
     rows_of_one,
     strip,
@@ -54,6 +53,7 @@ from ._views import any_view, same_kind, unshared, view, view_source, views, wra
 from ._writers import IN_PLACE
 from .rules import COMPOSITES, PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from .rules._define import getitem, shape_of
+from .rules.complex import complex_rule
 from .rules.update import index_update, trailing_key
 
 _F64_DTYPE = np.dtype(np.float64)
@@ -78,7 +78,7 @@ def _as_array(x, what: str):
         return np.asarray(x, dtype=float)
     except (TypeError, ValueError) as e:
         if is_complex(x):
-            raise complex_refused(f"a Dual's {what}") from None
+            return np.asarray(x)
         raise TypeError(f"Dual {what} must be array-like, got {type(x).__name__}") from e
 
 
@@ -86,9 +86,22 @@ def _float_dtype(x, what: str):
     dt = getattr(x, "dtype", None)
     if dt is not None and dt.kind in "biu":
         return x.astype(np.float64)
-    if dt is not None and dt.kind == "c":
-        raise complex_refused(f"a Dual's {what}")
     return x
+
+
+def _same_field(primal, tangent):
+    """A complex primal takes a complex tangent (a real one is cast); a real primal refuses a
+    complex tangent: its value could not move that way."""
+    pc = getattr(getattr(primal, "dtype", None), "kind", "f") == "c"
+    tc = getattr(getattr(tangent, "dtype", None), "kind", "f") == "c"
+    if pc and not tc:
+        return tangent.astype(np.result_type(primal.dtype, tangent.dtype))
+    if tc and not pc:
+        raise TypeError(
+            "a complex tangent for a real primal: a real value has real tangents. Make the "
+            "primal complex (x.astype(complex)) to move it off the real axis."
+        )
+    return tangent
 
 
 class Dual(ArrayOps):
@@ -140,6 +153,7 @@ class Dual(ArrayOps):
             self._p, self._dot, self._m = primal, None, meta(level, 1, True)
             return
         tangent = _float_dtype(_as_array(tangent, "tangent"), "tangent")
+        tangent = _same_field(primal, tangent)
         tshape = shape_of(tangent)
         if tshape == pshape:
             dot, single = tangent.reshape((1,) + tuple(pshape)), True
@@ -438,6 +452,18 @@ def _split(args, level: int):
     return primals, dots, k, single, packed
 
 
+def _complex_dots(dots) -> bool:
+    """True if a tangent among ``dots`` is complex (a complex Dual's always is)."""
+    for d in dots:
+        if d is not None:
+            if type(d) is tuple:
+                if _complex_dots(d):
+                    return True
+            elif d.dtype.kind == "c":
+                return True
+    return False
+
+
 def forward(func, args, kwargs, level: int, cls=None):
     """Apply ``func`` at ``level``: primal through ``func``, tangent through its rule."""
     cls = cls or Dual
@@ -481,9 +507,11 @@ def forward(func, args, kwargs, level: int, cls=None):
         if kind != "f":
             if kind != "c":
                 return out
-            raise complex_refused(f"the result of {rule.name}")
-    elif t is not np.float64 and is_complex(out):
-        raise complex_refused(f"the result of {rule.name}")
+            rule = complex_rule(func, rule)  # see dualad.rules.complex
+        elif _complex_dots(dots):  # a real result of complex values: |z|, z.real, irfft
+            rule = complex_rule(func, rule)
+    elif (t is not np.float64 and is_complex(out)) or _complex_dots(dots):
+        rule = complex_rule(func, rule)
     out_dot = rule.jvp(tuple(dots), out, *primals, **kwargs)
     if t is np.ndarray:  # the common case, without _wrap's checks
         res = cls._new(out, out_dot, level, k, single)

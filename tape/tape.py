@@ -92,7 +92,7 @@ class Tape:
         """
         if self._level is None or self._closed:
             raise RuntimeError("watch() needs an open tape: call it inside `with Tape() as t:`")
-        if type(x) is np.ndarray and x.dtype.kind == "f":  # one float array: no pytree
+        if type(x) is np.ndarray and x.dtype.kind in "fc":  # one float array: no pytree
             # a 0-d float64 input is held as a Python float, the scalar records' form (inputs
             # are never written, so no alias is lost); .value reads np.float64 again
             v = float(x) if x.shape == () and x.dtype == np.float64 else x
@@ -110,7 +110,7 @@ class Tape:
             elif type(v) is np.ndarray and v.shape == () and v.dtype == np.float64:
                 v = float(v)  # likewise (an input is never written: no alias is lost)
             else:
-                v = as_float_leaf(v)  # ints and bools as float64; complex raises
+                v = as_float_leaf(v)  # ints and bools as float64
             var = Variable._new(v, self._level, None, self)
             self._watched.append(var)
             out.append(var)

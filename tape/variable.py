@@ -18,7 +18,6 @@ from dualad._ops import (
     _nested,
     bind_kwargs,
     block,
-    complex_refused,
     differentiable,
     is_complex,
     rows_of_one,
@@ -29,6 +28,7 @@ from dualad._tags import Leveled, call_level, top_level
 from dualad._writers import IN_PLACE
 from dualad.rules import COMPOSITES, PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from dualad.rules._define import getitem
+from dualad.rules.complex import complex_rule
 from dualad.rules.elementwise import astype
 
 from ._fast import install, item, scalar_record
@@ -86,8 +86,7 @@ class Variable(ArrayOps):
         kind = getattr(value, "dtype", np.dtype(float)).kind
         if kind in "biu":
             value = value.astype(np.float64)
-        elif kind == "c" and requires_grad:
-            raise complex_refused("a Variable's value")
+
         self._value = float(value) if type(value) is _F64 else value
         self._level = _tags.GRAPH_LEVEL
         self._record = None
@@ -375,8 +374,8 @@ def record(func, args, kwargs, level):
     out = func(*vals, **kwargs)
     if not inputs:
         return _wrap_const(out, level)
-    if is_complex(out):
-        raise complex_refused(f"the result of {rule.name}")
+    if is_complex(out) or any(is_complex(v._value) for _, v, _ in inputs):
+        rule = complex_rule(func, rule)  # see dualad.rules.complex
     rec = Record(rule, func, tuple(vals), kwargs, inputs, args, out, needs)
     if tp is not None:
         tp._records.append(rec)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dualad._numpy import np
 
 from . import (  # importing a family fills RULES with its rules
+    complex,  # noqa: F401 - fills RULES (the FFTs) and the complex tables
     composite,
     einsum,
     elementwise,

@@ -546,8 +546,10 @@ def fix(x, out=None):
 
 @composite(np.angle)
 def angle(z, deg=False):
-    """``np.angle`` of a real array: 0 or pi (piecewise constant), as NumPy gives it."""
-    _real_only("angle", z)
+    """``np.angle``: ``arctan2(imag, real)``; of a real array 0 or pi (piecewise constant)."""
+    if np.iscomplexobj(z):
+        a = np.arctan2(np.imag(z), np.real(z))
+        return a * (180 / np.pi) if deg else a
     a = np.arctan2(np.zeros(np.shape(z)), np.where(np.signbit(z), -1.0, 1.0))
     return a * (180 / np.pi) if deg else a
 

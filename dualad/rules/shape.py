@@ -510,25 +510,6 @@ _SAVE = "it writes to a file: save d.primal and d.tangent (v.value for a Variabl
 #: Functions deliberately without a rule, each with the reason the error message gives.
 #: (NumPy's in-place writers, np.copyto, np.put, ..., run as item assignments: dualad._ops.)
 UNSUPPORTED_FUNCS = {
-    **{
-        getattr(np.fft, n): _COMPLEX
-        for n in (
-            "fft",
-            "ifft",
-            "fft2",
-            "ifft2",
-            "fftn",
-            "ifftn",
-            "rfft",
-            "irfft",
-            "rfft2",
-            "irfft2",
-            "rfftn",
-            "irfftn",
-            "hfft",
-            "ihfft",
-        )
-    },
     np.roots: _COMPLEX,
     np.sort_complex: _COMPLEX,
     **{f: _SET for f in (np.intersect1d, np.union1d, np.setdiff1d, np.setxor1d)},

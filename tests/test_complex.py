@@ -1,0 +1,298 @@
+"""Complex values in every mode (issue 11), against central differences on the real and
+imaginary parts separately.
+
+The convention (JAX's, see dualad.rules.complex): the gradient of a real-valued f at
+z = x + iy is df/dx - i df/dy; jvp and derivative of a holomorphic f give the complex
+derivative; jacobian of a holomorphic C -> C map is the complex Jacobian.
+"""
+
+import numpy as np
+import pytest
+
+import dualad
+import tape
+
+RNG = np.random.default_rng(11)
+Z = np.array([0.3 + 0.4j, -0.7 + 0.2j, 0.5 - 0.6j])
+W = np.array([1 - 2j, 0.5 + 0.25j, -0.3 + 0.8j])
+MODES = ("forward", "reverse", "auto")
+
+
+def central(loss, z, h=1e-6):
+    """df/dx - i df/dy of a real-valued ``loss`` at complex (or real) ``z``, entry by entry."""
+    z = np.asarray(z)
+    g = np.zeros(z.shape, dtype=complex if np.iscomplexobj(z) else float)
+    for idx in np.ndindex(z.shape):
+        e = np.zeros(z.shape, dtype=z.dtype)
+        e[idx] = h
+        gx = (loss(z + e) - loss(z - e)) / (2 * h)
+        if np.iscomplexobj(z):
+            gy = (loss(z + 1j * e) - loss(z - 1j * e)) / (2 * h)
+            g[idx] = gx - 1j * gy
+        else:
+            g[idx] = gx
+    return g
+
+
+def every_grad(loss, z):
+    """The gradient through every door: grad in each mode, value_and_grad, vjp, the tape."""
+    out = {m: dualad.grad(loss, z, mode=m) for m in MODES}
+    out["value_and_grad"] = dualad.value_and_grad(loss, z)[1]
+    out["vjp"] = dualad.vjp(loss, z, 1.0)[1]
+    with tape.Tape() as t:
+        v = t.watch(z)
+        y = loss(v)
+    out["Tape.gradient"] = t.gradient(y, v)
+    v = tape.Variable(z)
+    loss(v).backward()
+    out["Variable.grad"] = v.grad
+    v = tape.Variable(z)
+    out["tape.grad"] = tape.grad(loss(v), [v])[0]
+    return out
+
+
+def check_all(loss, z, rtol=1e-6, atol=1e-8):
+    want = central(loss, z)
+    for door, g in every_grad(loss, z).items():
+        np.testing.assert_allclose(g, want, rtol=rtol, atol=atol, err_msg=door)
+
+
+# -- the convention -------------------------------------------------------------------------------
+
+
+def test_the_issue_example_follows_the_convention_in_every_door():
+    def f(z):
+        return np.sum(np.abs(z) ** 2) + np.real(np.sum(z * W))
+
+    want = (2 * Z.real + W.real) - 1j * (2 * Z.imag - W.imag)
+    np.testing.assert_allclose(want[:2], [1.6 - 2.8j, -0.9 - 0.15j])  # the issue's numbers
+    for door, g in every_grad(f, Z).items():
+        np.testing.assert_allclose(g, want, rtol=1e-13, err_msg=door)
+
+
+def test_abs_squared_and_re_z_conj_w():
+    check_all(lambda z: np.sum(np.abs(z) ** 2), Z)
+    np.testing.assert_allclose(dualad.grad(lambda z: np.sum(np.abs(z) ** 2), Z), 2 * np.conj(Z))
+    check_all(lambda z: np.real(np.sum(z * np.conj(W))), Z)
+    np.testing.assert_allclose(
+        dualad.grad(lambda z: np.real(np.sum(z * np.conj(W))), Z), np.conj(W)
+    )
+
+
+def test_a_descent_step_along_the_conjugate_lowers_the_loss():
+    def f(z):
+        return np.sum(np.abs(z - W) ** 2)
+
+    g = dualad.grad(f, Z)
+    assert f(Z - 0.1 * np.conj(g)) < f(Z)
+
+
+def test_jvp_and_derivative_give_the_complex_derivative():
+    _, t = dualad.jvp(lambda z: np.sum(np.abs(z) ** 2), np.array([1 + 2j]), np.array([1j]))
+    assert t == pytest.approx(4.0)  # the issue's example: d/ds |1 + 2i + is|^2 = 2 * 2
+    d = dualad.derivative(lambda z: z * z * np.exp(z), Z)
+    np.testing.assert_allclose(d, (2 * Z + Z * Z) * np.exp(Z), rtol=1e-14)
+
+
+# -- elementwise rules ----------------------------------------------------------------------------
+
+HOLOMORPHIC = [np.exp, np.expm1, np.log, np.log1p, np.log2, np.log10, np.sqrt, np.square,
+               np.reciprocal, np.sin, np.cos, np.tan, np.sinh, np.cosh, np.tanh, np.arcsin,
+               np.arccos, np.arctan, np.arcsinh, np.arccosh, np.arctanh, np.negative,
+               np.positive, np.exp2]  # fmt: skip
+
+
+@pytest.mark.parametrize("f", HOLOMORPHIC, ids=lambda f: f.__name__)
+def test_holomorphic_ufuncs(f):
+    check_all(lambda z: np.real(np.sum(W * f(z))), Z)
+    h = 1e-7  # the complex derivative: along the real axis
+    want = (f(Z + h) - f(Z - h)) / (2 * h)
+    np.testing.assert_allclose(dualad.derivative(f, Z), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [np.abs, np.real, np.imag, np.conj, np.angle, lambda z: np.angle(z, deg=True)],
+    ids=["abs", "real", "imag", "conj", "angle", "angle_deg"],
+)
+def test_non_holomorphic_functions(f):
+    check_all(lambda z: np.real(np.sum(W * f(z))), Z)
+    check_all(lambda z: np.sum(np.imag(W * f(z)) ** 2), Z)
+
+
+@pytest.mark.parametrize(
+    "op",
+    [np.add, np.subtract, np.multiply, np.divide, np.power],
+    ids=lambda f: f.__name__,
+)
+def test_binary_ufuncs_in_each_argument(op):
+    a, b = Z, W * 0.5
+    check_all(lambda z: np.real(np.sum(np.conj(W) * op(z, b))), a)
+    check_all(lambda z: np.real(np.sum(np.conj(W) * op(a, z))), b)
+
+
+def test_real_inputs_through_complex_intermediates():
+    x = np.array([0.3, 0.9, 1.4])
+    check_all(lambda x: np.real(np.sum(np.exp(1j * x) * W)), x)
+    check_all(lambda x: np.sum(np.abs(x * (1 + 1j))), x)
+    g = dualad.grad(lambda x: np.sum(np.abs(x * (1 + 1j))), x)
+    assert g.dtype == np.float64  # a real input has a real gradient
+    np.testing.assert_allclose(g, np.sqrt(2))
+
+
+# -- linear algebra and structure -----------------------------------------------------------------
+
+
+def test_shapes_sums_and_products():
+    A = RNG.standard_normal((3, 3)) + 1j * RNG.standard_normal((3, 3))
+
+    def f(z):
+        m = np.reshape(np.concatenate([z, z[::-1] * 2j]), (2, 3))
+        return np.sum(np.abs(np.cumsum(m @ A, axis=1).T) ** 2) + np.real(np.prod(z))
+
+    check_all(f, Z)
+
+
+def test_solve_inv_det_of_complex_matrices():
+    A0 = np.eye(3) * 3 + RNG.standard_normal((3, 3)) + 1j * RNG.standard_normal((3, 3))
+    b = W
+
+    def f(A):
+        x = np.linalg.solve(A, b)
+        return (
+            np.sum(np.abs(x) ** 2) + np.real(np.linalg.det(A)) + np.imag(np.trace(np.linalg.inv(A)))
+        )
+
+    check_all(f, A0, rtol=1e-5)
+
+
+# -- FFTs -----------------------------------------------------------------------------------------
+
+X = RNG.standard_normal(8)
+C = RNG.standard_normal(5) + 1j * RNG.standard_normal(5)
+M = RNG.standard_normal((4, 6))
+NORMS = [None, "ortho", "forward"]
+
+
+def _weights(shape, complex_=True):
+    w = RNG.standard_normal(shape)
+    return w + 1j * RNG.standard_normal(shape) if complex_ else w
+
+
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("n", [None, 6, 11])
+@pytest.mark.parametrize("name", ["fft", "ifft", "rfft", "ihfft"])
+def test_1d_transforms_to_complex(name, n, norm):
+    f = getattr(np.fft, name)
+    for x in (X, X + 0.5j * X[::-1]) if name in ("fft", "ifft") else (X,):
+        w = _weights(f(x, n=n, norm=norm).shape)
+        check_all(lambda v, w=w: np.real(np.sum(w * f(v, n=n, norm=norm))), x)
+        check_all(lambda v: np.sum(np.abs(f(v, n=n, norm=norm)) ** 2), x)
+
+
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("n", [None, 6, 9, 12])
+@pytest.mark.parametrize("name", ["irfft", "hfft"])
+def test_1d_transforms_to_real(name, n, norm):
+    f = getattr(np.fft, name)
+    w = _weights(f(C, n=n, norm=norm).shape, complex_=False)
+    check_all(lambda c: np.sum(w * f(c, n=n, norm=norm)), C)
+    check_all(lambda c: np.sum(f(c, n=n, norm=norm) ** 3), C)
+
+
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("fft2", {}), ("ifft2", {"s": (3, 8)}), ("fftn", {"axes": (0,)}), ("ifftn", {}),
+        ("rfft2", {}), ("rfftn", {"s": (5, 4), "axes": (0, 1)}), ("irfft2", {}), ("irfftn", {"s": (4, 7), "axes": (0, 1)}),
+        ("fftn", {"norm": "ortho"}), ("rfftn", {"axes": (0,), "norm": "forward"}),
+    ],
+)  # fmt: skip
+def test_nd_transforms(name, kw):
+    f = getattr(np.fft, name)
+    x = M if not name.startswith("irfft") else np.fft.rfft2(M)
+    w = _weights(f(x, **kw).shape, complex_=np.iscomplexobj(f(x, **kw)))
+    check_all(lambda v: np.real(np.sum(w * f(v, **kw))), x, rtol=1e-5)
+
+
+def test_transforms_on_an_axis_of_a_batch():
+    x = RNG.standard_normal((3, 8))
+    check_all(lambda v: np.sum(np.abs(np.fft.rfft(v, axis=0)) ** 2), x)
+    check_all(lambda v: np.sum(np.fft.irfft(np.fft.rfft(v, axis=1) * 1j, axis=1) ** 2), x)
+
+
+def test_power_spectrum_loss():
+    def loss(x):
+        p = np.abs(np.fft.rfft(x)) ** 2
+        return np.sum(np.log1p(p) * np.arange(p.size))
+
+    check_all(loss, X)
+
+
+def test_fft_values_match_numpy():
+    d = dualad.Dual(M, np.ones_like(M))
+    for name in ("fft2", "rfftn", "ifftn"):
+        np.testing.assert_allclose(getattr(np.fft, name)(d).primal, getattr(np.fft, name)(M))
+
+
+# -- Jacobians of complex maps --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_jacobian_of_a_holomorphic_map_is_the_complex_jacobian(mode):
+    J = dualad.jacobian(lambda z: np.exp(z) * z[::-1], Z, mode=mode)
+    want = np.diag(np.exp(Z) * Z[::-1]) + np.exp(Z)[:, None] * np.eye(3)[::-1]
+    np.testing.assert_allclose(J, want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_jacobian_of_real_inputs_with_complex_outputs(mode):
+    x = np.array([0.3, 0.5])
+    J = dualad.jacobian(lambda x: np.exp(1j * x) * x[::-1], x, mode=mode)
+    want = np.diag(1j * np.exp(1j * x) * x[::-1]) + np.exp(1j * x)[:, None] * np.eye(2)[::-1]
+    np.testing.assert_allclose(J, want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_jacobian_of_a_real_output_is_the_gradient_convention(mode):
+    J = dualad.jacobian(lambda z: np.abs(z) ** 2, Z, mode=mode)
+    np.testing.assert_allclose(J, np.diag(2 * np.conj(Z)), rtol=1e-13)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_jacobian_of_a_non_holomorphic_complex_map_raises(mode):
+    with pytest.raises(ValueError, match="holomorphic"):
+        dualad.jacobian(np.conj, Z, mode=mode)
+
+
+# -- what stays refused ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "f",
+    [lambda z: np.maximum(z, 0.1), np.sign, lambda z: np.sort(z), lambda z: np.vdot(z, z),
+     lambda z: np.linalg.svd(np.outer(z, z))[1], lambda z: np.clip(z, 0, 1)],
+    ids=["maximum", "sign", "sort", "vdot", "svd", "clip"],
+)  # fmt: skip
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_rules_without_a_complex_statement_raise(f, mode):
+    with pytest.raises(NotImplementedError, match="complex"):
+        dualad.grad(lambda z: np.real(np.sum(f(z))), Z, mode=mode)
+
+
+def test_grad_of_a_complex_valued_function_raises():
+    for mode in MODES:
+        with pytest.raises(TypeError, match="real-valued"):
+            dualad.grad(lambda z: np.sum(z * z), Z, mode=mode)
+
+
+def test_hessian_at_complex_inputs_raises():
+    with pytest.raises(NotImplementedError, match="complex"):
+        dualad.hessian(lambda z: np.sum(np.abs(z) ** 2), Z)
+
+
+def test_a_real_primal_refuses_a_complex_tangent():
+    with pytest.raises(TypeError, match="real primal"):
+        dualad.Dual(np.ones(2), np.array([1j, 0]))
+    d = dualad.Dual(Z, np.ones(3))  # a real tangent of a complex primal is cast
+    assert d.tangent.dtype == np.complex128
