@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 # measure this checkout's dualad, and import the benchmarks as the `benchmarks` package
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from benchmarks import aliasing, api, doors, forward
+from benchmarks import aliasing, api, doors, forward, spectral
 from benchmarks import tape as tape_bench
 
 
@@ -108,6 +108,10 @@ CASES = [
     Case("intercept_1e3[grad reverse]", aliasing.Intercept1e3, "time_reverse"),
     # the interception overhead: the same derivative of the function written without conversions
     Case("intercept_1e3[jvp/native]", aliasing.Intercept1e3, "time_jvp", plain="time_native_jvp"),
+    # complex numbers and FFTs (issue 11): the gradient of an rfft -> power -> irfft chain
+    Case("fft_power_2^18[grad]", spectral.PowerChain, "time_grad", 3.0),
+    Case("fft_power_2^18[value_and_grad]", spectral.PowerChain, "time_value_and_grad", 3.0),
+    Case("fft_power_2^18[Variable.backward]", spectral.PowerChain, "time_tape_backward", 3.0),
     # every door to one derivative (issue 10): the seed program against math on floats, and
     # the scalar loop in reverse mode against the loop on a NumPy 0-d array
     *[

@@ -233,8 +233,15 @@ class ArrayOps(Leveled):
     T = property(lambda self: np.transpose(self))
     mT = property(lambda self: np.swapaxes(self, -1, -2))
     real = property(lambda self: np.real(self))
+    imag = property(lambda self: np.imag(self))
 
     # -- comparisons: plain boolean arrays of the primal, so if/while/np.where work --------
+    def conj(self):
+        """The complex conjugate, as ``ndarray.conj`` (the identity on real values)."""
+        return np.conjugate(self)
+
+    conjugate = conj
+
     def __lt__(self, o):
         return strip(self) < strip(o)
 

@@ -234,6 +234,7 @@ class Dual(ArrayOps):
     T = property(lambda self: np.transpose(self))
     mT = property(lambda self: np.swapaxes(self, -1, -2))
     real = property(lambda self: np.real(self))
+    imag = property(lambda self: np.imag(self))
 
     def __repr__(self) -> str:
         t = repr(self.tangent)

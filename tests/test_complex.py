@@ -296,3 +296,45 @@ def test_a_real_primal_refuses_a_complex_tangent():
         dualad.Dual(np.ones(2), np.array([1j, 0]))
     d = dualad.Dual(Z, np.ones(3))  # a real tangent of a complex primal is cast
     assert d.tangent.dtype == np.complex128
+
+
+# -- complex-step checks and the ndarray-style attributes -----------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_check_grad_by_complex_step(mode):
+    def f(x):
+        return np.exp(x) * np.sin(x[::-1]) / (1 + x**2)
+
+    x = np.array([0.3, -1.2, 0.7])
+    assert dualad.check_grad(f, x, mode=mode, method="complex_step", rtol=1e-12, atol=0) < 1
+
+
+def test_check_grad_by_complex_step_can_fail():
+    # |x| is not analytic: its complex step reads 0, dualad's derivative is -3 x^2 at x < 0
+    with pytest.raises(AssertionError, match="complex step"):
+        dualad.check_grad(lambda x: np.abs(x) ** 3, np.array([-0.5]), method="complex_step")
+    with pytest.raises(ValueError, match="real inputs"):
+        dualad.check_grad(np.sin, Z, method="complex_step")
+
+
+def test_wrappers_answer_real_imag_and_conj():
+    d = dualad.Dual(Z, np.ones(3))
+    np.testing.assert_allclose(d.imag.tangent, np.zeros(3))
+    np.testing.assert_allclose(d.conj().primal, np.conj(Z))
+    g = dualad.grad(lambda z: np.sum((z.conj() * z).real + z.imag), Z, mode="reverse")
+    np.testing.assert_allclose(g, 2 * np.conj(Z) - 1j, rtol=1e-14)
+
+
+def test_the_spectral_example_against_central_differences():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "spectral.py"
+    spec = importlib.util.spec_from_file_location("example_spectral", path)
+    ex = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ex)
+    u0 = np.sin(ex.X) + 0.1 * np.cos(3 * ex.X)
+    want = np.array([ex.central_entry(u0, i) for i in range(ex.N)])
+    for mode in ("forward", "reverse"):
+        np.testing.assert_allclose(dualad.grad(ex.loss, u0, mode=mode), want, rtol=1e-6, atol=1e-11)
