@@ -236,12 +236,6 @@ class ArrayOps(Leveled):
     imag = property(lambda self: np.imag(self))
 
     # -- comparisons: plain boolean arrays of the primal, so if/while/np.where work --------
-    def conj(self):
-        """The complex conjugate, as ``ndarray.conj`` (the identity on real values)."""
-        return np.conjugate(self)
-
-    conjugate = conj
-
     def __lt__(self, o):
         return strip(self) < strip(o)
 
