@@ -338,3 +338,56 @@ def test_the_spectral_example_against_central_differences():
     want = np.array([ex.central_entry(u0, i) for i in range(ex.N)])
     for mode in ("forward", "reverse"):
         np.testing.assert_allclose(dualad.grad(ex.loss, u0, mode=mode), want, rtol=1e-6, atol=1e-11)
+
+
+# -- eigenproblems, roots, sort_complex -----------------------------------------------------------
+
+A4 = RNG.standard_normal((4, 4))  # real, with a complex-conjugate pair of eigenvalues or more
+W4 = RNG.standard_normal(4) + 1j * RNG.standard_normal(4)
+WM = RNG.standard_normal((4, 4)) + 1j * RNG.standard_normal((4, 4))
+
+
+@pytest.mark.parametrize(
+    "a", [A4, A4 + 0.3j * RNG.standard_normal((4, 4))], ids=["real", "complex"]
+)
+def test_eigvals_and_eig_eigenvalues(a):
+    assert np.iscomplexobj(np.linalg.eigvals(A4))  # the real case really leaves the real axis
+    check_all(lambda m: np.real(np.sum(W4 * np.linalg.eigvals(m))), a, rtol=1e-5)
+    check_all(lambda m: np.sum(np.abs(np.linalg.eig(m)[0]) ** 2), a, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "a", [A4, A4 + 0.3j * RNG.standard_normal((4, 4))], ids=["real", "complex"]
+)
+def test_eig_eigenvectors_in_numpys_normalisation_forward(a):
+    def loss(m):
+        w, v = np.linalg.eig(m)
+        return np.real(np.sum(WM * v)) + np.imag(np.sum(w**2))
+
+    np.testing.assert_allclose(
+        dualad.grad(loss, a, mode="forward"), central(loss, a), rtol=1e-5, atol=1e-7
+    )
+    with pytest.raises(NotImplementedError, match="eigenvectors"):
+        dualad.grad(loss, a, mode="reverse")
+
+
+def test_roots_of_a_polynomial():
+    p = np.array([1.0, -3.0, 2.5, 0.7, 0.0])  # a trailing zero: a root at 0
+    check_all(lambda p: np.sum(np.abs(np.roots(p)) ** 2), p, rtol=1e-5)
+    d = dualad.Dual(p, np.ones_like(p))
+    np.testing.assert_allclose(np.roots(d).primal, np.roots(p))
+
+
+def test_sort_complex():
+    z = np.array([0.3 + 1j, 0.5 - 1j, -2 + 0.5j, 1.0 + 0j])
+    check_all(lambda z: np.real(np.sum(W4 * np.sort_complex(z))), z)
+    x = np.array([0.4, -1.0, 2.0])
+    g = dualad.grad(lambda x: np.real(np.sum(np.sort_complex(x) * np.array([1, 2j, 3]))), x)
+    np.testing.assert_allclose(g, [0.0, 1.0, 3.0])  # sorted: -1, 0.4, 2; Re(2j) = 0
+
+
+def test_roots_refuse_where_they_are_not_differentiable():
+    with pytest.raises(NotImplementedError, match="leading zeros"):
+        dualad.grad(lambda p: np.sum(np.abs(np.roots(p)) ** 2), np.array([0.0, 1.0, -3.0, 2.0]))
+    with pytest.raises(NotImplementedError, match="repeated root"):
+        dualad.grad(lambda p: np.sum(np.abs(np.roots(p)) ** 2), np.array([1.0, 0.0, 0.0]))

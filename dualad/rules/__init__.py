@@ -13,6 +13,7 @@ from dualad._numpy import np
 from . import (  # importing a family fills RULES with its rules
     complex,  # noqa: F401 - fills RULES (the FFTs) and the complex tables
     composite,
+    eigen,  # noqa: F401 - fills RULES and COMPOSITES
     einsum,
     elementwise,
     factorisations,

@@ -267,6 +267,14 @@ def _arccosh_partial(out, x):
 OVERRIDES[np.arccosh] = Rule(
     "numpy.arccosh", _partials_jvp((_arccosh_partial,)), _partials_vjp((_arccosh_partial,)), True
 )
+
+
+def _astype_vjp(out_bar, out, x, dtype):
+    g = np.real(out_bar) if _is_real(x) and not _is_real(out_bar) else out_bar
+    return (g.astype(x.dtype), None)
+
+
+OVERRIDES[elementwise.astype] = Rule("astype", RULES[elementwise.astype].jvp, _astype_vjp)
 for _f in (np.power, np.float_power):
     _da = RULES[_f].partials[0]
     OVERRIDES[_f] = Rule(
@@ -305,7 +313,7 @@ COMPLEX_OK: set = {getattr(np, n) for group in _NAMES for n in group.split()}
 COMPLEX_OK |= {np.linalg.det, np.linalg.inv, np.linalg.solve, np.linalg.matrix_power,
                np.linalg.multi_dot, np.linalg.matrix_transpose, np.linalg.diagonal,
                np.linalg.trace, np.linalg.matmul, np.linalg.outer, np.linalg.tensordot,
-               np.linalg.cross, *FFTS}  # fmt: skip
+               np.linalg.cross, np.linalg.eig, np.linalg.eigvals, np.roots, *FFTS}  # fmt: skip
 COMPLEX_OK |= {f for f in RULES if getattr(f, "__name__", "") in
                ("getitem", "index_update", "index_add", "astype", "sliding_window_view")}  # fmt: skip
 

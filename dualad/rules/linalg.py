@@ -431,10 +431,3 @@ defrule(np.linalg.trace, trace_jvp, trace_vjp)
 
 #: Functions whose result carries no derivative: they run on the primal values.
 PRIMAL_ONLY_FUNCS = (np.linalg.matrix_rank,)
-
-#: Functions deliberately without a rule, with the reason the error message gives.
-UNSUPPORTED_FUNCS = {
-    np.linalg.eig: "its results are complex in general; for a symmetric matrix use np.linalg.eigh",
-    np.linalg.eigvals: "its results are complex in general; for a symmetric matrix use "
-    "np.linalg.eigvalsh",
-}

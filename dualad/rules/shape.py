@@ -499,7 +499,6 @@ PRIMAL_ONLY_FUNCS = (
     np.datetime_as_string, np.ix_,
 )  # fmt: skip
 
-_COMPLEX = "its results are complex; dualad differentiates real arithmetic only"
 _SET = (
     "its result keeps one copy of equal values, which has no derivative where duplicates "
     "meet. Use np.isin(d.primal, other) or np.unique(d.primal, return_index=True) and "
@@ -510,8 +509,6 @@ _SAVE = "it writes to a file: save d.primal and d.tangent (v.value for a Variabl
 #: Functions deliberately without a rule, each with the reason the error message gives.
 #: (NumPy's in-place writers, np.copyto, np.put, ..., run as item assignments: dualad._ops.)
 UNSUPPORTED_FUNCS = {
-    np.roots: _COMPLEX,
-    np.sort_complex: _COMPLEX,
     **{f: _SET for f in (np.intersect1d, np.union1d, np.setdiff1d, np.setxor1d)},
     **{f: _SAVE for f in (np.save, np.savez, np.savez_compressed, np.savetxt)},
     np.i0: "its derivative is the Bessel function I1, which NumPy lacks; with SciPy "
