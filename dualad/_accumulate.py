@@ -275,7 +275,8 @@ def accumulate(f, xs, dots, td, n: int, unflatten, flatten, budget: int | None =
 
     ``dots[i]``: the leaf's ``(n,) + shape`` block of the identity, or ``Cols.seed``.
     Returns None, before any Jacobian is formed, when n rows for every recorded value
-    would exceed ``budget`` bytes: the caller then takes a chunked method.
+    would exceed ``budget`` bytes, or when a recorded value is complex: the caller then
+    takes forward-over-reverse.
     """
     import tape
 
@@ -285,9 +286,15 @@ def accumulate(f, xs, dots, td, n: int, unflatten, flatten, budget: int | None =
     try:
         if budget is not None and n * 8 * _recorded_size(t.records) > budget:
             return None
+        if any(_complex_record(r) for r in t.records):
+            return None  # complex intermediates: forward-over-reverse states them exactly
         return _accumulate_taped(t, ws, dots, y, n, flatten)
     finally:
         t.close()
+
+
+def _complex_record(rec) -> bool:
+    return any(np.iscomplexobj(o) for o in (rec.out if rec.multi else (rec.out,)))
 
 
 def _recorded_size(records) -> int:

@@ -391,3 +391,43 @@ def test_roots_refuse_where_they_are_not_differentiable():
         dualad.grad(lambda p: np.sum(np.abs(np.roots(p)) ** 2), np.array([0.0, 1.0, -3.0, 2.0]))
     with pytest.raises(NotImplementedError, match="repeated root"):
         dualad.grad(lambda p: np.sum(np.abs(np.roots(p)) ** 2), np.array([1.0, 0.0, 0.0]))
+
+
+@pytest.mark.parametrize("uplo", ["L", "U"])
+def test_eigvalsh_of_hermitian_matrices(uplo):
+    b = RNG.standard_normal((4, 4)) + 1j * RNG.standard_normal((4, 4))
+    h = b + b.conj().T + np.diag([0.0, 3.0, 6.0, 9.0])  # well-separated eigenvalues
+    w = np.array([1.0, -2.0, 0.5, 3.0])
+    check_all(lambda a: np.sum(w * np.linalg.eigvalsh(a, uplo) ** 2), h, rtol=1e-5)
+
+
+def test_eigh_and_svd_of_complex_matrices_raise():
+    h = np.eye(3) + 0.1j * np.triu(np.ones((3, 3)), 1)
+    with pytest.raises(NotImplementedError, match="complex"):
+        dualad.grad(lambda a: np.sum(np.abs(np.linalg.eigh(a)[1]) ** 2), h, mode="reverse")
+    with pytest.raises(NotImplementedError, match="complex"):
+        dualad.grad(lambda a: np.sum(np.linalg.svd(a)[1]), h, mode="reverse")
+
+
+# -- second order ---------------------------------------------------------------------------------
+
+
+def test_second_complex_derivative_of_a_holomorphic_function():
+    def f(z):
+        return np.sin(z) * z
+
+    d2 = dualad.derivative(lambda z: dualad.derivative(f, z), Z)
+    np.testing.assert_allclose(d2, 2 * np.cos(Z) - Z * np.sin(Z), rtol=1e-14)
+
+
+@pytest.mark.parametrize("method", ["auto", "hyperdual", "accumulate", "forward-over-reverse"])
+def test_hessians_of_real_inputs_through_complex_values(method):
+    x = np.array([0.3, 0.9, -0.4])
+
+    def f(x):
+        return np.real(np.sum(np.exp(1j * x) * x[::-1])) + np.sum(np.abs(np.fft.fft(x)) ** 2)
+
+    H = dualad.hessian(f, x, method=method)
+    ref = np.stack([central(lambda v, i=i: dualad.grad(f, v)[i], x) for i in range(3)])
+    np.testing.assert_allclose(H, ref, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dualad.hvp(f, x, np.ones(3)), ref @ np.ones(3), rtol=1e-6)

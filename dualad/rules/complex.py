@@ -269,6 +269,37 @@ OVERRIDES[np.arccosh] = Rule(
 )
 
 
+def _herm(d, uplo="L"):
+    """The Hermitian matrix LAPACK reads from one triangle of ``d`` (the diagonal's real
+    part; the imaginary part there is ignored)."""
+    low = uplo.upper() == "L"
+    t = np.tril(d, -1) if low else np.triu(d, 1)
+    diag = np.real(np.linalg.diagonal(d))
+    return t + np.conj(np.swapaxes(t, -1, -2)) + diag[..., None] * np.eye(d.shape[-1])
+
+
+def _herm_adjoint(c, uplo="L"):
+    """The transpose of ``_herm`` under the pairing Re(c t)."""
+    ct = np.conj(np.swapaxes(c, -1, -2))
+    off = np.tril(c + ct, -1) if uplo.upper() == "L" else np.triu(c + ct, 1)
+    return off + np.real(np.linalg.diagonal(c))[..., None] * np.eye(c.shape[-1])
+
+
+def eigvalsh_jvp(dots, out, a, UPLO="L"):
+    v = np.linalg.eigh(a, UPLO)[1]
+    return np.real(np.sum(np.conj(v) * (_herm(dots[0], UPLO) @ v), axis=-2))
+
+
+def eigvalsh_vjp(out_bar, out, a, UPLO="L"):
+    # sum_j wbar_j Re(v_j^H H v_j) = Re(tr(M H)), M = V diag(wbar) V^H: H's cotangent is M^T
+    v = np.linalg.eigh(a, UPLO)[1]
+    m = (v * out_bar[..., None, :]) @ np.conj(np.swapaxes(v, -1, -2))
+    return (_herm_adjoint(np.swapaxes(m, -1, -2), UPLO),)
+
+
+OVERRIDES[np.linalg.eigvalsh] = Rule("numpy.linalg.eigvalsh", eigvalsh_jvp, eigvalsh_vjp)
+
+
 def _astype_vjp(out_bar, out, x, dtype):
     g = np.real(out_bar) if _is_real(x) and not _is_real(out_bar) else out_bar
     return (g.astype(x.dtype), None)
