@@ -35,7 +35,8 @@ from ._seeding import (
 _TRIES = 3
 #: The other mode is tried where its directions are at most max(_WIDE, 4x) the rule's.
 _WIDE = 64
-_COSTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: id(f) -> (weak reference to f, {input signature: Costs}); an entry goes with its f
+_COSTS: dict = {}
 clock = time.perf_counter
 
 
@@ -61,7 +62,7 @@ class Costs:
     a mode, and the first after the other mode ran, are several times slower: cold caches).
     """
 
-    __slots__ = ("best", "calls", "last", "n_out", "streak")
+    __slots__ = ("best", "calls", "choice", "last", "n_out", "recheck", "streak")
 
     def __init__(self, n_out: int):
         self.n_out = n_out
@@ -69,6 +70,8 @@ class Costs:
         self.calls: dict[str, int] = {}
         self.last = None
         self.streak = 0
+        self.choice = None  # settled: this mode until its calls reach recheck
+        self.recheck = 0
 
     def observe(self, mode: str, seconds: float) -> None:
         self.calls[mode] = self.calls.get(mode, 0) + 1
@@ -88,21 +91,28 @@ def key_of(f):
 def costs(f, xs, td, n_out: int | None = None) -> Costs | None:
     """The measured costs of ``f`` at inputs like ``xs`` (made with ``n_out`` if new; None
     when ``n_out`` is unknown, or ``f`` cannot be weakly referenced, e.g. a ufunc)."""
-    try:
-        table = _COSTS.get(key_of(f))
-    except TypeError:
-        return None
-    sig = (td, tuple((getattr(v, "shape", ()), getattr(v, "dtype", None)) for v in xs))
-    if table is not None:
-        c = table.get(sig)
+    key = key_of(f)
+    entry = _COSTS.get(id(key))
+    if len(xs) == 1:
+        v = xs[0]
+        sig = (td, getattr(v, "shape", ()), getattr(v, "dtype", None))
+    else:
+        sig = (td, tuple((getattr(v, "shape", ()), getattr(v, "dtype", None)) for v in xs))
+    if entry is not None and entry[0]() is key:
+        c = entry[1].get(sig)
         if c is not None or n_out is None:
             return c
+        table = entry[1]
     elif n_out is None:
         return None
-    try:
-        table = _COSTS.setdefault(key_of(f), {})
-    except TypeError:
-        return None
+    else:
+        k = id(key)
+        try:
+            ref = weakref.ref(key, lambda _, k=k: _COSTS.pop(k, None))
+        except TypeError:
+            return None
+        table = {}
+        _COSTS[k] = (ref, table)
     c = table[sig] = Costs(n_out)
     return c
 
@@ -115,24 +125,33 @@ def rule(n_in: int, n_out: int) -> str:
 def pick(n_in: int, c: Costs) -> str:
     """The mode the next call takes: the rule's, another plausible one until it has been
     tried ``_TRIES`` times, then the one measured cheaper."""
+    ch = c.choice
+    if ch is not None and c.calls[ch] < c.recheck:
+        return ch
+    c.choice = None
     first = rule(n_in, c.n_out)
     other = "reverse" if first == "forward" else "forward"
     k = {"forward": n_in, "reverse": c.n_out}
     tried = [first]
     if n_in > _PACKED and k[other] <= max(_WIDE, 4 * k[first]):
         tried.append(other)
-    for m in tried:
-        if c.calls.get(m, 0) < _TRIES:  # consecutive calls: all but the first are warm
+    for m in tried:  # consecutive calls: all but the first are warm samples
+        if c.calls.get(m, 0) < _TRIES or m not in c.best:
             return m
     if len(tried) == 1:
+        c.choice, c.recheck = first, 1 << 62
         return first
-    win = min(tried, key=lambda m: c.best[m])
+    win = first if c.best[first] <= c.best[other] else other
     lose = other if win == first else first
     if c.last == lose and c.streak < 2:
         return lose  # a second call in a row, whose time is a warm sample
     # the loser is measured again after exponentially many calls of the winner, so an
     # unlucky sample cannot stick
-    return lose if c.calls[win] >= 2 ** (c.calls[lose] // 2 + 2) else win
+    recheck = 2 ** (c.calls[lose] // 2 + 2)
+    if c.calls[win] >= recheck:
+        return lose
+    c.choice, c.recheck = win, recheck
+    return win
 
 
 def _why(n_in: int, c: Costs, mode: str) -> str:
