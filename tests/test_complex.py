@@ -431,3 +431,28 @@ def test_hessians_of_real_inputs_through_complex_values(method):
     ref = np.stack([central(lambda v, i=i: dualad.grad(f, v)[i], x) for i in range(3)])
     np.testing.assert_allclose(H, ref, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(dualad.hvp(f, x, np.ones(3)), ref @ np.ones(3), rtol=1e-6)
+
+
+# -- norms and singular values --------------------------------------------------------------------
+
+ZV = RNG.standard_normal(5) + 1j * RNG.standard_normal(5)
+ZM = RNG.standard_normal((3, 4)) + 1j * RNG.standard_normal((3, 4))
+
+
+@pytest.mark.parametrize("ord", [None, 1, 2, np.inf, -np.inf, 3, 0.5])
+def test_vector_norms(ord):
+    check_all(lambda z: np.linalg.norm(z, ord) ** 2, ZV)
+    check_all(lambda z: np.linalg.vector_norm(z, ord=2 if ord is None else ord), ZV)
+
+
+@pytest.mark.parametrize("ord", [None, "fro", "nuc", 2, -2, 1, -1, np.inf, -np.inf])
+def test_matrix_norms(ord):
+    check_all(lambda a: np.linalg.norm(a, ord), ZM, rtol=1e-5)
+
+
+def test_singular_values_of_complex_matrices():
+    w = np.array([1.0, -0.5, 2.0])
+    check_all(lambda a: np.sum(w * np.linalg.svdvals(a)), ZM, rtol=1e-5)
+    check_all(lambda a: np.sum(w * np.linalg.svd(a, compute_uv=False) ** 2), ZM, rtol=1e-5)
+    with pytest.raises(NotImplementedError, match="singular values only"):
+        dualad.grad(lambda a: np.sum(np.abs(np.linalg.svd(a)[0])), ZM, mode="reverse")

@@ -300,6 +300,43 @@ def eigvalsh_vjp(out_bar, out, a, UPLO="L"):
 OVERRIDES[np.linalg.eigvalsh] = Rule("numpy.linalg.eigvalsh", eigvalsh_jvp, eigvalsh_vjp)
 
 
+def _svdvals_jvp(dots, out, a, full_matrices=True, compute_uv=True, hermitian=False):
+    # s'_i = Re(u_i^H A' v_i), v_i = conj(vh_i)
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    return np.real(np.sum((np.conj(u).mT @ dots[0]) * np.conj(vh), axis=-1))
+
+
+def _svdvals_vjp(out_bar, out, a, full_matrices=True, compute_uv=True, hermitian=False):
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    return (np.conj(u @ (out_bar[..., :, None] * vh)),)
+
+
+def _singular_values_only(jvp, vjp):
+    def check(compute_uv, hermitian):
+        if compute_uv or hermitian:
+            raise NotImplementedError(
+                "dualad differentiates numpy.linalg.svd of complex matrices for the singular "
+                "values only (compute_uv=False, hermitian=False): the singular vectors' "
+                "phases are arbitrary, so their derivatives are not defined"
+            )
+
+    def jvp2(dots, out, a, full_matrices=True, compute_uv=True, hermitian=False):
+        check(compute_uv, hermitian)
+        return jvp(dots, out, a)
+
+    def vjp2(out_bar, out, a, full_matrices=True, compute_uv=True, hermitian=False):
+        check(compute_uv, hermitian)
+        return vjp(out_bar, out, a)
+
+    return jvp2, vjp2
+
+
+OVERRIDES[np.linalg.svd] = Rule(
+    "numpy.linalg.svd", *_singular_values_only(_svdvals_jvp, _svdvals_vjp)
+)
+OVERRIDES[np.linalg.svdvals] = Rule("numpy.linalg.svdvals", _svdvals_jvp, _svdvals_vjp)
+
+
 def _astype_vjp(out_bar, out, x, dtype):
     g = np.real(out_bar) if _is_real(x) and not _is_real(out_bar) else out_bar
     return (g.astype(x.dtype), None)
@@ -344,7 +381,8 @@ COMPLEX_OK: set = {getattr(np, n) for group in _NAMES for n in group.split()}
 COMPLEX_OK |= {np.linalg.det, np.linalg.inv, np.linalg.solve, np.linalg.matrix_power,
                np.linalg.multi_dot, np.linalg.matrix_transpose, np.linalg.diagonal,
                np.linalg.trace, np.linalg.matmul, np.linalg.outer, np.linalg.tensordot,
-               np.linalg.cross, np.linalg.eig, np.linalg.eigvals, np.roots, *FFTS}  # fmt: skip
+               np.linalg.cross, np.linalg.eig, np.linalg.eigvals, np.roots, np.linalg.norm,
+               np.linalg.vector_norm, np.linalg.matrix_norm, *FFTS}  # fmt: skip
 COMPLEX_OK |= {f for f in RULES if getattr(f, "__name__", "") in
                ("getitem", "index_update", "index_add", "astype", "sliding_window_view")}  # fmt: skip
 

@@ -55,8 +55,18 @@ def _singular_weights(x, ord, axes):
     return np.moveaxis(w, (-2, -1), axes)
 
 
+def _cj(a):
+    """The conjugate of a complex array, a real one as it is: the norms' weights are
+    ``dn/dx - i dn/dy`` for complex ``x`` (see dualad.rules.complex), ``dn/dx`` for real."""
+    return np.conj(a) if np.iscomplexobj(a) else a
+
+
 def _norm_weights(x, out_keep, ord, axes, matrix):
-    """d norm / d x, shaped like ``x``."""
+    """d norm / d x, shaped like ``x`` (conjugated for complex ``x``)."""
+    return _cj(_norm_weights_of(x, out_keep, ord, axes, matrix))
+
+
+def _norm_weights_of(x, out_keep, ord, axes, matrix):
     if matrix and ord not in (None, "fro"):
         if ord in (2, -2, "nuc"):
             return _singular_weights(x, ord, axes)
@@ -64,7 +74,7 @@ def _norm_weights(x, out_keep, ord, axes, matrix):
         sum_ax, pick_ax = (axes[0], axes[1]) if abs(ord) == 1 else (axes[1], axes[0])
         sums = np.sum(np.abs(x), axis=sum_ax, keepdims=True)
         return np.sign(x) * _tie_share(sums, out_keep, pick_ax)
-    if ord is None or ord == 2 or ord == "fro":
+    if ord is None or ord == 2 or ord == "fro":  # sign(z) = z / |z| for complex z
         return x / _safe(out_keep)
     if ord == 1:
         return np.sign(x)
