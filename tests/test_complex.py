@@ -270,9 +270,9 @@ def test_jacobian_of_a_non_holomorphic_complex_map_raises(mode):
 
 @pytest.mark.parametrize(
     "f",
-    [lambda z: np.maximum(z, 0.1), np.sign, lambda z: np.sort(z), lambda z: np.vdot(z, z),
-     lambda z: np.linalg.svd(np.outer(z, z))[1], lambda z: np.clip(z, 0, 1)],
-    ids=["maximum", "sign", "sort", "vdot", "svd", "clip"],
+    [np.sign, lambda z: np.linalg.svd(np.outer(z, z))[1], lambda z: np.clip(z, 0, 1),
+     lambda z: np.median(z), lambda z: np.linalg.qr(np.outer(z, z))[1]],
+    ids=["sign", "svd", "clip", "median", "qr"],
 )  # fmt: skip
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 def test_rules_without_a_complex_statement_raise(f, mode):
@@ -456,3 +456,13 @@ def test_singular_values_of_complex_matrices():
     check_all(lambda a: np.sum(w * np.linalg.svd(a, compute_uv=False) ** 2), ZM, rtol=1e-5)
     with pytest.raises(NotImplementedError, match="singular values only"):
         dualad.grad(lambda a: np.sum(np.abs(np.linalg.svd(a)[0])), ZM, mode="reverse")
+
+
+def test_selections_by_numpys_order_and_vdot():
+    z = np.array([0.3 + 1j, -0.5 - 1j, 1.2 + 0.1j, -2.0 + 0.5j])  # distinct real parts
+    check_all(lambda z: np.real(np.sum(W4 * np.sort(z))), z)
+    check_all(lambda z: np.abs(np.max(z)) ** 2 + np.real(np.min(z) * (1 + 2j)), z)
+    check_all(lambda z: np.real(np.sum(W4 * np.maximum(z, z[::-1] * 0.5))), z)
+    check_all(lambda z: np.real(np.sum(W4 * np.fmin(z, 0.1 + 0j))), z)
+    check_all(lambda z: np.real(np.vdot(z, W4)) + np.imag(np.vdot(W4, z * z)), z)
+    assert np.allclose(dualad.Dual(z, np.ones(4)).primal, z)

@@ -337,6 +337,27 @@ OVERRIDES[np.linalg.svd] = Rule(
 OVERRIDES[np.linalg.svdvals] = Rule("numpy.linalg.svdvals", _svdvals_jvp, _svdvals_vjp)
 
 
+def _vdot_jvp(dots, out, a, b):
+    # vdot(a, b) = sum conj(a) b: the tangent conj(a') b + conj(a) b'
+    a_dot, b_dot = dots[:2]
+    fa, fb = np.reshape(a, (-1,)), np.reshape(b, (-1,))
+    t = None if a_dot is None else np.conj(a_dot.reshape(a_dot.shape[0], -1)) @ fb
+    u = None if b_dot is None else b_dot.reshape(b_dot.shape[0], -1) @ np.conj(fa)
+    return u if t is None else t if u is None else t + u
+
+
+def _vdot_vjp(out_bar, out, a, b):
+    # T(a') = b . conj(a') is anti-linear: its transpose is conj(out_bar b)
+    g, r = out_bar[:, None], out_bar.shape[0]
+    fa, fb = np.reshape(a, (-1,)), np.reshape(b, (-1,))
+    a_bar = np.conj(g * fb).reshape((r,) + tuple(np.shape(a)))
+    b_bar = (g * np.conj(fa)).reshape((r,) + tuple(np.shape(b)))
+    return a_bar, b_bar
+
+
+OVERRIDES[np.vdot] = Rule("numpy.vdot", _vdot_jvp, _vdot_vjp)
+
+
 def _astype_vjp(out_bar, out, x, dtype):
     g = np.real(out_bar) if _is_real(x) and not _is_real(out_bar) else out_bar
     return (g.astype(x.dtype), None)
@@ -371,6 +392,8 @@ _NAMES = (
         "block compress delete diag diagflat diagonal extract insert resize rollaxis take "
         "take_along_axis tril triu where select"
     ),
+    # selections by NumPy's (lexicographic) order of complex values: a tangent is picked
+    "maximum minimum fmax fmin sort max min amax amin",
     # sums and products
     (
         "average cumprod cumsum diff mean nanmean nansum prod sum trace dot matmul inner outer "
