@@ -401,12 +401,22 @@ def test_eigvalsh_of_hermitian_matrices(uplo):
     check_all(lambda a: np.sum(w * np.linalg.eigvalsh(a, uplo) ** 2), h, rtol=1e-5)
 
 
-def test_eigh_and_svd_of_complex_matrices_raise():
-    h = np.eye(3) + 0.1j * np.triu(np.ones((3, 3)), 1)
-    with pytest.raises(NotImplementedError, match="complex"):
-        dualad.grad(lambda a: np.sum(np.abs(np.linalg.eigh(a)[1]) ** 2), h, mode="reverse")
-    with pytest.raises(NotImplementedError, match="complex"):
-        dualad.grad(lambda a: np.sum(np.linalg.svd(a)[1]), h, mode="reverse")
+@pytest.mark.parametrize("uplo", ["L", "U"])
+def test_eigh_of_hermitian_matrices_in_reverse_mode(uplo):
+    b = RNG.standard_normal((4, 4)) + 1j * RNG.standard_normal((4, 4))
+    h = b + b.conj().T + np.diag([0.0, 3.0, 6.0, 9.0])
+    wv = RNG.standard_normal(4)
+
+    def loss(a):  # depends on the eigenvectors only through |v|: phase-invariant
+        w, v = np.linalg.eigh(a, uplo)
+        return np.sum(wv * w**2) + np.sum(np.abs(v[0]) ** 3) + np.sum(np.abs(v[:, 1]) ** 2 * wv)
+
+    g = dualad.grad(loss, h, mode="reverse")
+    np.testing.assert_allclose(g, central(loss, h), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="phases"):
+        dualad.grad(lambda a: np.real(np.sum(np.linalg.eigh(a, uplo)[1])), h, mode="reverse")
+    with pytest.raises(NotImplementedError, match="phase"):
+        dualad.grad(loss, h, mode="forward")
 
 
 # -- second order ---------------------------------------------------------------------------------

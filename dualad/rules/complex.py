@@ -300,6 +300,44 @@ def eigvalsh_vjp(out_bar, out, a, UPLO="L"):
 OVERRIDES[np.linalg.eigvalsh] = Rule("numpy.linalg.eigvalsh", eigvalsh_jvp, eigvalsh_vjp)
 
 
+def _eigh_jvp(dots, out, a, UPLO="L"):
+    raise NotImplementedError(
+        "forward mode through numpy.linalg.eigh of a complex Hermitian matrix is not "
+        "supported: LAPACK leaves each eigenvector's phase arbitrary, so its tangent is not "
+        "defined. Use eigvalsh for the eigenvalues, or reverse mode (which checks that the "
+        "result does not depend on the phases)."
+    )
+
+
+def _eigh_vjp(out_bar, out, a, UPLO="L"):
+    # with P = V^H H' V: w' = diag(P), V' = V (F o P) (the gauge diag(V^H V') = 0); the
+    # pairing Re tr(c^T H') gives c = M^T, M = V (diag(wbar) + ((V^T Vbar) o F)^T) V^H
+    w, v = out
+    w_bar, v_bar = out_bar
+    vh = np.conj(np.swapaxes(v, -1, -2))
+    inner = 0.0 if w_bar is None else w_bar[..., :, None] * np.eye(w.shape[-1])
+    if v_bar is not None:
+        vtvb = np.swapaxes(v, -1, -2) @ v_bar
+        phase = np.imag(np.linalg.diagonal(vtvb))
+        scale = float(np.max(np.abs(vtvb), initial=0.0))
+        if np.any(np.abs(phase) > 1e-10 * max(scale, 1.0)):
+            raise ValueError(
+                "this result depends on the phases of numpy.linalg.eigh's eigenvectors, which "
+                "LAPACK leaves arbitrary: its derivative is not defined. Use quantities that do "
+                "not change when an eigenvector is multiplied by exp(i t) (|v|, v v^H, ...)."
+            )
+        d = w[..., None, :] - w[..., :, None]
+        n = w.shape[-1]
+        off = ~np.eye(n, dtype=bool)
+        f = np.where(off, 1.0 / np.where(off, d, 1.0), 0.0)
+        inner = inner + np.swapaxes(vtvb * f, -1, -2)
+    m = v @ inner @ vh
+    return (_herm_adjoint(np.swapaxes(m, -1, -2), UPLO),)
+
+
+OVERRIDES[np.linalg.eigh] = Rule("numpy.linalg.eigh", _eigh_jvp, _eigh_vjp)
+
+
 def _svdvals_jvp(dots, out, a, full_matrices=True, compute_uv=True, hermitian=False):
     # s'_i = Re(u_i^H A' v_i), v_i = conj(vh_i)
     u, _, vh = np.linalg.svd(a, full_matrices=False)
