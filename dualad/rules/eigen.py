@@ -8,8 +8,8 @@ the eigenvectors are not unique, and the derivative blows up as ``1 / (w_j - w_i
   ``Abar = (V diag(wbar) V^-1)^T``.
 - eig's eigenvectors, forward mode: ``V (F o (V^-1 A' V))`` with ``F_ij = 1 / (w_j - w_i)``,
   then kept in LAPACK's normalisation (unit 2-norm, the largest entry real), which NumPy
-  returns: ``d - v Re(v^H d) - i v Im(d_k / v_k)`` per column. Reverse mode through the
-  eigenvectors is not stated yet and raises (eigenvalues alone sweep fine).
+  returns: ``d - v Re(v^H d) - i v Im(d_k / v_k)`` per column; reverse mode by the
+  transpose of that map.
 - ``roots``: NumPy's values; each simple root by the implicit function theorem,
   ``p'(r) r' = -sum_k p'_k r^(n-k)`` (a trailing zero coefficient's root at 0 included).
 
@@ -68,16 +68,25 @@ def eig_jvp(dots, out, a):
 
 
 def eig_vjp(out_bar, out, a):
-    v = out[1]
+    # the transpose of eig_jvp: each column's normalisation T(d) = d - v Re(v^H d)
+    # - i v Im(d_k / v_k) transposes to c - Re(a) conj(v) - i Im(a) / v_k e_k (a = c^T v);
+    # V (F o P) with P = V^-1 A' V to G = (V^T C) o F; then Abar = V^-T (diag(wbar) + G) V^T
+    w, v = out
     w_bar, v_bar = out_bar
-    if v_bar is not None and np.any(v_bar != 0):
-        raise NotImplementedError(
-            "reverse mode through numpy.linalg.eig's eigenvectors is not supported yet: use "
-            "forward mode (jvp, or grad(..., mode='forward')), or only the eigenvalues"
-        )
-    if w_bar is None:
+    n = w.shape[-1]
+    inner = None if w_bar is None else w_bar[..., :, None] * np.eye(n)
+    if v_bar is not None:
+        k = np.argmax(np.abs(v), axis=-2, keepdims=True)
+        vk = np.take_along_axis(v, k, axis=-2)
+        alpha = np.sum(v_bar * v, axis=-2, keepdims=True)
+        c = v_bar - np.real(alpha) * np.conj(v)
+        c = c + (np.arange(n)[:, None] == k) * (-1j * np.imag(alpha) / vk)
+        g = (np.swapaxes(v, -1, -2) @ c) * _gaps(w)
+        inner = g if inner is None else inner + g
+    if inner is None:
         return (None,)
-    return (_eigvals_vjp(w_bar, v),)
+    vt = np.swapaxes(v, -1, -2)
+    return (np.linalg.solve(vt, inner @ vt),)
 
 
 defrule(np.linalg.eig, eig_jvp, eig_vjp)
