@@ -20,7 +20,7 @@ from dualad._scalar import OUT as _OUT
 from dualad.rules import RULES
 from dualad.rules._define import NEG, ONE, getitem
 
-from .record import SWEEP_PARTIALS, ItemRecord, Record, ScalarRecord, _ids
+from .record import SWEEP_PARTIALS, ItemRecord, Record, ScalarRecord, StackRecord, _ids
 
 _F64 = np.float64
 #: Bound by ``install``: the Variable class and the generic recorder (tape.variable's).
@@ -460,3 +460,47 @@ def item(v, key):
             rec.index = i if i >= 0 else i + x.shape[0]
             return _scalar_output(rec, vid, float(out), v._level, tp)
     return None
+
+
+_STACK = RULES[np.stack]
+
+
+def stack(items):
+    """``np.stack(items)`` of 0-d float Variables (of one level, on an open tape) and numbers,
+    as a StackRecord (see tape.record); None for anything else (the generic record then)."""
+    vals, inputs, src = [], [], None
+    for j, a in enumerate(items):
+        ta = type(a)
+        if ta is Variable:
+            v = a._value
+            if type(v) is not float:
+                if type(v) is not _F64:
+                    return None
+                v = float(v)
+            if src is None:
+                src = a
+            elif a._level != src._level:
+                return None
+            if a.requires_grad or a._record is not None:
+                inputs.append(((0, j), a, a._id))
+            vals.append(v)
+        elif ta is float or ta is int or ta is _F64:
+            vals.append(float(a))
+        else:
+            return None
+    if src is None or not inputs:
+        return None
+    tp = src._tape
+    if tp is not None and tp._closed:
+        return None  # the generic path explains
+    out = np.array(vals)
+    needs = (tuple(type(a) is Variable and (a.requires_grad or a._record is not None)
+                   for a in items),)  # fmt: skip
+    rec = StackRecord(
+        _STACK, np.stack, ([_F64(v) for v in vals],), {}, inputs, (items,), out, needs
+    )
+    if tp is not None:
+        tp._records.append(rec)
+    v = Variable._new(out, src._level, rec, tp)
+    rec.bind_one(v)
+    return v

@@ -31,7 +31,7 @@ from dualad.rules._define import getitem
 from dualad.rules.complex import complex_rule
 from dualad.rules.elementwise import astype
 
-from ._fast import install, item, scalar_record
+from ._fast import install, item, scalar_record, stack
 from .alias import snapshot, strided_view, track_views
 from .record import Record, _ids
 from .sweep import graph, sweep
@@ -254,6 +254,10 @@ class Variable(ArrayOps):
         return res if out is None else write_out(ufunc, out, res)  # a functional write
 
     def __array_function__(self, func, types, args, kwargs):
+        if func is np.stack and len(args) == 1 and not kwargs and type(args[0]) in (list, tuple):
+            res = stack(args[0])  # np.stack([f1, f2]) at the end of scalar code (tape._fast)
+            if res is not None:
+                return res
         level, owner = call_level(args, kwargs)
         if not isinstance(owner, Variable):
             return NotImplemented

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import dualad
 from tape import Tape
-from tape.record import ItemRecord, Record, ScalarRecord
+from tape.record import ItemRecord, Record, ScalarRecord, StackRecord
 
 X = np.array([0.7, 1.3, 0.4])
 
@@ -84,7 +84,7 @@ def test_every_record_prints_once_and_gradients_match(steps):
         y = f(x)
     inputs, kinds = _check_listing(t)
     assert len(inputs) == 1
-    assert kinds <= {Record, ScalarRecord, ItemRecord}
+    assert kinds <= {Record, ScalarRecord, ItemRecord, StackRecord}
     g = t.gradient(y, x)
     np.testing.assert_allclose(g, dualad.grad(f, X, mode="forward"), rtol=1e-10, atol=1e-12)
     _check_listing(t)  # still prints after the sweep (persistent)
@@ -96,4 +96,4 @@ def test_the_listing_names_each_record_kind():
         x = t.watch(X)
         f(x)
     _, kinds = _check_listing(t)
-    assert kinds == {Record, ScalarRecord, ItemRecord}
+    assert kinds == {Record, ScalarRecord, ItemRecord, StackRecord}

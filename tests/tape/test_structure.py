@@ -7,6 +7,7 @@ import pathlib
 import numpy as np
 import pytest
 
+import dualad
 import tape
 from tape import record as rec_mod
 from tape.sweep import sweep
@@ -78,7 +79,7 @@ def test_every_record_kind_answers_pull():
     kinds = [
         c for c in vars(rec_mod).values() if isinstance(c, type) and issubclass(c, rec_mod.Record)
     ]
-    assert {k.__name__ for k in kinds} == {"Record", "ScalarRecord", "ItemRecord"}
+    assert {k.__name__ for k in kinds} == {"Record", "ScalarRecord", "ItemRecord", "StackRecord"}
     for k in kinds:
         assert callable(k.pull) and callable(k.vjp) and callable(k.live_out)
 
@@ -122,3 +123,29 @@ def test_every_door_sweeps_the_same_loop_to_the_closed_form(kind):
     f(v).backward()
     np.testing.assert_allclose(v.grad, want, rtol=1e-13)
     np.testing.assert_allclose(tape.grad(f(v), [v])[0], want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("n_out", [1, 2, 3])
+def test_stack_records_pull_each_row_count(n_out):
+    def f(x):
+        a, b = x[0] / x[1], np.exp(x[1])
+        return np.stack([a * b, a - b, 2.0 * a, b * b][:n_out] + [0.5])  # and a number
+
+    x0 = np.array([1.5, 0.5])
+    with tape.Tape() as t:
+        f(t.watch(x0))
+    assert any(type(r).__name__ == "StackRecord" for r in t.records)
+    J = dualad.jacobian(f, x0, mode="reverse")
+    np.testing.assert_allclose(J, dualad.jacobian(f, x0, mode="forward"), rtol=1e-14)
+    v = tape.Variable(x0)  # create_graph: the rule's own vjp, recorded
+    (g,) = tape.grad(np.sum(f(v) ** 2), [v], create_graph=True)
+    (h,) = tape.grad(g[0], [v])
+    want = np.stack([central_h(lambda z: np.sum(f(z) ** 2), x0, i) for i in range(2)])
+    np.testing.assert_allclose(h, want[0], rtol=1e-6)
+
+
+def central_h(f, x, i, eps=1e-5):
+    """Row i of the Hessian of f at x by central differences of the gradient."""
+    e = np.zeros_like(x)
+    e[i] = eps
+    return (dualad.grad(f, x + e) - dualad.grad(f, x - e)) / (2 * eps)
