@@ -60,9 +60,11 @@ def _grad_numbers_reverse(f, x):
         return None
     xs = [np.float64(v) for v in vals]
     with tape.Tape(persistent=True) as t:
-        ws = [t.watch(v) for v in xs]
+        ws = t.watch(xs)  # one list of scalar Variables
         y = f(dict(zip(x, ws)) if type(x) is dict else tuple(ws))
-    g = _reverse_rows(t, ws, y, xs, flatten(x)[1], None, True)[2][0]
+    scalar = type(y) is tape.Variable and type(y.value) is np.float64
+    td = LEAF if scalar else flatten(x)[1]  # (the scalar branch of _reverse_rows needs none)
+    g = _reverse_rows(t, ws, y, xs, td, None, True)[2][0]
     return dict(zip(x, g)) if type(x) is dict else tuple(g)
 
 
