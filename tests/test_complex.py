@@ -474,3 +474,18 @@ def test_selections_by_numpys_order_and_vdot():
     check_all(lambda z: np.real(np.sum(W4 * np.fmin(z, 0.1 + 0j))), z)
     check_all(lambda z: np.real(np.vdot(z, W4)) + np.imag(np.vdot(W4, z * z)), z)
     assert np.allclose(dualad.Dual(z, np.ones(4)).primal, z)
+
+
+def test_a_complex_input_has_a_complex_gradient_whatever_the_path():
+    # Re(z) has the real cotangent 1; a complex input's gradient is still complex (JAX too)
+    for mode in MODES:
+        g = dualad.grad(lambda z: np.sum(np.real(z)), Z, mode=mode)
+        assert g.dtype == np.complex128
+        np.testing.assert_array_equal(g, np.ones(3))
+
+
+def test_real_if_close():
+    z = np.array([0.5 + 1e-17j, -0.25 + 0j])
+    g = dualad.grad(lambda z: np.sum(np.real_if_close(z) ** 2), z, mode="reverse")
+    np.testing.assert_allclose(g, 2 * np.real(z))  # the real part was taken: d/dy = 0
+    check_all(lambda z: np.real(np.sum(np.real_if_close(z) * W[:2])), np.array([0.5 + 1j, 2j]))

@@ -456,13 +456,18 @@ def _is_real(a) -> bool:
 
 
 def _real_part(g, like):
-    """The cotangent of a real ``like``: the real part of ``g`` (per item for a list)."""
+    """``g`` in ``like``'s field: the real part for a real ``like``, cast to complex for a
+    complex one (a complex input's derivative is complex, whatever path reached it; per item
+    for a list)."""
     if g is None:
         return None
     if type(g) in (list, tuple) and type(like) in (list, tuple):
         return type(g)(_real_part(gi, li) for gi, li in zip(g, like))
-    if _is_real(like) and not _is_real(g):
-        return np.real(g)
+    if _is_real(like):
+        return g if _is_real(g) else np.real(g)
+    if _is_real(g) and hasattr(g, "astype"):
+        dt = getattr(like, "dtype", np.dtype(np.complex128))
+        return g.astype(np.result_type(g.dtype, dt))
     return g
 
 
