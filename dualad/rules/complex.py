@@ -396,6 +396,30 @@ def _vdot_vjp(out_bar, out, a, b):
 OVERRIDES[np.vdot] = Rule("numpy.vdot", _vdot_jvp, _vdot_vjp)
 
 
+def _sign_parts(x, out):
+    # sign(z) = z / |z|: d sign = a dz + b conj(dz), a = 1 / (2|z|), b = -z^2 / (2|z|^3);
+    # 0 at z = 0 (the sub-gradient, as for reals)
+    r = np.abs(x)
+    safe = np.where(r == 0, 1.0, r)
+    a = np.where(r == 0, 0.0, 0.5 / safe)
+    b = np.where(r == 0, 0.0, -0.5 * out * out / safe)
+    return a, b
+
+
+def _sign_jvp(dots, out, x):
+    a, b = _sign_parts(x, out)
+    d = dots[0]
+    return a * d + b * np.conj(d)
+
+
+def _sign_vjp(out_bar, out, x):
+    a, b = _sign_parts(x, out)
+    return (a * out_bar + np.conj(b * out_bar),)
+
+
+OVERRIDES[np.sign] = Rule("numpy.sign", _sign_jvp, _sign_vjp)
+
+
 def _astype_vjp(out_bar, out, x, dtype):
     g = np.real(out_bar) if _is_real(x) and not _is_real(out_bar) else out_bar
     return (g.astype(x.dtype), None)
