@@ -144,7 +144,14 @@ class Variable(ArrayOps):
 
     @property
     def level(self) -> int:
-        """The nesting level of this Variable (its tape's; higher levels unwrap first)."""
+        """The nesting level of this Variable (its tape's; higher levels unwrap first).
+
+        >>> import numpy as np, tape
+        >>> with tape.Tape() as t:
+        ...     x = t.watch(np.ones(2))
+        >>> x.level == t.level
+        True
+        """
         return self._level
 
     def backward(self, gradient=None, create_graph: bool = False, retain_graph=None) -> None:
@@ -449,5 +456,13 @@ def constant_like(v: Variable, value) -> Variable:
 def view_into(v: Variable, root: np.ndarray, view: np.ndarray) -> Variable:
     """The Variable for ``view``, a plain view into the memory ``root`` whose values ``v``
     holds (how dualad's promoted buffers hand out views): recorded, laid out as NumPy lays
-    out ``view``, and in ``v``'s alias group, so writes through either reach the other."""
+    out ``view``, and in ``v``'s alias group, so writes through either reach the other.
+
+    >>> import numpy as np, tape
+    >>> buf = np.arange(4.0)
+    >>> v = tape.Variable(buf.copy())
+    >>> w = tape.variable.view_into(v, buf, buf[1:3])
+    >>> w.value
+    array([1., 2.])
+    """
     return strided_view(v, root, view, record)
