@@ -473,6 +473,9 @@ def test_selections_by_numpys_order_and_vdot():
     check_all(lambda z: np.real(np.sum(W4 * np.maximum(z, z[::-1] * 0.5))), z)
     check_all(lambda z: np.real(np.sum(W4 * np.fmin(z, 0.1 + 0j))), z)
     check_all(lambda z: np.real(np.vdot(z, W4)) + np.imag(np.vdot(W4, z * z)), z)
+    m = np.stack([z, z[::-1] * 1j])
+    check_all(lambda z: np.sum(np.abs(np.vecdot(np.stack([z, z * z]), m)) ** 2), z)
+    check_all(lambda z: np.real(np.sum(np.linalg.vecdot(m, np.stack([z, W4]), axis=1))), z)
     assert np.allclose(dualad.Dual(z, np.ones(4)).primal, z)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dualad._numpy import np
 
-from . import elementwise, indexing, update  # noqa: F401 - read below: loaded first
+from . import elementwise, indexing, products, update  # noqa: F401 - read below: loaded first
 from ._define import RULES, Rule, _partials_jvp, _partials_vjp, defrule, func_name
 from .composite import composite
 
@@ -394,6 +394,26 @@ def _vdot_vjp(out_bar, out, a, b):
 
 
 OVERRIDES[np.vdot] = Rule("numpy.vdot", _vdot_jvp, _vdot_vjp)
+
+
+def _vecdot_vjp(out_bar, out, x, y, axis=-1, needs=None, **kwargs):
+    # vecdot(x, y) = sum conj(x) y: x's part is anti-linear (its transpose conjugates: the
+    # real rule's g y, conjugated), y's is linear with conj(x) as its coefficient
+    real = RULES[np.vecdot].vjp
+    want_x = needs is None or bool(needs[0])
+    want_y = needs is None or bool(needs[1])
+    xb = real(out_bar, out, x, y, axis, needs=(True, False), **kwargs)[0] if want_x else None
+    yb = (
+        real(out_bar, out, np.conj(x), y, axis, needs=(False, True), **kwargs)[1]
+        if want_y
+        else None
+    )
+    return (None if xb is None else np.conj(xb)), yb
+
+
+# the jvp holds as it is: np.vecdot conjugates the tangent of x itself
+for _f in (np.vecdot, np.linalg.vecdot):
+    OVERRIDES[_f] = Rule(func_name(_f), RULES[_f].jvp, _vecdot_vjp, True)
 
 
 def _sign_parts(x, out):
