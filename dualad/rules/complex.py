@@ -349,29 +349,74 @@ def _svdvals_vjp(out_bar, out, a, full_matrices=True, compute_uv=True, hermitian
     return (np.conj(u @ (out_bar[..., :, None] * vh)),)
 
 
-def _singular_values_only(jvp, vjp):
-    def check(compute_uv, hermitian):
-        if compute_uv or hermitian:
-            raise NotImplementedError(
-                "dualad differentiates numpy.linalg.svd of complex matrices for the singular "
-                "values only (compute_uv=False, hermitian=False): the singular vectors' "
-                "phases are arbitrary, so their derivatives are not defined"
-            )
+def _svd_uv_vjp(out_bar, out, a):
+    """The transpose of the thin SVD's tangent map (distinct nonzero singular values), in the
+    gauge that puts the free imaginary diagonal into U; raises where the result depends on
+    the singular vectors' phases (Im diag(U^T Ubar + V^T conj(Vhbar)^T) != 0, as PyTorch)."""
+    u, s, vh = out
+    u_bar, s_bar, vh_bar = out_bar
+    k = s.shape[-1]
 
-    def jvp2(dots, out, a, full_matrices=True, compute_uv=True, hermitian=False):
-        check(compute_uv, hermitian)
-        return jvp(dots, out, a)
+    def mT(x):
+        return np.swapaxes(x, -1, -2)
 
-    def vjp2(out_bar, out, a, full_matrices=True, compute_uv=True, hermitian=False):
-        check(compute_uv, hermitian)
-        return vjp(out_bar, out, a)
+    v = np.conj(mT(vh))
+    ub = np.zeros_like(u) if u_bar is None else u_bar
+    b = np.zeros_like(v) if vh_bar is None else np.conj(mT(vh_bar))  # Vh's cotangent as V's
+    w = mT(ub) @ u
+    q = mT(b) @ v
+    phase = np.imag(np.linalg.diagonal(w + q))
+    scale = max(float(np.max(np.abs(w), initial=0.0)), float(np.max(np.abs(q), initial=0.0)), 1.0)
+    if np.any(np.abs(phase) > 1e-10 * scale):
+        raise ValueError(
+            "this result depends on the phases of numpy.linalg.svd's singular vectors, which "
+            "LAPACK leaves arbitrary: its derivative is not defined. Use quantities that do "
+            "not change when u_i and v_i are both multiplied by exp(i t) (|u|, u_i v_i^H, ...)."
+        )
+    d = s[..., None, :] ** 2 - s[..., :, None] ** 2  # s_j^2 - s_i^2
+    off = ~np.eye(k, dtype=bool)
+    f = np.where(off, 1.0 / np.where(off, d, 1.0), 0.0)
+    eye = np.eye(k)
+    inner = (mT(w) - np.conj(w)) * f * s[..., None, :]  # from U, off the diagonal
+    inner = inner + 1j * (np.imag(np.linalg.diagonal(w)) / s)[..., :, None] * eye
+    inner = inner + s[..., :, None] * ((mT(q) - np.conj(q)) * f)  # from Vh
+    if s_bar is not None:
+        inner = inner + s_bar[..., :, None] * eye
+    a_bar = np.conj(u) @ inner @ mT(v)
+    m, n = u.shape[-2], v.shape[-2]
+    if m > k:  # (I - conj(U) U^T) Ubar S^-1 V^T
+        a_bar = a_bar + ((ub - np.conj(u) @ (mT(u) @ ub)) / s[..., None, :]) @ mT(v)
+    if n > k:  # conj(U S^-1 B^T (I - V V^H))
+        t = (u / s[..., None, :]) @ mT(b)
+        a_bar = a_bar + np.conj(t - (t @ v) @ np.conj(mT(v)))
+    return a_bar
 
-    return jvp2, vjp2
+
+def _svd_jvp(dots, out, a, full_matrices=True, compute_uv=True, hermitian=False):
+    if compute_uv or hermitian:
+        raise NotImplementedError(
+            "forward mode through numpy.linalg.svd's singular vectors of a complex matrix is "
+            "not supported: LAPACK leaves their phases arbitrary. Use compute_uv=False (or "
+            "svdvals) for the singular values, or reverse mode."
+        )
+    return _svdvals_jvp(dots, out, a)
 
 
-OVERRIDES[np.linalg.svd] = Rule(
-    "numpy.linalg.svd", *_singular_values_only(_svdvals_jvp, _svdvals_vjp)
-)
+def _svd_vjp(out_bar, out, a, full_matrices=True, compute_uv=True, hermitian=False):
+    if hermitian:
+        raise NotImplementedError("dualad differentiates complex svd without hermitian=True")
+    if not compute_uv:
+        return _svdvals_vjp(out_bar, out, a)
+    m, n = np.shape(a)[-2:]
+    if full_matrices and m != n:
+        raise NotImplementedError(
+            "dualad differentiates the singular vectors of a complex non-square matrix with "
+            "full_matrices=False: the extra columns of a full U or Vh are not unique"
+        )
+    return (_svd_uv_vjp(out_bar, out, a),)
+
+
+OVERRIDES[np.linalg.svd] = Rule("numpy.linalg.svd", _svd_jvp, _svd_vjp)
 OVERRIDES[np.linalg.svdvals] = Rule("numpy.linalg.svdvals", _svdvals_jvp, _svdvals_vjp)
 
 
