@@ -270,9 +270,9 @@ def test_jacobian_of_a_non_holomorphic_complex_map_raises(mode):
 
 @pytest.mark.parametrize(
     "f",
-    [lambda z: np.linalg.svd(np.outer(z, z))[1], lambda z: np.clip(z, 0, 1),
+    [lambda z: np.linalg.pinv(np.outer(z, z)), lambda z: np.clip(z, 0, 1),
      lambda z: np.median(z), lambda z: np.linalg.qr(np.outer(z, z))[1]],
-    ids=["svd", "clip", "median", "qr"],
+    ids=["pinv", "clip", "median", "qr"],
 )  # fmt: skip
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 def test_rules_without_a_complex_statement_raise(f, mode):
