@@ -154,8 +154,10 @@ def hessian(
     xs, td = _leaves(x)
     if has_complex(xs):
         raise NotImplementedError(
-            "hessian at complex inputs is not supported yet: pass the real and imaginary "
-            "parts as real inputs (hessian(lambda p: f(p[0] + 1j * p[1]), (x, y)))"
+            "hessian at complex inputs: the second derivative of a real-valued f is real-linear, "
+            "not complex-linear, in the direction (v -> A v + B conj(v)), so no complex matrix "
+            "states it. Use dualad.hvp(f, z, v) for its action on a direction, or pass the real "
+            "and imaginary parts as real inputs (hessian(lambda p: f(p[0] + 1j * p[1]), (x, y)))"
         )
     n = sum(_size(v) for v in xs)
     if method == "auto":

@@ -530,3 +530,15 @@ def test_second_order_through_complex_vector_norms():
     H = dualad.hessian(f, x)
     ref = np.stack([central(lambda v, i=i: dualad.grad(f, v)[i], x) for i in range(3)])
     np.testing.assert_allclose(H, ref, rtol=1e-6, atol=1e-8)
+
+
+def test_hvp_at_complex_inputs_is_the_derivative_of_the_gradient_map():
+    def f(z):
+        return np.sum(np.abs(z) ** 4) + np.real(np.sum(np.exp(z) * z[::-1]))
+
+    v = np.array([0.5 - 1j, 0.2 + 0.3j, -0.4j])
+    h = 1e-6
+    want = (dualad.grad(f, Z + h * v) - dualad.grad(f, Z - h * v)) / (2 * h)
+    np.testing.assert_allclose(dualad.hvp(f, Z, v), want, rtol=1e-6)
+    with pytest.raises(NotImplementedError, match="hvp"):
+        dualad.hessian(f, Z)
