@@ -504,6 +504,12 @@ def test_selections_by_numpys_order_and_vdot():
     m = np.stack([z, z[::-1] * 1j])
     check_all(lambda z: np.sum(np.abs(np.vecdot(np.stack([z, z * z]), m)) ** 2), z)
     check_all(lambda z: np.real(np.sum(np.linalg.vecdot(m, np.stack([z, W4]), axis=1))), z)
+    a = RNG.standard_normal((2, 4, 4)) + 1j * RNG.standard_normal((2, 4, 4))
+    for f in (np.matvec, np.vecmat):  # vecmat conjugates its vector, matvec does not
+        check_all(lambda z, f=f: np.sum(np.abs(f(a, z) if f is np.matvec else f(z, a)) ** 2), z)
+        check_all(lambda m, f=f: np.real(np.sum(W4 * (f(m, z) if f is np.matvec else f(z, m)))), a)
+        check_all(lambda z, f=f: np.real(np.sum(f(a[0], z) if f is np.matvec else f(z, a[0]))), z)
+    check_all(lambda z: np.real(np.sum(W4 * np.rint(2.3 * z) * z)), z)  # off the .5 steps
     assert np.allclose(dualad.Dual(z, np.ones(4)).primal, z)
 
 

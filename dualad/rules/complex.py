@@ -21,7 +21,16 @@ from __future__ import annotations
 from dualad._numpy import np
 
 from . import elementwise, indexing, products, update  # noqa: F401 - read below: loaded first
-from ._define import RULES, Rule, _partials_jvp, _partials_vjp, defrule, func_name
+from ._define import (
+    RULES,
+    Rule,
+    _partials_jvp,
+    _partials_vjp,
+    align,
+    defrule,
+    func_name,
+    unbroadcast,
+)
 from .composite import composite
 
 # -- the FFTs: linear maps, their transposes ------------------------------------------------------
@@ -456,6 +465,37 @@ def _vecdot_vjp(out_bar, out, x, y, axis=-1, needs=None, **kwargs):
     return (None if xb is None else np.conj(xb)), yb
 
 
+def _matvec_vjp(out_bar, out, a, x, needs=None, **kwargs):
+    # matvec(A, x) = sum_j A_ij x_j, no conjugate: both parts are transposes
+    a_bar = x_bar = None
+    if needs is None or needs[0]:
+        a_bar = unbroadcast(out_bar[..., :, None] * x[..., None, :], np.shape(a))
+    if needs is None or needs[1]:
+        x_bar = unbroadcast(np.matvec(np.swapaxes(a, -1, -2), out_bar), np.shape(x))
+    return a_bar, x_bar
+
+
+def _vecmat_jvp(dots, out, x, a, **kwargs):
+    # vecmat(x, A) = sum_i conj(x_i) A_ij: np.vecmat conjugates x's tangent itself
+    x_dot, a_dot = dots[:2]
+    n = np.ndim(out)
+    t = None if x_dot is None else np.vecmat(align(x_dot, n), a)
+    u = None if a_dot is None else np.vecmat(x, align(a_dot, n + 1))
+    return u if t is None else t if u is None else t + u
+
+
+def _vecmat_vjp(out_bar, out, x, a, needs=None, **kwargs):
+    x_bar = a_bar = None
+    if needs is None or needs[0]:  # anti-linear in x: conj(sum_j A_ij ybar_j)
+        x_bar = unbroadcast(np.conj(np.matvec(a, out_bar)), np.shape(x))
+    if needs is None or needs[1]:
+        a_bar = unbroadcast(np.conj(x)[..., :, None] * out_bar[..., None, :], np.shape(a))
+    return x_bar, a_bar
+
+
+OVERRIDES[np.matvec] = Rule("numpy.matvec", RULES[np.matvec].jvp, _matvec_vjp, True)
+OVERRIDES[np.vecmat] = Rule("numpy.vecmat", _vecmat_jvp, _vecmat_vjp, True)
+
 # the jvp holds as it is: np.vecdot conjugates the tangent of x itself
 for _f in (np.vecdot, np.linalg.vecdot):
     OVERRIDES[_f] = Rule(func_name(_f), RULES[_f].jvp, _vecdot_vjp, True)
@@ -505,7 +545,7 @@ _NAMES = (
     (
         "add subtract multiply divide negative positive sqrt square reciprocal exp exp2 expm1 "
         "log log2 log10 log1p sin cos tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh "
-        "arctanh real"
+        "arctanh real rint"
     ),
     # shapes, copies and new arrays
     (
