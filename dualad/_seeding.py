@@ -120,8 +120,26 @@ def _one_direction(refs, td, v, what: str) -> list:
         shape = tuple(np.shape(ref))
         if tuple(np.shape(vi)) != shape:
             raise ValueError(f"{what} has a leaf of shape {np.shape(vi)} where {shape} is needed")
-        out.append(vi.reshape((1,) + shape))
+        out.append(_in_field(vi, ref, what).reshape((1,) + shape))
     return out
+
+
+def _in_field(vi, ref, what: str):
+    """``vi`` in ``ref``'s field: cast to complex for a complex ``ref``; for a real one, a
+    complex tangent raises (a real value does not move off the real axis) and a complex
+    cotangent keeps its real part (it pairs with a real value by Re(u y))."""
+    rc = getattr(getattr(ref, "dtype", None), "kind", "f") == "c"
+    vc = vi.dtype.kind == "c"
+    if rc and not vc:
+        return vi.astype(np.result_type(vi.dtype, ref.dtype))
+    if vc and not rc:
+        if what == "u":
+            return np.real(vi)
+        raise TypeError(
+            f"a complex {what} for a real input: a real value has real tangents. Make the input "
+            "complex (x.astype(complex)) to move it off the real axis."
+        )
+    return vi
 
 
 def _check_mode(mode: str) -> None:

@@ -548,3 +548,16 @@ def test_hvp_at_complex_inputs_is_the_derivative_of_the_gradient_map():
     np.testing.assert_allclose(dualad.hvp(f, Z, v), want, rtol=1e-6)
     with pytest.raises(NotImplementedError, match="hvp"):
         dualad.hessian(f, Z)
+
+
+def test_tangents_and_cotangents_take_their_values_field():
+    # a real tangent of a complex input moves it along the real axis: d|z| = Re(conj(z) t)/|z|
+    _, t = dualad.jvp(np.abs, Z, np.ones(3))
+    assert t.dtype == np.float64
+    np.testing.assert_allclose(t, np.real(np.conj(Z)) / np.abs(Z), rtol=1e-14)
+    with pytest.raises(TypeError, match="real input"):
+        dualad.jvp(np.sin, np.ones(2), np.array([1j, 0.0]))
+    # a complex cotangent of a real output: only its real part pairs with the output
+    x = np.array([0.3, 0.9])
+    _, g = dualad.vjp(np.sin, x, np.array([1 + 5j, 2 - 1j]))
+    np.testing.assert_allclose(g, np.cos(x) * np.array([1.0, 2.0]), rtol=1e-14)
