@@ -41,6 +41,10 @@ def check_grad(
     real inputs written so that it runs on complex values (no ``abs``, comparisons or
     ``np.real``/``np.conj`` of intermediate values).
 
+    With complex inputs or outputs, the check is of the directional derivative along random
+    complex directions: ``jvp`` (forward) or ``vjp`` paired with it (reverse) against
+    central differences, which needs no convention.
+
     ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
     and ``math.*`` then accept the traced values (see README).
 
@@ -59,8 +63,10 @@ def check_grad(
     if method == "complex_step" and any(np.iscomplexobj(v) for v in xs):
         raise ValueError("complex_step needs real inputs: it moves them off the real axis")
     rng = np.random.default_rng(seed)
+    ys0, ytd = flatten(f(unflatten(td, xs)))
+    if any(np.iscomplexobj(v) for v in xs) or any(np.iscomplexobj(to_host(y)) for y in ys0):
+        return _check_complex(f, xs, td, n_directions, rtol, atol, mode, rng)
     J = jacobian(f, unflatten(td, xs), mode=mode)
-    _, ytd = flatten(f(unflatten(td, xs)))
     rows = [[J]] if (ytd.is_leaf and td.is_leaf) else [flatten(r)[0] for r in _split_rows(J, ytd)]
     worst, where = 0.0, ""
     scale = [float(np.max(np.abs(to_host(v)))) for v in xs if getattr(v, "size", 1)]
@@ -129,10 +135,58 @@ def _collect(tree, td, acc):
         _collect(t, c, acc)
 
 
+def _check_complex(f, xs, td, n_directions, rtol, atol, mode, rng):
+    """check_grad where inputs or outputs are complex: the directional derivative along a
+    random direction (complex for a complex input) from ``jvp``, or in reverse mode the
+    ``vjp`` paired with it (``Re sum(u * (J v)) == Re sum(vjp(u) * v)``, the convention of
+    dualad.rules.complex), against central differences along that direction."""
+    from ._forward import jvp
+    from ._reverse import vjp
+
+    x = unflatten(td, xs)
+    ytd = flatten(f(x))[1]
+    scale = [float(np.max(np.abs(to_host(v)))) for v in xs if getattr(v, "size", 1)]
+    h = 1e-3 * max([1.0, *scale])
+    worst, where = 0.0, ""
+    for d in range(n_directions):
+        vs = [_direction(rng, v) for v in xs]
+        best = None
+        for step in (h, h / 10, h / 100):
+            fd = _central(f, xs, td, vs, step)
+            if mode == "reverse":
+                us = [_direction(rng, r) for r in fd]
+                _, xb = vjp(f, x, unflatten(ytd, us))
+                ad = sum(float(np.real(np.sum(to_host(b) * v))) for b, v in zip(flatten(xb)[0], vs))
+                ref = sum(float(np.real(np.sum(u * r))) for u, r in zip(us, fd))
+                e, w = _compare([np.float64(ad)], [np.float64(ref)], rtol, atol)
+            else:
+                _, t = jvp(f, x, unflatten(td, vs))
+                e, w = _compare(flatten(t)[0], fd, rtol, atol)
+            if best is None or e < best[0]:
+                best = (e, f"direction {d}, step {step:.0e}, {w}")
+            if e <= 1:
+                break
+        if best[0] > worst:
+            worst, where = best
+    if worst > 1:
+        raise AssertionError(f"derivative mismatch ({worst:.3g}x tolerance) at {where}")
+    return worst
+
+
+def _direction(rng, like):
+    """A random direction in ``like``'s space: complex for a complex value."""
+    shape = np.shape(like)
+    if np.iscomplexobj(like):
+        return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    return rng.standard_normal(shape)
+
+
 def _central(f, xs, td, vs, h):
     def at(t):
         pts = [x + t * v for x, v in zip(xs, vs)]
-        return [np.asarray(to_host(y), dtype=float) for y in flatten(f(unflatten(td, pts)))[0]]
+        ys = flatten(f(unflatten(td, pts)))[0]
+        return [np.asarray(to_host(y), dtype=complex if np.iscomplexobj(to_host(y)) else float)
+                for y in ys]  # fmt: skip
 
     a, b, c, d = at(2 * h), at(h), at(-h), at(-2 * h)
     return [(-p + 8 * q - 8 * r + s) / (12 * h) for p, q, r, s in zip(a, b, c, d)]

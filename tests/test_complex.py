@@ -561,3 +561,16 @@ def test_tangents_and_cotangents_take_their_values_field():
     x = np.array([0.3, 0.9])
     _, g = dualad.vjp(np.sin, x, np.array([1 + 5j, 2 - 1j]))
     np.testing.assert_allclose(g, np.cos(x) * np.array([1.0, 2.0]), rtol=1e-14)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_check_grad_on_complex_inputs_and_outputs(mode):
+    for f in (lambda z: np.sum(np.abs(z) ** 2), lambda z: np.exp(z) * np.conj(z[::-1])):
+        assert dualad.check_grad(f, Z, mode=mode) < 1
+    assert dualad.check_grad(lambda x: np.exp(1j * x) * x, np.array([0.3, 0.5]), mode=mode) < 1
+
+    def dropped(z):  # multiplies by the value without its derivative: a wrong derivative
+        return z * getattr(z, "primal", getattr(z, "value", z))
+
+    with pytest.raises(AssertionError, match="mismatch"):
+        dualad.check_grad(dropped, Z, mode=mode)
