@@ -92,12 +92,19 @@ def costs(f, xs, td, n_out: int | None = None) -> Costs | None:
     """The measured costs of ``f`` at inputs like ``xs`` (made with ``n_out`` if new; None
     when ``n_out`` is unknown, or ``f`` cannot be weakly referenced, e.g. a ufunc)."""
     key = key_of(f)
+    method = getattr(key, "__func__", None)
+    if method is not None and hasattr(key, "__self__"):
+        key = key.__self__  # a bound method is a new object on each access: key its instance
     entry = _COSTS.get(id(key))
     if len(xs) == 1:
         v = xs[0]
-        sig = (td, getattr(v, "shape", ()), getattr(v, "dtype", None))
+        sig = (method, td, getattr(v, "shape", ()), getattr(v, "dtype", None))
     else:
-        sig = (td, tuple((getattr(v, "shape", ()), getattr(v, "dtype", None)) for v in xs))
+        sig = (
+            method,
+            td,
+            tuple((getattr(v, "shape", ()), getattr(v, "dtype", None)) for v in xs),
+        )
     if entry is not None and entry[0]() is key:
         c = entry[1].get(sig)
         if c is not None or n_out is None:

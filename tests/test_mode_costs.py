@@ -134,3 +134,24 @@ def test_interleaved_calls_without_warm_samples_never_break_the_choice():
     for _ in range(10):
         g = dualad.grad(f, x)
     np.testing.assert_allclose(g, np.cos(x) * 2 * x + 2 * np.sin(x), rtol=1e-13)
+
+
+def test_bound_methods_keep_their_measured_costs():
+    class Model:
+        def __init__(self):
+            self.w = np.linspace(0.5, 1.5, 6)
+
+        def loss(self, x):
+            return np.sum(np.sin(self.w * x))
+
+        def other(self, x):
+            return np.sum(np.cos(self.w * x))
+
+    m = Model()
+    x = np.linspace(0.1, 0.6, 6)
+    for _ in range(8):
+        g = dualad.grad(m.loss, x)  # m.loss is a new bound-method object each time
+    np.testing.assert_allclose(g, m.w * np.cos(m.w * x), rtol=1e-14)
+    c = _costs(m.loss, x)
+    assert c is not None and sum(c.calls.values()) == 8
+    assert _costs(m.other, x) is None  # another method of the same instance: its own entry
