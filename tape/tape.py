@@ -99,6 +99,14 @@ class Tape:
             var = Variable._new(v, self._level, None, self)
             self._watched.append(var)
             return var
+        tx = type(x)
+        if (tx is list or tx is tuple) and all(
+            type(v) is np.float64 or type(v) is float for v in x
+        ):
+            # numbers (grad at a tuple or dict of them): the scalar records' floats, no pytree
+            out = [Variable._new(float(v), self._level, None, self) for v in x]
+            self._watched.extend(out)
+            return tx(out)
         leaves, td = flatten(x)
         out = []
         for v in leaves:
