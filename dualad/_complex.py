@@ -82,11 +82,7 @@ def jacobian(jacobian_fn, f, xs, td, mode, chunk):
     jp = jacobian_fn(g, parts, mode, chunk)  # a tuple (outputs) of tuples (parts)
     ytd = box[-1]
     rows = []
-    for row, y_is_complex in zip(jp, _complex_outputs(f, jp, kinds)):
+    for row in jp:  # a complex output has complex blocks
+        y_is_complex = any(np.iscomplexobj(b) for b in row)
         rows.append(unflatten(td, join(list(row), kinds, y_is_complex)))
     return unflatten(ytd, rows)
-
-
-def _complex_outputs(f, jp, kinds):
-    """Whether each output is complex, read off its blocks' dtypes."""
-    return [any(np.iscomplexobj(b) for b in row) for row in jp]

@@ -141,11 +141,9 @@ def grad(
         if mode == "auto":  # more than two numbers: by the costs measured for f, if any
             c = costs(f, (x,), LEAF, 1)
             m = "reverse" if c is None else pick(n, c)
-            t0 = clock()
-            g = _grad_forward_small(f, x, n) if m == "forward" else _grad_reverse_array(f, x)
-            if c is not None:
-                c.observe(m, clock() - t0)
-            return g
+            if m == "forward":
+                return _timed(c, m, _grad_forward_small, f, x, n)
+            return _timed(c, m, _grad_reverse_array, f, x)
     _check_mode(mode)
     xs, td = _leaves(x)
     n = sum(_size(v) for v in xs)
@@ -157,11 +155,17 @@ def grad(
     if mode == "auto":  # the rule for one output (no evaluation of f), or measured costs
         c = costs(f, xs, td, 1) if n > _PACKED else None
         mode = "forward" if n <= _PACKED else "reverse" if c is None else pick(n, c)
-        t0 = clock()
-    g = _grad_in(f, xs, td, n, mode)
-    if c is not None:
-        c.observe(mode, clock() - t0)
-    return g
+    return _timed(c, mode, _grad_in, f, xs, td, n, mode)
+
+
+def _timed(c, mode: str, run, *args):
+    """``run(*args)``, its time recorded in the measured costs ``c`` (if any) for ``mode``."""
+    if c is None:
+        return run(*args)
+    t0 = clock()
+    res = run(*args)
+    c.observe(mode, clock() - t0)
+    return res
 
 
 def _grad_in(f, xs, td, n: int, mode: str):

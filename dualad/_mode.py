@@ -195,16 +195,14 @@ def choose_mode(f: Callable, x: Any) -> ModeChoice:
         return ModeChoice(mode, n_in, c.n_out, _why(n_in, c, mode))
     ys, _ = flatten(f(unflatten(td, xs)))
     n_out = sum(_size(v) for v in ys)
+    mode = rule(n_in, n_out)
     if n_in <= _PACKED:
-        mode = "forward"
         why = (
             f"{n_in} input number(s): one forward pass on packed scalars carries every "
             "direction, cheaper than taping whatever f returns"
         )
-    elif n_in <= n_out:
-        mode = "forward"
+    elif mode == "forward":
         why = f"{n_in} inputs <= {n_out} outputs: forward mode needs one pass per input direction"
     else:
-        mode = "reverse"
         why = f"{n_in} inputs > {n_out} outputs: reverse mode needs one sweep per output"
     return ModeChoice(mode, n_in, n_out, why + ", the fewer passes wins.")

@@ -26,17 +26,6 @@ INTERCEPT_HINT = (
     "intercept=True (dualad.grad(f, x, intercept=True)) or use `with dualad.intercept():`; "
     "float(), int() and .item() stay errors even then."
 )
-#: Why a complex value with a derivative raises (issue 11 makes complex arithmetic exact).
-COMPLEX = (
-    "{what} is complex: dualad does not differentiate complex values yet, and refuses them "
-    "rather than return a wrong derivative. Write the function on real arrays: the real and "
-    "imaginary parts as separate real inputs, np.cos/np.sin for exp(1j*x), np.hypot for abs."
-)
-
-
-def complex_refused(what: str) -> NotImplementedError:
-    """The error for a complex value that would carry a derivative."""
-    return NotImplementedError(COMPLEX.format(what=what))
 
 
 def is_complex(x) -> bool:
