@@ -24,6 +24,7 @@ from .api import (
     value_and_grad,
     vjp,
 )
+from .custom import custom_jvp, custom_vjp, defrule
 from .dual import Dual
 from .hyperdual import HyperDual
 
@@ -36,6 +37,9 @@ __all__ = [
     "check_grad",
     "choose_mode",
     "config",
+    "custom_jvp",
+    "custom_vjp",
+    "defrule",
     "derivative",
     "grad",
     "hessian",

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from . import _foreign
 from ._buffer import Buffer, make, resolve, wrapper_of
 from ._ops import strip
 from ._tags import Leveled
@@ -470,6 +471,7 @@ _MODULES = {"numpy": np, "math": math}
 def install() -> None:
     """Replace the module attributes with the (dormant) wrappers, once per process."""
     global _installed
+    _foreign.install(active)  # SciPy's dispatchers: again whenever more modules are imported
     if _installed:
         return
     with _LOCK:
@@ -484,7 +486,9 @@ def install() -> None:
 
 def _patch_globals(namespace: dict) -> None:
     """Point names bound to an original (``from math import sin``) at its wrapper."""
-    by_original = {id(ORIGINAL[k]): (ORIGINAL[k], w) for k, w in WRAPPER.items()}
+    pairs = [(ORIGINAL[k], w) for k, w in WRAPPER.items()]
+    pairs += [(_foreign.ORIGINALS[k], w) for k, w in _foreign.INSTALLED.items()]
+    by_original = {id(o): (o, w) for o, w in pairs}
     with _LOCK:
         for name, value in list(namespace.items()):
             pair = by_original.get(id(value))
@@ -556,10 +560,8 @@ def intercepting(f: Callable) -> Callable:
     >>> dualad.grad(intercepting(lambda x: np.asarray(x) @ x), np.array([1.0, 2.0]))
     array([2., 4.])
     """
-    if not _installed:
-        install()
-
     def run(*args, **kwargs):
+        install()  # cheap once done; catches SciPy modules imported since the last call
         token = _ON.set(True)
         try:
             return resolve(f(*args, **kwargs))  # buffers: their wrappers, or plain arrays

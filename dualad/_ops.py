@@ -223,6 +223,19 @@ class ArrayOps(Leveled):
     mT = property(lambda self: np.swapaxes(self, -1, -2))
     real = property(lambda self: np.real(self))
     imag = property(lambda self: np.imag(self))
+    # the array API: SciPy (SCIPY_ARRAY_API=1) and array-API libraries find NumPy's
+    # functions here, with constructors that keep the wrapper (dualad._namespace)
+    device = property(lambda self: getattr(strip(self), "device", "cpu"))
+
+    def __array_namespace__(self, *, api_version=None):
+        from ._namespace import NAMESPACE
+
+        return NAMESPACE
+
+    def to_device(self, device, /, *, stream=None):
+        if device != self.device:
+            raise ValueError(f"{type(self).__name__}.to_device: only {self.device!r} here")
+        return self
 
     # -- comparisons: plain boolean arrays of the primal, so if/while/np.where work --------
     def __lt__(self, o):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-import scipy.special as sc
+import scipy.special as _scipy_special
 
 from dualad._numpy import np
 
@@ -24,6 +24,19 @@ _SQRT1_2 = math.sqrt(0.5)
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 _DEG = np.pi / 180
+
+class _Ufuncs:
+    """``scipy.special`` with its functions as the ufuncs themselves: under
+    ``SCIPY_ARRAY_API=1`` SciPy wraps each ufunc in a Python function (which reaches the
+    ufunc after its array-API dispatch), so rules are keyed, and partials call, the ufunc."""
+
+    def __getattr__(self, name: str):
+        f = getattr(_scipy_special, name)
+        inner = getattr(f, "__wrapped__", None)
+        return inner if isinstance(inner, np.ufunc) else f
+
+
+sc = _Ufuncs()
 
 # the ufuncs behind the Python function scipy.special.zeta: private names, so looked up
 # softly (an ImportError here would drop every scipy rule)

@@ -164,7 +164,8 @@ def test_every_addition_has_a_case():
     mine = {f for f, impl in COMPOSITES.items() if impl.__module__.endswith("statistics")}
     mine |= {f for f, r in RULES.items() if r.jvp.__module__.endswith("statistics")}
     assert mine - tested == set()
-    assert np.median in RULES and np.median not in COMPOSITES  # not restated twice
+    median = getattr(np.median, "__wrapped__", np.median)  # under an interception wrapper
+    assert median in RULES and median not in COMPOSITES  # not restated twice
 
 
 # -- values on plain arrays, over every method and many sizes ----------------------------------

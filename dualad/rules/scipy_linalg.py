@@ -1,0 +1,327 @@
+"""scipy.linalg: the functions users call, differentiated where SciPy calls LAPACK.
+
+Two rules (``solve_triangular``, ``lu_factor``, ``expm``: the primal is SciPy's own) and
+restatements in calls that have rules (``solve``, ``cho_factor``/``cho_solve``, ``lu_solve``,
+``norm``, ``eigh``). Each is registered as a ``dualad._foreign`` target and installed on
+``scipy.linalg`` when interception is on. Rules call SciPy through ungated dispatchers
+(``_tri``, ``_expm``), so the derivative of a derivative reaches the same rule. Only 2-D
+matrices (SciPy's batched forms raise). Imports numpy; SciPy only through the originals
+handed over at installation.
+"""
+
+from __future__ import annotations
+
+from dualad._numpy import np
+
+from .._foreign import dispatcher, target
+from .._ops import strip
+from ._define import Rule
+
+_SCIPY: dict = {}  # ungated dispatchers the rules call: "solve_triangular", "expm"
+
+
+def _matrix(a, name: str) -> None:
+    if len(np.shape(a)) != 2:
+        raise NotImplementedError(
+            f"scipy.linalg.{name}: dualad differentiates 2-D matrices only (got shape "
+            f"{np.shape(a)}); loop over the batch, or use numpy.linalg's batched functions"
+        )
+
+
+def _trans(trans) -> int:
+    t = {0: 0, 1: 1, 2: 1, "N": 0, "T": 1, "C": 1}.get(trans)
+    if t is None:
+        raise ValueError(f"scipy.linalg: trans must be 0, 1, 2, 'N', 'T' or 'C', got {trans!r}")
+    return t
+
+
+def _triangle(a, lower: bool, unit: bool):
+    """The part of ``a`` a triangular solve reads (its strict triangle when the diagonal is
+    taken as 1)."""
+    k = -1 if unit else 0
+    return np.tril(a, k) if lower else np.triu(a, -k)
+
+
+def _batched_solve(a, rhs, b_ndim: int, **kw):
+    """Solve for each of the leading ``m`` right-hand sides ``rhs`` (``(m,) + b.shape``) in
+    one call: they become extra columns."""
+    m, n = rhs.shape[0], rhs.shape[1]
+    cols = np.moveaxis(rhs, 0, 1).reshape((n, -1))
+    x = _SCIPY["solve_triangular"](a, cols, **kw)
+    x = x.reshape((n, m) + tuple(rhs.shape[2:]))
+    return np.moveaxis(x, 1, 0)
+
+
+def _tri_kw(trans=0, lower=False, unit_diagonal=False):
+    return {"trans": _trans(trans), "lower": bool(lower), "unit_diagonal": bool(unit_diagonal)}
+
+
+def _tri_args(a, b, trans=0, lower=False, unit_diagonal=False, *rest, **kwargs):
+    if len(rest) > 2 or set(kwargs) - {"overwrite_b", "check_finite"}:
+        extra = sorted(set(kwargs) - {"overwrite_b", "check_finite"})
+        raise NotImplementedError(f"scipy.linalg.solve_triangular: options {extra} (debug, ...)")
+    _matrix(a, "solve_triangular")
+    return _tri_kw(trans, lower, unit_diagonal)
+
+
+def solve_triangular_jvp(dots, x, a, b, *args, **kwargs):
+    kw = _tri_args(a, b, *args, **kwargs)
+    da = dots[0]
+    db = dots[1] if len(dots) > 1 else None
+    rhs = None
+    if da is not None:
+        dt = _triangle(da, kw["lower"], kw["unit_diagonal"])
+        if kw["trans"]:
+            dt = np.swapaxes(dt, -1, -2)
+        rhs = -(dt @ x) if np.ndim(x) == 2 else -(dt @ x[..., None])[..., 0]
+    if db is not None:
+        rhs = db if rhs is None else rhs + db
+    if rhs is None:
+        return None
+    return _batched_solve(a, rhs, np.ndim(b), **kw)
+
+
+def solve_triangular_vjp(x_bar, x, a, b, *args, needs=(True, True), **kwargs):
+    kw = _tri_args(a, b, *args, **kwargs)
+    b_bar = _batched_solve(a, x_bar, np.ndim(b), **{**kw, "trans": 1 - kw["trans"]})
+    a_bar = None
+    if needs[0]:
+        g = -(b_bar @ np.swapaxes(x, -1, -2)) if np.ndim(x) == 2 else -(b_bar[..., None] * x)
+        if kw["trans"]:
+            g = np.swapaxes(g, -1, -2)
+        a_bar = _triangle(g, kw["lower"], kw["unit_diagonal"])
+    return (a_bar, b_bar if needs[1] else None) + (None,) * (len(args))
+
+
+_TRI_RULE = Rule("scipy.linalg.solve_triangular", solve_triangular_jvp, solve_triangular_vjp, True)
+
+
+@target("scipy.linalg.solve_triangular", "scipy.linalg", "solve_triangular")
+def _make_solve_triangular(orig):
+    _SCIPY["solve_triangular"] = dispatcher(orig, rule=_TRI_RULE)
+    return "rule", _TRI_RULE
+
+
+def _tri(a, b, trans=0, lower=False, unit_diagonal=False):
+    import scipy.linalg
+
+    f = _SCIPY.get("solve_triangular")
+    if f is None:  # installed only once scipy.linalg was imported: it is, by now
+        _make_solve_triangular(scipy.linalg.solve_triangular)
+        f = _SCIPY["solve_triangular"]
+    return f(a, b, trans=trans, lower=lower, unit_diagonal=unit_diagonal)
+
+
+# -- solve: restated per assume_a -------------------------------------------------------------
+
+_SYM = ("sym", "symmetric", "her", "hermitian", "pos", "positive definite")
+
+
+def _symmetric_from(a, lower: bool):
+    """The symmetric matrix SciPy solves with: ``a``'s triangle mirrored."""
+    t = np.tril(a) if lower else np.triu(a)
+    return t + np.swapaxes(np.tril(a, -1) if lower else np.triu(a, 1), -1, -2)
+
+
+def _solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=True,
+           assume_a=None, transposed=False):  # fmt: skip
+    _matrix(a, "solve")
+    kind = "gen" if assume_a is None else str(assume_a).lower()
+    if kind in ("gen", "general"):
+        m = a
+    elif kind in _SYM:
+        m = _symmetric_from(a, lower)
+    elif kind in ("diagonal",):
+        m = np.diag(np.diagonal(a))
+    elif kind in ("tridiagonal",):
+        m = np.triu(np.tril(a, 1), -1)
+    elif kind in ("upper triangular", "lower triangular"):
+        lo = kind.startswith("lower")
+        return _tri(a, b, trans=1 if transposed else 0, lower=lo)
+    else:
+        raise NotImplementedError(f"scipy.linalg.solve with assume_a={assume_a!r}")
+    if transposed:
+        m = np.swapaxes(m, -1, -2)
+    return np.linalg.solve(m, b)
+
+
+@target("scipy.linalg.solve", "scipy.linalg", "solve")
+def _make_solve(orig):
+    return "restated", _solve
+
+
+# -- Cholesky ---------------------------------------------------------------------------------
+
+
+def _cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
+    _matrix(a, "cho_factor")
+    low = np.linalg.cholesky(_symmetric_from(a, lower))
+    if lower:  # LAPACK leaves the other triangle as it was
+        return low + np.triu(a, 1), True
+    return np.swapaxes(low, -1, -2) + np.tril(a, -1), False
+
+
+def _cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
+    c, lower = c_and_lower
+    _matrix(c, "cho_solve")
+    if lower:  # A = L L^T
+        return _tri(c, _tri(c, b, lower=True), trans=1, lower=True)
+    return _tri(c, _tri(c, b, trans=1), lower=False)  # A = U^T U
+
+
+@target("scipy.linalg.cho_factor", "scipy.linalg", "cho_factor")
+def _make_cho_factor(orig):
+    return "restated", _cho_factor
+
+
+@target("scipy.linalg.cho_solve", "scipy.linalg", "cho_solve")
+def _make_cho_solve(orig):
+    return "restated", _cho_solve
+
+
+# -- LU ---------------------------------------------------------------------------------------
+
+
+def _perm(piv) -> np.ndarray:
+    """Row order P A = A[perm] from LAPACK's interchanges (row i swapped with piv[i])."""
+    piv = np.asarray(strip(piv))
+    perm = np.arange(piv.shape[0])
+    for i, p in enumerate(piv.tolist()):
+        perm[i], perm[p] = perm[p], perm[i]
+    return perm
+
+
+def _l_u(lu):
+    n = lu.shape[-1]
+    eye = np.eye(n, dtype=strip(lu).dtype)
+    return np.tril(lu, -1) + eye, np.triu(lu)
+
+
+def lu_factor_jvp(dots, out, a, *args, **kwargs):
+    _matrix(a, "lu_factor")
+    lu, piv = out
+    l_, u = _l_u(lu)
+    perm = _perm(piv)
+    f = np.linalg.solve(l_, dots[0][..., perm, :])  # L^-1 P dA
+    f = np.swapaxes(np.linalg.solve(np.swapaxes(u, -1, -2), np.swapaxes(f, -1, -2)), -1, -2)
+    return l_ @ np.tril(f, -1) + np.triu(f) @ u, None
+
+
+def lu_factor_vjp(out_bar, out, a, *args, **kwargs):
+    lu, piv = out
+    lu_bar = out_bar[0]
+    if lu_bar is None:
+        return (None,) + (None,) * len(args)
+    l_, u = _l_u(lu)
+    lt, ut = np.swapaxes(l_, -1, -2), np.swapaxes(u, -1, -2)
+    g = np.tril(lt @ np.tril(lu_bar, -1), -1) + np.triu(np.triu(lu_bar) @ ut)
+    g = np.linalg.solve(lt, g)  # L^-T G
+    g = np.swapaxes(np.linalg.solve(u, np.swapaxes(g, -1, -2)), -1, -2)  # ... U^-T
+    inv = np.argsort(_perm(piv))
+    return (g[..., inv, :],) + (None,) * len(args)
+
+
+_LU_RULE = Rule("scipy.linalg.lu_factor", lu_factor_jvp, lu_factor_vjp)
+
+
+@target("scipy.linalg.lu_factor", "scipy.linalg", "lu_factor")
+def _make_lu_factor(orig):
+    return "rule", _LU_RULE
+
+
+def _lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
+    lu, piv = lu_and_piv
+    _matrix(lu, "lu_solve")
+    perm = _perm(piv)
+    if _trans(trans) == 0:  # A = P^T L U
+        y = _tri(lu, b[perm], lower=True, unit_diagonal=True)
+        return _tri(lu, y, lower=False)
+    y = _tri(lu, b, trans=1, lower=False)  # A^T = U^T L^T P
+    z = _tri(lu, y, trans=1, lower=True, unit_diagonal=True)
+    return z[np.argsort(perm)]
+
+
+@target("scipy.linalg.lu_solve", "scipy.linalg", "lu_solve")
+def _make_lu_solve(orig):
+    return "restated", _lu_solve
+
+
+# -- expm: the Frechet derivative as the corner of a block exponential ------------------------
+
+
+def _frechet(a, e):
+    """L(A, E) for each leading E: the upper-right block of expm([[A, E], [0, A]])."""
+    n = a.shape[-1]
+    k = e.shape[0]
+    wide = np.broadcast_to(a, (k, n, n))
+    top = np.concatenate([wide, e], axis=-1)
+    bottom = np.concatenate([0 * e, wide], axis=-1)
+    big = np.concatenate([top, bottom], axis=-2)
+    return np.stack([_SCIPY["expm"](big[j])[:n, n:] for j in range(k)])
+
+
+def expm_jvp(dots, out, a):
+    _matrix(a, "expm")
+    return None if dots[0] is None else _frechet(a, dots[0])
+
+
+def expm_vjp(out_bar, out, a):
+    _matrix(a, "expm")
+    return (_frechet(np.swapaxes(a, -1, -2), out_bar),)
+
+
+_EXPM_RULE = Rule("scipy.linalg.expm", expm_jvp, expm_vjp)
+
+
+@target("scipy.linalg.expm", "scipy.linalg", "expm")
+def _make_expm(orig):
+    _SCIPY["expm"] = dispatcher(orig, rule=_EXPM_RULE)
+    return "rule", _EXPM_RULE
+
+
+# -- norm and eigh: restated ------------------------------------------------------------------
+
+
+def _norm(a, ord=None, axis=None, keepdims=False, check_finite=True):
+    return np.linalg.norm(a, ord=ord, axis=axis, keepdims=keepdims)
+
+
+@target("scipy.linalg.norm", "scipy.linalg", "norm")
+def _make_norm(orig):
+    return "restated", _norm
+
+
+def _make_eigh_impl(orig):
+    def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False,
+             overwrite_b=False, type=1, check_finite=True, subset_by_index=None,
+             subset_by_value=None, driver=None):  # fmt: skip
+        _matrix(a, "eigh")
+        if type != 1 or subset_by_value is not None:
+            opt = "type" if type != 1 else "subset_by_value"
+            raise NotImplementedError(f"scipy.linalg.eigh with {opt}= (only type=1 and "
+                                      "subset_by_index)")  # fmt: skip
+        uplo = "L" if lower else "U"
+        if b is None:
+            w, v = np.linalg.eigh(a, UPLO=uplo)
+        else:
+            low = np.linalg.cholesky(_symmetric_from(b, lower))
+            inner = np.linalg.solve(low, np.swapaxes(np.linalg.solve(low, a), -1, -2))
+            w, u = np.linalg.eigh(inner, UPLO=uplo)
+            v = np.linalg.solve(np.swapaxes(low, -1, -2), u)
+        if subset_by_index is not None:
+            lo, hi = subset_by_index
+            w, v = w[lo : hi + 1], v[:, lo : hi + 1]
+        if eigvals_only:
+            return w
+        # SciPy's own eigenvectors may differ in sign (another LAPACK driver): take its signs
+        ref = orig(strip(a), None if b is None else strip(b), lower=lower,
+                   subset_by_index=subset_by_index, driver=driver)[1]  # fmt: skip
+        sign = np.where(np.sum(ref * strip(v), axis=0) < 0, -1.0, 1.0)
+        return w, v * sign
+
+    return eigh
+
+
+@target("scipy.linalg.eigh", "scipy.linalg", "eigh")
+def _make_eigh(orig):
+    return "restated", _make_eigh_impl(orig)

@@ -1,0 +1,113 @@
+"""scipy.special's Python-level functions, restated in calls that have rules.
+
+``logsumexp`` (with ``b=`` and ``return_sign=``), ``softmax``, ``log_softmax`` and
+``polygamma`` are Python functions in SciPy (they start with ``np.asarray`` or an array-API
+update SciPy treats as read-only). The ufuncs (``entr``, ``poch``, ``gammaln``, ...) have
+their rules in ``special.py``; under ``SCIPY_ARRAY_API=1`` SciPy wraps each in a Python
+function, restated here as the ufunc itself. Each restatement returns SciPy's value; the shift by the maximum that keeps
+``exp`` from overflowing is a constant (it cancels in the derivative). Imports numpy;
+scipy.special only inside the restatements.
+"""
+
+from __future__ import annotations
+
+from dualad._numpy import np
+
+from .._foreign import target
+from .._ops import strip
+
+
+def _shift(a, axis, keepdims=True):
+    """The maximum of ``a``'s value along ``axis`` as a constant; 0 where it is not finite."""
+    m = np.max(strip(a), axis=axis, keepdims=keepdims)
+    return np.where(np.isfinite(m), m, 0.0)
+
+
+def _logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    if b is not None:
+        a, b = np.broadcast_arrays(a, b)
+        if np.any(strip(b) == 0):
+            a = np.where(strip(b) == 0, -np.inf, a)  # SciPy drops terms with b == 0
+    m = _shift(a, axis)
+    e = np.exp(a - m)
+    s = np.sum(e if b is None else b * e, axis=axis, keepdims=True)
+    sign = np.sign(strip(s))
+    out = np.log(np.abs(s) if return_sign or b is not None else s) + m
+    if not keepdims:
+        ax = tuple(range(np.ndim(out))) if axis is None else axis
+        out = np.squeeze(out, axis=ax)
+        sign = np.squeeze(sign, axis=ax)
+    if return_sign:
+        return out, sign
+    if b is not None:  # a negative sum has no real log: SciPy gives nan
+        out = np.where(sign < 0, np.nan, out)
+    return out
+
+
+def _log_softmax(x, axis=None):
+    m = _shift(x, axis)
+    z = x - m
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+def _softmax(x, axis=None):
+    e = np.exp(x - _shift(x, axis))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _polygamma(n, x):
+    import scipy.special as sc
+
+    n = strip(n)  # the order: an integer, no derivative
+    if np.any(np.asarray(n) != np.floor(n)):
+        raise ValueError("scipy.special.polygamma: n must be an integer")
+    n = np.asarray(n, dtype=float)
+    zeta = sc._ufuncs._zeta  # Hurwitz zeta, the ufunc (with its rule in x)
+    fac = (-1.0) ** (n + 1) * sc.gamma(n + 1.0)
+    return np.where(n == 0, sc.psi(x), fac * zeta(n + 1, x))
+
+
+@target("scipy.special.logsumexp", "scipy.special", "logsumexp")
+def _make_logsumexp(orig):
+    return "restated", _logsumexp
+
+
+@target("scipy.special.softmax", "scipy.special", "softmax")
+def _make_softmax(orig):
+    return "restated", _softmax
+
+
+@target("scipy.special.log_softmax", "scipy.special", "log_softmax")
+def _make_log_softmax(orig):
+    return "restated", _log_softmax
+
+
+@target("scipy.special.polygamma", "scipy.special", "polygamma")
+def _make_polygamma(orig):
+    return "restated", _polygamma
+
+
+def _as_ufunc(ufunc):
+    def make(orig):
+        if isinstance(orig, np.ufunc):
+            return None  # the ufunc itself: its rule is in special.py
+        return "restated", lambda *args, **kwargs: ufunc(*args, **kwargs)
+
+    return make
+
+
+def _wrapped_ufuncs() -> dict:
+    """scipy.special's ufuncs that ``SCIPY_ARRAY_API=1`` wraps in Python functions (whose
+    NumPy fallback calls ``np.asarray``): restated as the ufunc, which has its rule."""
+    import scipy.special as sc
+
+    out = {}
+    for name in getattr(sc, "__all__", ()):
+        inner = getattr(getattr(sc, name, None), "__wrapped__", None)
+        if isinstance(inner, np.ufunc):
+            out[name] = inner
+    return out
+
+
+for _name, _ufunc in _wrapped_ufuncs().items():
+    target(f"scipy.special.{_name}", "scipy.special", _name)(_as_ufunc(_ufunc))

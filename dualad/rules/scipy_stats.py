@@ -1,0 +1,1 @@
+"""scipy.stats: distributions restated (see the next commit)."""
