@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 # measure this checkout's dualad, and import the benchmarks as the `benchmarks` package
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from benchmarks import aliasing, api, doors, forward, spectral
+from benchmarks import aliasing, api, doors, forward, scipy_rules, spectral
 from benchmarks import tape as tape_bench
 
 
@@ -127,6 +127,26 @@ CASES = [
         aliasing.Intercept1e3,
         "time_reverse",
         plain="time_native_reverse",
+    ),
+    # SciPy and custom rules (issue 12): comparison rows (the issue sets no speed target)
+    Case("scipy_gp_nll_200[grad]", scipy_rules.GaussianProcessNLL, "time_grad"),
+    Case("scipy_gp_nll_200[grad reverse]", scipy_rules.GaussianProcessNLL, "time_grad_reverse"),
+    Case("scipy_gp_nll_200[hessian]", scipy_rules.GaussianProcessNLL, "time_hessian"),
+    Case("scipy_logsumexp_1e5[grad]", scipy_rules.LogSumExp, "time_grad"),
+    # a rule stated by the user against the same derivative built in
+    Case("custom_rule_1e5[forward]", scipy_rules.CustomRule, "time_custom_forward"),
+    Case(
+        "custom_rule_1e5[forward/builtin]",
+        scipy_rules.CustomRule,
+        "time_custom_forward",
+        plain="time_builtin_forward",
+    ),
+    Case("custom_rule_1e5[reverse]", scipy_rules.CustomRule, "time_custom_reverse"),
+    Case(
+        "custom_rule_1e5[reverse/builtin]",
+        scipy_rules.CustomRule,
+        "time_custom_reverse",
+        plain="time_builtin_reverse",
     ),
 ]
 

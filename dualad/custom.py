@@ -177,38 +177,92 @@ def _single(out, name: str, given: str) -> None:
         )
 
 
+#: The most Jacobian entries the fallback below forms (for a rule that calls compiled code on
+#: its tangents or cotangents, so it cannot be transposed by tracing).
+DENSE_LIMIT = 10**7
+
+
+def _transpose(linear: Callable, shapes: list, bar) -> list | None:
+    """``L^T bar`` for the linear map ``linear(*ts)``, by recording it on a tape at zero
+    tangents and sweeping back from ``<bar, L(ts)>`` (JAX's linear transposition). None
+    when the map does not depend on the tangents at all."""
+    import tape
+
+    with tape.Tape() as t:
+        ws = [t.watch(np.zeros(s)) for s in shapes]
+        y = linear(*ws)
+        if y is None or not isinstance(y, tape.Variable):
+            return None
+        s = np.sum(y * bar)
+    out = t.gradient(s, ws)
+    t.close()
+    return list(out)
+
+
+def _too_big(name: str, given: str, entries: int) -> NotImplementedError:
+    other = "vjp" if given == "jvp" else "jvp"
+    return NotImplementedError(
+        f"{name}: its {given} rule could not be transposed by tracing (it converts the "
+        f"{'tangents' if given == 'jvp' else 'cotangent'} to plain arrays), and the Jacobian "
+        f"it would take instead has {entries} entries; give {other}= too"
+    )
+
+
 def _vjp_from_jvp(jvp: Callable, name: str) -> Callable:
-    """Reverse mode through the Jacobian: ``J_i`` from the jvp with one direction per element
-    of input ``i``, then ``out_bar . J_i``."""
+    """Reverse mode from a forward rule: the jvp transposed by tracing it on a tape (one
+    call); if it refuses traced tangents, through the Jacobian (one direction per element of
+    each input) and ``out_bar . J_i``."""
 
     def vjp(out_bar, out, *args, needs=None, **kwargs):
         _single(out, name, "jvp")
-        res = []
-        oshape = np.shape(strip(out))
-        for i, a in enumerate(args):
-            want = needs[i] if needs is not None else _floating(a)
-            if not want or not _floating(a):
-                res.append(None)
-                continue
-            shape = np.shape(strip(a))
-            n = int(np.prod(shape))
-            eye = np.eye(n).reshape((n,) + shape)
-            dots = tuple(eye if j == i else None for j in range(len(args)))
-            jac = jvp(dots, out, *args, **kwargs)  # (n,) + out shape
-            if jac is None:
-                res.append(None)
-                continue
-            jac = np.reshape(jac, (n, int(np.prod(oshape))))
-            bar = np.reshape(out_bar, (out_bar.shape[0], -1))
-            res.append(np.reshape(bar @ jac.T, (out_bar.shape[0],) + shape))
+        m = out_bar.shape[0]
+        want = [_floating(a) and (needs is None or bool(needs[i])) for i, a in enumerate(args)]
+        idx = [i for i, w in enumerate(want) if w]
+        shapes = [(m,) + np.shape(strip(args[i])) for i in idx]
+
+        def linear(*ts):
+            dots = [None] * len(args)
+            for i, t in zip(idx, ts):
+                dots[i] = t
+            return jvp(tuple(dots), out, *args, **kwargs)
+
+        try:
+            bars = _transpose(linear, shapes, out_bar)
+        except TypeError:
+            bars = _vjp_dense(jvp, name, out_bar, out, args, idx, kwargs)
+        res = [None] * len(args)
+        if bars is not None:
+            for i, b in zip(idx, bars):
+                res[i] = b
         return tuple(res)
 
     return vjp
 
 
+def _vjp_dense(jvp, name, out_bar, out, args, idx, kwargs) -> list:
+    oshape = np.shape(strip(out))
+    bars = []
+    for i in idx:
+        shape = np.shape(strip(args[i]))
+        n = int(np.prod(shape))
+        if n * int(np.prod(oshape)) > DENSE_LIMIT:
+            raise _too_big(name, "jvp", n * int(np.prod(oshape)))
+        eye = np.eye(n).reshape((n,) + shape)
+        dots = tuple(eye if j == i else None for j in range(len(args)))
+        jac = jvp(dots, out, *args, **kwargs)  # (n,) + out shape
+        if jac is None:
+            bars.append(np.zeros((out_bar.shape[0],) + shape))
+            continue
+        jac = np.reshape(jac, (n, int(np.prod(oshape))))
+        bar = np.reshape(out_bar, (out_bar.shape[0], -1))
+        bars.append(np.reshape(bar @ jac.T, (out_bar.shape[0],) + shape))
+    return bars
+
+
 def _jvp_from_vjp(vjp: Callable, needs_kw: bool, name: str) -> Callable:
-    """Forward mode through the Jacobian: its rows from the vjp, one cotangent per output
-    element, then ``J_i . dot_i`` summed over the inputs."""
+    """Forward mode from a reverse rule: the vjp transposed by tracing it on a tape (one
+    call); if it refuses a traced cotangent, through the Jacobian's rows (one cotangent per
+    output element) and ``J_i . dot_i`` summed over the inputs."""
 
     def jvp(dots, out, *args, **kwargs):
         _single(out, name, "vjp")
@@ -216,21 +270,44 @@ def _jvp_from_vjp(vjp: Callable, needs_kw: bool, name: str) -> Callable:
         if k == 0:
             return None
         oshape = np.shape(strip(out))
-        m = int(np.prod(oshape))
-        eye = np.eye(m).reshape((m,) + oshape)
         extra = {"needs": tuple(d is not None for d in dots)} if needs_kw else {}
-        rows = vjp(eye, out, *args, **kwargs, **extra)
-        total = None
-        for d, r in zip(dots, rows):
-            if d is None or r is None:
-                continue
-            term = np.reshape(d, (k, -1)) @ np.reshape(r, (m, -1)).T  # (k, m)
-            total = term if total is None else total + term
-        if total is None:
-            return None
-        return np.reshape(total, (k,) + oshape)
+
+        def linear(u):  # <dots, vjp(u)>: its gradient in u is the jvp of each direction
+            rows = vjp(u, out, *args, **kwargs, **extra)
+            total = None
+            for d, r in zip(dots, rows):
+                if d is None or r is None:
+                    continue
+                term = np.sum(np.reshape(d * r, (k, -1)), axis=1)  # <d_j, r_j> per direction
+                total = term if total is None else total + term
+            return total
+
+        try:
+            res = _transpose(linear, [(k,) + oshape], 1.0)
+        except TypeError:
+            return _jvp_dense(vjp, name, dots, out, args, kwargs, extra, k)
+        return None if res is None else res[0]
 
     return jvp
+
+
+def _jvp_dense(vjp, name, dots, out, args, kwargs, extra, k):
+    oshape = np.shape(strip(out))
+    m = int(np.prod(oshape))
+    n = sum(int(np.prod(np.shape(strip(a)))) for a, d in zip(args, dots) if d is not None)
+    if n * m > DENSE_LIMIT:
+        raise _too_big(name, "vjp", n * m)
+    eye = np.eye(m).reshape((m,) + oshape)
+    rows = vjp(eye, out, *args, **kwargs, **extra)
+    total = None
+    for d, r in zip(dots, rows):
+        if d is None or r is None:
+            continue
+        term = np.reshape(d, (k, -1)) @ np.reshape(r, (m, -1)).T  # (k, m)
+        total = term if total is None else total + term
+    if total is None:
+        return None
+    return np.reshape(total, (k,) + oshape)
 
 
 def _needs_kw(f: Callable) -> bool:

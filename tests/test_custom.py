@@ -282,3 +282,55 @@ def test_wrong_shapes_and_counts_raise():
 def test_plain_calls_untouched():
     assert c_sin(0.5) == pytest.approx(math.sin(0.5))
     np.testing.assert_array_equal(logaddexp_stable(X, X), np.logaddexp(X, X))
+
+
+# -- one mode from the other: transposed by tracing, the Jacobian only as a fallback ----------
+
+
+def _np_sin(x):
+    return np.sin(plain_only(x))
+
+
+def test_transposed_by_tracing_at_scale():
+    # 10^5 elements: a Jacobian would be 80 GB; the traced transpose is one rule call
+    x = np.linspace(-2, 2, 10**5)
+    sin_j = dualad.defrule(_np_sin, jvp=lambda t, out, x: np.cos(x) * t[0])
+    sin_v = dualad.defrule(_np_sin, vjp=lambda g, out, x: (np.cos(x) * g,))
+    ref = np.cos(x) * x + np.sin(x)
+    g = dualad.grad(lambda x: np.sum(sin_j(x) * x), x, mode="reverse")
+    np.testing.assert_allclose(g, ref, rtol=1e-12, atol=1e-15)
+    v = np.cos(3 * x)
+    _, t = dualad.jvp(lambda x: np.sum(sin_v(x) * x), x, v)  # forward: one direction
+    np.testing.assert_allclose(t, ref @ v, rtol=1e-9, atol=1e-9)
+
+
+def test_untraceable_rules_fall_back_to_the_jacobian():
+    # rules that hand the tangent/cotangent to compiled code cannot be traced
+    jvp_c = lambda t, out, x: np.cos(plain_only(x)) * plain_only(t[0])
+    vjp_c = lambda g, out, x: (np.cos(plain_only(x)) * plain_only(g),)
+    sin_j = dualad.defrule(_np_sin, jvp=jvp_c)
+    sin_v = dualad.defrule(_np_sin, vjp=vjp_c)
+    ref = np.cos(X) * X + np.sin(X)
+    for f, mode in ((sin_j, "reverse"), (sin_v, "forward")):
+        g = dualad.grad(lambda x, f=f: np.sum(f(x) * x), X, mode=mode)
+        np.testing.assert_allclose(g, ref, rtol=1e-12)
+    big = np.zeros(10**4)
+    with pytest.raises(NotImplementedError, match="give vjp= too"):
+        dualad.grad(lambda x: np.sum(sin_j(x)), big, mode="reverse")
+    with pytest.raises(NotImplementedError, match="give jvp= too"):
+        dualad.jvp(lambda x: sin_v(x), big, big)
+
+
+def test_custom_vjp_second_order():
+    @dualad.custom_vjp
+    def softplus(x):
+        return np.log1p(np.exp(x))
+
+    softplus.defvjp(lambda x: (softplus.fun(x), x), lambda x, g: (g / (1 + np.exp(-x)),))
+    f = lambda x: np.sum(softplus(x) * x)
+    ref = central(lambda x: dualad.grad(f, x, mode="reverse"), X)
+    np.testing.assert_allclose(dualad.hessian(f, X), ref, rtol=1e-6, atol=1e-8)
+    s = 1 / (1 + np.exp(-X))
+    np.testing.assert_allclose(
+        np.diag(dualad.hessian(lambda x: np.sum(softplus(x)), X)), s * (1 - s), rtol=1e-12
+    )
