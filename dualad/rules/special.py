@@ -249,8 +249,14 @@ defpartials(sc.nbdtrc, None, None, lambda out, k, n, p: -_nbdtr_dp(out, k, n, p)
 
 
 def _t_pdf(df, t):
+    inf = np.isinf(df)  # df = inf: the normal density (the formula below gives nan there)
+    if np.any(inf):
+        df = np.where(inf, 1.0, df)
     lognorm = sc.gammaln(0.5 * (df + 1)) - sc.gammaln(0.5 * df) - 0.5 * np.log(df * np.pi)
-    return np.exp(lognorm - 0.5 * (df + 1) * np.log1p(t * t / df))
+    pdf = np.exp(lognorm - 0.5 * (df + 1) * np.log1p(t * t / df))
+    if np.any(inf):
+        pdf = np.where(inf, _INV_SQRT_2PI * np.exp(-0.5 * t * t), pdf)
+    return pdf
 
 
 def _f_pdf(dfn, dfd, x):
@@ -269,8 +275,13 @@ for _f, _sign in ((sc.fdtr, 1), (sc.fdtrc, -1)):
     )
 
 # -- information theory, robust losses --------------------------------------------------------
-defpartials(sc.xlogy, lambda out, x, y: np.log(y), lambda out, x, y: x / y)
-defpartials(sc.xlog1py, lambda out, x, y: np.log1p(y), lambda out, x, y: x / (1 + y))
+# d/dy is 0 where x == 0 (the function is 0 there for every y): x / y would give nan at y = 0
+defpartials(sc.xlogy, lambda out, x, y: np.log(y), lambda out, x, y: x / np.where(x == 0, 1.0, y))
+defpartials(
+    sc.xlog1py,
+    lambda out, x, y: np.log1p(y),
+    lambda out, x, y: x / np.where(x == 0, 1.0, 1 + y),
+)
 defpartials(sc.entr, lambda out, x: -np.log(x) - 1)
 defpartials(sc.rel_entr, lambda out, x, y: np.log(x / y) + 1, lambda out, x, y: -x / y)
 defpartials(sc.kl_div, lambda out, x, y: np.log(x / y), lambda out, x, y: 1 - x / y)

@@ -344,3 +344,15 @@ def test_every_registered_scipy_ufunc_is_tested():
     tested = {p.values[0] for p in UNARY + MULTI + BINARY + INTEGER_FIRST + FIXED} | set(ZERO)
     untested = {u for u in ufuncs if u in RULES} - tested
     assert not untested, sorted(u.__name__ for u in untested)
+
+
+def test_partials_at_their_edges():
+    # xlogy(0, y) is 0 for every y: its y-partial is 0 at y = 0 too (x / y gave nan)
+    for f in (sc.xlogy, sc.xlog1py):
+        for mode in ("forward", "reverse"):
+            g = dualad.grad(lambda y, f=f: f(0.0, y), 0.0 if f is sc.xlogy else -1.0, mode=mode)
+            assert g == 0.0
+    # stdtr at df = inf is the normal cdf: its t-partial is the normal density
+    t = np.array([-1.0, 0.3, 2.0])
+    g = dualad.grad(lambda t: np.sum(sc.stdtr(np.inf, t)), t, mode="reverse")
+    np.testing.assert_allclose(g, np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi), rtol=1e-14)
