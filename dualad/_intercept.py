@@ -560,6 +560,7 @@ def intercepting(f: Callable) -> Callable:
     >>> dualad.grad(intercepting(lambda x: np.asarray(x) @ x), np.array([1.0, 2.0]))
     array([2., 4.])
     """
+
     def run(*args, **kwargs):
         install()  # cheap once done; catches SciPy modules imported since the last call
         token = _ON.set(True)
