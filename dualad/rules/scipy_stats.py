@@ -35,13 +35,12 @@ from dualad._numpy import np
 from .._foreign import holds_wrapper, target
 from .._ops import strip
 from .._tags import Leveled
+from .special import sc
 
 
 def _sc(name: str):
     """The scipy.special ufunc ``name`` (the ufunc itself where SCIPY_ARRAY_API=1 wraps it)."""
-    f = getattr(_special, name)
-    inner = getattr(f, "__wrapped__", None)
-    return inner if isinstance(inner, np.ufunc) else f
+    return getattr(sc, name)
 
 
 _ndtr, _log_ndtr, _stdtr, _poch = _sc("ndtr"), _sc("log_ndtr"), _sc("stdtr"), _sc("poch")

@@ -25,6 +25,7 @@ _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 _DEG = np.pi / 180
 
+
 class _Ufuncs:
     """``scipy.special`` with its functions as the ufuncs themselves: under
     ``SCIPY_ARRAY_API=1`` SciPy wraps each ufunc in a Python function (which reaches the
