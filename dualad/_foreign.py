@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.abc
+import importlib.util
 import sys
 import threading
 from collections.abc import Callable
@@ -132,9 +134,12 @@ def _owner_of(t: Target, mod):
 def install(active: Callable[[], bool]) -> None:
     """Put the dispatchers in place for the SciPy modules imported so far (cheap to repeat:
     it does nothing until ``sys.modules`` has grown)."""
+    if len(sys.modules) != _seen_modules and "scipy" in sys.modules:
+        _install_now(active)
+
+
+def _install_now(active: Callable[[], bool]) -> None:
     global _seen_modules
-    if len(sys.modules) == _seen_modules or "scipy" not in sys.modules:
-        return
     with _LOCK:
         seen = len(sys.modules)
         _load_families()
@@ -156,9 +161,67 @@ def install(active: Callable[[], bool]) -> None:
                 w = dispatcher(orig, restated=impl, active=active)
             else:
                 w = dispatcher(orig, rule=impl, active=active, name=t.name)
+            # pickle finds a function by module and qualified name: point them at the
+            # dispatcher's own place, so pickling scipy.linalg.solve (multiprocessing) works
+            if isinstance(owner, type):
+                w.__module__, w.__qualname__ = owner.__module__, f"{owner.__qualname__}.{t.attr}"
+            else:
+                w.__module__, w.__qualname__ = t.module, t.attr
             setattr(owner, t.attr, w)
             INSTALLED[t.name], ORIGINALS[t.name] = w, orig
         _seen_modules = seen
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Installs the dispatchers as soon as a SciPy module that has targets is imported, so
+    that names taken from it afterwards (``from scipy.linalg import solve``, a bound method
+    ``norm.logpdf``) are already the dispatchers."""
+
+    def __init__(self, active: Callable[[], bool]):
+        self.active = active
+        self.modules = frozenset(t.module for t in FOREIGN.values())
+
+    def find_spec(self, name, path, target=None):
+        if name not in self.modules:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _Loader(spec.loader, self.active)
+        return spec
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, loader, active):
+        self.loader, self.active = loader, active
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        _install_now(self.active)
+
+    def __getattr__(self, name):  # get_resource_reader, is_package, ...
+        return getattr(self.loader, name)
+
+
+def watch(active: Callable[[], bool]) -> None:
+    """At ``import dualad``: the dispatchers (dormant until ``active()``) for the SciPy
+    modules imported so far, and for those imported later as they are."""
+    if importlib.util.find_spec("scipy") is None:
+        return
+    _load_families()
+    if "scipy" in sys.modules:
+        _install_now(active)
+    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder(active))
 
 
 _families_loaded = False

@@ -617,6 +617,7 @@ class Config:
 
 
 config = Config()
+_foreign.watch(active)  # SciPy's dispatchers: dormant until interception is on
 if os.environ.get("DUALAD_INTERCEPT", "").strip().lower() in ("1", "true", "yes", "on"):
     config.intercept = True
 _install_hint()
