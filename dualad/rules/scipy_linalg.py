@@ -17,7 +17,7 @@ from .._foreign import dispatcher, target
 from .._ops import strip
 from ._define import Rule
 
-_SCIPY: dict = {}  # ungated dispatchers the rules call: "solve_triangular", "expm"
+_SCIPY: dict = {}  # ungated dispatchers the rules call: "solve_triangular", "expm", ...
 
 
 def _matrix(a, name: str) -> None:
@@ -246,37 +246,123 @@ def _make_lu_solve(orig):
     return "restated", _lu_solve
 
 
-# -- expm: the Frechet derivative as the corner of a block exponential ------------------------
+# -- matrix functions: the Frechet derivative as the corner of a block matrix -----------------
+# For f analytic on A's spectrum, f([[A, E], [0, A]]) = [[f(A), L_f(A, E)], [0, f(A)]]
+# (Higham, Functions of Matrices, 3.2); f with real coefficients has L_f(A, .)^T = L_f(A^T, .).
+
+_MATRIX_FUNCTIONS = ("expm", "logm", "sqrtm", "cosm", "sinm", "tanm", "coshm", "sinhm", "tanhm")
 
 
-def _frechet(a, e):
-    """L(A, E) for each leading E: the upper-right block of expm([[A, E], [0, A]])."""
+def _frechet(name: str, a, e):
+    """L_f(A, E) for each leading E: the upper-right block of f([[A, E], [0, A]])."""
     n = a.shape[-1]
     k = e.shape[0]
     wide = np.broadcast_to(a, (k, n, n))
     top = np.concatenate([wide, e], axis=-1)
     bottom = np.concatenate([0 * e, wide], axis=-1)
     big = np.concatenate([top, bottom], axis=-2)
-    return np.stack([_SCIPY["expm"](big[j])[:n, n:] for j in range(k)])
+    return np.stack([_SCIPY[name](big[j])[:n, n:] for j in range(k)])
 
 
-def expm_jvp(dots, out, a):
-    _matrix(a, "expm")
-    return None if dots[0] is None else _frechet(a, dots[0])
+def _matrix_function_rule(name: str) -> Rule:
+    def check(a, kwargs):
+        _matrix(a, name)
+        if kwargs.get("disp", True) is not True:
+            raise NotImplementedError(f"scipy.linalg.{name} with disp=False")
+
+    def jvp(dots, out, a, *args, **kwargs):
+        check(a, kwargs)
+        return None if dots[0] is None else _frechet(name, a, dots[0])
+
+    def vjp(out_bar, out, a, *args, **kwargs):
+        check(a, kwargs)
+        return (_frechet(name, np.swapaxes(a, -1, -2), out_bar),) + (None,) * len(args)
+
+    return Rule(f"scipy.linalg.{name}", jvp, vjp)
 
 
-def expm_vjp(out_bar, out, a):
-    _matrix(a, "expm")
-    return (_frechet(np.swapaxes(a, -1, -2), out_bar),)
+def _matrix_function_target(name: str) -> None:
+    rule = _matrix_function_rule(name)
+
+    def make(orig):
+        _SCIPY[name] = dispatcher(orig, rule=rule)
+        return "rule", rule
+
+    target(f"scipy.linalg.{name}", "scipy.linalg", name)(make)
 
 
-_EXPM_RULE = Rule("scipy.linalg.expm", expm_jvp, expm_vjp)
+for _name in _MATRIX_FUNCTIONS:
+    _matrix_function_target(_name)
 
 
-@target("scipy.linalg.expm", "scipy.linalg", "expm")
-def _make_expm(orig):
-    _SCIPY["expm"] = dispatcher(orig, rule=_EXPM_RULE)
-    return "rule", _EXPM_RULE
+# -- factorisations and inverses: NumPy's, which have rules ------------------------------------
+
+
+def _det(a, overwrite_a=False, check_finite=True):
+    _matrix(a, "det")
+    return np.linalg.det(a)
+
+
+def _inv(a, overwrite_a=False, check_finite=True, **kwargs):
+    _matrix(a, "inv")
+    if kwargs.get("assume_a") not in (None, "general", "gen"):
+        raise NotImplementedError(f"scipy.linalg.inv with assume_a={kwargs['assume_a']!r}")
+    return np.linalg.inv(a)
+
+
+def _cholesky(a, lower=False, overwrite_a=False, check_finite=True):
+    _matrix(a, "cholesky")
+    low = np.linalg.cholesky(_symmetric_from(a, lower))
+    return low if lower else np.swapaxes(low, -1, -2)
+
+
+def _make_svd(orig):
+    def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=True,
+            lapack_driver="gesdd"):  # fmt: skip
+        _matrix(a, "svd")
+        if not compute_uv:
+            return np.linalg.svd(a, compute_uv=False)
+        u, s, vh = np.linalg.svd(a, full_matrices=full_matrices)
+        # SciPy's own vectors may differ in sign (another driver): take its signs
+        ref_u = orig(strip(a), full_matrices=full_matrices, lapack_driver=lapack_driver)[0]
+        k = s.shape[-1]
+        if u.shape[1] != k or vh.shape[0] != k:
+            return u, s, vh  # the extra columns are not unique: differentiating them raises
+        sign = np.where(np.sum(ref_u * strip(u), axis=0) < 0, -1.0, 1.0)
+        return u * sign, s, vh * sign[:, None]
+
+    return svd
+
+
+def _svdvals(a, overwrite_a=False, check_finite=True):
+    _matrix(a, "svdvals")
+    return np.linalg.svd(a, compute_uv=False)
+
+
+def _qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_finite=True):
+    _matrix(a, "qr")
+    if pivoting or mode == "raw":
+        raise NotImplementedError(
+            f"scipy.linalg.qr with {'pivoting=True' if pivoting else 'mode=raw'}"
+        )
+    if mode == "r":
+        return (np.linalg.qr(a, mode="r"),)
+    return np.linalg.qr(a, mode="complete" if mode == "full" else "reduced")
+
+
+def _pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
+    _matrix(a, "pinv")
+    if atol is not None or rtol is not None or return_rank:
+        raise NotImplementedError("scipy.linalg.pinv with atol=, rtol= or return_rank=")
+    return np.linalg.pinv(a)
+
+
+for _name, _impl in (("det", _det), ("inv", _inv), ("cholesky", _cholesky),
+                     ("svdvals", _svdvals), ("qr", _qr), ("pinv", _pinv)):  # fmt: skip
+    target(f"scipy.linalg.{_name}", "scipy.linalg", _name)(
+        lambda orig, impl=_impl: ("restated", impl)
+    )
+target("scipy.linalg.svd", "scipy.linalg", "svd")(lambda orig: ("restated", _make_svd(orig)))
 
 
 # -- norm and eigh: restated ------------------------------------------------------------------
@@ -325,3 +411,9 @@ def _make_eigh_impl(orig):
 @target("scipy.linalg.eigh", "scipy.linalg", "eigh")
 def _make_eigh(orig):
     return "restated", _make_eigh_impl(orig)
+
+
+@target("scipy.linalg.eigvalsh", "scipy.linalg", "eigvalsh")
+def _make_eigvalsh(orig):
+    eigh = _make_eigh_impl(None)  # values only: no eigenvector signs to match
+    return "restated", lambda a, b=None, **kwargs: eigh(a, b, eigvals_only=True, **kwargs)
