@@ -230,6 +230,6 @@ _families_loaded = False
 def _load_families() -> None:
     global _families_loaded
     if not _families_loaded:
-        for fam in ("scipy_linalg", "scipy_special", "scipy_stats"):
+        for fam in ("scipy_linalg", "scipy_special", "scipy_stats", "scipy_spatial"):
             importlib.import_module(f"dualad.rules.{fam}")
         _families_loaded = True
