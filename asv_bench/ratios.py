@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 # measure this checkout's dualad, and import the benchmarks as the `benchmarks` package
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from benchmarks import aliasing, api, doors, forward, scipy_rules, spectral
+from benchmarks import aliasing, api, doors, forward, scipy_rules, sparse, spectral
 from benchmarks import tape as tape_bench
 
 
@@ -127,6 +127,18 @@ CASES = [
         aliasing.Intercept1e3,
         "time_reverse",
         plain="time_native_reverse",
+    ),
+    # sparse Jacobians and Hessians (issue 13): ratios to one evaluation of f
+    Case("sparse_tridiag_1e6[pattern given]", sparse.Tridiagonal1e6, "time_sparse_given", 8.0),
+    Case("sparse_tridiag_1e6[detected]", sparse.Tridiagonal1e6, "time_sparse_detect", 20.0),
+    Case("sparse_tridiag_1e6[sparsity only]", sparse.Tridiagonal1e6, "time_sparsity", 10.0),
+    Case("sparse_laplacian_1000^2[pattern given]", sparse.Laplacian2D, "time_sparse_given", 12.0),
+    Case("sparse_rosenbrock_1e5[hessian]", sparse.Rosenbrock1e5, "time_sparse_hessian", 30.0),
+    Case(
+        "sparse_rosenbrock_1e5[hessian given]",
+        sparse.Rosenbrock1e5,
+        "time_sparse_hessian_given",
+        30.0,
     ),
     # SciPy and custom rules (issue 12): comparison rows (the issue sets no speed target)
     Case("scipy_gp_nll_200[grad]", scipy_rules.GaussianProcessNLL, "time_grad"),

@@ -9,6 +9,8 @@ array([1.])
 """
 
 from ._intercept import config, intercept
+from ._pattern import sparsity
+from ._sparse import Coloring, hessian_sparsity
 from .api import (
     HYPERDUAL_MAX_N,
     MEMORY_BUDGET,
@@ -31,6 +33,7 @@ from .hyperdual import HyperDual
 __all__ = [
     "HYPERDUAL_MAX_N",
     "MEMORY_BUDGET",
+    "Coloring",
     "Dual",
     "HyperDual",
     "ModeChoice",
@@ -43,10 +46,12 @@ __all__ = [
     "derivative",
     "grad",
     "hessian",
+    "hessian_sparsity",
     "hvp",
     "intercept",
     "jacobian",
     "jvp",
+    "sparsity",
     "value_and_grad",
     "vjp",
 ]

@@ -37,14 +37,23 @@ from ._seeding import (
 
 
 def jacobian(
-    f: Callable, x: Any, mode: str = "auto", chunk: int | None = None, *, intercept: bool = False
+    f: Callable,
+    x: Any,
+    mode: str = "auto",
+    chunk: int | None = None,
+    *,
+    intercept: bool = False,
+    sparsity: Any = None,
 ) -> Any:
     """Dense Jacobian of ``f`` at ``x``, shaped ``out.shape + in.shape``.
 
     Parameters
     ----------
-    mode : {"auto", "forward", "reverse"}
-        "auto" follows :func:`choose_mode`.
+    mode : {"auto", "forward", "reverse", "sparse"}
+        "auto" follows :func:`choose_mode`. "sparse" returns a ``scipy.sparse.csr_array``
+        of shape ``(f(x).size, x.size)`` (``x`` one array): the pattern (``sparsity=``, or
+        :func:`dualad.sparsity`), a coloring of its columns (or rows, when fewer), and one
+        compressed forward (or reverse) pass carrying one direction per color.
     chunk : int, optional
         Directions per vectorised pass (forward: input columns; reverse: output rows).
         By default chosen from ``MEMORY_BUDGET``.
@@ -58,6 +67,12 @@ def jacobian(
            [0., 6.]])
     """
     f = intercepting(f) if intercept else f
+    if mode == "sparse":
+        from ._sparse import sparse_jacobian
+
+        return sparse_jacobian(f, x, sparsity)
+    if sparsity is not None:
+        raise ValueError('sparsity= is for mode="sparse"')
     _check_mode(mode)
     if (
         type(x) is np.ndarray

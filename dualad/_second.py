@@ -115,12 +115,13 @@ def hessian(
     chunk: int | None = None,
     *,
     intercept: bool = False,
+    sparsity: Any = None,
 ) -> Any:
     """Dense Hessian of a scalar ``f``: ``x.shape + x.shape`` (nested blocks for pytrees).
 
     Parameters
     ----------
-    method : {"auto", "hyperdual", "accumulate", "forward-over-reverse"}
+    method : {"auto", "hyperdual", "accumulate", "forward-over-reverse", "sparse"}
         "hyperdual" runs ``f`` once on hyper-duals carrying all n x n second-order
         directions (no tape; memory n² per intermediate value), best for small n.
         "accumulate" tapes one plain evaluation, sweeps first-order adjoints back, and
@@ -139,6 +140,9 @@ def hessian(
         value would exceed ``MEMORY_BUDGET`` (a long program on large arrays).
         "accumulate" on inputs that are not plain NumPy arrays (inside another transform,
         on a GPU) runs forward-over-reverse instead.
+        "sparse" returns a ``scipy.sparse.csr_array``: the Hessian's pattern (``sparsity=``,
+        or found from ``f``: pairs of inputs that meet in one term of a sum), a coloring of
+        its columns, and one forward-over-reverse pass carrying one direction per color.
 
     ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
     and ``math.*`` then accept the traced values (see README).
@@ -149,8 +153,14 @@ def hessian(
            [2., 0.]])
     """
     f = intercepting(f) if intercept else f
+    if method == "sparse":
+        from ._sparse import sparse_hessian
+
+        return sparse_hessian(f, x, sparsity)
+    if sparsity is not None:
+        raise ValueError('sparsity= is for method="sparse"')
     if method not in _HESSIAN_METHODS:
-        raise ValueError(f"method must be one of {_HESSIAN_METHODS}, got {method!r}")
+        raise ValueError(f"method must be one of {_HESSIAN_METHODS + ('sparse',)}, got {method!r}")
     xs, td = _leaves(x)
     if has_complex(xs):
         raise NotImplementedError(

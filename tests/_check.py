@@ -141,6 +141,43 @@ def tape_check(func, args, kwargs, slots, rtol, atol):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg="reverse vs forward")
 
 
+def pattern_check(func, args, kwargs, slots):
+    """dualad.sparsity's pattern holds every nonzero of the dense Jacobian (all float
+    arguments at once, as one flat input)."""
+    from dualad._pattern import sparsity
+    from dualad.api import jacobian
+    from dualad.rules import COMPOSITES
+
+    if not (func in RULES or func in COMPOSITES or isinstance(func, np.ufunc)):
+        return  # a composition (nested derivatives inside): its parts are checked
+    shapes = [np.shape(_get(args, p)) for p in slots]
+    sizes = [int(np.prod(s)) for s in shapes]
+    x0 = np.concatenate([np.ravel(_get(args, p)) for p in slots])
+
+    def g(v):
+        a, start = args, 0
+        for p, shape, size in zip(slots, shapes, sizes):
+            a = _put(a, p, np.reshape(v[start : start + size], shape))
+            start += size
+        out = func(*a, **kwargs)
+        leaves = [o for o in _tree_leaves(out) if np.asarray(_value(o)).dtype.kind in "fc"]
+        flat = [np.ravel(o) for o in leaves]
+        return np.concatenate(flat) if len(flat) > 1 else flat[0]
+
+    pattern = sparsity(g, x0).toarray()
+    dense = np.asarray(jacobian(g, x0, mode="forward")).reshape(pattern.shape)
+    missed = (dense != 0) & ~pattern
+    assert not missed.any(), f"sparsity misses {np.argwhere(missed)[:5].tolist()} of {func}"
+
+
+def _value(o):
+    for attr in ("primal", "value"):
+        v = getattr(type(o), attr, None)
+        if v is not None:
+            return getattr(o, attr)
+    return o
+
+
 def _tree_leaves(t):
     from dualad._pytree import flatten
 
@@ -155,6 +192,7 @@ def check_rule(func, *args, rtol=1e-6, atol=1e-8, seed=0, **kwargs):
         if func in RULES:
             vjp_check(func, list(args), kwargs, slots, vs, jvs, rng, rtol, atol)
     tape_check(func, list(args), kwargs, _slots(list(args)), rtol, atol)
+    pattern_check(func, list(args), kwargs, _slots(list(args)))
     if func in AFFINE:
         affine_check(func, list(args), kwargs, _slots(list(args)), rng)
 
