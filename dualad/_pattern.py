@@ -613,10 +613,13 @@ def _to_csr(deps: np.ndarray, n: int):
 
 
 def _from_csr(c, n: int) -> np.ndarray:
+    """A CSR matrix's rows as fixed-width index rows padded with ``n``."""
     c = c.tocsr()
     c.sum_duplicates()
     counts = np.diff(c.indptr)
     w = int(counts.max()) if counts.size else 0
+    if counts.size and int(counts.min()) == w:  # every row as full: a reshape
+        return c.indices.astype(np.int64).reshape(c.shape[0], w)
     out = np.full((c.shape[0], w), n, dtype=np.int64)
     if w:
         cols = np.arange(c.indices.size) - np.repeat(c.indptr[:-1], counts)
@@ -946,4 +949,12 @@ def sparsity(f: Callable, x) -> Any:
            [0, 0, 1, 1, 1]])
     """
     y, n = trace(f, x)
-    return _to_csr(rows_of(y, n), n).astype(bool)
+    rows = rows_of(y, n)
+    p = _to_csr(rows, n).astype(bool)
+    ROWS.append((p, rows))  # the coloring reads rows of indices: keep them (padding n)
+    del ROWS[:-4]
+    return p
+
+
+#: [(pattern, its index rows)] for the latest patterns ``sparsity`` returned
+ROWS: list = []

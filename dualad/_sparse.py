@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from dualad._numpy import np
 
 from . import _tags
-from ._pattern import _from_csr
+from ._pattern import ROWS, _from_csr
 from ._pytree import LEAF
 from ._seeding import _read, _seed
 
@@ -48,8 +48,10 @@ class Coloring:
 
 def _ell(p) -> np.ndarray:
     """Each row's column indices, padded with ``-1`` (the pattern as rows of a fixed width)."""
-    d = _from_csr(p, -1)
-    return d
+    for q, rows in ROWS:
+        if q is p:  # found by dualad.sparsity: its own rows, padded with n
+            return np.where(rows == p.shape[1], -1, rows)
+    return _from_csr(p, -1)
 
 
 def valid(p, colors: np.ndarray) -> bool:
@@ -93,7 +95,8 @@ def _modular(p, shape: tuple, lower: int):
 
 
 def _greedy(p) -> np.ndarray:
-    """Greedy coloring of the column intersection graph in largest-first order."""
+    """Greedy coloring of the column intersection graph in largest-first order (valid by
+    construction: each column takes a color none of its neighbours has)."""
     g = (p.T.astype(np.float64) @ p.astype(np.float64)).tocsr()
     n = g.shape[0]
     ip, ix = g.indptr.tolist(), g.indices.tolist()
@@ -124,8 +127,6 @@ def color_columns(p, shape: tuple | None = None, mode: str = "forward") -> Color
         colors, method = _greedy(p), "greedy (largest-first)"
     else:
         colors, method = found
-    if not valid(p, colors):  # pragma: no cover - every path above builds a valid one
-        raise AssertionError("dualad: an invalid coloring")
     count = int(colors.max()) + 1 if colors.size else 0
     return Coloring(colors, count, lower, mode, method)
 
@@ -138,13 +139,14 @@ _NONZERO: list = []  # [(pattern, (rows, cols))]: the entries to read back, per 
 
 
 def _entries(p):
+    """Per stored entry of the CSR pattern ``p``: its row (its column is ``p.indices``)."""
     for q, rc in _NONZERO:
         if q is p:
             return rc
-    rc = p.nonzero()
-    _NONZERO.append((p, rc))
+    rows = np.repeat(np.arange(p.shape[0]), np.diff(p.indptr))
+    _NONZERO.append((p, rows))
     del _NONZERO[:-_KEEP]
-    return rc
+    return rows
 
 
 def _cached(p, shape, mode: str) -> Coloring:
@@ -162,7 +164,9 @@ def coloring(p, shape: tuple | None = None) -> Coloring:
     """The cheaper of column (forward) and row (reverse) coloring of the pattern ``p``."""
     m, n = p.shape
     fwd = _cached(p, shape or (n,), "forward")
-    if fwd.count <= fwd.lower_bound:  # optimal already
+    # the most nonzeros in one column: rows cannot take fewer colors
+    rev_lower = int(np.bincount(p.indices, minlength=n).max()) if p.nnz else 0
+    if fwd.count <= rev_lower:  # rows cannot do better
         return fwd
     rev = _cached(p, (m,), "reverse")
     return rev if rev.count < fwd.count else fwd
@@ -216,6 +220,26 @@ def _reverse(f: Callable, x: np.ndarray, c: Coloring):
     return prim, np.reshape(bar, (k, -1))  # (k, n)
 
 
+def _missed(comp: np.ndarray, rows, cols, what: str) -> None:
+    """Raise when the compressed result has a nonzero where the pattern puts no entry.
+
+    Entry (i, c) of ``J @ S`` sums row i's entries of color c; where the pattern has none
+    there it must be 0. A given pattern that misses an entry is caught this way unless the
+    missed entry shares its color with a pattern entry of its row (then the two add up
+    unseen): a pattern from ``dualad.sparsity`` never misses one.
+    """
+    covered = np.zeros(comp.shape, dtype=bool)
+    covered[rows, cols] = True
+    bad = (comp != 0) & ~covered
+    if bad.any():
+        i, c = np.argwhere(bad)[0]
+        raise ValueError(
+            f"the given sparsity misses a nonzero {what}: {what.split()[0]} {i} has a nonzero "
+            f"derivative in color {c} where the pattern has no entry. Use dualad.sparsity(f, x) "
+            "for a pattern that holds every entry"
+        )
+
+
 def sparse_jacobian(f: Callable, x, sparsity=None, *, report: bool = False):
     """The Jacobian of ``f`` at ``x`` as a ``scipy.sparse.csr_array``: pattern, coloring,
     one compressed pass (see :func:`dualad.jacobian` with ``mode="sparse"``)."""
@@ -227,8 +251,9 @@ def sparse_jacobian(f: Callable, x, sparsity=None, *, report: bool = False):
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
     sparsity = detect(f, x) if sparsity is None else _check_pattern(sparsity, None, x.size)
+    sparsity.sum_duplicates()  # canonical CSR: sorted, one entry per (row, column)
     c = coloring(sparsity, x.shape)
-    rows, cols = _entries(sparsity)
+    rows, cols = _entries(sparsity), sparsity.indices
     if c.mode == "forward":
         prim, comp = _forward(f, x, c)
         if prim.size != sparsity.shape[0]:
@@ -236,6 +261,7 @@ def sparse_jacobian(f: Callable, x, sparsity=None, *, report: bool = False):
                 f"sparsity has {sparsity.shape[0]} rows but f(x) has {prim.size} elements"
             )
         data = comp[rows, c.colors[cols]]
+        _missed(comp, rows, c.colors[cols], "row of the Jacobian")
     else:
         prim, comp = _reverse(f, x, c)
         if prim.size != sparsity.shape[0]:
@@ -243,7 +269,8 @@ def sparse_jacobian(f: Callable, x, sparsity=None, *, report: bool = False):
                 f"sparsity has {sparsity.shape[0]} rows but f(x) has {prim.size} elements"
             )
         data = comp[c.colors[rows], cols]
-    jac = sp.csr_array((data, (rows, cols)), shape=sparsity.shape)
+        _missed(comp.T, cols, c.colors[rows], "column of the Jacobian")
+    jac = sp.csr_array((data, sparsity.indices, sparsity.indptr), shape=sparsity.shape)
     return (jac, c) if report else jac
 
 
@@ -284,6 +311,8 @@ def sparse_hessian(f: Callable, x, sparsity=None, *, report: bool = False):
     seeds[c.colors, np.arange(n)] = 1.0
     (hv,) = _grad_of_duals(f, [x], LEAF, [seeds.reshape((k,) + x.shape)], False)
     comp = np.reshape(hv, (k, n)).T  # (n, k): H @ S
-    rows, cols = _entries(sparsity)
-    h = sp.csr_array((comp[rows, c.colors[cols]], (rows, cols)), shape=(n, n))
+    sparsity.sum_duplicates()
+    rows, cols = _entries(sparsity), sparsity.indices
+    _missed(comp, rows, c.colors[cols], "row of the Hessian")
+    h = sp.csr_array((comp[rows, c.colors[cols]], cols, sparsity.indptr), shape=(n, n))
     return (h, c) if report else h

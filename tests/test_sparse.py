@@ -1,0 +1,226 @@
+"""Sparsity patterns, colorings and sparse Jacobians/Hessians (dualad.sparsity,
+jacobian(mode="sparse"), hessian(method="sparse")), each against the dense result.
+
+The rule table itself is covered in tests/_check.py: every rule case checks that the pattern
+holds every nonzero of the dense Jacobian.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dualad
+from dualad._sparse import color_columns, coloring, valid
+
+sp = pytest.importorskip("scipy.sparse")
+
+
+def tridiagonal(x):
+    y = x**3 - 2 * x
+    y = y + np.concatenate([np.zeros(1), x[:-1]])
+    return y + np.concatenate([x[1:], np.zeros(1)])
+
+
+def laplacian_2d(u):
+    p = np.pad(u, 1)
+    return p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4 * u + u**3
+
+
+def rosenbrock(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def buffer_writes(x):
+    y = x.copy()
+    y[1:] = x[:-1] * 2  # overwrites: y[1:] no longer depends on x[1:]
+    return y
+
+
+def dense_nonzero(f, x):
+    return np.asarray(dualad.jacobian(f, x, mode="forward")).reshape(-1, x.size) != 0
+
+
+PROGRAMS = {
+    "tridiagonal": (tridiagonal, np.linspace(-1, 1, 9)),
+    "laplacian": (laplacian_2d, np.random.default_rng(0).standard_normal((5, 6))),
+    "slices_and_sums": (
+        lambda x: np.stack([np.sum(x[:3] ** 2), x[4] * x[7], np.prod(x[5:7])]),
+        np.arange(1.0, 9.0),
+    ),
+    "matmul_constant": (
+        lambda x: np.array([[1.0, 0, 0, 2], [0, 0, 3, 0]]) @ np.sin(x),
+        np.arange(1.0, 5.0),
+    ),
+    "where_both_branches": (lambda x: np.where(x > 0, x**2, x[::-1]), np.array([-1.0, 2, 3])),
+    "cumsum_and_roll": (lambda x: np.cumsum(np.roll(x, 2)) * x, np.arange(1.0, 6.0)),
+    "buffer_writes": (lambda x: buffer_writes(x), np.arange(1.0, 5.0)),
+    "reshape_transpose": (lambda x: (x.reshape(2, 3).T * x[:3, None]).ravel(), np.ones(6)),
+    "convolve": (lambda x: np.convolve(x, [1.0, 0.0, -1.0], mode="same"), np.arange(1.0, 7)),
+    "solve_dense": (lambda x: np.linalg.solve(np.diag(x) + 3, x), np.arange(1.0, 4.0)),
+    "constant_zero_factor": (lambda x: x * np.array([0.0, 1.0, 0.0]), np.ones(3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_pattern_holds_every_nonzero(name):
+    f, x = PROGRAMS[name]
+    p = dualad.sparsity(f, x).toarray()
+    assert p.dtype == bool
+    assert not (dense_nonzero(f, x) & ~p).any()
+
+
+def test_patterns_are_exact_where_they_can_be():
+    x = np.linspace(-1, 1, 6)
+    p = dualad.sparsity(tridiagonal, x).toarray()
+    np.testing.assert_array_equal(p, np.eye(6, k=-1) + np.eye(6) + np.eye(6, k=1) > 0)
+    # a constant's zero is structural: no dependency there
+    p = dualad.sparsity(PROGRAMS["constant_zero_factor"][0], np.ones(3)).toarray()
+    np.testing.assert_array_equal(p, np.diag([False, True, False]))
+    # x * 0 at this point is not structural: x * x at x = 0 keeps its entry
+    assert dualad.sparsity(lambda x: x * x, np.zeros(2)).toarray().all(where=np.eye(2, dtype=bool))
+
+
+def test_no_statement_raises_naming_the_function():
+    with pytest.raises(NotImplementedError, match="numpy.unique"):
+        dualad.sparsity(lambda x: np.unique(x), np.ones(3))
+
+
+def test_writes_into_views_are_refused():
+    def f(x):
+        y = x.copy()
+        v = y[1:]
+        v[0] = x[0]  # would change y too: not followed, so refused
+        return y
+
+    with pytest.raises(NotImplementedError, match="slice or reshape"):
+        dualad.sparsity(f, np.ones(3))
+
+
+# -- colorings -------------------------------------------------------------------------------
+
+
+def banded(n, lo, hi):
+    return sp.csr_array(sum(np.eye(n, k=k) for k in range(-lo, hi + 1)) > 0)
+
+
+def block_diagonal(n, b):
+    return sp.csr_array(np.kron(np.eye(n // b), np.ones((b, b))) > 0)
+
+
+def test_colorings_valid_and_near_the_lower_bound():
+    rng = np.random.default_rng(1)
+    cases = [banded(200, 1, 1), banded(300, 2, 3), banded(100, 0, 4), block_diagonal(120, 4)]
+    cases += [banded(150, int(rng.integers(0, 4)), int(rng.integers(0, 4))) for _ in range(6)]
+    for p in cases:
+        c = color_columns(p)
+        assert valid(p, c.colors)
+        assert c.count <= int(np.ceil(1.1 * c.lower_bound)), c
+    rand = sp.random_array((80, 80), density=0.05, rng=rng, format="csr") != 0
+    c = color_columns(rand)
+    assert valid(rand, c.colors) and c.method.startswith("greedy")
+    assert not valid(rand, np.zeros(80, dtype=np.int64)) or rand.nnz == 0
+
+
+def test_stencil_color_counts():
+    x = np.linspace(-1, 1, 1000)
+    assert coloring(dualad.sparsity(tridiagonal, x), x.shape).count == 3
+    u = np.random.default_rng(0).standard_normal((40, 50))
+    c = coloring(dualad.sparsity(laplacian_2d, u), u.shape)
+    assert c.count == 5 and c.lower_bound == 5
+
+
+# -- sparse against dense --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_sparse_jacobian_equals_dense(name):
+    f, x = PROGRAMS[name]
+    j = dualad.jacobian(f, x, mode="sparse")
+    assert sp.issparse(j)
+    dense = np.asarray(dualad.jacobian(f, x, mode="forward")).reshape(j.shape)
+    np.testing.assert_allclose(j.toarray(), dense, rtol=1e-13, atol=1e-13)
+
+
+def test_bit_for_bit_at_n_2000():
+    x = np.linspace(-1, 1, 2000)
+    np.testing.assert_array_equal(
+        dualad.jacobian(tridiagonal, x, mode="sparse").toarray(), dualad.jacobian(tridiagonal, x)
+    )
+
+
+def test_reverse_compression_when_rows_take_fewer_colors():
+    def f(x):  # one dense row: columns need n colors, rows need 2
+        return np.stack([np.sum(x**2), x[0] * x[1]])
+
+    x = np.arange(1.0, 30.0)
+    j, c = dualad._sparse.sparse_jacobian(f, x, report=True)
+    assert c.mode == "reverse" and c.count == 2
+    np.testing.assert_allclose(j.toarray(), dualad.jacobian(f, x), rtol=1e-14)
+
+
+def test_random_programs_sparse_equals_dense():
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        n = int(rng.integers(5, 15))
+        shift = int(rng.integers(1, 3))
+        w = rng.standard_normal(n)
+
+        def f(x, shift=shift, w=w):
+            y = np.tanh(x) * w + np.roll(x, shift) ** 2
+            return y - np.concatenate([x[shift:], np.zeros(shift)]) * x
+
+        x = rng.standard_normal(n)
+        for mode_p in (None, dualad.sparsity(f, x)):
+            j = dualad.jacobian(f, x, mode="sparse", sparsity=mode_p)
+            np.testing.assert_allclose(j.toarray(), dualad.jacobian(f, x), rtol=1e-13, atol=1e-14)
+
+
+def test_a_given_pattern_that_misses_an_entry_is_caught():
+    x = np.linspace(-1, 1, 6)
+    # rows 1, 3, 5 left empty: their nonzeros land in a color the pattern does not cover
+    partial = sp.csr_array(np.diag([True, False] * 3))
+    with pytest.raises(ValueError, match="misses a nonzero"):
+        dualad.jacobian(tridiagonal, x, mode="sparse", sparsity=partial)
+    with pytest.raises(ValueError, match="outputs x inputs|inputs"):
+        dualad.jacobian(tridiagonal, x, mode="sparse", sparsity=sp.csr_array((6, 5), dtype=bool))
+
+
+def test_sparse_hessian_equals_dense():
+    x = np.random.default_rng(0).uniform(-1, 1, 12)
+    h, c = dualad._sparse.sparse_hessian(rosenbrock, x, report=True)
+    assert c.count == 3
+    np.testing.assert_allclose(h.toarray(), dualad.hessian(rosenbrock, x), rtol=1e-12, atol=1e-9)
+    p = dualad.hessian_sparsity(rosenbrock, x).toarray()
+    np.testing.assert_array_equal(p, np.eye(12, k=-1) + np.eye(12) + np.eye(12, k=1) > 0)
+
+    def not_a_sum(x):  # no terms to split: every pair of inputs it depends on
+        return np.sum(x[:3]) ** 2 + x[5] ** 3
+
+    q = dualad.hessian_sparsity(not_a_sum, x).toarray()
+    assert not (dualad.hessian(not_a_sum, x) != 0)[~q].any()
+    np.testing.assert_allclose(
+        dualad.hessian(not_a_sum, x, method="sparse").toarray(),
+        dualad.hessian(not_a_sum, x),
+        atol=1e-12,
+    )
+
+
+def test_sparse_pattern_given_twice_colors_once():
+    x = np.linspace(-1, 1, 50)
+    p = dualad.sparsity(tridiagonal, x)
+    a = dualad._sparse.sparse_jacobian(tridiagonal, x, p, report=True)[1]
+    b = dualad._sparse.sparse_jacobian(tridiagonal, x * 2, p, report=True)[1]
+    assert a is b  # the cached coloring
+
+
+def test_large_sparse_never_dense():
+    import tracemalloc
+
+    x = np.linspace(-1, 1, 200_000)
+    tracemalloc.start()
+    j = dualad.jacobian(tridiagonal, x, mode="sparse")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert j.nnz == 3 * x.size - 2
+    assert peak < 200 * x.size * 8  # far below n^2 (3.2e11 bytes): about 100 vectors of n
