@@ -203,3 +203,15 @@ def affine_check(func, args, kwargs, slots, rng):
     f0, f1, f2 = (_shift(func, args, kwargs, slots, vs, t) for t in (0.0, 1.0, 2.0))
     for a, b, c in zip(f0, f1, f2):
         np.testing.assert_allclose(a - 2 * b + c, 0.0, atol=1e-12 * (1 + np.abs(b).max(initial=0)))
+
+
+def central_jacobian(f, x, h=1e-5):
+    """Central differences of ``f`` at ``x``, shaped ``x.shape + f(x).shape`` (the gradient
+    for a scalar ``f``): the reference the SciPy and custom-rule tests compare with."""
+    x = np.asarray(x, dtype=float)
+    out = np.zeros(x.shape + np.shape(f(x)))
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        out[i] = (np.asarray(f(x + e)) - np.asarray(f(x - e))) / (2 * h)
+    return out

@@ -17,6 +17,7 @@ import pytest
 
 import dualad
 import tape
+from tests._check import central_jacobian
 
 sl = pytest.importorskip("scipy.linalg")
 sc = pytest.importorskip("scipy.special")
@@ -30,13 +31,7 @@ X0 = np.array([0.4, -0.7, 1.1])
 
 
 def central(f, x, h=1e-5):
-    x = np.asarray(x, dtype=float)
-    out = np.zeros(x.shape + np.shape(f(x)))
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = h
-        out[i] = (np.asarray(f(x + e)) - np.asarray(f(x - e))) / (2 * h)
-    return out
+    return central_jacobian(f, x, h)
 
 
 def mat(x):

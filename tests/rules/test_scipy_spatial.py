@@ -15,6 +15,7 @@ import pytest
 
 import dualad
 import tape
+from tests._check import central_jacobian
 
 dist = pytest.importorskip("scipy.spatial.distance")
 
@@ -31,13 +32,7 @@ Y = np.array([1.0, 0.2, -0.3])
 
 
 def central(f, x, h=1e-5):
-    x = np.asarray(x, dtype=float)
-    out = np.zeros(x.shape + np.shape(f(x)))
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = h
-        out[i] = (np.asarray(f(x + e)) - np.asarray(f(x - e))) / (2 * h)
-    return out
+    return central_jacobian(f, x, h)
 
 
 def _sq(x):
