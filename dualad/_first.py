@@ -53,7 +53,8 @@ def jacobian(
         "auto" follows :func:`choose_mode`. "sparse" returns a ``scipy.sparse.csr_array``
         of shape ``(f(x).size, x.size)`` (``x`` one array): the pattern (``sparsity=``, or
         :func:`dualad.sparsity`), a coloring of its columns (or rows, when fewer), and one
-        compressed forward (or reverse) pass carrying one direction per color.
+        compressed forward (or reverse) pass carrying one direction per color; the
+        result's ``.coloring`` says which (colors, lower bound, method, mode).
     chunk : int, optional
         Directions per vectorised pass (forward: input columns; reverse: output rows).
         By default chosen from ``MEMORY_BUDGET``.

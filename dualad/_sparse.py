@@ -271,6 +271,7 @@ def sparse_jacobian(f: Callable, x, sparsity=None, *, report: bool = False):
         data = comp[c.colors[rows], cols]
         _missed(comp.T, cols, c.colors[rows], "column of the Jacobian")
     jac = sp.csr_array((data, sparsity.indices, sparsity.indptr), shape=sparsity.shape)
+    jac.coloring = c  # how it was computed: colors, lower bound, forward or reverse
     return (jac, c) if report else jac
 
 
@@ -315,4 +316,5 @@ def sparse_hessian(f: Callable, x, sparsity=None, *, report: bool = False):
     rows, cols = _entries(sparsity), sparsity.indices
     _missed(comp, rows, c.colors[cols], "row of the Hessian")
     h = sp.csr_array((comp[rows, c.colors[cols]], cols, sparsity.indptr), shape=(n, n))
+    h.coloring = c
     return (h, c) if report else h
