@@ -284,6 +284,23 @@ defpartials(
     lambda out, x, y: x / np.where(x == 0, 1.0, 1 + y),
 )
 defpartials(sc.entr, lambda out, x: -np.log(x) - 1)
+
+
+# -- Box-Cox: (x^l - 1) / l, log x at l = 0 ---------------------------------------------------
+def _boxcox_dl(out, x, lmbda):
+    """d/dl (x^l - 1) / l = (x^l log x - out) / l; (log x)^2 / 2 at l = 0."""
+    zero = lmbda == 0
+    safe = np.where(zero, 1.0, lmbda)
+    log = np.log(x)
+    return np.where(zero, 0.5 * log * log, (np.power(x, lmbda) * log - out) / safe)
+
+
+defpartials(sc.boxcox, lambda out, x, lmbda: np.power(x, lmbda - 1), _boxcox_dl)
+defpartials(
+    sc.boxcox1p,
+    lambda out, x, lmbda: np.power(1 + x, lmbda - 1),
+    lambda out, x, lmbda: _boxcox_dl(out, 1 + x, lmbda),
+)
 defpartials(sc.rel_entr, lambda out, x, y: np.log(x / y) + 1, lambda out, x, y: -x / y)
 defpartials(sc.kl_div, lambda out, x, y: np.log(x / y), lambda out, x, y: 1 - x / y)
 defpartials(  # huber = r²/2 inside |r| <= delta, delta (|r| - delta/2) outside

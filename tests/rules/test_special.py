@@ -52,6 +52,7 @@ BINARY = [
     case(sc.xlog1py, ANY, ROW), case(sc.rel_entr, POS, ROW), case(sc.kl_div, POS, ROW),
     case(sc.huber, ROW, ANY), case(sc.pseudo_huber, ROW, ANY),
     case(sc.ellipkinc, ANY, ROW * 0.6), case(sc.ellipeinc, ANY, ROW * 0.6),
+    case(sc.boxcox, POS, ROW), case(sc.boxcox1p, POS, ROW),
 ]  # fmt: skip
 # leading integer arguments (orders, counts) are not differentiable: None partials
 INTEGER_FIRST = [
@@ -344,6 +345,16 @@ def test_every_registered_scipy_ufunc_is_tested():
     tested = {p.values[0] for p in UNARY + MULTI + BINARY + INTEGER_FIRST + FIXED} | set(ZERO)
     untested = {u for u in ufuncs if u in RULES} - tested
     assert not untested, sorted(u.__name__ for u in untested)
+
+
+def test_boxcox_at_lambda_zero():
+    # l = 0 is log x: d/dx = 1/x, d/dl = (log x)^2 / 2 (the limit of the general formula)
+    x = np.array([0.5, 2.0, 3.0])
+    for mode in ("forward", "reverse"):
+        gx = dualad.grad(lambda x: np.sum(sc.boxcox(x, 0.0)), x, mode=mode)
+        np.testing.assert_allclose(gx, 1 / x, rtol=1e-14)
+        gl = dualad.grad(lambda lm: np.sum(sc.boxcox(x, lm)), 0.0, mode=mode)
+        np.testing.assert_allclose(gl, np.sum(0.5 * np.log(x) ** 2), rtol=1e-14)
 
 
 def test_partials_at_their_edges():
