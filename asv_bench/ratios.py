@@ -132,6 +132,11 @@ CASES = [
     Case("sparse_tridiag_1e6[pattern given]", sparse.Tridiagonal1e6, "time_sparse_given", 8.0),
     Case("sparse_tridiag_1e6[detected]", sparse.Tridiagonal1e6, "time_sparse_detect", 20.0),
     Case("sparse_tridiag_1e6[sparsity only]", sparse.Tridiagonal1e6, "time_sparsity", 10.0),
+    # the same f written x * x * x (no pow): f 20x cheaper, the forward pass's own cost shows
+    Case(
+        "sparse_tridiag_cheap_1e6[pattern given]", sparse.Tridiagonal1e6Cheap, "time_sparse_given"
+    ),
+    Case("sparse_tridiag_cheap_1e6[detected]", sparse.Tridiagonal1e6Cheap, "time_sparse_detect"),
     Case("sparse_laplacian_1000^2[pattern given]", sparse.Laplacian2D, "time_sparse_given", 12.0),
     Case("sparse_rosenbrock_1e5[hessian]", sparse.Rosenbrock1e5, "time_sparse_hessian", 30.0),
     Case(
