@@ -335,16 +335,18 @@ def _elementwise(func, args, kwargs):
 def _terms(func, args):
     """The terms of a scalar sum through + and - of sums, and scaling by constants."""
     traced = [a for a in args if isinstance(a, Pattern)]
-    if any(a.terms is None for a in traced):
+    if not traced or any(a.size != 1 for a in traced):
         return None
+    # a scalar that is no sum is one term of its own
+    own = [a.deps.reshape(1, -1) if a.terms is None else a.terms for a in traced]
     if func in (np.add, np.subtract) or (func in (np.negative, np.positive)):
-        parts = [a.terms for a in traced]
+        parts = own
     elif (
         func in (np.multiply, np.divide, np.true_divide)
         and len(traced) == 1
         and (func is np.multiply or traced[0] is args[0])
     ):  # c * sum(y), sum(y) / c
-        parts = [traced[0].terms]
+        parts = own
     else:
         return None
     w = max(p.shape[1] for p in parts)

@@ -225,3 +225,29 @@ def test_large_sparse_never_dense():
     tracemalloc.stop()
     assert j.nnz == 3 * x.size - 2
     assert peak < 200 * x.size * 8  # far below n^2 (3.2e11 bytes): about 100 vectors of n
+
+
+def test_star_coloring_uses_symmetry():
+    from dualad._sparse import _symmetric_entries, star_coloring
+
+    def arrowhead(x):  # x[0] meets every other input: column coloring needs n colors
+        return np.sum((x[0] - x[1:]) ** 2 * x[1:]) + x[0] ** 3
+
+    x = np.random.default_rng(0).uniform(1, 2, 10)
+    h = dualad.hessian(arrowhead, x, method="sparse")
+    assert h.coloring.mode == "symmetric" and h.coloring.count == 2
+    np.testing.assert_allclose(h.toarray(), dualad.hessian(arrowhead, x), rtol=1e-13, atol=1e-12)
+    rng = np.random.default_rng(1)
+    for _ in range(50):  # random symmetric patterns: every entry read back exactly
+        n = int(rng.integers(3, 25))
+        a = sp.random_array((n, n), density=float(rng.uniform(0.05, 0.4)), rng=rng) != 0
+        a = ((a + a.T + sp.eye_array(n)) != 0).tocsr()
+        c = star_coloring(a)
+        m = np.triu(rng.standard_normal((n, n)))
+        m = (m + m.T) * a.toarray()
+        s = np.zeros((n, c.count))
+        s[np.arange(n), c.colors] = 1
+        vals = _symmetric_entries(a, c.colors, m @ s)
+        back = sp.csr_array((vals, a.indices, a.indptr), shape=(n, n)).toarray()
+        np.testing.assert_allclose(back, m, atol=1e-12)
+        assert c.count <= color_columns(a).count
