@@ -43,6 +43,10 @@ def _dedupe(d: np.ndarray, n: int) -> np.ndarray:
     w = d.shape[1]
     if w <= 1:
         return d
+    if d.shape[0] == 1 and w > 64:  # one wide row (a full reduction): mark, no sort
+        seen = np.zeros(n + 1, dtype=bool)
+        seen[d[0]] = True
+        return np.flatnonzero(seen[:n]).reshape(1, -1)
     if w <= 8:  # narrow (stencils): compare columns pairwise, sort only if a row shrinks
         dup = None
         for j in range(1, w):
