@@ -918,6 +918,11 @@ def _apply(func, args, kwargs):
 
 def trace(f: Callable, x) -> tuple[Any, int]:
     """``f`` run on a tracer of ``x``: its result and the number of inputs."""
+    if isinstance(x, dict | list | tuple):
+        raise TypeError(
+            f"dualad.sparsity takes one array x, not a {type(x).__name__}: concatenate the "
+            "inputs and split them inside f"
+        )
     x = np.asarray(x)
     if x.dtype.kind not in "fc":
         x = x.astype(np.float64)

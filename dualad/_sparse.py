@@ -223,6 +223,21 @@ def _reverse(f: Callable, x: np.ndarray, c: Coloring):
     return prim, np.reshape(bar, (k, -1))  # (k, n)
 
 
+def _one_array(x, what: str) -> np.ndarray:
+    """The input of a sparse derivative: one real array (numbers become float64)."""
+    if isinstance(x, dict | list | tuple):
+        raise TypeError(
+            f"{what} takes one array x, not a {type(x).__name__}: concatenate the inputs "
+            "(np.concatenate([a.ravel(), b.ravel()])) and split them inside f"
+        )
+    x = np.asarray(x)
+    if x.dtype.kind == "c":
+        raise NotImplementedError(
+            f"{what} at complex x: pass the real and imaginary parts as one real array"
+        )
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
+
+
 def _missed(comp: np.ndarray, rows, cols, what: str) -> None:
     """Raise when the compressed result has a nonzero where the pattern puts no entry.
 
@@ -250,9 +265,7 @@ def sparse_jacobian(f: Callable, x, sparsity=None, *, report: bool = False):
 
     from ._pattern import sparsity as detect
 
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
+    x = _one_array(x, "jacobian(mode='sparse')")
     sparsity = detect(f, x) if sparsity is None else _check_pattern(sparsity, None, x.size)
     sparsity.sum_duplicates()  # canonical CSR: sorted, one entry per (row, column)
     c = coloring(sparsity, x.shape)
@@ -381,7 +394,7 @@ def sparse_hessian(f: Callable, x, sparsity=None, *, report: bool = False):
 
     from ._second import _grad_of_duals
 
-    x = np.asarray(x, dtype=np.float64) if np.asarray(x).dtype.kind != "f" else np.asarray(x)
+    x = _one_array(x, "hessian(method='sparse')")
     n = x.size
     if sparsity is None:
         sparsity = hessian_sparsity(f, x)

@@ -251,3 +251,17 @@ def test_star_coloring_uses_symmetry():
         back = sp.csr_array((vals, a.indices, a.indptr), shape=(n, n)).toarray()
         np.testing.assert_allclose(back, m, atol=1e-12)
         assert c.count <= color_columns(a).count
+
+
+def test_inputs_other_than_one_real_array_are_refused():
+    a = np.ones(3)
+    with pytest.raises(TypeError, match="one array"):
+        dualad.jacobian(lambda x: x[0] * x[1], (a, a), mode="sparse")
+    with pytest.raises(TypeError, match="one array"):
+        dualad.sparsity(lambda x: x["a"], {"a": a})
+    with pytest.raises(TypeError, match="one array"):
+        dualad.hessian(lambda x: np.sum(x[0] ** 2), [a, a], method="sparse")
+    with pytest.raises(NotImplementedError, match="complex"):
+        dualad.jacobian(lambda z: z * z, a + 1j, mode="sparse")
+    j = dualad.jacobian(lambda x: x**2, np.arange(3), mode="sparse")  # integers: as floats
+    np.testing.assert_array_equal(j.toarray(), np.diag([0.0, 2.0, 4.0]))
