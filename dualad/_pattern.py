@@ -244,6 +244,32 @@ for _name, _uf in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
                    ("mod", np.remainder), ("floordiv", np.floor_divide)):  # fmt: skip
     setattr(Pattern, f"__{_name}__", _binary(_uf))
     setattr(Pattern, f"__r{_name}__", _binary(_uf, swap=True))
+
+
+def _inplace(ufunc):
+    """``x += y`` and co.: in place, as NumPy does, so every holder of ``x`` sees it; a view
+    is refused (its base would have to change too)."""
+
+    def method(self, o):
+        if self.view:
+            raise NotImplementedError(
+                "dualad.sparsity: an in-place operation on a slice or reshape of a traced "
+                "array is not followed back to its base; write y[i] = y[i] + ... instead"
+            )
+        res = ufunc(self, o)
+        if isinstance(res, Pattern):
+            self.value, self.deps = res.value, res.deps
+        else:
+            self.value = res
+            self.deps = _none(int(np.size(res)))
+        return self
+
+    return method
+
+
+for _name, _uf in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
+                   ("truediv", np.true_divide), ("pow", np.power)):  # fmt: skip
+    setattr(Pattern, f"__i{_name}__", _inplace(_uf))
 Pattern.__neg__ = lambda self: np.negative(self)
 Pattern.__pos__ = lambda self: self
 Pattern.__abs__ = lambda self: np.absolute(self)

@@ -86,6 +86,26 @@ def test_no_statement_raises_naming_the_function():
         dualad.sparsity(lambda x: np.unique(x), np.ones(3))
 
 
+def test_in_place_operators():
+    def f(x):
+        y = x.copy()
+        alias = y
+        y += x[::-1]  # in place: alias sees it, as in NumPy
+        return alias
+
+    p = dualad.sparsity(f, np.ones(3)).toarray()
+    np.testing.assert_array_equal(p, np.eye(3, dtype=bool) | np.eye(3, dtype=bool)[::-1])
+
+    def g(x):
+        y = x.copy()
+        v = y[1:]
+        v += x[:-1]  # would change y too: refused
+        return y
+
+    with pytest.raises(NotImplementedError, match="in-place"):
+        dualad.sparsity(g, np.ones(3))
+
+
 def test_writes_into_views_are_refused():
     def f(x):
         y = x.copy()
