@@ -213,7 +213,19 @@ class Pattern:
     def flatten(self, order="C"):
         return np.ravel(self, order=order).copy()
 
+    def sort(self, axis=-1, kind=None, order=None):
+        """In place, as ``ndarray.sort``."""
+        if self.view:
+            raise NotImplementedError("dualad.sparsity: sorting a slice of a traced array")
+        res = np.sort(self, axis=axis)
+        self.value, self.deps = res.value, res.deps
+
     def __getattr__(self, name):  # x.sum(), x.mean(axis=0), x.max(), x.dot(y), ...
+        if name in _IN_PLACE_METHODS:
+            raise NotImplementedError(
+                f"dualad.sparsity: the in-place method .{name}() on a traced array; compute "
+                "a new array instead"
+            )
         func = getattr(np, name, None)
         if func is None or not callable(func) or name.startswith("_"):
             raise AttributeError(name)
@@ -231,6 +243,11 @@ class Pattern:
 
     def __array_function__(self, func, types, args, kwargs):
         return _apply(func, args, kwargs)
+
+
+#: ndarray methods that change the array in place: a traced array refuses them
+_IN_PLACE_METHODS = frozenset({"fill", "put", "resize", "partition", "itemset", "byteswap",
+                               "setfield", "setflags"})  # fmt: skip
 
 
 def _binary(ufunc, swap=False):
@@ -863,8 +880,7 @@ _MOVE = (
     np.vsplit, np.dsplit, np.delete, np.real, np.broadcast_arrays, np.matrix_transpose,
     np.permute_dims, np.concat, np.unstack, np.resize, np.trim_zeros, np.extract, np.compress,
     np.linalg.diagonal, np.linalg.matrix_transpose, np.block, np.append, np.insert,
-    np.choose, np.rollaxis, np.asarray, np.ascontiguousarray, np.asfortranarray,
-    np.asanyarray, np.array,
+    np.choose, np.rollaxis, np.array,
 )  # fmt: skip
 _VIEWS = frozenset({getitem, np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis,
                     np.expand_dims, np.squeeze, np.broadcast_to, np.diagonal, np.real,

@@ -106,6 +106,22 @@ def test_in_place_operators():
         dualad.sparsity(g, np.ones(3))
 
 
+def test_aliases_and_in_place_methods():
+    with pytest.raises(TypeError, match="lose its dependencies"):  # not dispatched by NumPy
+        dualad.sparsity(lambda x: np.asarray(x) * 2, np.ones(2))
+
+    def g(x):
+        y = x * x[::-1]
+        y.sort()  # in place
+        return y
+
+    # y = [6, 1, 6] from {0, 2}, {1}, {0, 2}; sorted in place: y[1] first
+    want = np.array([[0, 1, 0], [1, 0, 1], [1, 0, 1]], dtype=bool)
+    np.testing.assert_array_equal(dualad.sparsity(g, np.array([3.0, 1.0, 2.0])).toarray(), want)
+    with pytest.raises(NotImplementedError, match="fill"):
+        dualad.sparsity(lambda x: x.copy().fill(0.0), np.ones(2))
+
+
 def test_writes_into_views_are_refused():
     def f(x):
         y = x.copy()
