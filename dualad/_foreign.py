@@ -28,23 +28,24 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._tags import Leveled, call_level
+from ._tags import call_level
 from .rules import RULES, Rule
 
 _LOCK = threading.Lock()
 
 
 def holds_wrapper(args, kwargs) -> bool:
-    """True when an argument (or an item of a list/tuple argument) is a wrapper."""
+    """True when an argument (or an item of a list/tuple argument) is a wrapper or a
+    sparsity tracer (both have a ``_level``)."""
     for a in args:
-        if isinstance(a, Leveled):
+        if hasattr(a, "_level"):
             return True
         if type(a) in (list, tuple):
             for b in a:
-                if isinstance(b, Leveled):
+                if hasattr(b, "_level"):
                     return True
     for a in kwargs.values():
-        if isinstance(a, Leveled):
+        if hasattr(a, "_level"):
             return True
     return False
 
@@ -73,6 +74,10 @@ def dispatcher(
             if restated is not None:
                 return restated(*args, **kwargs)
             _, owner = call_level(args, kwargs)
+            if owner is None:  # a sparsity tracer: no statement of its own, so dense
+                from ._pattern import _dense
+
+                return _dense(call, args, kwargs)
             return type(owner).__array_function__(owner, call, (), args, kwargs)
         return func(*args, **kwargs)
 

@@ -301,3 +301,17 @@ def test_inputs_other_than_one_real_array_are_refused():
         dualad.jacobian(lambda z: z * z, a + 1j, mode="sparse")
     j = dualad.jacobian(lambda x: x**2, np.arange(3), mode="sparse")  # integers: as floats
     np.testing.assert_array_equal(j.toarray(), np.diag([0.0, 2.0, 4.0]))
+
+
+def test_custom_rules_are_dense_in_their_arguments():
+    double = dualad.defrule(lambda x: np.asarray(x) * 2.0, jvp=lambda t, out, x: 2.0 * t[0])
+
+    def f(x):
+        return double(x[:2]) * x[2]
+
+    x = np.arange(1.0, 5.0)
+    p = dualad.sparsity(f, x).toarray()
+    np.testing.assert_array_equal(p, [[1, 1, 1, 0], [1, 1, 1, 0]])  # no statement: dense
+    np.testing.assert_allclose(
+        dualad.jacobian(f, x, mode="sparse").toarray(), dualad.jacobian(f, x)
+    )
