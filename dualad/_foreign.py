@@ -6,7 +6,7 @@ does. A *dispatcher* stands in for such a function: called with plain values it 
 function untouched; called with a wrapper it either runs a restatement in NumPy calls (which
 differentiate themselves) or hands the call to the wrapper's own ``__array_function__`` with
 itself as the function, so forward mode, reverse mode and every nesting level treat it as
-one primitive with the rule registered under it in ``RULES``. Lower levels reach the
+one primitive with its rule (kept on the dispatcher, where ``rules.lookup`` finds it). Lower levels reach the
 dispatcher again when the rule evaluates the primal on their wrappers, which is what makes
 nested derivatives and Hessians work.
 
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._tags import call_level
-from .rules import RULES, Rule
+from .rules import Rule
 
 _LOCK = threading.Lock()
 
@@ -60,7 +60,7 @@ def dispatcher(
 ) -> Callable:
     """A function that calls ``func`` on plain values and differentiates it on wrappers.
 
-    Exactly one of ``rule`` (registered in ``RULES`` under the dispatcher) and ``restated``
+    Exactly one of ``rule`` (kept on the dispatcher as ``_dualad_rule``) and ``restated``
     (called with the same arguments as ``func``, wrappers included) is given. ``active``
     (for SciPy's dispatchers: "is interception on?") gates the differentiating path; when it
     says no, ``func`` runs as it would without dualad.
@@ -82,8 +82,8 @@ def dispatcher(
         return func(*args, **kwargs)
 
     call._dualad_original = func
-    if rule is not None:
-        RULES[call] = rule if name is None else Rule(name, rule.jvp, rule.vjp, rule.vjp_needs)
+    if rule is not None:  # kept on the dispatcher (not in RULES): it lives as long as it does
+        call._dualad_rule = rule if name is None else Rule(name, rule.jvp, rule.vjp, rule.vjp_needs)
     return call
 
 

@@ -329,3 +329,21 @@ def test_custom_vjp_second_order():
     np.testing.assert_allclose(
         np.diag(dualad.hessian(lambda x: np.sum(softplus(x)), X)), s * (1 - s), rtol=1e-12
     )
+
+
+def test_rules_made_in_a_loop_do_not_accumulate():
+    import gc
+    import weakref
+
+    from dualad.rules import RULES
+
+    before = len(RULES)
+    refs = []
+    for k in range(50):
+        g = dualad.defrule(lambda x, k=k: plain_only(x) * k, jvp=lambda t, out, x, k=k: k * t[0])
+        assert dualad.grad(lambda x, g=g: np.sum(g(x)), X)[0] == k
+        refs.append(weakref.ref(g))
+        del g
+    gc.collect()
+    assert len(RULES) == before  # the rule lives on its function, not in the table
+    assert sum(r() is not None for r in refs) <= 1

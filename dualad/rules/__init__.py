@@ -54,6 +54,9 @@ def lookup(func) -> Rule:
     rule = RULES.get(func)
     if rule is not None:
         return rule
+    rule = getattr(func, "_dualad_rule", None)  # a dispatcher (dualad._foreign): its own rule
+    if rule is not None:
+        return rule
     name = func_name(func)
     why = UNSUPPORTED.get(func)
     if why is not None:
