@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -471,13 +472,15 @@ class custom_vjp:
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> None:
         residuals: dict[int, tuple[Any, Any]] = {}
+        lock = threading.Lock()
         fun = self.fun
 
         def primal(*args, **kwargs):  # called on plain values only
             out, res = fwd(*args, **kwargs)
-            if len(residuals) >= _KEEP:  # the oldest go: their backward pass reruns fwd
-                del residuals[next(iter(residuals))]
-            residuals[id(out)] = (out, res)
+            with lock:  # one custom_vjp called from several threads
+                if len(residuals) >= _KEEP:  # the oldest go: their backward pass reruns fwd
+                    residuals.pop(next(iter(residuals)), None)
+                residuals[id(out)] = (out, res)
             return out
 
         def vjp(g, out, *args, **kwargs):
