@@ -31,7 +31,14 @@ from ._seeding import _read, _seed
 
 @dataclass(frozen=True)
 class Coloring:
-    """A coloring of a pattern's columns (forward) or rows (reverse), and what it cost."""
+    """A coloring of a pattern's columns (forward), rows (reverse) or symmetric columns
+    (a Hessian read by H = H^T), and what it cost: a sparse result's ``.coloring``.
+
+    >>> import numpy as np, dualad
+    >>> j = dualad.jacobian(lambda x: x[1:] * x[:-1], np.ones(5), mode="sparse")
+    >>> j.coloring.count, j.coloring.lower_bound, j.coloring.mode
+    (2, 2, 'forward')
+    """
 
     colors: np.ndarray  # one color per column (forward) or row (reverse)
     count: int
@@ -372,9 +379,20 @@ def _symmetric_entries(p, colors: np.ndarray, comp: np.ndarray) -> np.ndarray:
 
 
 def hessian_sparsity(f: Callable, x):
-    """A conservative pattern of f's Hessian: for ``f = sum(y)`` (or a sum of such terms),
-    entries (i, j) where some y_k depends on both x_i and x_j; otherwise every pair of
-    inputs f depends on."""
+    """A conservative pattern of f's Hessian, as a ``scipy.sparse.csr_array`` of booleans.
+
+    For ``f = sum(y)`` (and sums and scalings of such sums), entry (i, j) is True where some
+    y_k depends on both x_i and x_j; for any other f, every pair of inputs f depends on.
+    Pass it as ``hessian(f, x, method="sparse", sparsity=...)`` to find it once.
+
+    >>> import numpy as np, dualad
+    >>> f = lambda x: np.sum((x[1:] - x[:-1] ** 2) ** 2)
+    >>> dualad.hessian_sparsity(f, np.ones(4)).toarray().astype(int)
+    array([[1, 1, 0, 0],
+           [1, 1, 1, 0],
+           [0, 1, 1, 1],
+           [0, 0, 1, 1]])
+    """
     import scipy.sparse as sp
 
     from ._pattern import Pattern, _to_csr, trace
