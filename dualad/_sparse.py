@@ -54,29 +54,34 @@ class Coloring:
 
 
 def _ell(p) -> np.ndarray:
-    """Each row's column indices, padded with ``-1`` (the pattern as rows of a fixed width)."""
+    """Each row's column indices, padded with ``n`` = the number of columns (the pattern as
+    rows of a fixed width)."""
     for q, rows in ROWS:
         if q is p:  # found by dualad.sparsity: its own rows, padded with n
-            return np.where(rows == p.shape[1], -1, rows)
-    return _from_csr(p, -1)
+            return rows
+    return _from_csr(p, p.shape[1])
 
 
 def valid(p, colors: np.ndarray) -> bool:
     """True when no two columns of one color share a row of ``p``."""
     d = _ell(p)
-    w = d.shape[1]
+    m, w = d.shape
     if w <= 1:
         return True
-    c = np.where(d >= 0, colors[np.maximum(d, 0)], -1)
-    if w <= 16:
+    n = p.shape[1]
+    ext = np.append(colors, -1)  # the padding's color: made distinct per slot below
+    if w <= 16:  # slot by slot, each a contiguous row of colors
+        c = np.empty((w, m), dtype=np.int64)
+        for j in range(w):
+            dj = d[:, j]
+            c[j] = ext[dj]
+            c[j][dj == n] = -1 - j  # padding never matches another slot
         for j in range(1, w):
-            col = c[:, j]
-            live = col >= 0
             for i in range(j):
-                if np.any(live & (col == c[:, i])):
+                if np.any(c[j] == c[i]):
                     return False
         return True
-    c = np.sort(c, axis=1)
+    c = np.sort(np.where(d == n, -1, ext[d]), axis=1)
     return not np.any((c[:, 1:] == c[:, :-1]) & (c[:, 1:] >= 0))
 
 
@@ -200,7 +205,7 @@ def _check_pattern(p, m: int | None, n: int):
 
 
 def _forward(f: Callable, x: np.ndarray, c: Coloring):
-    """f(x) and the compressed Jacobian J @ S (m x colors), one pass."""
+    """f(x) and the compressed Jacobian (J @ S)^T (colors x m), one pass."""
     k = max(c.count, 1)
     seeds = np.zeros((k, x.size), dtype=x.dtype)
     seeds[c.colors, np.arange(x.size)] = 1.0
@@ -211,7 +216,7 @@ def _forward(f: Callable, x: np.ndarray, c: Coloring):
         prim, dot = _read(y, level, k)
     finally:
         _tags.close_level(level)
-    return np.asarray(prim), np.reshape(dot, (k, -1)).T  # (m, k)
+    return np.asarray(prim), np.ascontiguousarray(np.reshape(dot, (k, -1)))  # (k, m)
 
 
 def _reverse(f: Callable, x: np.ndarray, c: Coloring):
@@ -245,7 +250,7 @@ def _one_array(x, what: str) -> np.ndarray:
     return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
-def _missed(comp: np.ndarray, rows, cols, what: str) -> None:
+def _missed(comp: np.ndarray, colors, rows, what: str) -> None:
     """Raise when the compressed result has a nonzero where the pattern puts no entry.
 
     Entry (i, c) of ``J @ S`` sums row i's entries of color c; where the pattern has none
@@ -253,11 +258,12 @@ def _missed(comp: np.ndarray, rows, cols, what: str) -> None:
     missed entry shares its color with a pattern entry of its row (then the two add up
     unseen): a pattern from ``dualad.sparsity`` never misses one.
     """
-    covered = np.zeros(comp.shape, dtype=bool)
-    covered[rows, cols] = True
-    bad = (comp != 0) & ~covered
+    k, m = comp.shape  # (colors, rows): row i of color c is comp[c, i]
+    covered = np.zeros(k * m, dtype=bool)
+    covered[colors * m + rows] = True
+    bad = (np.ravel(comp) != 0) & ~covered
     if bad.any():
-        i, c = np.argwhere(bad)[0]
+        c, i = divmod(int(np.argmax(bad)), m)
         raise ValueError(
             f"the given sparsity misses a nonzero {what}: {what.split()[0]} {i} has a nonzero "
             f"derivative in color {c} where the pattern has no entry. Use dualad.sparsity(f, x) "
@@ -283,8 +289,8 @@ def sparse_jacobian(f: Callable, x, sparsity=None, *, report: bool = False):
             raise ValueError(
                 f"sparsity has {sparsity.shape[0]} rows but f(x) has {prim.size} elements"
             )
-        data = comp[rows, c.colors[cols]]
-        _missed(comp, rows, c.colors[cols], "row of the Jacobian")
+        data = comp[c.colors[cols], rows]
+        _missed(comp, c.colors[cols], rows, "row of the Jacobian")
     else:
         prim, comp = _reverse(f, x, c)
         if prim.size != sparsity.shape[0]:
@@ -292,7 +298,7 @@ def sparse_jacobian(f: Callable, x, sparsity=None, *, report: bool = False):
                 f"sparsity has {sparsity.shape[0]} rows but f(x) has {prim.size} elements"
             )
         data = comp[c.colors[rows], cols]
-        _missed(comp.T, cols, c.colors[rows], "column of the Jacobian")
+        _missed(comp, c.colors[rows], cols, "column of the Jacobian")
     jac = sp.csr_array((data, sparsity.indices, sparsity.indptr), shape=sparsity.shape)
     jac.coloring = c  # how it was computed: colors, lower bound, forward or reverse
     return (jac, c) if report else jac
@@ -367,15 +373,15 @@ def star_coloring(p) -> Coloring:
 
 
 def _symmetric_entries(p, colors: np.ndarray, comp: np.ndarray) -> np.ndarray:
-    """The pattern's values from ``comp = H @ S``: entry (i, j) from row i when j's color is
-    unique there, else from row j by i's color."""
+    """The pattern's values from ``comp = (H @ S)^T`` (colors x n): entry (i, j) from row i
+    when j's color is unique there, else from row j by i's color."""
     rows = np.repeat(np.arange(p.shape[0]), np.diff(p.indptr))
     cols = p.indices
-    k = comp.shape[1]
+    k = comp.shape[0]
     key = rows * k + colors[cols]
     mult = np.bincount(key, minlength=p.shape[0] * k)
     here = mult[key] == 1
-    return np.where(here, comp[rows, colors[cols]], comp[cols, colors[rows]])
+    return np.where(here, comp[colors[cols], rows], comp[colors[rows], cols])
 
 
 def hessian_sparsity(f: Callable, x):
@@ -427,14 +433,14 @@ def sparse_hessian(f: Callable, x, sparsity=None, *, report: bool = False):
     seeds = np.zeros((k, n), dtype=x.dtype)
     seeds[c.colors, np.arange(n)] = 1.0
     (hv,) = _grad_of_duals(f, [x], LEAF, [seeds.reshape((k,) + x.shape)], False)
-    comp = np.reshape(hv, (k, n)).T  # (n, k): H @ S
+    comp = np.ascontiguousarray(np.reshape(hv, (k, n)))  # (k, n): (H @ S)^T
     sparsity.sum_duplicates()
     rows, cols = _entries(sparsity), sparsity.indices
     if symmetric:
         data = _symmetric_entries(sparsity, c.colors, comp)
     else:
-        _missed(comp, rows, c.colors[cols], "row of the Hessian")
-        data = comp[rows, c.colors[cols]]
+        _missed(comp, c.colors[cols], rows, "row of the Hessian")
+        data = comp[c.colors[cols], rows]
     h = sp.csr_array((data, cols, sparsity.indptr), shape=(n, n))
     h.coloring = c
     return (h, c) if report else h

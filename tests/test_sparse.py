@@ -283,7 +283,7 @@ def test_star_coloring_uses_symmetry():
         m = (m + m.T) * a.toarray()
         s = np.zeros((n, c.count))
         s[np.arange(n), c.colors] = 1
-        vals = _symmetric_entries(a, c.colors, m @ s)
+        vals = _symmetric_entries(a, c.colors, (m @ s).T.copy())
         back = sp.csr_array((vals, a.indices, a.indptr), shape=(n, n)).toarray()
         np.testing.assert_allclose(back, m, atol=1e-12)
         assert c.count <= color_columns(a).count
