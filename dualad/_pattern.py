@@ -421,13 +421,15 @@ def _axes(axis, ndim: int) -> tuple:
     return tuple(sorted(int(a) % ndim for a in axis))
 
 
-_AXIS_POS = {np.percentile: 2, np.quantile: 2, np.nanpercentile: 2, np.nanquantile: 2}
+_QUANTILES = (np.percentile, np.quantile, np.nanpercentile, np.nanquantile)
+#: where ``axis`` sits positionally when it is not the second argument
+_AXIS_POS = {**dict.fromkeys(_QUANTILES, 2), np.linalg.norm: 2}
 
 
 def _reduce(func, args, kwargs):
     a = args[0]
     out = func(*[_val(b) for b in args], **{k: _val(v) for k, v in kwargs.items()})
-    q = kwargs.get("q", args[1] if len(args) > 1 else None) if func in _AXIS_POS else None
+    q = kwargs.get("q", args[1] if len(args) > 1 else None) if func in _QUANTILES else None
     if isinstance(q, Pattern):  # quantile's q: result [i, ...] moves with q[i]
         qshape = q.shape
         rows = np.arange(q.size).reshape(qshape + (1,) * (np.ndim(out) - len(qshape)))
@@ -443,8 +445,6 @@ def _reduce(func, args, kwargs):
         return out
     pos = _AXIS_POS.get(func, 1)
     axis = kwargs.get("axis", args[pos] if len(args) > pos else None)
-    if func is np.linalg.norm:
-        axis = kwargs.get("axis", args[2] if len(args) > 2 else None)
     axes = _axes(axis, a.ndim)
     keep = [d for i, d in enumerate(a.shape) if i not in axes]
     length = math.prod(a.shape[i] for i in axes)
@@ -935,11 +935,6 @@ for _f, _r in RULES.items():
         KIND[_f] = _dense
 
 
-def kind_of(func) -> Callable | None:
-    """How ``func`` moves dependencies (None: no statement)."""
-    return KIND.get(func)
-
-
 def _apply(func, args, kwargs):
     k = KIND.get(func)
     if k is not None:
@@ -958,16 +953,25 @@ def _apply(func, args, kwargs):
 # -- the public function ----------------------------------------------------------------------
 
 
-def trace(f: Callable, x) -> tuple[Any, int]:
-    """``f`` run on a tracer of ``x``: its result and the number of inputs."""
+def one_array(x, what: str, real: bool = False) -> np.ndarray:
+    """The input of a sparsity or sparse derivative: one array (numbers become float64;
+    ``real``: complex raises)."""
     if isinstance(x, dict | list | tuple):
         raise TypeError(
-            f"dualad.sparsity takes one array x, not a {type(x).__name__}: concatenate the "
-            "inputs and split them inside f"
+            f"{what} takes one array x, not a {type(x).__name__}: concatenate the inputs "
+            "(np.concatenate([a.ravel(), b.ravel()])) and split them inside f"
         )
     x = np.asarray(x)
-    if x.dtype.kind not in "fc":
-        x = x.astype(np.float64)
+    if real and x.dtype.kind == "c":
+        raise NotImplementedError(
+            f"{what} at complex x: pass the real and imaginary parts as one real array"
+        )
+    return x if x.dtype.kind in "fc" else x.astype(np.float64)
+
+
+def trace(f: Callable, x) -> tuple[Any, int]:
+    """``f`` run on a tracer of ``x``: its result and the number of inputs."""
+    x = one_array(x, "dualad.sparsity")
     n = x.size
     deps = np.arange(n, dtype=np.int64).reshape(n, 1)
     return f(Pattern(x.copy(), deps, n)), n

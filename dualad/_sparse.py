@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from dualad._numpy import np
 
 from . import _tags
-from ._pattern import ROWS, _from_csr
+from ._pattern import ROWS, _from_csr, one_array
 from ._pytree import LEAF
 from ._seeding import _read, _seed
 
@@ -235,21 +235,6 @@ def _reverse(f: Callable, x: np.ndarray, c: Coloring):
     return prim, np.reshape(bar, (k, -1))  # (k, n)
 
 
-def _one_array(x, what: str) -> np.ndarray:
-    """The input of a sparse derivative: one real array (numbers become float64)."""
-    if isinstance(x, dict | list | tuple):
-        raise TypeError(
-            f"{what} takes one array x, not a {type(x).__name__}: concatenate the inputs "
-            "(np.concatenate([a.ravel(), b.ravel()])) and split them inside f"
-        )
-    x = np.asarray(x)
-    if x.dtype.kind == "c":
-        raise NotImplementedError(
-            f"{what} at complex x: pass the real and imaginary parts as one real array"
-        )
-    return x if x.dtype.kind == "f" else x.astype(np.float64)
-
-
 def _missed(comp: np.ndarray, colors, rows, what: str) -> None:
     """Raise when the compressed result has a nonzero where the pattern puts no entry.
 
@@ -271,14 +256,14 @@ def _missed(comp: np.ndarray, colors, rows, what: str) -> None:
         )
 
 
-def sparse_jacobian(f: Callable, x, sparsity=None, *, report: bool = False):
+def sparse_jacobian(f: Callable, x, sparsity=None):
     """The Jacobian of ``f`` at ``x`` as a ``scipy.sparse.csr_array``: pattern, coloring,
     one compressed pass (see :func:`dualad.jacobian` with ``mode="sparse"``)."""
     import scipy.sparse as sp
 
     from ._pattern import sparsity as detect
 
-    x = _one_array(x, "jacobian(mode='sparse')")
+    x = one_array(x, "jacobian(mode='sparse')", real=True)
     sparsity = detect(f, x) if sparsity is None else _check_pattern(sparsity, None, x.size)
     sparsity.sum_duplicates()  # canonical CSR: sorted, one entry per (row, column)
     c = coloring(sparsity, x.shape)
@@ -301,7 +286,7 @@ def sparse_jacobian(f: Callable, x, sparsity=None, *, report: bool = False):
         _missed(comp, c.colors[rows], cols, "column of the Jacobian")
     jac = sp.csr_array((data, sparsity.indices, sparsity.indptr), shape=sparsity.shape)
     jac.coloring = c  # how it was computed: colors, lower bound, forward or reverse
-    return (jac, c) if report else jac
+    return jac
 
 
 # -- Hessians ---------------------------------------------------------------------------------
@@ -412,13 +397,13 @@ def hessian_sparsity(f: Callable, x):
     return ((p.T @ p) != 0).tocsr()
 
 
-def sparse_hessian(f: Callable, x, sparsity=None, *, report: bool = False):
+def sparse_hessian(f: Callable, x, sparsity=None):
     """The Hessian of scalar ``f`` at ``x`` as a ``scipy.sparse.csr_array``."""
     import scipy.sparse as sp
 
     from ._second import _grad_of_duals
 
-    x = _one_array(x, "hessian(method='sparse')")
+    x = one_array(x, "hessian(method='sparse')", real=True)
     n = x.size
     if sparsity is None:
         sparsity = hessian_sparsity(f, x)
@@ -443,4 +428,4 @@ def sparse_hessian(f: Callable, x, sparsity=None, *, report: bool = False):
         data = comp[c.colors[cols], rows]
     h = sp.csr_array((data, cols, sparsity.indptr), shape=(n, n))
     h.coloring = c
-    return (h, c) if report else h
+    return h

@@ -102,7 +102,8 @@ def main(full: bool = False):
     ode_case("2-D reaction-diffusion", lambda u: reaction_diffusion_2d(u, n2), u0, 0.5, True)
     least_squares_case(n3)
     x = np.linspace(-1, 1, 2000)
-    j, c = dualad._sparse.sparse_jacobian(broyden, x, report=True)
+    j = dualad.jacobian(broyden, x, mode="sparse")
+    c = j.coloring
     print(f"coloring of the Broyden Jacobian: {c}; equal to the dense Jacobian: "
           f"{np.array_equal(j.toarray(), dualad.jacobian(broyden, x))}")  # fmt: skip
 

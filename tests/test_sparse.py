@@ -225,7 +225,8 @@ def test_a_given_pattern_that_misses_an_entry_is_caught():
 
 def test_sparse_hessian_equals_dense():
     x = np.random.default_rng(0).uniform(-1, 1, 12)
-    h, c = dualad._sparse.sparse_hessian(rosenbrock, x, report=True)
+    h = dualad.hessian(rosenbrock, x, method="sparse")
+    c = h.coloring
     assert c.count == 3
     np.testing.assert_allclose(h.toarray(), dualad.hessian(rosenbrock, x), rtol=1e-12, atol=1e-9)
     p = dualad.hessian_sparsity(rosenbrock, x).toarray()
@@ -246,8 +247,8 @@ def test_sparse_hessian_equals_dense():
 def test_sparse_pattern_given_twice_colors_once():
     x = np.linspace(-1, 1, 50)
     p = dualad.sparsity(tridiagonal, x)
-    a = dualad._sparse.sparse_jacobian(tridiagonal, x, p, report=True)[1]
-    b = dualad._sparse.sparse_jacobian(tridiagonal, x * 2, p, report=True)[1]
+    a = dualad.jacobian(tridiagonal, x, mode="sparse", sparsity=p).coloring
+    b = dualad.jacobian(tridiagonal, x * 2, mode="sparse", sparsity=p).coloring
     assert a is b  # the cached coloring
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dualad._numpy import np
 
-from .._foreign import dispatcher, target
+from .._foreign import dispatcher, restate, target
 from .._ops import strip
 from ._define import Rule
 
@@ -145,9 +145,7 @@ def _solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite
     return np.linalg.solve(m, b)
 
 
-@target("scipy.linalg.solve", "scipy.linalg", "solve")
-def _make_solve(orig):
-    return "restated", _solve
+restate("scipy.linalg.solve", "scipy.linalg", "solve", _solve)
 
 
 # -- Cholesky ---------------------------------------------------------------------------------
@@ -169,14 +167,10 @@ def _cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     return _tri(c, _tri(c, b, trans=1), lower=False)  # A = U^T U
 
 
-@target("scipy.linalg.cho_factor", "scipy.linalg", "cho_factor")
-def _make_cho_factor(orig):
-    return "restated", _cho_factor
+restate("scipy.linalg.cho_factor", "scipy.linalg", "cho_factor", _cho_factor)
 
 
-@target("scipy.linalg.cho_solve", "scipy.linalg", "cho_solve")
-def _make_cho_solve(orig):
-    return "restated", _cho_solve
+restate("scipy.linalg.cho_solve", "scipy.linalg", "cho_solve", _cho_solve)
 
 
 # -- LU ---------------------------------------------------------------------------------------
@@ -241,9 +235,7 @@ def _lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
     return z[np.argsort(perm)]
 
 
-@target("scipy.linalg.lu_solve", "scipy.linalg", "lu_solve")
-def _make_lu_solve(orig):
-    return "restated", _lu_solve
+restate("scipy.linalg.lu_solve", "scipy.linalg", "lu_solve", _lu_solve)
 
 
 # -- matrix functions: the Frechet derivative as the corner of a block matrix -----------------
@@ -359,9 +351,7 @@ def _pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
 
 for _name, _impl in (("det", _det), ("inv", _inv), ("cholesky", _cholesky),
                      ("svdvals", _svdvals), ("qr", _qr), ("pinv", _pinv)):  # fmt: skip
-    target(f"scipy.linalg.{_name}", "scipy.linalg", _name)(
-        lambda orig, impl=_impl: ("restated", impl)
-    )
+    restate(f"scipy.linalg.{_name}", "scipy.linalg", _name, _impl)
 target("scipy.linalg.svd", "scipy.linalg", "svd")(lambda orig: ("restated", _make_svd(orig)))
 
 
@@ -372,9 +362,7 @@ def _norm(a, ord=None, axis=None, keepdims=False, check_finite=True):
     return np.linalg.norm(a, ord=ord, axis=axis, keepdims=keepdims)
 
 
-@target("scipy.linalg.norm", "scipy.linalg", "norm")
-def _make_norm(orig):
-    return "restated", _norm
+restate("scipy.linalg.norm", "scipy.linalg", "norm", _norm)
 
 
 def _make_eigh_impl(orig):

@@ -24,7 +24,7 @@ import sys
 
 from dualad._numpy import np
 
-from .._foreign import target
+from .._foreign import restate
 from .._ops import strip
 from .._tags import Leveled
 
@@ -347,14 +347,10 @@ def _cdist(XA, XB, metric="euclidean", *, out=None, **kwargs):
     return _double(_METRICS[name](XA[:, None, :], XB[None, :, :], **kwargs))
 
 
-@target("scipy.spatial.distance.pdist", _MODULE, "pdist")
-def _make_pdist(orig):
-    return "restated", _pdist
+restate("scipy.spatial.distance.pdist", _MODULE, "pdist", _pdist)
 
 
-@target("scipy.spatial.distance.cdist", _MODULE, "cdist")
-def _make_cdist(orig):
-    return "restated", _cdist
+restate("scipy.spatial.distance.cdist", _MODULE, "cdist", _cdist)
 
 
 # -- squareform: a gather ---------------------------------------------------------------------
@@ -397,9 +393,7 @@ def _squareform(X, force="no", checks=True):
     )
 
 
-@target("scipy.spatial.distance.squareform", _MODULE, "squareform")
-def _make_squareform(orig):
-    return "restated", _squareform
+restate("scipy.spatial.distance.squareform", _MODULE, "squareform", _squareform)
 
 
 # -- the vector functions whose NumPy code has no derivative at some points -------------------
@@ -418,11 +412,7 @@ def _canberra_vector(u, v, w=None):
     return _canberra(u, v, w)
 
 
-@target("scipy.spatial.distance.mahalanobis", _MODULE, "mahalanobis")
-def _make_mahalanobis(orig):
-    return "restated", _mahalanobis_vector
+restate("scipy.spatial.distance.mahalanobis", _MODULE, "mahalanobis", _mahalanobis_vector)
 
 
-@target("scipy.spatial.distance.canberra", _MODULE, "canberra")
-def _make_canberra(orig):
-    return "restated", _canberra_vector
+restate("scipy.spatial.distance.canberra", _MODULE, "canberra", _canberra_vector)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dualad._numpy import np
 
-from .._foreign import target
+from .._foreign import restate, target
 from .._ops import strip
 
 
@@ -67,24 +67,16 @@ def _polygamma(n, x):
     return np.where(n == 0, sc.psi(x), fac * zeta(n + 1, x))
 
 
-@target("scipy.special.logsumexp", "scipy.special", "logsumexp")
-def _make_logsumexp(orig):
-    return "restated", _logsumexp
+restate("scipy.special.logsumexp", "scipy.special", "logsumexp", _logsumexp)
 
 
-@target("scipy.special.softmax", "scipy.special", "softmax")
-def _make_softmax(orig):
-    return "restated", _softmax
+restate("scipy.special.softmax", "scipy.special", "softmax", _softmax)
 
 
-@target("scipy.special.log_softmax", "scipy.special", "log_softmax")
-def _make_log_softmax(orig):
-    return "restated", _log_softmax
+restate("scipy.special.log_softmax", "scipy.special", "log_softmax", _log_softmax)
 
 
-@target("scipy.special.polygamma", "scipy.special", "polygamma")
-def _make_polygamma(orig):
-    return "restated", _polygamma
+restate("scipy.special.polygamma", "scipy.special", "polygamma", _polygamma)
 
 
 def _as_ufunc(ufunc):
