@@ -8,6 +8,7 @@ Forward mode (``Dual``, ``jvp``, ``derivative``, ``jacobian``) is the core; reve
 array([1.])
 """
 
+from ._compile import Compiled, compile
 from ._intercept import config, intercept
 from ._pattern import sparsity
 from ._sparse import Coloring, hessian_sparsity
@@ -34,11 +35,13 @@ __all__ = [
     "HYPERDUAL_MAX_N",
     "MEMORY_BUDGET",
     "Coloring",
+    "Compiled",
     "Dual",
     "HyperDual",
     "ModeChoice",
     "check_grad",
     "choose_mode",
+    "compile",
     "config",
     "custom_jvp",
     "custom_vjp",

@@ -14,6 +14,7 @@ import sys
 
 from dualad._numpy import np
 
+from . import _tracing
 from ._tags import Deferring, Leveled
 
 LOST = (
@@ -145,6 +146,12 @@ def _binary(ufunc, a, b):
     return a._apply(ufunc, (a, b), {}, a._level)
 
 
+def _round(v, ndigits=None):
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        v = v[()]  # a NumPy scalar rounds; a 0-d array does not
+    return round(v, ndigits)
+
+
 class ArrayOps(Leveled):
     """Mixin: Python operators, comparisons and ndarray methods for a leveled wrapper.
 
@@ -189,21 +196,28 @@ class ArrayOps(Leveled):
 
     # -- integer roundings: piecewise constant, so answered from the value (as NumPy's) ----
     def __floor__(self):
+        if _tracing.ACTIVE is not None:
+            return _tracing.ACTIVE.consume(math.floor, self)
         return math.floor(strip(self))
 
     def __ceil__(self):
+        if _tracing.ACTIVE is not None:
+            return _tracing.ACTIVE.consume(math.ceil, self)
         return math.ceil(strip(self))
 
     def __trunc__(self):
+        if _tracing.ACTIVE is not None:
+            return _tracing.ACTIVE.consume(math.trunc, self)
         return math.trunc(strip(self))
 
     def __round__(self, ndigits=None):
-        v = strip(self)
-        if isinstance(v, np.ndarray) and v.ndim == 0:
-            v = v[()]  # a NumPy scalar rounds; a 0-d array does not
-        return round(v, ndigits)
+        if _tracing.ACTIVE is not None:
+            return _tracing.ACTIVE.consume(_round, self, ndigits)
+        return _round(strip(self), ndigits)
 
     def __bool__(self) -> bool:
+        if _tracing.ACTIVE is not None:  # Python branches on it: a guard
+            return _tracing.ACTIVE.consume(bool, self)
         return bool(strip(self))
 
     def __len__(self) -> int:
@@ -238,22 +252,35 @@ class ArrayOps(Leveled):
         return self
 
     # -- comparisons: plain boolean arrays of the primal, so if/while/np.where work --------
+    # (under dualad.compile's tracer the result is followed: see dualad._tracing)
     def __lt__(self, o):
+        if _tracing.ACTIVE is not None:
+            return _tracing.ACTIVE.plain(np.less, (self, o), {})
         return strip(self) < strip(o)
 
     def __le__(self, o):
+        if _tracing.ACTIVE is not None:
+            return _tracing.ACTIVE.plain(np.less_equal, (self, o), {})
         return strip(self) <= strip(o)
 
     def __gt__(self, o):
+        if _tracing.ACTIVE is not None:
+            return _tracing.ACTIVE.plain(np.greater, (self, o), {})
         return strip(self) > strip(o)
 
     def __ge__(self, o):
+        if _tracing.ACTIVE is not None:
+            return _tracing.ACTIVE.plain(np.greater_equal, (self, o), {})
         return strip(self) >= strip(o)
 
     def __eq__(self, o):
+        if _tracing.ACTIVE is not None:
+            return _tracing.ACTIVE.plain(np.equal, (self, o), {})
         return strip(self) == strip(o)
 
     def __ne__(self, o):
+        if _tracing.ACTIVE is not None:
+            return _tracing.ACTIVE.plain(np.not_equal, (self, o), {})
         return strip(self) != strip(o)
 
     # -- arithmetic -----------------------------------------------------------------------

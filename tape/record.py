@@ -23,6 +23,19 @@ from dualad.rules import RULES
 from dualad.rules._define import NEG, ONE
 
 _ids = itertools.count()  # record ids and Variable ids: one counter, creation order
+
+
+def next_id() -> int:
+    """A fresh id from the counter records and Variables share (creation order), for
+    steps that run beside the tape (``dualad.compile``'s tracer numbers its own by it).
+
+    >>> from tape.record import next_id
+    >>> next_id() < next_id()
+    True
+    """
+    return next(_ids)
+
+
 _F64 = np.float64
 _F64_DTYPE = np.dtype(np.float64)
 RELEASED = (

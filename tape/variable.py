@@ -9,7 +9,7 @@ scalar kernels (dualad._scalar) only.
 
 from __future__ import annotations
 
-from dualad import _tags
+from dualad import _tags, _tracing
 from dualad._alias import maybe_view
 from dualad._backend import as_float_leaf
 from dualad._numpy import np
@@ -364,6 +364,8 @@ def record(func, args, kwargs, level):
     rule = RULES.get(func)
     if rule is None:
         if func in PRIMAL_ONLY:
+            if _tracing.ACTIVE is not None:  # dualad.compile follows the result
+                return _tracing.ACTIVE.plain(func, args, kwargs)
             return func(*strip(list(args)), **{k: strip(v) for k, v in kwargs.items()})
         rule = lookup(func)  # raises the NotImplementedError naming func
     a0 = args[0] if args else None
@@ -382,7 +384,10 @@ def record(func, args, kwargs, level):
             f"{rule.name} on a Variable of a tape that is no longer recording: its result "
             "would have no derivative. Do the computation inside `with Tape()`, or use .value."
         )
-    out = func(*vals, **kwargs)
+    if _tracing.ACTIVE is None:
+        out = func(*vals, **kwargs)
+    else:  # dualad.compile's trace: followed values (Flags) run as their raw values
+        out = _tracing.ACTIVE.call(func, vals, kwargs)
     if not inputs:
         return _wrap_const(out, level)
     if is_complex(out) or any(is_complex(v._value) for _, v, _ in inputs):
@@ -407,10 +412,13 @@ def _wrap(out, level, rec, tp):
         vs = [Variable._new(o, level, rec, tp) if differentiable(o) else None for o in out]
         rec.bind_outputs(vs)
         items = [o if v is None else v for o, v in zip(out, vs)]
+        if _tracing.ACTIVE is not None:  # outputs without a derivative, followed
+            items = [_tracing.ACTIVE.output(rec, k, o) if v is None else o
+                     for k, (o, v) in enumerate(zip(items, vs))]
         return type(out)(*items) if hasattr(out, "_fields") else type(out)(items)
     if not differentiable(out):
         rec.bind_outputs((None,))
-        return out
+        return out if _tracing.ACTIVE is None else _tracing.ACTIVE.output(rec, 0, out)
     v = Variable._new(out, level, rec, tp)
     rec.bind_outputs((v,))
     return v

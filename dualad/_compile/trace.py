@@ -1,0 +1,396 @@
+"""Record a function once on the tape, as a program ``dualad.compile`` can replay.
+
+``trace(f, leaves, td)`` runs ``f`` on tape Variables with the tracer switched on (see
+dualad._tracing). The tape records every operation with a derivative (its one record
+protocol: rule, raw arguments, inputs); the tracer adds what the tape leaves to Python:
+values without a derivative computed from the inputs (comparisons, ``argmax``, a result's
+integer part) become ``Flag`` objects it follows through further NumPy calls, and every use
+Python makes of one (``if``, ``while``, ``bool()``, ``int()``, an index, ``np.asarray``) is a
+*guard*: the program holds only while that use gives the same answer. Both kinds of step
+become ``Node`` objects in one list, in the order they ran (they share the tape's counter).
+
+Imports numpy, tape and dualad internals.
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+from dataclasses import dataclass, field
+
+from dualad import _tracing
+from dualad._numpy import np
+from dualad._ops import strip
+from dualad._pytree import flatten, unflatten
+from dualad._tags import Leveled
+from dualad.rules import RULES
+
+#: Functions whose result depends on shapes and dtypes only: a compiled variant is made for
+#: one signature, so these stay plain values (no guard needed).
+STATIC = frozenset({
+    np.shape, np.ndim, np.size, np.result_type, np.can_cast, np.min_scalar_type,
+    np.common_type, np.iscomplexobj, np.isrealobj, np.may_share_memory, np.shares_memory,
+})  # fmt: skip
+
+_LOCK = threading.RLock()  # one trace at a time (the switch is process-wide)
+
+
+class NotCompilable(Exception):
+    """A step the compiled program cannot replay; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """An argument slot filled at replay time by the value named ``id``."""
+
+    id: int
+
+
+@dataclass(slots=True)
+class Node:
+    """One step of a compiled program: ``outs = func(*args, **kwargs)``.
+
+    ``args``/``kwargs`` hold constants and ``Ref`` placeholders (one level of lists and
+    tuples deep). ``outs``: the value id of each output (None where nothing reads it).
+    ``rule``: the derivative rule for a taped step, None for a step without a derivative.
+    ``diff``: the argument paths ``(i,)`` or ``(i, j)`` that carry a derivative.
+    """
+
+    id: int
+    func: object
+    args: tuple
+    kwargs: dict
+    outs: tuple
+    multi: bool
+    rule: object = None
+    diff: tuple = ()
+    name: str = ""
+
+
+@dataclass(slots=True)
+class Guard:
+    """Python used node ``node``'s one output: the program holds while it equals ``value``."""
+
+    node: int
+    value: object
+    what: str
+
+
+@dataclass(slots=True)
+class Program:
+    """A traced function: inputs, steps, guards and outputs (as value ids or constants)."""
+
+    inputs: list  # value ids, one per input leaf
+    nodes: list
+    guards: list
+    out_leaves: list  # Ref or a constant, per output leaf
+    out_td: object
+    in_td: object
+    values: dict = field(default_factory=dict)  # id -> the traced value (shapes, dtypes)
+
+
+class Flag:
+    """A value without a derivative computed from the traced inputs (``x > 0``,
+    ``np.argmax(x)``): NumPy calls on it are further steps of the program; any use Python
+    makes of its value is a guard (see the module docstring)."""
+
+    __slots__ = ("id", "raw")
+    __array_priority__ = 20
+
+    def __init__(self, raw, id):
+        self.raw = raw
+        self.id = id
+
+    # -- NumPy calls: more steps -------------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if any(isinstance(a, Leveled) for a in inputs):
+            return NotImplemented  # a Variable answers (and records); see tape.variable
+        func = ufunc if method == "__call__" else getattr(ufunc, method)
+        return _tracer().plain(func, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        if any(issubclass(t, Leveled) for t in types):
+            return NotImplemented
+        return _tracer().plain(func, args, kwargs)
+
+    def __getitem__(self, key):
+        return _tracer().plain(operator.getitem, (self, key), {})
+
+    def __getattr__(self, name):
+        attr = getattr(self.raw, name)
+        if not callable(attr):  # shape, ndim, dtype, size: static
+            if name in ("shape", "ndim", "dtype", "size", "itemsize", "nbytes"):
+                return attr
+            return _tracer().plain(operator.attrgetter(name), (self,), {})
+        return lambda *a, **k: _tracer().plain(operator.methodcaller(name, *a, **k), (self,), {})
+
+    def __len__(self):
+        return len(self.raw)  # the shape: static
+
+    def __iter__(self):
+        for i in range(len(self.raw)):
+            yield self[i]
+
+    # -- uses Python makes of the value: guards -----------------------------------------------
+    def __bool__(self):
+        return _tracer().consume(bool, self)
+
+    def __int__(self):
+        return _tracer().consume(int, self)
+
+    def __index__(self):
+        return _tracer().consume(operator.index, self)
+
+    def __float__(self):
+        return _tracer().consume(float, self)
+
+    def __complex__(self):
+        return _tracer().consume(complex, self)
+
+    def __hash__(self):
+        return _tracer().consume(hash, self)
+
+    def __array__(self, dtype=None, copy=None):
+        raw = _tracer().consume(_as_array, self)
+        return raw if dtype is None else raw.astype(dtype)
+
+    def __repr__(self):
+        return _tracer().consume(repr, self)
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        return format(
+            _tracer().consume(_as_array, self)[()] if np.ndim(self.raw) == 0 else self.raw, spec
+        )
+
+
+def _as_array(v):
+    return np.array(v)
+
+
+def _binary(ufunc):
+    return lambda self, o: ufunc(self, o)
+
+
+def _reflected(ufunc):
+    return lambda self, o: ufunc(o, self)
+
+
+for _name, _uf in {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.divide,
+    "floordiv": np.floor_divide, "mod": np.remainder, "pow": np.power, "and": np.bitwise_and,
+    "or": np.bitwise_or, "xor": np.bitwise_xor, "lt": np.less, "le": np.less_equal,
+    "gt": np.greater, "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal,
+}.items():  # fmt: skip
+    setattr(Flag, f"__{_name}__", _binary(_uf))
+    if _name not in ("lt", "le", "gt", "ge", "eq", "ne"):
+        setattr(Flag, f"__r{_name}__", _reflected(_uf))
+Flag.__invert__ = lambda self: np.invert(self)
+Flag.__neg__ = lambda self: np.negative(self)
+Flag.__abs__ = lambda self: np.absolute(self)
+
+
+def _tracer():
+    t = _tracing.ACTIVE
+    if t is None:
+        raise RuntimeError("a value of a dualad.compile trace was used after the trace ended")
+    return t
+
+
+# -- the tracer ---------------------------------------------------------------------------------
+
+
+class Tracer:
+    """Collects the steps without a derivative and the guards of one trace."""
+
+    def __init__(self, level, ids):
+        self.level = level
+        self.ids = ids  # the tape's counter: one order for records and these steps
+        self.thread = threading.get_ident()
+        self.nodes: list[Node] = []
+        self.guards: list[Guard] = []
+        self.outputs: dict = {}  # (record id, k) -> Flag id, a taped step's plain output
+        self.values: dict = {}
+
+    def _mine(self) -> bool:
+        return threading.get_ident() == self.thread
+
+    def _template(self, a):
+        """``a`` as a node argument, and its raw value; None when it holds nothing traced."""
+        if isinstance(a, Flag):
+            return Ref(a.id), a.raw, True
+        if isinstance(a, Leveled):
+            if getattr(a, "level", None) == self.level and hasattr(a, "is_leaf"):
+                self.values.setdefault(a.id, a.value)
+                return Ref(a.id), a.value, True
+            raise NotCompilable(
+                f"a {type(a).__name__} of another transform reached a step without a "
+                "derivative inside the compiled function (nested transforms are not compiled)"
+            )
+        if type(a) in (list, tuple):
+            parts = [self._template(b) for b in a]
+            if any(p[2] for p in parts):
+                return type(a)(p[0] for p in parts), type(a)(p[1] for p in parts), True
+        return a, a, False
+
+    def plain(self, func, args, kwargs):
+        """``func(*args, **kwargs)`` without a derivative: a step when anything is traced."""
+        if not self._mine() or (func in STATIC):
+            return func(*strip(list(args)), **{k: strip(v) for k, v in kwargs.items()})
+        targs, raws, traced = [], [], False
+        for a in args:
+            t, r, tr = self._template(a)
+            targs.append(t)
+            raws.append(r)
+            traced |= tr
+        tkw, rkw = {}, {}
+        for k, v in kwargs.items():
+            t, r, tr = self._template(v)
+            tkw[k], rkw[k] = t, r
+            traced |= tr
+        out = func(*raws, **rkw)
+        if not traced:
+            return out
+        i = self.ids()
+        self.nodes.append(Node(i, func, tuple(targs), tkw, (i,), False, name=_name(func)))
+        self.values[i] = out
+        return Flag(out, i)
+
+    def consume(self, conv, a, *extra):
+        """Python reads the value of ``a`` through ``conv``: a guard on the answer."""
+        if not self._mine():
+            return conv(strip(a), *extra)
+        flag = self.plain(conv if not extra else _with(conv, extra), (a,), {})
+        if not isinstance(flag, Flag):
+            return flag
+        self.guards.append(Guard(flag.id, flag.raw, _name(conv)))
+        return flag.raw
+
+    def output(self, rec, k, out):
+        """A taped step's output without a derivative (a comparison's mask, a sign)."""
+        if not self._mine():
+            return out
+        i = self.ids()
+        self.outputs[(rec.id, k)] = i
+        self.values[i] = out
+        return Flag(out, i)
+
+    def call(self, func, vals, kwargs):
+        """A taped step runs on the raw values of followed arguments."""
+        vals = [_raw(v) for v in vals]
+        if kwargs:
+            kwargs = {k: _raw(v) for k, v in kwargs.items()}
+        return func(*vals, **kwargs)
+
+
+def _raw(v):
+    if type(v) is Flag:
+        return v.raw
+    if type(v) in (list, tuple) and any(type(b) is Flag for b in v):
+        return type(v)(_raw(b) for b in v)
+    return v
+
+
+class _with:
+    """``conv(v, *extra)`` as a one-argument step (``round(x, 2)``)."""
+
+    def __init__(self, conv, extra):
+        self.conv, self.extra = conv, extra
+        self.__name__ = getattr(conv, "__name__", "call")
+
+    def __call__(self, v):
+        return self.conv(v, *self.extra)
+
+
+def _name(func) -> str:
+    return getattr(func, "__name__", None) or type(func).__name__
+
+
+# -- from a trace to a program -------------------------------------------------------------------
+
+_FUNC_OF: dict = {}
+
+
+def _func_of(rule):
+    if not _FUNC_OF:
+        for f, r in RULES.items():
+            _FUNC_OF.setdefault(id(r), f)
+    return _FUNC_OF.get(id(rule))
+
+
+def trace(f, leaves, td) -> Program:
+    """Run ``f`` once on taped copies of ``leaves`` (structure ``td``) and return its program.
+
+    Raises ``NotCompilable`` for what a replay could not follow (see its messages).
+    """
+    import tape
+    from tape.record import next_id
+
+    with _LOCK, tape.Tape(persistent=True) as t:
+        xs = [t.watch(v) for v in leaves]
+        tracer = Tracer(t.level, next_id)
+        values = tracer.values
+        for v in xs:
+            values[v.id] = v.value
+        _tracing.ACTIVE = tracer
+        try:
+            y = f(unflatten(td, xs))
+        finally:
+            _tracing.ACTIVE = None
+        records = t.records
+    nodes = list(tracer.nodes)
+    for rec in records:
+        nodes.append(_node_of(rec, tracer, t.level))
+    nodes.sort(key=lambda n: n.id)
+    ys, ytd = flatten(y)
+    outs = []
+    for v in ys:
+        if isinstance(v, Flag):
+            outs.append(Ref(v.id))
+        elif isinstance(v, Leveled):
+            if getattr(v, "level", None) != t.level:
+                raise NotCompilable("f returned a value of another transform")
+            values[v.id] = v.value
+            outs.append(Ref(v.id))
+        else:
+            outs.append(v)
+    return Program([v.id for v in xs], nodes, tracer.guards, outs, ytd, td, values)
+
+
+def _node_of(rec, tracer, level) -> Node:
+    rule = rec.rule
+    func = _func_of(rule)
+    if func is None:
+        raise NotCompilable(
+            f"{rec.name}: a step recorded without a table rule (complex values or a custom "
+            "rule made inside the function) has no compiled form"
+        )
+    args = [
+        tracer._template(a)[0] if isinstance(a, Flag) or type(a) in (list, tuple) else a
+        for a in rec.args
+    ]
+    diff = []
+    for path, var, vid in rec.inputs:
+        if len(path) == 1:
+            args[path[0]] = Ref(vid)
+        else:
+            inner = list(args[path[0]])
+            inner[path[1]] = Ref(vid)
+            args[path[0]] = type(rec.args[path[0]])(inner)
+        diff.append(path)
+        tracer.values.setdefault(vid, var.value)
+    kwargs = {k: tracer._template(v)[0] for k, v in rec.kwargs.items()}
+    ids = rec.out_ids or (rec.id,)
+    multi = rec.multi
+    n = len(ids)
+    outs = []
+    for k in range(n):
+        i = ids[k]
+        if i == -1:
+            i = tracer.outputs.get((rec.id, k))
+        outs.append(i)
+        if i is not None:
+            o = rec.out[k] if multi else rec.out
+            tracer.values.setdefault(i, np.float64(o) if type(o) is float else o)
+    return Node(rec.id, func, tuple(args), kwargs, tuple(outs), multi, rule, tuple(diff), rec.name)
