@@ -228,18 +228,17 @@ class Compiled:
 
     def _value_and_grad(self, var, leaves):
         p = var.program
-        if len(p.out_leaves) != 1 or not p.out_td.is_leaf:
-            raise ValueError("grad needs f to return one scalar; use jacobian or vjp")
-        if var.kernels is not None and var.kernels.scalar_out:
+        _scalar_out(p)
+        if var.kernels is not None and var.kernels.scalar_out and var.kernels.ready("grad"):
             if var.vg is None and type(leaves[0]) is np.ndarray and leaves[0].dtype == np.float64:
                 var.vg = var.kernels.direct_value_and_grad(leaves[0])
             y, gs = var.kernels.value_and_grad(leaves)
         else:
             y = _scalar_out(p)
             fn = var.replay.vjp_fn()
-            outs, cots = fn(
-                *leaves, np.ones((1,), dtype=np.result_type(p.values.get(y, 1.0), np.float64))
-            )
+            dt = getattr(p.values.get(y), "dtype", None)  # a float32 f keeps float32 seeds
+            dt = dt if dt is not None and dt.kind == "f" else np.float64
+            outs, cots = fn(*leaves, np.ones((1,), dtype=dt))
             y = outs[0]
             _check_scalar(y)
             gs = [np.zeros_like(v) if c is None else c[0] for v, c in zip(leaves, cots)]
@@ -285,7 +284,7 @@ class Compiled:
         for a, lf in zip(vs, leaves):
             if a.shape != np.shape(lf):
                 raise ValueError(f"jvp: v has shape {a.shape} where x has {np.shape(lf)}")
-        if var.kernels is not None:
+        if var.kernels is not None and var.kernels.ready("jvp"):
             outs, tans = var.kernels.jvp(leaves, vs)
         else:
             outs, tans = var.replay.jvp_fn()(*leaves, *[a[None] for a in vs])
@@ -319,7 +318,7 @@ class Compiled:
                 k = int(np.prod(s))
                 dots.append(eye[:, off : off + k].reshape((n_in,) + s))
                 off += k
-            if var.kernels is not None:
+            if var.kernels is not None and var.kernels.ready("jvp"):
                 _, tans = var.kernels.jvp_many(leaves, dots)
             else:
                 _, tans = var.replay.jvp_fn()(*leaves, *dots)
@@ -365,7 +364,8 @@ class Compiled:
     def _hessian(self, var, leaves):
         from dualad._second import _blocks
 
-        if var.kernels is not None and var.kernels.scalar_out:
+        _scalar_out(var.program)
+        if var.kernels is not None and var.kernels.scalar_out and var.kernels.ready("hvp"):
             if var.pattern is False:
                 var.pattern = self._hessian_pattern(leaves)
             H = var.kernels.hessian(leaves, var.pattern)
@@ -428,7 +428,8 @@ class Compiled:
         vs, vtd = flatten(v)
         if vtd != p.in_td:
             raise ValueError("hvp: v must have the structure of x")
-        if var.kernels is not None and var.kernels.scalar_out:
+        _scalar_out(p)
+        if var.kernels is not None and var.kernels.scalar_out and var.kernels.ready("hvp"):
             hv = var.kernels.hvp(leaves, [np.asarray(a, dtype=np.float64) for a in vs])
         else:
             g, z = self._flat_grad(var, leaves)
@@ -443,10 +444,17 @@ class Compiled:
 
 
 def _scalar_out(p):
-    if len(p.out_leaves) != 1 or not p.out_td.is_leaf:
-        raise ValueError("this needs f to return one scalar; use jacobian or vjp")
-    o = p.out_leaves[0]
-    return getattr(o, "id", None)
+    """The id of ``f``'s one scalar output (None for a constant); ValueError otherwise."""
+    o = p.out_leaves[0] if len(p.out_leaves) == 1 and p.out_td.is_leaf else None
+    i = getattr(o, "id", None)
+    shape = np.shape(p.values.get(i) if i is not None else o)
+    if o is None or shape != ():
+        what = f"shape {shape}" if o is not None else "several outputs"
+        raise ValueError(
+            f"grad, hessian and hvp need f to return one scalar, got {what}; "
+            "use jacobian, jvp or vjp"
+        )
+    return i
 
 
 def _check_scalar(y):

@@ -673,7 +673,7 @@ def _load_module(src: str, cache_dir):
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, name + ".py")
     if not os.path.exists(path):
-        tmp = f"{path}.{os.getpid()}.tmp"
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
         with open(tmp, "w") as fh:
             fh.write(src)
         os.replace(tmp, path)  # atomic: another process never reads half a file
@@ -709,13 +709,17 @@ class Kernels:
         self.shapes = [s for _, _, s in lowered.inputs]
         self.n_in = len(self.shapes)
         self.hess_plan = None
+        self.failed: dict = {}  # kind -> why its kernel did not compile
         self.value_fn = self._kernel("value")  # compile now: errors show at compile()
 
     def summary(self) -> str:
         low = self.low
         n = len(low.g.nodes)
-        kinds = ", ".join(sorted(k if n == 1 else f"{k} ({n} directions)" for k, n in self.fns))
-        return f"{n} element-graph nodes; kernels built: {kinds}"
+        kinds = ", ".join(sorted(k if m == 1 else f"{k} ({m} directions)" for k, m in self.fns))
+        out = f"{n} element-graph nodes; kernels built: {kinds}"
+        for kind, why in self.failed.items():
+            out += f"\n    {kind} runs on the NumPy replay: {why}"
+        return out
 
     # -- building --------------------------------------------------------------------------
     def _kernel(self, kind: str, lanes: int = 1):
@@ -723,6 +727,14 @@ class Kernels:
         fn = self.fns.get(key)
         if fn is not None:
             return fn
+        with self.lock:  # one build per kind, whichever thread asks first
+            fn = self.fns.get(key)
+            if fn is None:
+                fn = self._build(kind, lanes)
+            return fn
+
+    def _build(self, kind: str, lanes: int):
+        key = (kind, lanes)
         with _LOCK:
             global _G
             _G = self.low.g
@@ -731,14 +743,36 @@ class Kernels:
             finally:
                 _G = None
         try:
+            import numba
+
             mod = _load_module(src, self.cache_dir)
             fn = mod.kernel
-            self.fns[key] = fn
-        except NotCompilable:
-            raise
+            vec, mat = numba.float64[::1], numba.float64[:, ::1]
+            n = len(self.low.inputs) + len(self.low.consts)
+            extra = len(_params) - n
+            fn.compile(tuple([vec] * n + [vec if lanes == 1 else mat] * extra))
+            fn.disable_compile()  # every call passes these types (see _args)
         except Exception as e:  # noqa: BLE001 (a Numba typing error: no compiled form)
-            raise NotCompilable(f"Numba could not compile the program: {str(e).splitlines()[0]}")
+            msg = str(e).strip().splitlines()
+            raise NotCompilable(
+                f"Numba could not compile the {kind} kernel: {msg[-1] if msg else type(e).__name__}"
+            ) from e
+        self.fns[key] = fn
         return fn
+
+    def ready(self, kind: str, lanes: int = 1) -> bool:
+        """True when the ``kind`` kernel compiles (built now if need be); else the reason
+        is kept for ``report()`` and the caller replays in NumPy."""
+        if (kind, lanes) in self.fns:
+            return True
+        if kind in self.failed:
+            return False
+        try:
+            self._kernel(kind, lanes)
+        except NotCompilable as e:
+            self.failed[kind] = str(e)
+            return False
+        return True
 
     def _params(self, extra=()) -> list[str]:
         low = self.low
