@@ -117,6 +117,7 @@ class Compiled:
         self._lock = threading.Lock()
         self.records = 0  # how many times f was recorded
         self._fast = None  # (shape, dtype, variant) of the last one-array call
+        self._fast_numbers = None  # (tuple or list, length, vg) of the last call on numbers
         leaves, td = self._leaves(x_example)
         self._new_variant(leaves, td, _signature(leaves, td))
 
@@ -210,11 +211,23 @@ class Compiled:
         >>> cf.value_and_grad(np.array([1.0, 2.0]))
         (np.float64(5.0), array([2., 4.]))
         """
-        fast = self._fast
-        if type(x) is np.ndarray and fast is not None and x.shape == fast[0] and x.dtype is fast[1]:
-            vg = fast[2].vg
-            if vg is not None:  # one vector, no guards: straight to the machine code
-                return vg(x)
+        tx = type(x)
+        if tx is np.ndarray:
+            fast = self._fast
+            if fast is not None and x.shape == fast[0] and x.dtype is fast[1]:
+                vg = fast[2].vg
+                if vg is not None:  # one vector, no guards: straight to the machine code
+                    return vg(x)
+        elif tx is tuple or tx is list:
+            fast = self._fast_numbers
+            if fast is not None and fast[0] is tx and len(x) == fast[1]:
+                for v in x:
+                    t = type(v)
+                    if t is not float and t is not np.float64:
+                        break
+                else:  # numbers: the kernel's float parameters
+                    y, gs = fast[2](x)
+                    return y, tx(gs)
         return self._run(x, "_value_and_grad")
 
     def grad(self, x):
@@ -233,6 +246,11 @@ class Compiled:
             if var.vg is None and type(leaves[0]) is np.ndarray and leaves[0].dtype == np.float64:
                 var.vg = var.kernels.direct_value_and_grad(leaves[0])
             y, gs = var.kernels.value_and_grad(leaves)
+            td = p.in_td
+            if td.kind in ("tuple", "list") and all(c.is_leaf for c in td.children):
+                vg = var.kernels.direct_value_and_grad_numbers()
+                if vg is not None:
+                    self._fast_numbers = (tuple if td.kind == "tuple" else list, len(leaves), vg)
         else:
             y = _scalar_out(p)
             fn = var.replay.vjp_fn()

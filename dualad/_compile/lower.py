@@ -243,7 +243,10 @@ class Lowered:
             shape = np.shape(v)
             size = int(np.prod(shape))
             self.inputs.append((f"x{k}", size, shape))
-            self.val[vid] = self.g.load(f"x{k}", 0, None if shape == () else size)
+            # a 0-d input is a float parameter of the kernels (offset None), an array a vector
+            self.val[vid] = self.g.load(
+                f"x{k}", None if shape == () else 0, None if shape == () else size
+            )
             self.shapes[vid] = shape
         guard_of = {g.node: g for g in program.guards}
         self.guards = []  # (X, recorded bool)
@@ -552,11 +555,15 @@ class Emitter:
         op = x.op
         if op == "load":
             name, off = x.args
+            if off is None:  # a float parameter
+                return name
             if x.dom is None:
                 return f"{name}[{off}]"
             return f"{name}[i + {off}]" if off else f"{name}[i]"
         if op == "load2":
             name, lane, off = x.args
+            if off is None:  # one float per lane
+                return f"{name}[{lane}]"
             return f"{name}[{lane}, i + {off}]" if x.dom is not None else f"{name}[{lane}, {off}]"
         if op == "bcast":
             return r[0]
@@ -648,7 +655,8 @@ def schedule(stores: list, extra_scalars: list = ()) -> list[str]:
             raise NotCompilable("the element graph could not be scheduled")
     for kind, target, off, _, node in pending_scalar_stores:
         op = "=" if kind == "set" else "+="
-        lines.append(f"{target}[{off}] {op} {em.ref(node, False)}")
+        where = target if off is None else f"{target}[{off}]"  # None: a float local
+        lines.append(f"{where} {op} {em.ref(node, False)}")
     return lines
 
 
@@ -747,10 +755,13 @@ class Kernels:
 
             mod = _load_module(src, self.cache_dir)
             fn = mod.kernel
-            vec, mat = numba.float64[::1], numba.float64[:, ::1]
-            n = len(self.low.inputs) + len(self.low.consts)
-            extra = len(_params) - n
-            fn.compile(tuple([vec] * n + [vec if lanes == 1 else mat] * extra))
+            f64, vec, mat = numba.float64, numba.float64[::1], numba.float64[:, ::1]
+            ins = [f64 if s == () else vec for _, _, s in self.low.inputs]
+            consts = [vec] * len(self.low.consts)
+            extra = len(_params) - len(ins) - len(consts)
+            dirs = [(f64 if lanes == 1 else vec) if s == () else (vec if lanes == 1 else mat)
+                    for _, _, s in self.low.inputs][:extra]  # fmt: skip
+            fn.compile(tuple(ins + consts + dirs))
             fn.disable_compile()  # every call passes these types (see _args)
         except Exception as e:  # noqa: BLE001 (a Numba typing error: no compiled form)
             msg = str(e).strip().splitlines()
@@ -854,7 +865,7 @@ class Kernels:
         low = self.low
         for k, (name, size, shape) in enumerate(low.inputs):
             gname = f"{prefix}{k}"
-            pre.append(f"{gname} = np.zeros({max(size, 1)})")
+            pre.append(f"{gname} = 0.0" if shape == () else f"{gname} = np.zeros({size})")
             for (arr, off, dom), bar in adj.items():
                 if arr != name:
                     continue
@@ -866,8 +877,10 @@ class Kernels:
     # -- calling ----------------------------------------------------------------------------
     def _args(self, leaves):
         out = []
-        for v in leaves:
-            if type(v) is not np.ndarray or v.ndim != 1 or not v.flags.c_contiguous:
+        for v, s in zip(leaves, self.shapes):
+            if s == ():
+                v = float(v)
+            elif type(v) is not np.ndarray or v.ndim != 1 or not v.flags.c_contiguous:
                 v = np.ascontiguousarray(v, dtype=np.float64).reshape(-1)
             out.append(v)
         return out + self.low.consts if self.low.consts else out
@@ -920,22 +933,38 @@ class Kernels:
 
         return vg
 
+    def direct_value_and_grad_numbers(self):
+        """``vg(items) -> (value, grads)`` for a tuple or list of numbers (every input 0-d),
+        the kernel's float parameters filled directly; None where that does not apply."""
+        if not self.shapes or any(s != () for s in self.shapes) or self.low.consts:
+            return None
+        if self.low.guards:
+            return None
+        fn = self._kernel("grad")
+        ep = next(iter(fn.overloads.values())).entry_point
+        f64, arr = np.float64, np.array
+
+        def vg(items):
+            r = ep(*items)
+            return f64(r[0]), [arr(g) for g in r[1:]]
+
+        return vg
+
     def value_and_grad(self, leaves):
         fn = self.fns.get(("grad", 1)) or self._kernel("grad")
         res = fn(*self._args(leaves))
         n = self.n_in
         if self.low.guards:
             self._check(res, 1 + n)
-        if n == 1:
-            s = self.shapes[0]
-            g = res[1]
-            return np.float64(res[0]), [g if len(s) == 1 else g.reshape(s)]
-        return np.float64(res[0]), [r.reshape(s) for r, s in zip(res[1 : 1 + n], self.shapes)]
+        return np.float64(res[0]), [_shaped(r, s) for r, s in zip(res[1 : 1 + n], self.shapes)]
+
+    def _dirs(self, vs):
+        return [float(v) if s == () else np.ascontiguousarray(v, dtype=np.float64).reshape(-1)
+                for v, s in zip(vs, self.shapes)]  # fmt: skip
 
     def jvp(self, leaves, vs):
         fn = self._kernel("jvp")
-        flat = [np.ascontiguousarray(v, dtype=np.float64).reshape(-1) for v in vs]
-        res = fn(*self._args(leaves), *flat)
+        res = fn(*self._args(leaves), *self._dirs(vs))
         n = len(self.low.outs)
         self._check(res, 2 * n)
         outs = self._outs(res[:n])
@@ -952,11 +981,10 @@ class Kernels:
 
     def hvp(self, leaves, vs):
         fn = self._kernel("hvp", 1)
-        flat = [np.ascontiguousarray(v, dtype=np.float64).reshape(-1) for v in vs]
-        res = fn(*self._args(leaves), *flat)
+        res = fn(*self._args(leaves), *self._dirs(vs))
         n = len(self.low.inputs)
         self._check(res, 1 + n)
-        return [r.reshape(s) for r, (_, _, s) in zip(res[1 : 1 + n], self.low.inputs)]
+        return [_shaped(r, s) for r, s in zip(res[1 : 1 + n], self.shapes)]
 
     def hessian(self, leaves, pattern=None):
         """The dense Hessian ``(n, n)``: one forward-over-reverse sweep per color of the
@@ -977,7 +1005,9 @@ class Kernels:
                 if m == 1:
                     comp[start + j] = res[1 + j]
                 else:
-                    comp[start + j] = np.concatenate(res[1 + j * m : 1 + (j + 1) * m])
+                    comp[start + j] = np.concatenate(
+                        [np.atleast_1d(r) for r in res[1 + j * m : 1 + (j + 1) * m]]
+                    )
         if read is None:
             H = comp.T.copy()
         else:
@@ -1009,11 +1039,23 @@ class Kernels:
             V = np.zeros((lanes, n))
             sel = (colors >= start) & (colors < start + lanes)
             V[colors[sel] - start, np.arange(n)[sel]] = 1.0
-            dirs = [np.ascontiguousarray(V[:, offs[k] : offs[k + 1]]) for k in range(len(sizes))]
-            if lanes == 1:
-                dirs = [d[0] for d in dirs]
+            dirs = []
+            for k, shape in enumerate(self.shapes):
+                d = np.ascontiguousarray(V[:, offs[k] : offs[k + 1]])
+                if shape == ():  # a float parameter: one float, or one per lane
+                    d = float(d[0, 0]) if lanes == 1 else np.ascontiguousarray(d[:, 0])
+                elif lanes == 1:
+                    d = d[0]
+                dirs.append(d)
             chunks.append((start, min(lanes, ncol - start), lanes, dirs))
         return (pattern, fn, chunks, ncol, n, read)
+
+
+def _shaped(r, shape):
+    """A kernel's result as the input leaf's shape: a float as a 0-d array."""
+    if shape == ():
+        return np.array(r)
+    return r if r.ndim == len(shape) == 1 else r.reshape(shape)
 
 
 def _dir_load(g, name, off, dom, prefix, lane):
