@@ -369,7 +369,7 @@ def test_float32_runs_on_the_replay_in_float32(cdir):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_new_shape_or_structure_is_a_new_variant(backend, cdir):
-    f = lambda x: np.sum(np.sin(x) * x)  # noqa: E731
+    f = lambda x: np.sum(np.sin(x) * x)
     cf = dualad.compile(f, np.ones(3), backend=backend, cache_dir=cdir)
     z = np.linspace(0, 1, 5)
     np.testing.assert_allclose(cf.grad(z), np.sin(z) + z * np.cos(z), rtol=1e-14)
@@ -441,9 +441,7 @@ def test_a_second_process_loads_the_compiled_code_from_the_cache(tmp_path):
 
 
 def test_minimize_with_compiled_derivatives(cdir):
-    from scipy.optimize import minimize
-
-    from scipy.optimize import rosen, rosen_der, rosen_hess
+    from scipy.optimize import minimize, rosen, rosen_der, rosen_hess
 
     cf = dualad.compile(rosenbrock, np.zeros(20), cache_dir=cdir)
     res = minimize(cf, np.zeros(20), jac=cf.grad, hess=cf.hessian, method="trust-exact")

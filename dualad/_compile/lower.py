@@ -763,7 +763,7 @@ class Kernels:
                     for _, _, s in self.low.inputs][:extra]  # fmt: skip
             fn.compile(tuple(ins + consts + dirs))
             fn.disable_compile()  # every call passes these types (see _args)
-        except Exception as e:  # noqa: BLE001 (a Numba typing error: no compiled form)
+        except Exception as e:
             msg = str(e).strip().splitlines()
             raise NotCompilable(
                 f"Numba could not compile the {kind} kernel: {msg[-1] if msg else type(e).__name__}"
