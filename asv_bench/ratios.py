@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 # measure this checkout's dualad, and import the benchmarks as the `benchmarks` package
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from benchmarks import aliasing, api, doors, forward, scipy_rules, sparse, spectral
+from benchmarks import aliasing, api, compiled, doors, forward, scipy_rules, sparse, spectral
 from benchmarks import tape as tape_bench
 
 
@@ -165,7 +165,37 @@ CASES = [
         "time_custom_reverse",
         plain="time_builtin_reverse",
     ),
-]
+    # compiled derivatives (issue 14): dualad.compile, against the plain programs
+    Case("compiled_seed[value_and_grad]", compiled.CompiledSeed, "time_value_and_grad", 1.0, "us",
+         plain="time_plain_math"),
+    Case("compiled_seed[value_and_grad]/math", compiled.CompiledSeed, "time_value_and_grad", 8.0,
+         plain="time_plain_math"),
+    Case("compiled_seed[value_and_grad tuple]", compiled.CompiledSeed,
+         "time_value_and_grad_tuple", 1.0, "us", plain="time_plain_math"),
+    Case("compiled_seed[value_and_grad tuple]/math", compiled.CompiledSeed,
+         "time_value_and_grad_tuple", 8.0, plain="time_plain_math"),
+    Case("compiled_seed[grad]/math", compiled.CompiledSeed, "time_grad", 8.0,
+         plain="time_plain_math"),
+    Case("compiled_seed[jacobian 2 outputs]/math", compiled.CompiledSeed, "time_jacobian",
+         plain="time_plain_math"),
+    Case("compiled_seed[hessian]/math", compiled.CompiledSeed, "time_hessian",
+         plain="time_plain_math"),
+    Case("compiled_seed[numpy backend]/math", compiled.CompiledSeed,
+         "time_value_and_grad_numpy_backend", plain="time_plain_math"),
+    Case("compiled_loop[grad float]", compiled.CompiledLoop, "time_grad_float", 0.05, "us_op",
+         2000),
+    Case("compiled_loop[grad 0-d]", compiled.CompiledLoop, "time_grad_0d", 0.05, "us_op", 2000),
+    Case("compiled_rosenbrock_100[hessian]", compiled.CompiledRosenbrock100, "time_hessian", 5.0),
+    Case("compiled_rosenbrock_100[grad]", compiled.CompiledRosenbrock100, "time_grad"),
+    Case("compiled_rosenbrock_100[scipy rosen_hess]", compiled.CompiledRosenbrock100,
+         "time_rosen_hess"),
+    Case("compiled_rosenbrock_100[hessian numpy backend]", compiled.CompiledRosenbrock100,
+         "time_hessian_numpy_backend"),
+    Case("compiled_chain_1e6[jvp]", compiled.CompiledChain1e6, "time_jvp", 1.0),
+    Case("compiled_chain_1e6[grad]", compiled.CompiledChain1e6, "time_grad", 1.0,
+         plain="time_plain_sum"),
+    Case("compiled_chain_1e6[value]", compiled.CompiledChain1e6, "time_value"),
+]  # fmt: skip
 
 
 # -- timing -----------------------------------------------------------------------------------

@@ -449,3 +449,27 @@ def test_minimize_with_compiled_derivatives(cdir):
     assert res.success and res.nit == ref.nit
     np.testing.assert_allclose(res.x, ref.x, rtol=1e-9)
     np.testing.assert_allclose(res.x, np.ones(20), atol=1e-4)
+
+
+def test_the_same_program_compiled_twice_shares_its_kernels(cdir):
+    a = dualad.compile(rosenbrock, np.ones(5), cache_dir=cdir)
+    b = dualad.compile(rosenbrock, np.ones(5), cache_dir=cdir)
+    z = np.linspace(0, 1, 5)
+    np.testing.assert_allclose(a.grad(z), b.grad(z))
+    np.testing.assert_allclose(a.hessian(z), b.hessian(z))
+    assert "NumPy replay" not in a.report() + b.report()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_constant_and_stacked_outputs(backend, cdir):
+    def f(x):
+        return np.stack([x[0] * x[1], np.sin(x[1])]), 3.0, x**2
+
+    x = np.array([0.4, 1.3])
+    cf = dualad.compile(f, x, backend=backend, cache_dir=cdir)
+    J, J0 = cf.jacobian(x), dualad.jacobian(f, x)
+    for a, b in zip(J, J0):
+        np.testing.assert_allclose(a, b, rtol=1e-14)
+    (_, c, _), (_, tc, t2) = cf.jvp(x, np.ones(2))
+    assert c == 3.0 and np.all(tc == 0)
+    np.testing.assert_allclose(t2, 2 * x)

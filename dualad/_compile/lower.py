@@ -717,6 +717,7 @@ class Kernels:
         self.shapes = [s for _, _, s in lowered.inputs]
         self.n_in = len(self.shapes)
         self.hess_plan = None
+        self.jac_plan = None
         self.failed: dict = {}  # kind -> why its kernel did not compile
         self.value_fn = self._kernel("value")  # compile now: errors show at compile()
 
@@ -761,8 +762,9 @@ class Kernels:
             extra = len(_params) - len(ins) - len(consts)
             dirs = [(f64 if lanes == 1 else vec) if s == () else (vec if lanes == 1 else mat)
                     for _, _, s in self.low.inputs][:extra]  # fmt: skip
-            fn.compile(tuple(ins + consts + dirs))
-            fn.disable_compile()  # every call passes these types (see _args)
+            if not fn.overloads:  # (a module loaded before is compiled already)
+                fn.compile(tuple(ins + consts + dirs))
+                fn.disable_compile()  # every call passes these types (see _args)
         except Exception as e:
             msg = str(e).strip().splitlines()
             raise NotCompilable(
@@ -823,21 +825,22 @@ class Kernels:
             ((y, _),) = outs
             adj = adjoints(g, [(y, 1.0)])
             self._grad_stores(adj, "g", pre, stores, results)
-        elif kind == "jvp":
+        elif kind == "jvp":  # ``lanes`` directions at once (one: plain arrays)
             extra = [f"v{k}" for k in range(len(low.inputs))]
-            tans = tangents(
-                g,
-                [v if type(v) is X else None for v, _ in outs],
-                lambda name, off, dom: _dir_load(g, name, off, dom, "v", None),
-            )
-            for k, ((v, shape), t) in enumerate(zip(outs, tans)):
-                if type(v) is list:
-                    ts = tangents(
-                        g, v, lambda name, off, dom: _dir_load(g, name, off, dom, "v", None)
-                    )
-                    out_store("t", k, [0.0 if u is None else u for u in ts], shape)
-                else:
-                    out_store("t", k, 0.0 if t is None else t, shape)
+            for lane in range(lanes):
+                li = lane if lanes > 1 else None
+
+                def direction(name, off, dom, li=li):
+                    return _dir_load(g, name, off, dom, "v", li)
+
+                pre_t = "t" if lanes == 1 else f"t{lane}_"
+                for k, (v, shape) in enumerate(outs):
+                    if type(v) is list:  # np.stack of scalars
+                        ts = tangents(g, v, direction)
+                        out_store(pre_t, k, [0.0 if u is None else u for u in ts], shape)
+                    else:
+                        (t,) = tangents(g, [v if type(v) is X else None], direction)
+                        out_store(pre_t, k, 0.0 if t is None else t, shape)
         elif kind == "hvp":
             extra = [f"v{k}" for k in range(len(low.inputs))]
             ((y, _),) = outs
@@ -973,10 +976,55 @@ class Kernels:
                 for (v, _), o, t in zip(self.low.outs, outs, tans)]  # fmt: skip
         return outs, tans
 
+    def jacobian_leaf(self, leaves):
+        """``out.shape + in.shape`` for one input and one output leaf with at most ``LANES``
+        input elements: one kernel call carrying every unit direction; None otherwise."""
+        plan = self.jac_plan
+        if plan is None:
+            (v, oshape), shape = self.low.outs[0], self.shapes[0]
+            n = max(1, int(np.prod(shape)))
+            if v is None or n > self.LANES:
+                self.jac_plan = plan = (None,)
+            else:
+                eye = np.eye(n)
+                d = 1.0 if shape == () else (eye[0] if n == 1 else eye)
+                self.jac_plan = plan = (self._kernel("jvp", n), d, n, tuple(oshape) + shape)
+        if plan[0] is None:
+            return None
+        fn, d, n, jshape = plan
+        res = fn(*self._args(leaves), d)
+        if self.low.guards:
+            self._check(res, 1 + n)
+        cols = res[1 : 1 + n]
+        J = np.stack(cols, axis=-1) if type(cols[0]) is not float else np.array(cols)
+        return J.reshape(jshape)
+
     def jvp_many(self, leaves, dots):
-        k = dots[0].shape[0] if dots else 0
-        cols = [self.jvp(leaves, [d[j] for d in dots])[1] for j in range(k)]
-        outs = [np.stack([np.asarray(c[i]) for c in cols]) for i in range(len(self.low.outs))]
+        """Tangents ``(k,) + shape`` per output for ``k`` directions ``dots`` (``(k,) + shape``
+        per input), ``LANES`` directions per kernel call."""
+        k = dots[0].shape[0]
+        lanes = max(1, min(self.LANES, k))
+        fn = self._kernel("jvp", lanes)
+        args = self._args(leaves)
+        n_out = len(self.low.outs)
+        cols: list = []
+        for start in range(0, k, lanes):
+            dirs = []
+            for d, s in zip(dots, self.shapes):
+                blk = np.zeros((lanes, max(1, int(np.prod(s)))))
+                part = np.reshape(d[start : start + lanes], (-1, blk.shape[1]))
+                blk[: part.shape[0]] = part
+                if s == ():
+                    dirs.append(float(blk[0, 0]) if lanes == 1 else np.ascontiguousarray(blk[:, 0]))
+                else:
+                    dirs.append(blk[0] if lanes == 1 else blk)
+            res = fn(*args, *dirs)
+            self._check(res, n_out * (1 + lanes))
+            for j in range(min(lanes, k - start)):
+                tans = self._outs(res[n_out * (1 + j) : n_out * (2 + j)])
+                cols.append([np.zeros(np.shape(c)) if v is None else t  # a constant output
+                             for (v, c), t in zip(self.low.outs, tans)])  # fmt: skip
+        outs = [np.stack([np.asarray(c[i]) for c in cols]) for i in range(n_out)]
         return None, outs
 
     def hvp(self, leaves, vs):
