@@ -141,6 +141,34 @@ def tape_check(func, args, kwargs, slots, rtol, atol):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg="reverse vs forward")
 
 
+def compile_check(func, args, kwargs, slots, rng, rtol, atol):
+    """dualad.compile's NumPy replay, recorded at the point and replayed at a nearby one,
+    gives the value and the Jacobian that forward mode gives there."""
+    from dualad import compile as dcompile
+    from dualad.api import jacobian
+
+    def g(vals):
+        a = args
+        for p, v in zip(slots, vals):
+            a = _put(a, p, v)
+        return func(*a, **kwargs)
+
+    point = tuple(_get(args, p) for p in slots)
+    if not point:
+        return
+    try:
+        cf = dcompile(g, point, backend="numpy")
+    except NotImplementedError:  # no compiled form (complex steps): the message says why
+        return
+    near = tuple(v + 1e-3 * rng.standard_normal(np.shape(v)) for v in point)
+    for a, b in zip(_tree_leaves(cf(near)), _tree_leaves(g(near))):
+        np.testing.assert_allclose(_value(a), _value(b), rtol=1e-12, atol=1e-14,
+                                   err_msg="compiled value")  # fmt: skip
+    jc, jf = cf.jacobian(near), jacobian(g, near, mode="forward")
+    for a, b in zip(_tree_leaves(jc), _tree_leaves(jf)):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg="compiled vs forward")
+
+
 def pattern_check(func, args, kwargs, slots):
     """dualad.sparsity's pattern holds every nonzero of the dense Jacobian (all float
     arguments at once, as one flat input)."""
@@ -192,6 +220,7 @@ def check_rule(func, *args, rtol=1e-6, atol=1e-8, seed=0, **kwargs):
         if func in RULES:
             vjp_check(func, list(args), kwargs, slots, vs, jvs, rng, rtol, atol)
     tape_check(func, list(args), kwargs, _slots(list(args)), rtol, atol)
+    compile_check(func, list(args), kwargs, _slots(list(args)), rng, rtol, atol)
     pattern_check(func, list(args), kwargs, _slots(list(args)))
     if func in AFFINE:
         affine_check(func, list(args), kwargs, _slots(list(args)), rng)

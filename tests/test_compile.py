@@ -473,3 +473,31 @@ def test_constant_and_stacked_outputs(backend, cdir):
     (_, c, _), (_, tc, t2) = cf.jvp(x, np.ones(2))
     assert c == 3.0 and np.all(tc == 0)
     np.testing.assert_allclose(t2, 2 * x)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_complex_steps_replay_in_numpy(backend, cdir):
+    def f(x):
+        return np.sum(np.abs(np.fft.fft(x)) ** 2) + np.sum(np.abs(np.exp(1j * x) * x))
+
+    cf = dualad.compile(f, np.ones(4), backend=backend, cache_dir=cdir)
+    z = np.arange(4.0) + 0.3
+    np.testing.assert_allclose(cf.grad(z), dualad.grad(f, z), rtol=1e-13)
+    np.testing.assert_allclose(cf.grad(z), central(f, z), rtol=1e-6)
+    np.testing.assert_allclose(cf.hessian(z), dualad.hessian(f, z), rtol=1e-12)
+    if backend == "numba":
+        assert "complex128 value" in cf.report()
+
+
+def test_a_data_dependent_gather_is_guarded():
+    # np.interp looks its segment up with searchsorted: the indices are guarded, so a
+    # point in another segment records again
+    xp, fp = np.linspace(0, 1, 5), np.array([0.0, 1.0, 0.5, 2.0, 1.0])
+
+    def f(x):
+        return np.sum(np.interp(x, xp, fp) * x)
+
+    cf = dualad.compile(f, np.array([0.1, 0.6]), backend="numpy")
+    for z in (np.array([0.1, 0.6]), np.array([0.3, 0.9]), np.array([0.12, 0.61])):
+        np.testing.assert_allclose(cf.grad(z), dualad.grad(f, z), rtol=1e-14)
+    assert cf.records == 2

@@ -289,6 +289,11 @@ class Lowered:
         f, g = node.func, self.g
         name = node.name or getattr(f, "__name__", "?")
         out_shape = np.shape(self.p.values.get(node.outs[0])) if node.outs[0] is not None else ()
+        for o in node.outs:
+            kind = np.result_type(self.p.values.get(o, 0.0)).kind if o is not None else "f"
+            if kind not in "fb":
+                raise NotCompilable(f"{name}: a {np.result_type(self.p.values.get(o))} value "
+                                    "(only float64 and bool compile)")  # fmt: skip
         args = [self.arg(a) for a in node.args]
         res = None
         if node.multi:

@@ -262,7 +262,11 @@ class Replay:
                     dots.append("(" + ", ".join(inner) + ",)")
             o = node.outs
             head = "(" + ", ".join(dots) + ",), " + (f"t{node.id}" if node.multi else f"v{o[0]}")
-            call = w.call(node, "j", head)
+            used = sorted(
+                {f"d{_ref_at(node, q).id}" for q in node.diff if _ref_at(node, q).id in has}
+            )
+            # a tangent that is zero at run time (None, from a piecewise-constant step): no call
+            call = f"({w.call(node, 'j', head)} if {' or '.join(f'{u} is not None' for u in used)} else None)"
             if node.multi:
                 lines.append(f"e{node.id} = {call}")
                 for k, oid in enumerate(o):

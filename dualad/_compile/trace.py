@@ -35,7 +35,7 @@ STATIC = frozenset({
 _LOCK = threading.RLock()  # one trace at a time (the switch is process-wide)
 
 
-class NotCompilable(Exception):
+class NotCompilable(NotImplementedError):
     """A step the compiled program cannot replay; the message says which and why."""
 
 
@@ -117,6 +117,8 @@ class Flag:
         return _tracer().plain(operator.getitem, (self, key), {})
 
     def __getattr__(self, name):
+        if name.startswith("__"):  # NumPy's protocols (__array_struct__, ...): not followed,
+            raise AttributeError(name)  # so a conversion takes __array__, a guard
         attr = getattr(self.raw, name)
         if not callable(attr):  # shape, ndim, dtype, size: static
             if name in ("shape", "ndim", "dtype", "size", "itemsize", "nbytes"):
@@ -237,7 +239,8 @@ class Tracer:
     def plain(self, func, args, kwargs):
         """``func(*args, **kwargs)`` without a derivative: a step when anything is traced."""
         if not self._mine() or (func in STATIC):
-            return func(*strip(list(args)), **{k: strip(v) for k, v in kwargs.items()})
+            args = [_raw(a) for a in strip(list(args))]
+            return func(*args, **{k: _raw(strip(v)) for k, v in kwargs.items()})
         targs, raws, traced = [], [], False
         for a in args:
             t, r, tr = self._template(a)
@@ -316,7 +319,14 @@ def _func_of(rule):
     if not _FUNC_OF:
         for f, r in RULES.items():
             _FUNC_OF.setdefault(id(r), f)
-    return _FUNC_OF.get(id(rule))
+    f = _FUNC_OF.get(id(rule))
+    if f is None:  # a rule made for complex values (dualad.rules.complex), made on first use
+        from dualad.rules.complex import _READY
+
+        for g, r in list(_READY.items()):
+            _FUNC_OF.setdefault(id(r), g)
+        f = _FUNC_OF.get(id(rule))
+    return f
 
 
 def trace(f, leaves, td) -> Program:
