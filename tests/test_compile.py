@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import dualad
-from dualad._compile.lower import _NUMBA_UFUNCS
+from dualad._compile.graph import NUMBA_UFUNCS
 from dualad.rules import RULES
 
 numba = pytest.importorskip("numba")
@@ -124,7 +124,7 @@ def _unary():
 
 
 UNARY = _unary()
-COMPILABLE_UNARY = [f for f in UNARY if f in _NUMBA_UFUNCS]
+COMPILABLE_UNARY = [f for f in UNARY if f in NUMBA_UFUNCS]
 
 
 def test_most_elementwise_rules_have_a_numba_form():

@@ -1,0 +1,421 @@
+"""The Numba kernels of one lowered program, and the calls that run them.
+
+``Kernels`` builds, per kind of call, the stores a kernel makes (values; gradients from
+``adjoints``; tangents from ``tangents``, several directions as lanes; Hessian-vector
+products from both), has dualad._compile.emit write and schedule them, and compiles them for
+fixed argument types (float parameters for 0-d inputs, contiguous vectors for arrays).
+The calls take input leaves and give results shaped as the uncompiled API's.
+Imports numpy, numba (lazily) and dualad internals.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from dualad._numpy import np
+
+from .emit import DECOR, HEADER, Emitter, load_module, schedule
+from .graph import X, _bcast, _dir_load, adjoints, tangents, using
+from .trace import NotCompilable
+
+
+class Kernels:
+    """The Numba kernels of one lowered program, built lazily per kind of call."""
+
+    #: directions per Hessian kernel call (lanes of the forward-over-reverse sweep)
+    LANES = 8
+
+    def __init__(self, lowered, cache_dir):  # a dualad._compile.lower.Lowered
+        self.low = lowered
+        self.cache_dir = cache_dir
+        self.fns: dict = {}
+        self.pattern = None
+        self.lock = threading.Lock()
+        outs = lowered.outs
+        #: one scalar output: grad, hvp and hessian compile
+        self.scalar_out = len(outs) == 1 and type(outs[0][0]) is X and outs[0][0].dom is None
+        self.shapes = [s for _, _, s in lowered.inputs]
+        self.n_in = len(self.shapes)
+        self.hess_plan = None
+        self.jac_plan = None
+        self.failed: dict = {}  # kind -> why its kernel did not compile
+        self.value_fn = self._kernel("value")  # compile now: errors show at compile()
+
+    def summary(self) -> str:
+        low = self.low
+        n = len(low.g.nodes)
+        kinds = ", ".join(sorted(k if m == 1 else f"{k} ({m} directions)" for k, m in self.fns))
+        out = f"{n} element-graph nodes; kernels built: {kinds}"
+        for kind, why in self.failed.items():
+            out += f"\n    {kind} runs on the NumPy replay: {why}"
+        return out
+
+    # -- building --------------------------------------------------------------------------
+    def _kernel(self, kind: str, lanes: int = 1):
+        key = (kind, lanes)
+        fn = self.fns.get(key)
+        if fn is not None:
+            return fn
+        with self.lock:  # one build per kind, whichever thread asks first
+            fn = self.fns.get(key)
+            if fn is None:
+                fn = self._build(kind, lanes)
+            return fn
+
+    def _build(self, kind: str, lanes: int):
+        key = (kind, lanes)
+        with using(self.low.g):
+            src, _params = self._source(kind, lanes)
+        try:
+            import numba
+
+            mod = load_module(src, self.cache_dir)
+            fn = mod.kernel
+            f64, vec, mat = numba.float64, numba.float64[::1], numba.float64[:, ::1]
+            ins = [f64 if s == () else vec for _, _, s in self.low.inputs]
+            consts = [vec] * len(self.low.consts)
+            extra = len(_params) - len(ins) - len(consts)
+            dirs = [(f64 if lanes == 1 else vec) if s == () else (vec if lanes == 1 else mat)
+                    for _, _, s in self.low.inputs][:extra]  # fmt: skip
+            if not fn.overloads:  # (a module loaded before is compiled already)
+                fn.compile(tuple(ins + consts + dirs))
+                fn.disable_compile()  # every call passes these types (see _args)
+        except Exception as e:
+            msg = str(e).strip().splitlines()
+            raise NotCompilable(
+                f"Numba could not compile the {kind} kernel: {msg[-1] if msg else type(e).__name__}"
+            ) from e
+        self.fns[key] = fn
+        return fn
+
+    def ready(self, kind: str, lanes: int = 1) -> bool:
+        """True when the ``kind`` kernel compiles (built now if need be); else the reason
+        is kept for ``report()`` and the caller replays in NumPy."""
+        if (kind, lanes) in self.fns:
+            return True
+        if kind in self.failed:
+            return False
+        try:
+            self._kernel(kind, lanes)
+        except NotCompilable as e:
+            self.failed[kind] = str(e)
+            return False
+        return True
+
+    def _params(self, extra=()) -> list[str]:
+        low = self.low
+        return (
+            [n for n, _, _ in low.inputs] + [f"c{k}" for k in range(len(low.consts))] + list(extra)
+        )
+
+    def _source(self, kind: str, lanes: int):
+        low, g = self.low, self.low.g
+        stores, results, pre = [], [], []
+        extra = []
+        guard_nodes = [x for x, _ in low.guards]
+
+        def out_store(prefix, k, v, shape):
+            name = f"{prefix}{k}"
+            if type(v) is list:  # np.stack of scalars
+                pre.append(f"{name} = np.empty({len(v)})")
+                for j, item in enumerate(v):
+                    stores.append(("set", name, j, None, item))
+                results.append(name)
+            elif type(v) is X and v.dom is not None:
+                pre.append(f"{name} = np.empty({v.dom})")
+                stores.append(("set", name, 0, v.dom, v))
+                results.append(name)
+            else:
+                pre.append(f"{name} = np.empty(1)")
+                stores.append(("set", name, 0, None, v))
+                results.append(f"{name}[0]")
+
+        outs = [(v, s) for v, s in low.outs]
+        for k, (v, shape) in enumerate(outs):
+            if v is not None:
+                out_store("y", k, v, shape)
+            else:
+                results.append("0.0")
+        if kind == "grad":
+            ((y, _),) = outs
+            adj = adjoints(g, [(y, 1.0)])
+            self._grad_stores(adj, "g", pre, stores, results)
+        elif kind == "jvp":  # ``lanes`` directions at once (one: plain arrays)
+            extra = [f"v{k}" for k in range(len(low.inputs))]
+            for lane in range(lanes):
+                li = lane if lanes > 1 else None
+
+                def direction(name, off, dom, li=li):
+                    return _dir_load(g, name, off, dom, "v", li)
+
+                pre_t = "t" if lanes == 1 else f"t{lane}_"
+                for k, (v, shape) in enumerate(outs):
+                    if type(v) is list:  # np.stack of scalars
+                        ts = tangents(g, v, direction)
+                        out_store(pre_t, k, [0.0 if u is None else u for u in ts], shape)
+                    else:
+                        (t,) = tangents(g, [v if type(v) is X else None], direction)
+                        out_store(pre_t, k, 0.0 if t is None else t, shape)
+        elif kind == "hvp":
+            extra = [f"v{k}" for k in range(len(low.inputs))]
+            ((y, _),) = outs
+            adj = adjoints(g, [(y, 1.0)])
+            keys = list(adj)
+            for lane in range(lanes):
+                lane_ix = lane if lanes > 1 else None
+                tans = tangents(
+                    g,
+                    [adj[k] for k in keys],
+                    lambda name, off, dom, li=lane_ix: _dir_load(g, name, off, dom, "v", li),
+                )
+                hv = {k: t for k, t in zip(keys, tans) if t is not None}
+                self._grad_stores(hv, f"h{lane}_", pre, stores, results)
+        for x in guard_nodes:
+            results.append(f"bool({Emitter().ref(x, False)})")
+        body = schedule(stores, guard_nodes)
+        params = self._params(extra)
+        src = HEADER + "\n\n" + DECOR + f"def kernel({', '.join(params)}):\n"
+        src += "".join(f"    {ln}\n" for ln in pre + body)
+        src += f"    return ({', '.join(results)},)\n"
+        return src, params
+
+    def _grad_stores(self, adj, prefix, pre, stores, results):
+        low = self.low
+        for k, (name, size, shape) in enumerate(low.inputs):
+            gname = f"{prefix}{k}"
+            pre.append(f"{gname} = 0.0" if shape == () else f"{gname} = np.zeros({size})")
+            for (arr, off, dom), bar in adj.items():
+                if arr != name:
+                    continue
+                if dom is not None and (type(bar) is not X or bar.dom is None):
+                    bar = _bcast(bar, dom)  # a scalar adjoint over an array load
+                stores.append(("add", gname, off, dom, bar))
+            results.append(gname)
+
+    # -- calling ----------------------------------------------------------------------------
+    def _args(self, leaves):
+        out = []
+        for v, s in zip(leaves, self.shapes):
+            if s == ():
+                v = float(v)
+            elif type(v) is not np.ndarray or v.ndim != 1 or not v.flags.c_contiguous:
+                v = np.ascontiguousarray(v, dtype=np.float64).reshape(-1)
+            out.append(v)
+        return out + self.low.consts if self.low.consts else out
+
+    def _check(self, res, n_before: int):
+        from .replay import Stale
+
+        low = self.low
+        if low.guards:
+            got = res[n_before:]
+            for (_, want), ok in zip(low.guards, got):
+                if bool(ok) != want:
+                    raise Stale()
+
+    def _outs(self, res):
+        out = []
+        for (v, shape), r in zip(self.low.outs, res):
+            if v is None:
+                out.append(shape)  # a constant output: ``shape`` holds the value
+            elif type(r) is float:
+                out.append(np.float64(r))
+            else:
+                out.append(r.reshape(shape) if type(v) is not list else r)
+        return out
+
+    def value(self, leaves):
+        res = self.value_fn(*self._args(leaves))
+        self._check(res, len(self.low.outs))
+        return self._outs(res)
+
+    def direct_value_and_grad(self, example):
+        """``vg(x) -> (value, grad)`` for one C-contiguous vector, calling the compiled
+        code's entry point without Numba's type dispatch; None where the general path
+        is needed (several inputs, constants, guards)."""
+        if self.n_in != 1 or len(self.shapes[0]) != 1 or self.low.consts or self.low.guards:
+            return None
+        fn = self._kernel("grad")
+        fn(np.ascontiguousarray(example, dtype=np.float64))  # compiled for this type
+        if len(fn.overloads) != 1:
+            return None
+        ep = next(iter(fn.overloads.values())).entry_point
+        f64, contiguous = np.float64, np.ascontiguousarray
+        strides = (8,)
+
+        def vg(x):
+            if x.strides != strides:
+                x = contiguous(x)
+            r = ep(x)
+            return f64(r[0]), r[1]
+
+        return vg
+
+    def direct_value_and_grad_numbers(self):
+        """``vg(items) -> (value, grads)`` for a tuple or list of numbers (every input 0-d),
+        the kernel's float parameters filled directly; None where that does not apply."""
+        if not self.shapes or any(s != () for s in self.shapes) or self.low.consts:
+            return None
+        if self.low.guards:
+            return None
+        fn = self._kernel("grad")
+        ep = next(iter(fn.overloads.values())).entry_point
+        f64, arr = np.float64, np.array
+
+        def vg(items):
+            r = ep(*items)
+            return f64(r[0]), [arr(g) for g in r[1:]]
+
+        return vg
+
+    def value_and_grad(self, leaves):
+        fn = self.fns.get(("grad", 1)) or self._kernel("grad")
+        res = fn(*self._args(leaves))
+        n = self.n_in
+        if self.low.guards:
+            self._check(res, 1 + n)
+        return np.float64(res[0]), [_shaped(r, s) for r, s in zip(res[1 : 1 + n], self.shapes)]
+
+    def _dirs(self, vs):
+        return [float(v) if s == () else np.ascontiguousarray(v, dtype=np.float64).reshape(-1)
+                for v, s in zip(vs, self.shapes)]  # fmt: skip
+
+    def jvp(self, leaves, vs):
+        fn = self._kernel("jvp")
+        res = fn(*self._args(leaves), *self._dirs(vs))
+        n = len(self.low.outs)
+        self._check(res, 2 * n)
+        outs = self._outs(res[:n])
+        tans = self._outs(res[n : 2 * n])
+        tans = [np.zeros(np.shape(o)) if v is None else t
+                for (v, _), o, t in zip(self.low.outs, outs, tans)]  # fmt: skip
+        return outs, tans
+
+    def jacobian_leaf(self, leaves):
+        """``out.shape + in.shape`` for one input and one output leaf with at most ``LANES``
+        input elements: one kernel call carrying every unit direction; None otherwise."""
+        plan = self.jac_plan
+        if plan is None:
+            (v, oshape), shape = self.low.outs[0], self.shapes[0]
+            n = max(1, int(np.prod(shape)))
+            if v is None or n > self.LANES:
+                self.jac_plan = plan = (None,)
+            else:
+                eye = np.eye(n)
+                d = 1.0 if shape == () else (eye[0] if n == 1 else eye)
+                self.jac_plan = plan = (self._kernel("jvp", n), d, n, tuple(oshape) + shape)
+        if plan[0] is None:
+            return None
+        fn, d, n, jshape = plan
+        res = fn(*self._args(leaves), d)
+        if self.low.guards:
+            self._check(res, 1 + n)
+        cols = res[1 : 1 + n]
+        J = np.stack(cols, axis=-1) if type(cols[0]) is not float else np.array(cols)
+        return J.reshape(jshape)
+
+    def jvp_many(self, leaves, dots):
+        """Tangents ``(k,) + shape`` per output for ``k`` directions ``dots`` (``(k,) + shape``
+        per input), ``LANES`` directions per kernel call."""
+        k = dots[0].shape[0]
+        lanes = max(1, min(self.LANES, k))
+        fn = self._kernel("jvp", lanes)
+        args = self._args(leaves)
+        n_out = len(self.low.outs)
+        cols: list = []
+        for start in range(0, k, lanes):
+            dirs = []
+            for d, s in zip(dots, self.shapes):
+                blk = np.zeros((lanes, max(1, int(np.prod(s)))))
+                part = np.reshape(d[start : start + lanes], (-1, blk.shape[1]))
+                blk[: part.shape[0]] = part
+                if s == ():
+                    dirs.append(float(blk[0, 0]) if lanes == 1 else np.ascontiguousarray(blk[:, 0]))
+                else:
+                    dirs.append(blk[0] if lanes == 1 else blk)
+            res = fn(*args, *dirs)
+            self._check(res, n_out * (1 + lanes))
+            for j in range(min(lanes, k - start)):
+                tans = self._outs(res[n_out * (1 + j) : n_out * (2 + j)])
+                cols.append([np.zeros(np.shape(c)) if v is None else t  # a constant output
+                             for (v, c), t in zip(self.low.outs, tans)])  # fmt: skip
+        outs = [np.stack([np.asarray(c[i]) for c in cols]) for i in range(n_out)]
+        return None, outs
+
+    def hvp(self, leaves, vs):
+        fn = self._kernel("hvp", 1)
+        res = fn(*self._args(leaves), *self._dirs(vs))
+        n = len(self.low.inputs)
+        self._check(res, 1 + n)
+        return [_shaped(r, s) for r, s in zip(res[1 : 1 + n], self.shapes)]
+
+    def hessian(self, leaves, pattern=None):
+        """The dense Hessian ``(n, n)``: one forward-over-reverse sweep per color of the
+        pattern's columns (``pattern``, a scipy.sparse matrix; None: every column its own
+        color), ``LANES`` colors per kernel call."""
+        plan = self.hess_plan
+        if plan is None or plan[0] is not pattern:
+            plan = self.hess_plan = self._hessian_plan(pattern)
+        _, fn, chunks, ncol, n, read = plan
+        args = self._args(leaves)
+        m = self.n_in
+        comp = np.empty((ncol, n))
+        for start, count, lanes, dirs in chunks:
+            res = fn(*args, *dirs)
+            if self.low.guards:
+                self._check(res, 1 + m * lanes)
+            for j in range(count):
+                if m == 1:
+                    comp[start + j] = res[1 + j]
+                else:
+                    comp[start + j] = np.concatenate(
+                        [np.atleast_1d(r) for r in res[1 + j * m : 1 + (j + 1) * m]]
+                    )
+        if read is None:
+            H = comp.T.copy()
+        else:
+            rows, cols, colors_of_cols = read
+            H = np.zeros((n, n))
+            H[rows, cols] = comp[colors_of_cols, rows]
+        H += H.T
+        H *= 0.5
+        return H
+
+    def _hessian_plan(self, pattern):
+        sizes = [s for _, s, _ in self.low.inputs]
+        n = sum(sizes)
+        if pattern is None:
+            colors, ncol, read = np.arange(n), n, None
+        else:
+            from dualad._sparse import color_columns
+
+            c = color_columns(pattern)
+            colors, ncol = c.colors, c.count
+            p = pattern.tocsr()
+            rows = np.repeat(np.arange(n), np.diff(p.indptr))
+            read = (rows, p.indices, colors[p.indices])
+        lanes = max(1, min(self.LANES, ncol))
+        fn = self._kernel("hvp", lanes)
+        offs = np.cumsum([0] + sizes)
+        chunks = []
+        for start in range(0, ncol, lanes):
+            V = np.zeros((lanes, n))
+            sel = (colors >= start) & (colors < start + lanes)
+            V[colors[sel] - start, np.arange(n)[sel]] = 1.0
+            dirs = []
+            for k, shape in enumerate(self.shapes):
+                d = np.ascontiguousarray(V[:, offs[k] : offs[k + 1]])
+                if shape == ():  # a float parameter: one float, or one per lane
+                    d = float(d[0, 0]) if lanes == 1 else np.ascontiguousarray(d[:, 0])
+                elif lanes == 1:
+                    d = d[0]
+                dirs.append(d)
+            chunks.append((start, min(lanes, ncol - start), lanes, dirs))
+        return (pattern, fn, chunks, ncol, n, read)
+
+
+def _shaped(r, shape):
+    """A kernel's result as the input leaf's shape: a float as a 0-d array."""
+    if shape == ():
+        return np.array(r)
+    return r if r.ndim == len(shape) == 1 else r.reshape(shape)
