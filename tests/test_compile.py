@@ -344,18 +344,54 @@ def test_random_programs_with_branches(k, backend, cdir):
 # -- fallbacks, reports, bad input ------------------------------------------------------------
 
 
-def test_steps_without_a_numba_form_run_on_the_numpy_replay(cdir):
+def test_steps_without_a_numba_form_run_in_numpy_between_compiled_stages(cdir):
     W = np.arange(12.0).reshape(3, 4) / 10
+    b = np.array([0.1, -0.2, 0.3])
 
     def f(x):
-        return np.sum(np.tanh(W @ x))
+        h = np.tanh(W @ np.sin(x) + b)
+        return np.sum(h**2) + np.sum(x**3) + np.sum(W.T @ h * x)
 
     cf = dualad.compile(f, np.ones(4), cache_dir=cdir)
     rep = cf.report()
-    assert "NumPy replay (not compiled)" in rep and "matmul" in rep, rep
-    z = np.array([0.1, -0.3, 0.2, 0.5])
-    np.testing.assert_allclose(cf.grad(z), dualad.grad(f, z), rtol=1e-13)
-    np.testing.assert_allclose(cf.hessian(z), dualad.hessian(f, z), rtol=1e-12)
+    assert "in 3 stages" in rep and "step matmul runs in NumPy between stages" in rep, rep
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        z = rng.uniform(-1, 1, 4)
+        np.testing.assert_allclose(cf(z), f(z), rtol=1e-14)
+        np.testing.assert_allclose(cf.grad(z), dualad.grad(f, z), rtol=1e-13)
+        np.testing.assert_allclose(cf.grad(z), central(f, z), rtol=1e-6)
+        v = rng.normal(size=4)
+        np.testing.assert_allclose(cf.jvp(z, v)[1], dualad.jvp(f, z, v)[1], rtol=1e-13)
+        np.testing.assert_allclose(cf.hessian(z), dualad.hessian(f, z), rtol=1e-12)
+    assert "hvp runs on the NumPy replay" in cf.report()
+
+    def g(x):  # a vector output; a step reading the input as it is
+        return np.tanh(W.T @ np.exp(W @ x)) * x
+
+    cg = dualad.compile(g, np.ones(4), cache_dir=cdir)
+    z = rng.uniform(-1, 1, 4)
+    np.testing.assert_allclose(cg.jacobian(z), dualad.jacobian(g, z), rtol=1e-12, atol=1e-15)
+    u = rng.normal(size=4)
+    np.testing.assert_allclose(cg.vjp(z, u)[1], dualad.vjp(g, z, u)[1], rtol=1e-13)
+    assert "step matmul" in cg.report()
+
+
+def test_a_two_layer_network_in_stages(cdir):
+    rng = np.random.default_rng(0)
+    W1, W2 = rng.normal(size=(8, 5)) / 3, rng.normal(size=(1, 8)) / 3
+    X, y = rng.normal(size=(5, 30)), rng.normal(size=30)
+
+    def loss(p):
+        h = np.tanh(p["W1"] @ X + 0.1)
+        return np.mean((p["W2"] @ h - y) ** 2)
+
+    p = {"W1": W1, "W2": W2}
+    cf = dualad.compile(loss, p, cache_dir=cdir)
+    assert "stages" in cf.report()
+    g, g0 = cf.grad(p), dualad.grad(loss, p)
+    for k in p:
+        np.testing.assert_allclose(g[k], g0[k], rtol=1e-12, atol=1e-15)
 
 
 def test_float32_runs_on_the_replay_in_float32(cdir):

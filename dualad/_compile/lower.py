@@ -48,8 +48,12 @@ class Lowered:
         from .replay import live_nodes
 
         live = live_nodes(program, [o.id for o in program.out_leaves if type(o) is Ref])
+        self.opaque: list[Opaque] = []  # steps that run in NumPy between the kernels
         for node in live:
-            self._lower(node)
+            try:
+                self._lower(node)
+            except NotCompilable as e:
+                self._opaque(node, str(e))  # or NotCompilable where even that cannot be
             g = guard_of.get(node.id)
             if g is not None:
                 x = self.val.get(node.outs[0])
@@ -65,6 +69,35 @@ class Lowered:
                 self.outs.append((v, self.shapes.get(o.id, ())))
             else:
                 self.outs.append((None, o))
+
+    def _opaque(self, node, why: str) -> None:
+        """Run ``node`` in NumPy between kernels: its array arguments are computed by a
+        kernel (or are inputs as they are), its output is a parameter ``m<id>`` of the
+        kernels after it."""
+        o = node.outs[0]
+        out = self.p.values.get(o) if o is not None else None
+        if node.multi or o is None or np.result_type(out) != np.float64 or node.rule is None:
+            raise NotCompilable(why)  # only steps with one float64 result and a rule
+        mats, direct = [], {}
+        for ref in _refs(node.args) + _refs(node.kwargs):
+            v = self.val.get(ref.id)
+            if type(v) is not X:
+                raise NotCompilable(why)
+            if (
+                v.op == "load"
+                and v.args[1] in (0, None)
+                and v.args[0][0] in "xm"
+                and (v.dom is None or v.dom == int(np.prod(self.shapes.get(ref.id, ()))))
+            ):  # an input or another step's result as it is
+                direct[ref.id] = v.args[0]
+            elif all(r != ref.id for r, _ in mats):
+                mats.append((ref.id, v))
+        shape = np.shape(out)
+        name = f"m{o}"
+        self.val[o] = self.g.load(name, None if shape == () else 0,
+                                  None if shape == () else int(np.prod(shape)))  # fmt: skip
+        self.shapes[o] = shape
+        self.opaque.append(Opaque(node, mats, direct, name, shape, why))
 
     def arg(self, a):
         if type(a) is Ref:
@@ -192,10 +225,31 @@ class Lowered:
         raise NotCompilable(f"indexing with {type(key).__name__}")
 
 
+class Opaque:
+    """A step that runs in NumPy between kernels (see ``Lowered._opaque``)."""
+
+    __slots__ = ("direct", "mats", "name", "node", "shape", "why")
+
+    def __init__(self, node, mats, direct, name, shape, why):
+        self.node, self.mats, self.direct = node, mats, direct  # mats: [(value id, X)]
+        self.name, self.shape, self.why = name, shape, why  # direct: {value id: param}
+
+
+def _refs(x) -> list:
+    if type(x) is Ref:
+        return [x]
+    if type(x) in (list, tuple):
+        return [r for b in x for r in _refs(b)]
+    if type(x) is dict:
+        return [r for b in x.values() for r in _refs(b)]
+    return []
+
+
 def kernels_for(program: Program, cache_dir):
     """Lower ``program`` and compile its value kernel; ``NotCompilable`` says why not."""
     from .kernels import Kernels
+    from .staged import Staged
 
     with using(Graph()) as g:
         low = Lowered(program, g)
-    return Kernels(low, cache_dir)
+    return Staged(low, cache_dir) if low.opaque else Kernels(low, cache_dir)
