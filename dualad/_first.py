@@ -58,10 +58,12 @@ def jacobian(
     chunk : int, optional
         Directions per vectorised pass (forward: input columns; reverse: output rows).
         By default chosen from ``MEMORY_BUDGET``.
+    intercept : bool
+        Run ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array`` and
+        ``math.*`` then accept the traced values (see README).
 
-    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
-    and ``math.*`` then accept the traced values (see README).
-
+    Examples
+    --------
     >>> import numpy as np, dualad
     >>> dualad.jacobian(lambda x: x**2, np.array([1.0, 3.0]))
     array([[2., 0.],

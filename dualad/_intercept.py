@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copyreg
 import functools
 import itertools
 import math
 import os
+import pydoc
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -481,7 +483,42 @@ def install() -> None:
             mod, name = key.split(".")
             if getattr(_MODULES[mod], name) is ORIGINAL[key]:  # leave others' patches alone
                 setattr(_MODULES[mod], name, wrapper)
+                _pickle_where_defined(ORIGINAL[key])
         _installed = True
+
+
+def _pickle_where_defined(func) -> None:
+    """Keep an original we replaced picklable by reference.
+
+    Pickle saves a function by module and name and checks that the name still gives the
+    same object: with ``numpy.sum`` now our wrapper, NumPy's own ``sum`` would no longer
+    pickle, and Dask's distributed scheduler, which pickles task graphs holding it, would
+    fail. The module that defines it (``numpy._core.fromnumeric``) still holds it: a
+    reducer registered for its type (``copyreg``) saves it as that path; every other object
+    of the type pickles as before.
+    """
+    impl = getattr(func, "_implementation", func)  # NumPy's dispatchers wrap a function
+    home = getattr(impl, "__globals__", {}).get("__name__")
+    owner = getattr(func, "__self__", None)  # a C function: the extension module
+    if home is None and type(owner).__name__ == "module":
+        home = owner.__name__
+    name = getattr(func, "__name__", None)
+    if home and name and getattr(sys.modules.get(home), name, None) is func:
+        _RELOCATED[id(func)] = (func, f"{home}.{name}")
+        if type(func) not in _REDUCERS:
+            copyreg.pickle(type(func), _reduce_original)
+            _REDUCERS.add(type(func))
+
+
+_RELOCATED: dict = {}  # id(original) -> (original, "its.defining.module.name")
+_REDUCERS: set = set()
+
+
+def _reduce_original(obj):
+    entry = _RELOCATED.get(id(obj))
+    if entry is not None and entry[0] is obj:
+        return (pydoc.locate, (entry[1],))
+    return obj.__reduce__()
 
 
 def _patch_globals(namespace: dict) -> None:

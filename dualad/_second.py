@@ -53,9 +53,9 @@ def hvp(
         function evaluations, independent of n. "forward-over-forward" differentiates the
         forward-mode gradient along ``v`` without a tape (n + 1 directions per pass): the
         fallback for code the tape cannot record, and a cross-check.
-
-    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
-    and ``math.*`` then accept the traced values (see README).
+    intercept : bool
+        Run ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array`` and
+        ``math.*`` then accept the traced values (see README).
 
     >>> import numpy as np, dualad
     >>> dualad.hvp(lambda x: np.sum(x**3), np.array([1.0, 2.0]), np.array([1.0, 0.0]))
@@ -143,10 +143,12 @@ def hessian(
         "sparse" returns a ``scipy.sparse.csr_array``: the Hessian's pattern (``sparsity=``,
         or found from ``f``: pairs of inputs that meet in one term of a sum), a coloring of
         its columns, and one forward-over-reverse pass carrying one direction per color.
+    intercept : bool
+        Run ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array`` and
+        ``math.*`` then accept the traced values (see README).
 
-    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
-    and ``math.*`` then accept the traced values (see README).
-
+    Examples
+    --------
     >>> import numpy as np, dualad
     >>> dualad.hessian(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]))
     array([[4., 2.],

@@ -1,4 +1,7 @@
-"""The same JVP on NumPy, Dask (chunked, lazy) and CuPy (when a GPU is present).
+"""One JVP on NumPy, Dask and CuPy
+===============================
+
+The same JVP on NumPy, Dask (chunked, lazy) and CuPy (when a GPU is present).
 
 f(x) = sin(x) exp(-x^2) + log1p(x^2) + sqrt(1 + x^2), and its JVP along v, computed by
 ``dualad.jvp`` on each backend's own arrays: nothing is converted to NumPy on the way (the

@@ -1,4 +1,7 @@
-"""Record once, replay at native speed: ``dualad.compile`` with ``scipy.optimize.minimize``.
+"""Compiled derivatives with scipy.optimize
+========================================
+
+Record once, replay at native speed: ``dualad.compile`` with ``scipy.optimize.minimize``.
 
 Two problems, each solved with the compiled function, gradient and Hessian, and checked
 against dualad's uncompiled derivatives:

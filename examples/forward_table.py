@@ -1,4 +1,7 @@
-"""The forward-mode (tangent) table of the textbook example, computed by dualad.
+"""The tangent table (forward mode)
+================================
+
+The forward-mode (tangent) table of the textbook example, computed by dualad.
 
 f(x1, x2) = (sin(x1/x2) + x1/x2 - e^x2) (x1/x2 - e^x2) at (1.5, 0.5), evaluated as the
 Wengert list v-1 = x1, v0 = x2, v1 = v-1/v0, ..., v5 = v4 v3. Each row shows the primal value

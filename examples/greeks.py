@@ -1,4 +1,7 @@
-"""Black-Scholes greeks from the pricing formula as written, against their closed forms.
+"""Black-Scholes Greeks
+====================
+
+Black-Scholes greeks from the pricing formula as written, against their closed forms.
 
 The call price C(S, K, T, r, sigma) uses scipy.special.ndtr, which has its derivative rule
 in dualad. Along a grid of spot prices, one Dual per parameter gives delta (dC/dS), vega

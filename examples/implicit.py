@@ -1,4 +1,7 @@
-"""Implicit differentiation: the derivative of scipy.optimize.root's answer.
+"""Differentiating scipy.optimize.root
+===================================
+
+Implicit differentiation: the derivative of scipy.optimize.root's answer.
 
 A steady state x*(theta) solves F(x, theta) = 0. SciPy finds it in compiled code (MINPACK's
 hybrid method), which no AD tool can trace through. The implicit function theorem gives the

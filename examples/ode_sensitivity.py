@@ -1,4 +1,7 @@
-"""Sensitivities of an ODE trajectory to its parameters, through a hand-written RK4 loop.
+"""ODE sensitivities (RK4 predator-prey)
+=====================================
+
+Sensitivities of an ODE trajectory to its parameters, through a hand-written RK4 loop.
 
 Lotka-Volterra predator-prey: x' = a x - b x y, y' = d x y - c y, integrated with a plain
 Python RK4 loop (200 steps). ``dualad.jvp`` carries one tangent per parameter through the

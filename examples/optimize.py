@@ -1,4 +1,7 @@
-"""scipy.optimize.minimize with dualad's derivatives against finite differences.
+"""scipy.optimize.minimize with exact derivatives
+==============================================
+
+scipy.optimize.minimize with dualad's derivatives against finite differences.
 
 Rosenbrock in n = 100 dimensions (20 in the quick run the tests make), from x = 0:
 BFGS with dualad's gradient, Newton-CG with its gradient and Hessian-vector products, and

@@ -1,4 +1,7 @@
-"""dualad quickstart: exact derivatives of unmodified NumPy code.
+"""Quickstart
+==========
+
+dualad quickstart: exact derivatives of unmodified NumPy code.
 
 Run:  python examples/quickstart.py
 """

@@ -1,4 +1,7 @@
-"""Scientific NumPy code, differentiated as written: grids, quadrature, interpolation,
+"""Scientific code as written
+==========================
+
+Scientific NumPy code, differentiated as written: grids, quadrature, interpolation,
 least squares, statistics and buffers filled in place.
 
 Run:  python examples/scientific.py

@@ -1,4 +1,7 @@
-"""Sparse Jacobians for stiff PDEs and large least squares, from the code as written.
+"""Sparse Jacobians for PDE solvers
+================================
+
+Sparse Jacobians for stiff PDEs and large least squares, from the code as written.
 
 1. A 1-D reaction-diffusion equation u_t = D u_xx + u - u^3, solved with
    scipy.integrate.solve_ivp(method="BDF"): the Jacobian from dualad (exact, 3 colors)

@@ -1,4 +1,7 @@
-"""A spectral method differentiated with respect to its initial condition.
+"""Differentiating an FFT-based PDE solver
+=======================================
+
+A spectral method differentiated with respect to its initial condition.
 
 The viscous Burgers-like step below advances ``u`` on a periodic grid with FFTs: the
 linear part (diffusion and advection at speed ``c``) exactly in Fourier space, the

@@ -489,3 +489,19 @@ def test_buffers_promote_under_the_switch_and_the_context_through_every_transfor
             np.testing.assert_allclose(H, [[6 * x[0], 0.0], [0.0, -math.sin(x[1])]], atol=1e-12)
     finally:
         dualad.config.intercept = False
+
+
+def test_numpys_originals_still_pickle_after_interception_installs():
+    # Dask's distributed scheduler pickles task graphs holding np.sum, np.asarray, ...: the
+    # dormant wrappers that replace the module attributes must not make those unpicklable
+    import pickle
+
+    from dualad._intercept import ORIGINAL
+
+    with dualad.intercept():
+        pass
+    originals = [ORIGINAL[f"numpy.{n}"] for n in ("sum", "asarray", "array")]
+    assert np.sum is not originals[0]  # the wrapper is installed
+    for f in [*originals, np.mean]:
+        assert pickle.loads(pickle.dumps(f)) is f
+    assert pickle.loads(pickle.dumps(len)) is len
