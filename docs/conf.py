@@ -44,7 +44,7 @@ sphinx_gallery_conf = {
     "examples_dirs": str(HERE.parent / "examples"),
     "gallery_dirs": "auto_examples",
     # run the examples with a figure (Agg backend); the quick build shows them unrun
-    "filename_pattern": r"/(reverse_table|greeks|ode_sensitivity|optimize)\.py",
+    "filename_pattern": r"/(reverse_table|greeks|ode_sensitivity|optimize|train_mlp)\.py",
     "plot_gallery": "False" if QUICK else "True",
     "download_all_examples": False,
     "remove_config_comments": True,
