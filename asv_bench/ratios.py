@@ -145,6 +145,14 @@ CASES = [
         "time_sparse_hessian_given",
         30.0,
     ),
+    # the same Hessian through dualad.compile(f, x).hessian(x, sparse=True): one compiled
+    # forward-over-reverse sweep carrying the 3 colors
+    Case(
+        "sparse_rosenbrock_1e5[compiled hessian]",
+        sparse.Rosenbrock1e5,
+        "time_compiled_sparse_hessian",
+        30.0,
+    ),
     # SciPy and custom rules (issue 12): comparison rows (the issue sets no speed target)
     Case("scipy_gp_nll_200[grad]", scipy_rules.GaussianProcessNLL, "time_grad"),
     Case("scipy_gp_nll_200[grad reverse]", scipy_rules.GaussianProcessNLL, "time_grad_reverse"),
@@ -166,36 +174,83 @@ CASES = [
         plain="time_builtin_reverse",
     ),
     # compiled derivatives (issue 14): dualad.compile, against the plain programs
-    Case("compiled_seed[value_and_grad]", compiled.CompiledSeed, "time_value_and_grad", 1.0, "us",
-         plain="time_plain_math"),
-    Case("compiled_seed[value_and_grad]/math", compiled.CompiledSeed, "time_value_and_grad", 8.0,
-         plain="time_plain_math"),
-    Case("compiled_seed[value_and_grad tuple]", compiled.CompiledSeed,
-         "time_value_and_grad_tuple", 1.0, "us", plain="time_plain_math"),
-    Case("compiled_seed[value_and_grad tuple]/math", compiled.CompiledSeed,
-         "time_value_and_grad_tuple", 8.0, plain="time_plain_math"),
-    Case("compiled_seed[grad]/math", compiled.CompiledSeed, "time_grad", 8.0,
-         plain="time_plain_math"),
-    Case("compiled_seed[jacobian 2 outputs]/math", compiled.CompiledSeed, "time_jacobian",
-         plain="time_plain_math"),
-    Case("compiled_seed[hessian]/math", compiled.CompiledSeed, "time_hessian",
-         plain="time_plain_math"),
-    Case("compiled_seed[numpy backend]/math", compiled.CompiledSeed,
-         "time_value_and_grad_numpy_backend", plain="time_plain_math"),
-    Case("compiled_loop[grad float]", compiled.CompiledLoop, "time_grad_float", 0.05, "us_op",
-         2000),
+    Case(
+        "compiled_seed[value_and_grad]",
+        compiled.CompiledSeed,
+        "time_value_and_grad",
+        1.0,
+        "us",
+        plain="time_plain_math",
+    ),
+    Case(
+        "compiled_seed[value_and_grad]/math",
+        compiled.CompiledSeed,
+        "time_value_and_grad",
+        8.0,
+        plain="time_plain_math",
+    ),
+    Case(
+        "compiled_seed[value_and_grad tuple]",
+        compiled.CompiledSeed,
+        "time_value_and_grad_tuple",
+        1.0,
+        "us",
+        plain="time_plain_math",
+    ),
+    Case(
+        "compiled_seed[value_and_grad tuple]/math",
+        compiled.CompiledSeed,
+        "time_value_and_grad_tuple",
+        8.0,
+        plain="time_plain_math",
+    ),
+    Case(
+        "compiled_seed[grad]/math", compiled.CompiledSeed, "time_grad", 8.0, plain="time_plain_math"
+    ),
+    Case(
+        "compiled_seed[jacobian 2 outputs]/math",
+        compiled.CompiledSeed,
+        "time_jacobian",
+        plain="time_plain_math",
+    ),
+    Case(
+        "compiled_seed[hessian]/math",
+        compiled.CompiledSeed,
+        "time_hessian",
+        plain="time_plain_math",
+    ),
+    Case(
+        "compiled_seed[numpy backend]/math",
+        compiled.CompiledSeed,
+        "time_value_and_grad_numpy_backend",
+        plain="time_plain_math",
+    ),
+    Case(
+        "compiled_loop[grad float]", compiled.CompiledLoop, "time_grad_float", 0.05, "us_op", 2000
+    ),
     Case("compiled_loop[grad 0-d]", compiled.CompiledLoop, "time_grad_0d", 0.05, "us_op", 2000),
     Case("compiled_rosenbrock_100[hessian]", compiled.CompiledRosenbrock100, "time_hessian", 5.0),
     Case("compiled_rosenbrock_100[grad]", compiled.CompiledRosenbrock100, "time_grad"),
-    Case("compiled_rosenbrock_100[scipy rosen_hess]", compiled.CompiledRosenbrock100,
-         "time_rosen_hess"),
-    Case("compiled_rosenbrock_100[hessian numpy backend]", compiled.CompiledRosenbrock100,
-         "time_hessian_numpy_backend"),
+    Case(
+        "compiled_rosenbrock_100[scipy rosen_hess]",
+        compiled.CompiledRosenbrock100,
+        "time_rosen_hess",
+    ),
+    Case(
+        "compiled_rosenbrock_100[hessian numpy backend]",
+        compiled.CompiledRosenbrock100,
+        "time_hessian_numpy_backend",
+    ),
     Case("compiled_chain_1e6[jvp]", compiled.CompiledChain1e6, "time_jvp", 1.0),
-    Case("compiled_chain_1e6[grad]", compiled.CompiledChain1e6, "time_grad", 1.0,
-         plain="time_plain_sum"),
+    Case(
+        "compiled_chain_1e6[grad]",
+        compiled.CompiledChain1e6,
+        "time_grad",
+        1.0,
+        plain="time_plain_sum",
+    ),
     Case("compiled_chain_1e6[value]", compiled.CompiledChain1e6, "time_value"),
-]  # fmt: skip
+]
 
 
 # -- timing -----------------------------------------------------------------------------------

@@ -537,3 +537,22 @@ def test_a_data_dependent_gather_is_guarded():
     for z in (np.array([0.1, 0.6]), np.array([0.3, 0.9]), np.array([0.12, 0.61])):
         np.testing.assert_allclose(cf.grad(z), dualad.grad(f, z), rtol=1e-14)
     assert cf.records == 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sparse_hessian_from_the_compiled_sweeps(backend, cdir):
+    import scipy.sparse as sp
+
+    x = np.linspace(-1.0, 1.5, 200)
+    cf = dualad.compile(rosenbrock, x, backend=backend, cache_dir=cdir)
+    H = cf.hessian(x[::-1], sparse=True)
+    assert isinstance(H, sp.csr_array)
+    H0 = dualad.hessian(rosenbrock, x[::-1], method="sparse")
+    np.testing.assert_allclose(H.toarray(), H0.toarray(), rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(H.toarray(), dualad.hessian(rosenbrock, x[::-1]), rtol=1e-12)
+    if backend == "numba":
+        assert H.nnz == 3 * 200 - 2
+    with pytest.raises(ValueError, match="one vector"):
+        dualad.compile(seed, (1.0, 2.0), backend=backend, cache_dir=cdir).hessian(
+            (1.0, 2.0), sparse=True
+        )

@@ -73,6 +73,20 @@ class Rosenbrock1e5:
     def time_sparse_hessian(self):
         dualad.hessian(rosenbrock, self.x, method="sparse")
 
+    def setup_compiled(self):
+        import tempfile
+
+        try:
+            self.cf = dualad.compile(rosenbrock, self.x, cache_dir=tempfile.mkdtemp())
+        except ImportError:  # no Numba: the NumPy replay
+            self.cf = dualad.compile(rosenbrock, self.x, backend="numpy")
+        self.cf.hessian(self.x, sparse=True)
+
+    def time_compiled_sparse_hessian(self):
+        if not hasattr(self, "cf"):
+            self.setup_compiled()
+        self.cf.hessian(self.x, sparse=True)
+
 
 def tridiagonal_cheap(x):
     """The same f with x * x * x: no pow call, so f itself is 20x cheaper at n = 10^6 and

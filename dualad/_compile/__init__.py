@@ -373,8 +373,12 @@ class Compiled:
         return _assemble(rows, p.out_td, p.in_td)
 
     # -- second order --------------------------------------------------------------------------
-    def hessian(self, x):
+    def hessian(self, x, sparse: bool = False):
         """The Hessian of a scalar ``f``, laid out as ``dualad.hessian``'s.
+
+        ``sparse=True`` (``x`` one vector) returns a ``scipy.sparse.csr_array`` of the
+        entries in the Hessian's sparsity pattern (``dualad.hessian_sparsity``, found on the
+        first call), one compiled sweep per color: for large banded problems.
 
         >>> import numpy as np, dualad
         >>> dualad.compile(lambda x: x[0] ** 2 * x[1], np.ones(2), backend="numpy").hessian(
@@ -382,18 +386,24 @@ class Compiled:
         array([[4., 2.],
                [2., 0.]])
         """
-        return self._run(x, "_hessian")
+        return self._run(x, "_hessian", sparse)
 
-    def _hessian(self, var, leaves):
+    def _hessian(self, var, leaves, sparse=False):
         from dualad._second import _blocks
 
         _scalar_out(var.program)
+        if sparse and (len(leaves) != 1 or np.ndim(leaves[0]) != 1):
+            raise ValueError("hessian(sparse=True) needs x to be one vector")
         if var.kernels is not None and var.kernels.scalar_out and var.kernels.ready("hvp"):
             if var.pattern is False:
                 var.pattern = self._hessian_pattern(leaves)
-            H = var.kernels.hessian(leaves, var.pattern)
-        else:
-            H = self._hessian_replay(var, leaves)
+            H = var.kernels.hessian(leaves, var.pattern, sparse)
+            return H if sparse else _blocks(H, leaves, var.program.in_td)
+        H = self._hessian_replay(var, leaves)
+        if sparse:
+            import scipy.sparse as sp
+
+            return sp.csr_array(H)
         return _blocks(H, leaves, var.program.in_td)
 
     def _hessian_pattern(self, leaves):

@@ -349,10 +349,11 @@ class Kernels:
         self._check(res, 1 + n)
         return [_shaped(r, s) for r, s in zip(res[1 : 1 + n], self.shapes)]
 
-    def hessian(self, leaves, pattern=None):
-        """The dense Hessian ``(n, n)``: one forward-over-reverse sweep per color of the
-        pattern's columns (``pattern``, a scipy.sparse matrix; None: every column its own
-        color), ``LANES`` colors per kernel call."""
+    def hessian(self, leaves, pattern=None, sparse=False):
+        """The Hessian ``(n, n)``: one forward-over-reverse sweep per color of the pattern's
+        columns (``pattern``, a scipy.sparse matrix; None: every column its own color),
+        ``LANES`` colors per kernel call. Dense, or with ``sparse`` a ``scipy.sparse.csr_array``
+        holding the pattern's entries (each read exactly from its column's color)."""
         plan = self.hess_plan
         if plan is None or plan[0] is not pattern:
             plan = self.hess_plan = self._hessian_plan(pattern)
@@ -371,14 +372,23 @@ class Kernels:
                     comp[start + j] = np.concatenate(
                         [np.atleast_1d(r) for r in res[1 + j * m : 1 + (j + 1) * m]]
                     )
+        if sparse and read is not None:
+            import scipy.sparse as sp
+
+            rows, cols, colors_of_cols, indptr = read
+            return sp.csr_array((comp[colors_of_cols, rows], cols, indptr), shape=(n, n))
         if read is None:
             H = comp.T.copy()
         else:
-            rows, cols, colors_of_cols = read
+            rows, cols, colors_of_cols, _ = read
             H = np.zeros((n, n))
             H[rows, cols] = comp[colors_of_cols, rows]
         H += H.T
         H *= 0.5
+        if sparse:
+            import scipy.sparse as sp
+
+            return sp.csr_array(H)
         return H
 
     def _hessian_plan(self, pattern):
@@ -393,7 +403,7 @@ class Kernels:
             colors, ncol = c.colors, c.count
             p = pattern.tocsr()
             rows = np.repeat(np.arange(n), np.diff(p.indptr))
-            read = (rows, p.indices, colors[p.indices])
+            read = (rows, p.indices, colors[p.indices], p.indptr)
         lanes = max(1, min(self.LANES, ncol))
         fn = self._kernel("hvp", lanes)
         offs = np.cumsum([0] + sizes)
