@@ -556,3 +556,26 @@ def test_sparse_hessian_from_the_compiled_sweeps(backend, cdir):
         dualad.compile(seed, (1.0, 2.0), backend=backend, cache_dir=cdir).hessian(
             (1.0, 2.0), sparse=True
         )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_captured_arrays_are_frozen_at_their_recorded_values(backend, cdir):
+    W = np.array([1.0, 2.0, 3.0])
+
+    def f(x):
+        return np.sum(W * np.sin(x))
+
+    cf = dualad.compile(f, np.zeros(3), backend=backend, cache_dir=cdir)
+    W *= 10  # changed in place after recording: the program keeps what it recorded
+    np.testing.assert_allclose(cf.grad(np.zeros(3)), [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_data_dependent_shape_never_reaches_stale_kernels(backend, cdir):
+    def f(x):
+        keep = np.nonzero(x > 0)[0]  # how many elements: depends on x
+        return np.sum(np.sin(x[keep]) ** 2) + np.sum(x**2)
+
+    cf = dualad.compile(f, np.array([1.0, -1.0, 2.0]), backend=backend, cache_dir=cdir)
+    for z in (np.array([1.0, -1.0, 2.0]), np.array([1.0, 1.0, 2.0]), np.array([-1.0, -1, -2])):
+        np.testing.assert_allclose(cf.grad(z), dualad.grad(f, z), rtol=1e-14)

@@ -76,7 +76,12 @@ class Lowered:
         kernels after it."""
         o = node.outs[0]
         out = self.p.values.get(o) if o is not None else None
-        if node.multi or o is None or np.result_type(out) != np.float64 or node.rule is None:
+        if (
+            node.rule is None
+            or node.multi
+            or o is None
+            or getattr(out, "dtype", None) != np.float64
+        ):
             raise NotCompilable(why)  # only steps with one float64 result and a rule
         mats, direct = [], {}
         for ref in _refs(node.args) + _refs(node.kwargs):
@@ -118,10 +123,11 @@ class Lowered:
         name = node.name or getattr(f, "__name__", "?")
         out_shape = np.shape(self.p.values.get(node.outs[0])) if node.outs[0] is not None else ()
         for o in node.outs:
-            kind = np.result_type(self.p.values.get(o, 0.0)).kind if o is not None else "f"
-            if kind not in "fb":
-                raise NotCompilable(f"{name}: a {np.result_type(self.p.values.get(o))} value "
-                                    "(only float64 and bool compile)")  # fmt: skip
+            v = self.p.values.get(o, 0.0) if o is not None else 0.0
+            kind = v.dtype.kind if hasattr(v, "dtype") else type(v).__name__
+            if kind not in ("f", "b", "float", "bool", "int"):
+                what = v.dtype if hasattr(v, "dtype") else type(v).__name__
+                raise NotCompilable(f"{name}: a {what} value (only float64 and bool compile)")
         args = [self.arg(a) for a in node.args]
         res = None
         if node.multi:

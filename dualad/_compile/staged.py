@@ -26,7 +26,7 @@ from dualad._numpy import np
 from .emit import DECOR, HEADER, load_module, schedule
 from .graph import X, _bcast, adjoints, tangents, using
 from .kernels import Kernels, _shaped
-from .replay import _needs, _ref_at
+from .replay import Stale, _needs, _ref_at
 from .trace import NotCompilable, Ref
 
 
@@ -234,6 +234,8 @@ class Staged(Kernels):
             args = _fill(node.args, vals)
             kwargs = {k: _fill(v, vals) for k, v in node.kwargs.items()}
             out = node.func(*args, **kwargs)
+            if np.shape(out) != st.shape:  # a data-dependent shape: the kernels after it
+                raise Stale()  # were made for the recorded one, so record again
             ms[j] = _flat(out, st.shape)
             dout = None
             if vs is not None:

@@ -256,6 +256,8 @@ class Tracer:
         if not traced:
             return out
         i = self.ids()
+        targs = [_frozen(t) for t in targs]
+        tkw = {k: _frozen(t) for k, t in tkw.items()}
         self.nodes.append(Node(i, func, tuple(targs), tkw, (i,), False, name=_name(func)))
         self.values[i] = out
         return Flag(out, i)
@@ -285,6 +287,16 @@ class Tracer:
         if kwargs:
             kwargs = {k: _raw(v) for k, v in kwargs.items()}
         return func(*vals, **kwargs)
+
+
+def _frozen(a):
+    """A constant of the program as recorded: arrays are copied, so later changes to the
+    caller's array (a global updated in place) do not reach the compiled program."""
+    if type(a) is np.ndarray:
+        return a.copy()
+    if type(a) in (list, tuple) and any(type(b) is np.ndarray for b in a):
+        return type(a)(_frozen(b) for b in a)
+    return a
 
 
 def _raw(v):
@@ -390,7 +402,8 @@ def _node_of(rec, tracer, level) -> Node:
             args[path[0]] = type(rec.args[path[0]])(inner)
         diff.append(path)
         tracer.values.setdefault(vid, var.value)
-    kwargs = {k: tracer._template(v)[0] for k, v in rec.kwargs.items()}
+    kwargs = {k: _frozen(tracer._template(v)[0]) for k, v in rec.kwargs.items()}
+    args = [_frozen(a) for a in args]
     ids = rec.out_ids or (rec.id,)
     multi = rec.multi
     n = len(ids)
