@@ -579,3 +579,18 @@ def test_a_data_dependent_shape_never_reaches_stale_kernels(backend, cdir):
     cf = dualad.compile(f, np.array([1.0, -1.0, 2.0]), backend=backend, cache_dir=cdir)
     for z in (np.array([1.0, -1.0, 2.0]), np.array([1.0, 1.0, 2.0]), np.array([-1.0, -1, -2])):
         np.testing.assert_allclose(cf.grad(z), dualad.grad(f, z), rtol=1e-14)
+
+
+def test_the_cache_is_keyed_by_the_generated_program(tmp_path):
+    def files():
+        return sorted(p.name for p in tmp_path.glob("dualad_cf_*.py"))
+
+    a = dualad.compile(lambda x: np.sum(np.sin(x) * 2.0), np.ones(3), cache_dir=tmp_path)
+    first = files()
+    dualad.compile(lambda x: np.sum(np.sin(x) * 2.0), np.ones(3), cache_dir=tmp_path)
+    assert files() == first  # the same program: the same module, reused
+    b = dualad.compile(lambda x: np.sum(np.sin(x) * 3.0), np.ones(3), cache_dir=tmp_path)
+    assert len(files()) == len(first) + 1  # another constant: another module
+    assert a(np.ones(3)) * 1.5 == pytest.approx(b(np.ones(3)))
+    dualad.compile(lambda x: np.sum(np.sin(x) * 2.0), np.ones(4), cache_dir=tmp_path)
+    assert len(files()) == len(first) + 2  # another shape: another module
