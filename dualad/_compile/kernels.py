@@ -18,6 +18,10 @@ from .emit import DECOR, HEADER, Emitter, load_module, schedule
 from .graph import X, _bcast, _dir_load, adjoints, tangents, using
 from .trace import NotCompilable
 
+#: Array results of at least this many elements are allocated by the caller (NumPy's
+#: allocator) and passed in; smaller ones inside the kernel (one argument less to unbox).
+_PASSED = 1 << 14
+
 
 class Kernels:
     """The Numba kernels of one lowered program, built lazily per kind of call."""
@@ -39,6 +43,7 @@ class Kernels:
         self.hess_plan = None
         self.jac_plan = None
         self.failed: dict = {}  # kind -> why its kernel did not compile
+        self.outspec: dict = {}  # (kind, lanes) -> sizes of the array outputs it is passed
         self.value_fn = self._kernel("value")  # compile now: errors show at compile()
 
     def summary(self) -> str:
@@ -74,11 +79,12 @@ class Kernels:
             f64, vec, mat = numba.float64, numba.float64[::1], numba.float64[:, ::1]
             ins = [f64 if s == () else vec for _, _, s in self.low.inputs]
             consts = [vec] * len(self.low.consts)
-            extra = len(_params) - len(ins) - len(consts)
+            outs = [vec] * len(self.outspec[key])
+            extra = len(_params) - len(ins) - len(consts) - len(outs)
             dirs = [(f64 if lanes == 1 else vec) if s == () else (vec if lanes == 1 else mat)
                     for _, _, s in self.low.inputs][:extra]  # fmt: skip
             if not fn.overloads:  # (a module loaded before is compiled already)
-                fn.compile(tuple(ins + consts + dirs))
+                fn.compile(tuple(ins + consts + dirs + outs))
                 fn.disable_compile()  # every call passes these types (see _args)
         except Exception as e:
             msg = str(e).strip().splitlines()
@@ -112,6 +118,7 @@ class Kernels:
         low, g = self.low, self.low.g
         stores, results, pre = [], [], []
         extra = []
+        outparams: list = []  # array outputs, allocated by the caller (see _outs_for)
         guard_nodes = [x for x, _ in low.guards]
 
         def out_store(prefix, k, v, shape):
@@ -121,7 +128,13 @@ class Kernels:
                 for j, item in enumerate(v):
                     stores.append(("set", name, j, None, item))
                 results.append(name)
-            elif type(v) is X and v.dom is not None:
+            elif type(v) is X and v.dom is not None and v.dom >= _PASSED:
+                # NumPy's allocator reuses large blocks; a fresh one inside the kernel would
+                # fault in its pages on every call (a fifth of a 10^6-element JVP)
+                outparams.append((name, v.dom))
+                stores.append(("set", name, 0, v.dom, v))
+                results.append(name)
+            elif type(v) is X and v.dom is not None:  # small: allocated in the kernel
                 pre.append(f"{name} = np.empty({v.dom})")
                 stores.append(("set", name, 0, v.dom, v))
                 results.append(name)
@@ -139,7 +152,7 @@ class Kernels:
         if kind == "grad":
             ((y, _),) = outs
             adj = adjoints(g, [(y, 1.0)])
-            self._grad_stores(adj, "g", pre, stores, results)
+            self._grad_stores(adj, "g", pre, stores, results, outparams)
         elif kind == "jvp":  # ``lanes`` directions at once (one: plain arrays)
             extra = [f"v{k}" for k in range(len(low.inputs))]
             for lane in range(lanes):
@@ -173,16 +186,29 @@ class Kernels:
         for x in guard_nodes:
             results.append(f"bool({Emitter().ref(x, False)})")
         body = schedule(stores, guard_nodes)
-        params = self._params(extra)
+        params = self._params(extra) + [n for n, _ in outparams]
+        self.outspec[(kind, lanes)] = tuple(d for _, d in outparams)
         src = HEADER + "\n\n" + DECOR + f"def kernel({', '.join(params)}):\n"
         src += "".join(f"    {ln}\n" for ln in pre + body)
         src += f"    return ({', '.join(results)},)\n"
         return src, params
 
-    def _grad_stores(self, adj, prefix, pre, stores, results):
+    def _grad_stores(self, adj, prefix, pre, stores, results, outparams=None):
+        """Adjoint stores into ``<prefix><k>`` per input. With ``outparams``, an input read
+        once, whole, gets its adjoint written (not added) into an array the caller passes."""
         low = self.low
         for k, (name, size, shape) in enumerate(low.inputs):
             gname = f"{prefix}{k}"
+            mine = [(key, bar) for key, bar in adj.items() if key[0] == name]
+            whole = len(mine) == 1 and mine[0][0][1:] == (0, size)
+            if outparams is not None and size >= _PASSED and whole:
+                bar = mine[0][1]
+                if type(bar) is not X or bar.dom is None:
+                    bar = _bcast(bar, size)
+                outparams.append((gname, size))
+                stores.append(("set", gname, 0, size, bar))
+                results.append(gname)
+                continue
             pre.append(f"{gname} = 0.0" if shape == () else f"{gname} = np.zeros({size})")
             for (arr, off, dom), bar in adj.items():
                 if arr != name:
@@ -202,6 +228,9 @@ class Kernels:
                 v = np.ascontiguousarray(v, dtype=np.float64).reshape(-1)
             out.append(v)
         return out + self.low.consts if self.low.consts else out
+
+    def _out_arrays(self, key) -> list:
+        return [np.empty(d) for d in self.outspec[key]]
 
     def _check(self, res, n_before: int):
         from .replay import Stale
@@ -225,7 +254,7 @@ class Kernels:
         return out
 
     def value(self, leaves):
-        res = self.value_fn(*self._args(leaves))
+        res = self.value_fn(*self._args(leaves), *self._out_arrays(("value", 1)))
         self._check(res, len(self.low.outs))
         return self._outs(res)
 
@@ -236,12 +265,24 @@ class Kernels:
         if self.n_in != 1 or len(self.shapes[0]) != 1 or self.low.consts or self.low.guards:
             return None
         fn = self._kernel("grad")
-        fn(np.ascontiguousarray(example, dtype=np.float64))  # compiled for this type
+        outs = self.outspec[("grad", 1)]
         if len(fn.overloads) != 1:
             return None
         ep = next(iter(fn.overloads.values())).entry_point
         f64, contiguous = np.float64, np.ascontiguousarray
         strides = (8,)
+
+        if outs:  # the gradient array, passed in (see _source)
+            (n,) = outs
+            empty = np.empty
+
+            def vg(x):
+                if x.strides != strides:
+                    x = contiguous(x)
+                r = ep(x, empty(n))
+                return f64(r[0]), r[1]
+
+            return vg
 
         def vg(x):
             if x.strides != strides:
@@ -270,7 +311,7 @@ class Kernels:
 
     def value_and_grad(self, leaves):
         fn = self.fns.get(("grad", 1)) or self._kernel("grad")
-        res = fn(*self._args(leaves))
+        res = fn(*self._args(leaves), *self._out_arrays(("grad", 1)))
         n = self.n_in
         if self.low.guards:
             self._check(res, 1 + n)
@@ -282,7 +323,7 @@ class Kernels:
 
     def jvp(self, leaves, vs):
         fn = self._kernel("jvp")
-        res = fn(*self._args(leaves), *self._dirs(vs))
+        res = fn(*self._args(leaves), *self._dirs(vs), *self._out_arrays(("jvp", 1)))
         n = len(self.low.outs)
         self._check(res, 2 * n)
         outs = self._outs(res[:n])
@@ -307,7 +348,7 @@ class Kernels:
         if plan[0] is None:
             return None
         fn, d, n, jshape = plan
-        res = fn(*self._args(leaves), d)
+        res = fn(*self._args(leaves), d, *self._out_arrays(("jvp", n)))
         if self.low.guards:
             self._check(res, 1 + n)
         cols = res[1 : 1 + n]
@@ -333,7 +374,7 @@ class Kernels:
                     dirs.append(float(blk[0, 0]) if lanes == 1 else np.ascontiguousarray(blk[:, 0]))
                 else:
                     dirs.append(blk[0] if lanes == 1 else blk)
-            res = fn(*args, *dirs)
+            res = fn(*args, *dirs, *self._out_arrays(("jvp", lanes)))
             self._check(res, n_out * (1 + lanes))
             for j in range(min(lanes, k - start)):
                 tans = self._outs(res[n_out * (1 + j) : n_out * (2 + j)])
