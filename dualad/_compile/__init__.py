@@ -117,6 +117,7 @@ class Compiled:
         self._lock = threading.Lock()
         self.records = 0  # how many times f was recorded
         self._fast = None  # (shape, dtype, variant) of the last one-array call
+        self._fast_vg = None  # (shape, dtype, vg): a guard-free variant's direct call
         self._fast_numbers = None  # (tuple or list, length, vg) of the last call on numbers
         leaves, td = self._leaves(x_example)
         self._new_variant(leaves, td, _signature(leaves, td))
@@ -213,11 +214,9 @@ class Compiled:
         """
         tx = type(x)
         if tx is np.ndarray:
-            fast = self._fast
+            fast = self._fast_vg  # one vector, no guards: straight to the machine code
             if fast is not None and x.shape == fast[0] and x.dtype is fast[1]:
-                vg = fast[2].vg
-                if vg is not None:  # one vector, no guards: straight to the machine code
-                    return vg(x)
+                return fast[2](x)
         elif tx is tuple or tx is list:
             fast = self._fast_numbers
             if fast is not None and fast[0] is tx and len(x) == fast[1]:
@@ -245,6 +244,8 @@ class Compiled:
         if var.kernels is not None and var.kernels.scalar_out and var.kernels.ready("grad"):
             if var.vg is None and type(leaves[0]) is np.ndarray and leaves[0].dtype == np.float64:
                 var.vg = var.kernels.direct_value_and_grad(leaves[0])
+                if var.vg is not None:  # guard-free: the only variant of its signature
+                    self._fast_vg = (leaves[0].shape, leaves[0].dtype, var.vg)
             y, gs = var.kernels.value_and_grad(leaves)
             td = p.in_td
             if td.kind in ("tuple", "list") and all(c.is_leaf for c in td.children):
