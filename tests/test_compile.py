@@ -594,3 +594,25 @@ def test_the_cache_is_keyed_by_the_generated_program(tmp_path):
     assert a(np.ones(3)) * 1.5 == pytest.approx(b(np.ones(3)))
     dualad.compile(lambda x: np.sum(np.sin(x) * 2.0), np.ones(4), cache_dir=tmp_path)
     assert len(files()) == len(first) + 2  # another shape: another module
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_zero_adjoints_and_infinite_partials_as_the_uncompiled_modes(backend, cdir):
+    c = 0.1
+
+    def g(x):  # at x = 0 the adjoint into arctan2 is exactly 0; its derivative is not
+        return np.sum(np.cos(np.arctan2(x, c)))
+
+    cg = dualad.compile(g, np.array([0.3]), backend=backend, cache_dir=cdir)
+    for z in (0.0, 1e-9, 0.3):
+        zz = np.array([z])
+        np.testing.assert_allclose(cg.hessian(zz), dualad.hessian(g, zz), rtol=1e-12)
+        np.testing.assert_allclose(cg.grad(zz), dualad.grad(g, zz), rtol=1e-12, atol=1e-300)
+
+    def h(x):  # sqrt's partial is infinite at 0, where its cotangent is 0: the product is 0
+        return np.sum(np.sqrt(x) * 0.0 + x**2)
+
+    ch = dualad.compile(h, np.ones(2), backend=backend, cache_dir=cdir)
+    z = np.array([0.0, 2.0])
+    np.testing.assert_allclose(ch.grad(z), dualad.grad(h, z, mode="reverse"), rtol=1e-14)
+    np.testing.assert_allclose(ch.grad(z), [0.0, 4.0])

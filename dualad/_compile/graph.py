@@ -246,10 +246,24 @@ def _partial_terms(g: Graph, x: X, bar):
         elif p is NEG:
             t = g.apply(np.negative, (bar,))
         else:
-            d = p(x, *x.args)
-            t = g.apply(np.multiply, (bar, d))
+            t = _times(g, bar, p(x, *x.args), rule.finite)
         out.append((a, t))
     return out
+
+
+def _times(g: Graph, w, d, finite: bool):
+    """``w * d``, and 0 where ``w`` is 0 and the partial ``d`` is not finite (sqrt at 0):
+    the table's own guard (``_masked``), so ``0 * inf`` stays 0 as in the uncompiled modes.
+    Only there: where ``d`` is finite the product (and its own derivative, in second order)
+    is kept even at ``w == 0``. Rules whose partials are finite need no guard."""
+    if type(w) is not X and w == 0 and not finite:
+        return 0.0  # a zero constant weight: zero whatever the partial (0 * inf included)
+    t = g.apply(np.multiply, (w, d))
+    if finite or type(w) is not X or type(t) is not X or type(d) is not X:
+        return t
+    bad = g.apply(np.logical_and, (g.apply(np.equal, (w, 0.0)),
+                                   g.apply(np.logical_not, (g.apply(np.isfinite, (d,)),))))  # fmt: skip
+    return g.select(bad, 0.0, t)
 
 
 def _topo(roots, loop_only: bool = False) -> list:
@@ -348,7 +362,7 @@ def _partial_terms_fwd(g, x, memo):
         elif p is NEG:
             out.append((a, g.apply(np.negative, (ta,))))
         else:
-            out.append((a, g.apply(np.multiply, (p(x, *x.args), ta))))
+            out.append((a, _times(g, ta, p(x, *x.args), rule.finite)))
     return out
 
 

@@ -40,6 +40,8 @@ class Rule:
     vjp_needs: bool = False
     #: elementwise rules keep their partials, for the scalar fast paths
     partials: tuple | None = None
+    #: the partials are finite wherever the value is (no 0 * inf guard needed; defpartials)
+    finite: bool = False
 
 
 def func_name(func) -> str:
@@ -58,11 +60,16 @@ def func_name(func) -> str:
 
 
 def defrule(
-    func, jvp: Callable, vjp: Callable, name: str | None = None, partials: tuple | None = None
+    func,
+    jvp: Callable,
+    vjp: Callable,
+    name: str | None = None,
+    partials: tuple | None = None,
+    finite: bool = False,
 ) -> Rule:
     """Register a hand-written ``jvp``/``vjp`` pair for ``func``."""
     needs = "needs" in inspect.signature(vjp).parameters
-    rule = Rule(name or func_name(func), jvp, vjp, needs, partials)
+    rule = Rule(name or func_name(func), jvp, vjp, needs, partials, finite)
     RULES[func] = rule
     return rule
 
@@ -289,7 +296,7 @@ def defpartials(func, *partials, name: str | None = None, finite: bool = False) 
     the products then skip the guard that keeps ``0 * inf`` at zero (sqrt at 0, see _masked).
     """
     jvp, vjp = _partials_jvp(partials, finite), _partials_vjp(partials, finite)
-    return defrule(func, jvp, vjp, name, partials)
+    return defrule(func, jvp, vjp, name, partials, finite)
 
 
 def defzero(func, nargs: int = 1, name: str | None = None) -> Rule:
