@@ -124,9 +124,8 @@ def vjp_check(func, args, kwargs, slots, vs, jvs, rng, rtol, atol):
             np.testing.assert_allclose(rhs, lhs, rtol=rtol, atol=atol, err_msg="vjp vs jvp")
 
 
-def tape_check(func, args, kwargs, slots, rtol, atol):
-    """Reverse mode (the tape) gives the same Jacobian as forward mode: the parity check."""
-    from dualad.api import jacobian
+def _at_slots(func, args, kwargs, slots):
+    """``func`` as a function of its float arguments (a tuple), and their values."""
 
     def g(vals):
         a = args
@@ -134,7 +133,14 @@ def tape_check(func, args, kwargs, slots, rtol, atol):
             a = _put(a, p, v)
         return func(*a, **kwargs)
 
-    point = tuple(_get(args, p) for p in slots)
+    return g, tuple(_get(args, p) for p in slots)
+
+
+def tape_check(func, args, kwargs, slots, rtol, atol):
+    """Reverse mode (the tape) gives the same Jacobian as forward mode: the parity check."""
+    from dualad.api import jacobian
+
+    g, point = _at_slots(func, args, kwargs, slots)
     jf = jacobian(g, point, mode="forward")
     jr = jacobian(g, point, mode="reverse")
     for a, b in zip(_tree_leaves(jr), _tree_leaves(jf)):
@@ -147,13 +153,7 @@ def compile_check(func, args, kwargs, slots, rng, rtol, atol):
     from dualad import compile as dcompile
     from dualad.api import jacobian
 
-    def g(vals):
-        a = args
-        for p, v in zip(slots, vals):
-            a = _put(a, p, v)
-        return func(*a, **kwargs)
-
-    point = tuple(_get(args, p) for p in slots)
+    g, point = _at_slots(func, args, kwargs, slots)
     if not point:
         return
     try:

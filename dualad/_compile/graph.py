@@ -234,6 +234,13 @@ def _partial_terms(g: Graph, x: X, bar):
         return [(a, g.select(c, bar, 0.0)), (b, g.select(c, 0.0, bar))]
     if x.op == "sum":
         return [(x.args[0], bar)]
+    return _weighted_partials(g, x, lambda a: bar)
+
+
+def _weighted_partials(g: Graph, x: X, weight):
+    """``[(argument, weight(argument) * d x / d argument)]`` by ``x``'s rule's partials (the
+    rule table's entries applied to nodes); an argument whose weight is None is skipped.
+    Reverse weighs every argument by the adjoint, forward each by its tangent."""
     rule = RULES.get(x.op)
     if rule is None or rule.partials is None or x.op in _CMP or x.op in _BOOL:
         return []
@@ -241,12 +248,15 @@ def _partial_terms(g: Graph, x: X, bar):
     for a, p in zip(x.args, rule.partials):
         if type(a) is not X or p is None:
             continue
+        w = weight(a)
+        if w is None:
+            continue
         if p is ONE:
-            t = bar
+            t = w
         elif p is NEG:
-            t = g.apply(np.negative, (bar,))
+            t = g.apply(np.negative, (w,))
         else:
-            t = _times(g, bar, p(x, *x.args), rule.finite)
+            t = _times(g, w, p(x, *x.args), rule.finite)
         out.append((a, t))
     return out
 
@@ -340,30 +350,10 @@ def tangents(g: Graph, roots: list, direction) -> list:
             )
         else:
             t = None
-            for a, term in _partial_terms_fwd(g, x, memo):
+            for _, term in _weighted_partials(g, x, lambda a: memo.get(a.id)):
                 t = term if t is None else g.apply(np.add, (t, term))
         memo[x.id] = t
     return [memo.get(r.id) if type(r) is X else None for r in roots]
-
-
-def _partial_terms_fwd(g, x, memo):
-    rule = RULES.get(x.op)
-    if rule is None or rule.partials is None or x.op in _CMP or x.op in _BOOL:
-        return []
-    out = []
-    for a, p in zip(x.args, rule.partials):
-        if type(a) is not X or p is None:
-            continue
-        ta = memo.get(a.id)
-        if ta is None:
-            continue
-        if p is ONE:
-            out.append((a, ta))
-        elif p is NEG:
-            out.append((a, g.apply(np.negative, (ta,))))
-        else:
-            out.append((a, _times(g, ta, p(x, *x.args), rule.finite)))
-    return out
 
 
 def _dir_load(g, name, off, dom, prefix, lane):
