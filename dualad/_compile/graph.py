@@ -262,8 +262,9 @@ def _weighted_partials(g: Graph, x: X, weight):
 
 
 def _times(g: Graph, w, d, finite: bool):
-    """``w * d``, and 0 where ``w`` is 0 and the partial ``d`` is not finite (sqrt at 0):
-    the table's own guard (``_masked``), so ``0 * inf`` stays 0 as in the uncompiled modes.
+    """``w * d``, and 0 where ``w`` is 0 and the partial ``d`` is infinite (sqrt at 0): the
+    table's own guard (``_masked``, taken where ``0 * inf`` raises), so it stays 0 as in the
+    uncompiled modes; a nan partial stays nan, as there.
     Only there: where ``d`` is finite the product (and its own derivative, in second order)
     is kept even at ``w == 0``. Rules whose partials are finite need no guard."""
     if type(w) is not X and w == 0 and not finite:
@@ -271,8 +272,7 @@ def _times(g: Graph, w, d, finite: bool):
     t = g.apply(np.multiply, (w, d))
     if finite or type(w) is not X or type(t) is not X or type(d) is not X:
         return t
-    bad = g.apply(np.logical_and, (g.apply(np.equal, (w, 0.0)),
-                                   g.apply(np.logical_not, (g.apply(np.isfinite, (d,)),))))  # fmt: skip
+    bad = g.apply(np.logical_and, (g.apply(np.equal, (w, 0.0)), g.apply(np.isinf, (d,))))
     return g.select(bad, 0.0, t)
 
 
