@@ -275,9 +275,7 @@ class Compiled:
 
     def _vjp(self, var, leaves, u):
         p = var.program
-        us, utd = flatten(u)
-        if utd != p.out_td:
-            raise ValueError("vjp: u must have the structure of f(x)")
+        us = _leaves_of(u, p.out_td, "vjp: u", "f(x)")
         seeds = [np.asarray(ul)[None] for ul in us]
         outs, cots = var.replay.vjp_fn()(*leaves, *seeds)
         gs = [np.zeros_like(v) if c is None else c[0] for v, c in zip(leaves, cots)]
@@ -296,9 +294,7 @@ class Compiled:
 
     def _jvp(self, var, leaves, v):
         p = var.program
-        vs, vtd = flatten(v)
-        if vtd != p.in_td:
-            raise ValueError("jvp: v must have the structure of x")
+        vs = _leaves_of(v, p.in_td, "jvp: v", "x")
         vs = [np.asarray(a, dtype=np.result_type(a, lf)) for a, lf in zip(vs, leaves)]
         for a, lf in zip(vs, leaves):
             if a.shape != np.shape(lf):
@@ -420,16 +416,16 @@ class Compiled:
 
     def _flat_grad(self, var, leaves):
         """The gradient as a function of one flat vector, on the generated reverse sweep."""
+        from dualad._seeding import _offsets
+
         shapes = [np.shape(v) for v in leaves]
-        sizes = [int(np.prod(s)) for s in shapes]
+        offs = _offsets(leaves)
+        sizes = np.diff(offs).tolist()
         fn = var.replay.vjp_fn()
         _scalar_out(var.program)
 
         def g(z):
-            parts, off = [], 0
-            for s, k in zip(shapes, sizes):
-                parts.append(z[off : off + k].reshape(s))
-                off += k
+            parts = [z[a:b].reshape(s) for a, b, s in zip(offs, offs[1:], shapes)]
             _, cots = fn(*parts, np.ones((1,)))
             return np.concatenate(
                 [np.zeros(k) if c is None else np.reshape(c[0], (k,)) for c, k in zip(cots, sizes)]
@@ -459,9 +455,7 @@ class Compiled:
         from dualad._forward import jvp
 
         p = var.program
-        vs, vtd = flatten(v)
-        if vtd != p.in_td:
-            raise ValueError("hvp: v must have the structure of x")
+        vs = _leaves_of(v, p.in_td, "hvp: v", "x")
         _scalar_out(p)
         if var.kernels is not None and var.kernels.scalar_out and var.kernels.ready("hvp"):
             hv = var.kernels.hvp(leaves, [np.asarray(a, dtype=np.float64) for a in vs])
@@ -469,12 +463,20 @@ class Compiled:
             g, z = self._flat_grad(var, leaves)
             w = np.concatenate([np.reshape(np.asarray(a, dtype=np.float64), (-1,)) for a in vs])
             flat = jvp(g, z, w)[1]
-            hv, off = [], 0
-            for lf in leaves:
-                k = int(np.prod(np.shape(lf)))
-                hv.append(flat[off : off + k].reshape(np.shape(lf)))
-                off += k
+            from dualad._seeding import _offsets
+
+            offs = _offsets(leaves)
+            hv = [flat[a:b].reshape(np.shape(lf)) for a, b, lf in zip(offs, offs[1:], leaves)]
         return unflatten(p.in_td, hv)
+
+
+def _leaves_of(tree, td, what: str, like: str) -> list:
+    """The leaves of a direction or cotangent, which must have ``td`` (the structure of
+    ``like``)."""
+    leaves, ttd = flatten(tree)
+    if ttd != td:
+        raise ValueError(f"{what} must have the structure of {like}")
+    return leaves
 
 
 def _scalar_out(p):

@@ -30,7 +30,6 @@ class Emitter:
 
     def __init__(self):
         self.lines: list[str] = []
-        self.done: set = set()
 
     @staticmethod
     def lit(c) -> str:

@@ -33,7 +33,6 @@ class Kernels:
         self.low = lowered
         self.cache_dir = cache_dir
         self.fns: dict = {}
-        self.pattern = None
         self.lock = threading.Lock()
         outs = lowered.outs
         #: one scalar output: grad, hvp and hessian compile

@@ -16,7 +16,7 @@ from dualad._numpy import np
 from dualad.rules._define import getitem
 
 from .graph import _BOOL, _CMP, Graph, X, using
-from .trace import NotCompilable, Program, Ref
+from .trace import NotCompilable, Program, Ref, refs
 
 # -- from the recorded program to the element graph ---------------------------------------------
 
@@ -84,7 +84,7 @@ class Lowered:
         ):
             raise NotCompilable(why)  # only steps with one float64 result and a rule
         mats, direct = [], {}
-        for ref in _refs(node.args) + _refs(node.kwargs):
+        for ref in refs(node.args) + refs(node.kwargs):
             v = self.val.get(ref.id)
             if type(v) is not X:
                 raise NotCompilable(why)
@@ -239,16 +239,6 @@ class Opaque:
     def __init__(self, node, mats, direct, name, shape, why):
         self.node, self.mats, self.direct = node, mats, direct  # mats: [(value id, X)]
         self.name, self.shape, self.why = name, shape, why  # direct: {value id: param}
-
-
-def _refs(x) -> list:
-    if type(x) is Ref:
-        return [x]
-    if type(x) in (list, tuple):
-        return [r for b in x for r in _refs(b)]
-    if type(x) is dict:
-        return [r for b in x.values() for r in _refs(b)]
-    return []
 
 
 def kernels_for(program: Program, cache_dir):

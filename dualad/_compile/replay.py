@@ -18,7 +18,7 @@ import math
 
 from dualad._numpy import np
 
-from .trace import Program, Ref
+from .trace import Program, Ref, refs
 
 
 class Stale(Exception):
@@ -83,18 +83,6 @@ class _Writer:
         return f"{prefix}{node.id}({', '.join(parts)})"
 
 
-def _refs(x, out):
-    if type(x) is Ref:
-        out.append(x.id)
-    elif type(x) in (list, tuple):
-        for b in x:
-            _refs(b, out)
-    elif type(x) is dict:
-        for b in x.values():
-            _refs(b, out)
-    return out
-
-
 def live_nodes(p: Program, roots) -> list:
     """The nodes the values ``roots`` (ids) and every guard need, in program order."""
     need = set(roots) | {g.node for g in p.guards}
@@ -102,8 +90,7 @@ def live_nodes(p: Program, roots) -> list:
     for node in reversed(p.nodes):
         if any(o in need for o in node.outs if o is not None):
             keep.append(node)
-            need.update(_refs(node.args, []))
-            need.update(_refs(node.kwargs, []))
+            need.update(r.id for r in refs(node.args) + refs(node.kwargs))
     keep.reverse()
     return keep
 

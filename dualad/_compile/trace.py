@@ -46,6 +46,17 @@ class Ref:
     id: int
 
 
+def refs(x) -> list:
+    """The ``Ref`` placeholders in a node argument (lists, tuples and dicts walked)."""
+    if type(x) is Ref:
+        return [x]
+    if type(x) in (list, tuple):
+        return [r for b in x for r in refs(b)]
+    if type(x) is dict:
+        return [r for b in x.values() for r in refs(b)]
+    return []
+
+
 @dataclass(slots=True)
 class Node:
     """One step of a compiled program: ``outs = func(*args, **kwargs)``.
