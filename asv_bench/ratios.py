@@ -205,6 +205,13 @@ CASES = [
         plain="time_plain_math",
     ),
     Case(
+        "compiled_seed[value_and_grad dict]/math",
+        compiled.CompiledSeed,
+        "time_value_and_grad_dict",
+        8.0,
+        plain="time_plain_math",
+    ),
+    Case(
         "compiled_seed[grad]/math", compiled.CompiledSeed, "time_grad", 8.0, plain="time_plain_math"
     ),
     Case(

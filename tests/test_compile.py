@@ -616,3 +616,23 @@ def test_zero_adjoints_and_infinite_partials_as_the_uncompiled_modes(backend, cd
     z = np.array([0.0, 2.0])
     np.testing.assert_allclose(ch.grad(z), dualad.grad(h, z, mode="reverse"), rtol=1e-14)
     np.testing.assert_allclose(ch.grad(z), [0.0, 4.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_numbers_in_a_tuple_list_or_dict_take_the_direct_call(backend, cdir):
+    def f(d):
+        return d["a"] * np.sin(d["b"])
+
+    cf = dualad.compile(f, {"a": 1.5, "b": 0.5}, backend=backend, cache_dir=cdir)
+    for d in ({"a": 0.2, "b": 0.3}, {"a": 0.2, "b": 0.3}, {"b": 0.3, "a": 0.2}):
+        y, g = cf.value_and_grad(d)
+        y0, g0 = dualad.value_and_grad(f, d)
+        assert y == y0 and list(g) == list(g0)
+        for k in d:
+            np.testing.assert_allclose(g[k], g0[k], rtol=1e-15)
+            assert np.shape(g[k]) == ()
+    ct = dualad.compile(lambda t: t[0] * np.sin(t[1]), [1.5, 0.5], backend=backend, cache_dir=cdir)
+    for t in ([0.2, 0.3], [0.2, np.float64(0.3)], [0.2, 0.3]):
+        g = ct.grad(t)
+        assert type(g) is list
+        np.testing.assert_allclose(g, [np.sin(0.3), 0.2 * np.cos(0.3)], rtol=1e-15)

@@ -20,7 +20,7 @@ import numpy as np
 
 import dualad
 
-from .doors import seed_tuple, seed_two_outputs, seed_vector
+from .doors import seed_dict, seed_tuple, seed_two_outputs, seed_vector
 from .forward import scalar_program_math
 
 _CACHE = tempfile.mkdtemp(prefix="dualad_bench_")
@@ -55,8 +55,11 @@ class CompiledSeed:
     def setup(self):
         self.v = np.array([1.5, 0.5])
         self.t = (1.5, 0.5)
+        self.d = {"x1": 1.5, "x2": 0.5}
         self.cv = _compile(seed_vector, self.v)
         self.ct = _compile(seed_tuple, self.t)
+        self.cd = _compile(seed_dict, self.d)
+        self.cd.value_and_grad(self.d)
         self.cj = _compile(seed_two_outputs, self.v)
         self.cn = _compile(seed_vector, self.v, backend="numpy")
         for c, x in ((self.cv, self.v), (self.ct, self.t), (self.cn, self.v)):
@@ -72,6 +75,9 @@ class CompiledSeed:
 
     def time_value_and_grad_tuple(self):
         self.ct.value_and_grad(self.t)
+
+    def time_value_and_grad_dict(self):
+        self.cd.value_and_grad(self.d)
 
     def time_grad(self):
         self.cv.grad(self.v)

@@ -119,6 +119,7 @@ class Compiled:
         self._fast = None  # (shape, dtype, variant) of the last one-array call
         self._fast_vg = None  # (shape, dtype, vg): a guard-free variant's direct call
         self._fast_numbers = None  # (tuple or list, length, vg) of the last call on numbers
+        self._fast_dict = None  # (keys, vg) of the last call on a dict of numbers
         leaves, td = self._leaves(x_example)
         self._new_variant(leaves, td, _signature(leaves, td))
 
@@ -227,6 +228,17 @@ class Compiled:
                 else:  # numbers: the kernel's float parameters
                     y, gs = fast[2](x)
                     return y, tx(gs)
+        elif tx is dict:
+            fast = self._fast_dict
+            if fast is not None and tuple(x) == fast[0]:
+                vals = tuple(x.values())
+                for v in vals:
+                    t = type(v)
+                    if t is not float and t is not np.float64:
+                        break
+                else:  # numbers: the kernel's float parameters
+                    y, gs = fast[1](vals)
+                    return y, dict(zip(fast[0], gs))
         return self._run(x, "_value_and_grad")
 
     def grad(self, x):
@@ -248,9 +260,13 @@ class Compiled:
                     self._fast_vg = (leaves[0].shape, leaves[0].dtype, var.vg)
             y, gs = var.kernels.value_and_grad(leaves)
             td = p.in_td
-            if td.kind in ("tuple", "list") and all(c.is_leaf for c in td.children):
+            if td.kind in ("tuple", "list", "dict") and all(c.is_leaf for c in td.children):
                 vg = var.kernels.direct_value_and_grad_numbers()
-                if vg is not None:
+                if vg is None:
+                    pass
+                elif td.kind == "dict":  # keys in this order (another order: another variant)
+                    self._fast_dict = (td.meta, vg)
+                else:
                     self._fast_numbers = (tuple if td.kind == "tuple" else list, len(leaves), vg)
         else:
             y = _scalar_out(p)
