@@ -21,7 +21,12 @@ from ._forward import (
 from ._intercept import intercepting
 from ._mode import _WIDE, clock, costs, key_of, pick, rule
 from ._pytree import LEAF, flatten, unflatten
-from ._reverse import _grad_numbers_reverse, _grad_reverse_array, _reverse_jacobian
+from ._reverse import (
+    _grad_numbers_reverse,
+    _grad_reverse_array,
+    _jacobian_reverse_array,
+    _reverse_jacobian,
+)
 from ._seeding import (
     _F64_DTYPE,
     _PACKED,
@@ -86,6 +91,8 @@ def jacobian(
         and chunk is None
     ):  # a vector of one or two numbers: one packed pass, no pytree bookkeeping
         return _jacobian_packed(f, x, x.size)
+    if mode == "reverse" and chunk is None and type(x) is np.ndarray and x.dtype is _F64_DTYPE:
+        return _jacobian_reverse_array(f, x)  # one float64 array: no pytree bookkeeping
     xs, td = _leaves(x)
     if has_complex(xs):  # on the real and imaginary parts (dualad._complex)
         return _complex.jacobian(jacobian, f, xs, td, mode, chunk)
@@ -219,6 +226,8 @@ def value_and_grad(
     (np.float64(5.0), array([2., 4.]))
     """
     f = intercepting(f) if intercept else f
+    if mode == "reverse" and not has_aux and type(x) is np.ndarray and x.dtype is _F64_DTYPE:
+        return _grad_reverse_array(f, x, value=True)  # the value is the tape's output's
     mark = _tags.new_level()  # every level this call makes is higher
     box = []
 

@@ -36,15 +36,24 @@ def _reverse_jacobian(f, xs, td, chunk, scalar=False):
     return _reverse_rows(t, ws, y, xs, td, chunk, scalar)
 
 
-def _grad_reverse_array(f, x):
+def _grad_reverse_array(f, x, value=False):
     """``grad(f, x, mode="reverse")`` for one float64 array ``x``: ``_reverse_jacobian``
-    without the pytree bookkeeping (tiny scalar programs pay for every step)."""
+    without the pytree bookkeeping (tiny scalar programs pay for every step). ``value``:
+    ``(f(x), gradient)``, as ``value_and_grad``."""
     import tape
 
     with tape.Tape(persistent=True) as t:
         w = t.watch(x)
         y = f(w)
-    return _reverse_rows(t, [w], y, [x], LEAF, None, True)[2][0][0]
+    prim, _, rows = _reverse_rows(t, [w], y, [x], LEAF, None, True)
+    return (prim[0], rows[0][0]) if value else rows[0][0]
+
+
+def _jacobian_reverse_array(f, x):
+    """``jacobian(f, x, mode="reverse")`` for one float64 array ``x``: ``_reverse_jacobian``
+    without the pytree bookkeeping of the input."""
+    prim, ytd, rows = _reverse_jacobian(f, [x], LEAF, None)
+    return rows[0][0] if ytd.is_leaf else unflatten(ytd, [r[0] for r in rows])
 
 
 _NUMBERS = (float, np.float64, int)

@@ -228,7 +228,6 @@ _F64_DTYPE = np.dtype(np.float64)
 _INT_SCALARS = frozenset(
     {np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8, np.intp}
 )
-_GETITEM = RULES[getitem]
 
 
 def _reflected(ufunc, fallback=_binary):
@@ -451,14 +450,23 @@ def item(v, key):
             i = int(key)
             rec = _NEW(ItemRecord)
             rec.id = vid = next(_ids)
-            rec.rule = _GETITEM
             rec.args = (x, key)
             rec.inputs = [(_P0, v, v._id)]
             rec.arg_vars = (v, key)
             rec.out = out
             rec.out_ids = (vid,)
             rec.index = i if i >= 0 else i + x.shape[0]
-            return _scalar_output(rec, vid, float(out), v._level, tp)
+            w = _NEW(Variable)
+            w._value = float(out)
+            w._level = v._level
+            w._record = rec
+            w._tape = tp
+            w.requires_grad = True
+            w.grad = None
+            w._id = vid
+            if tp is not None:
+                tp._records.append(rec)
+            return w
     return None
 
 
@@ -468,7 +476,7 @@ _STACK = RULES[np.stack]
 def stack(items):
     """``np.stack(items)`` of 0-d float Variables (of one level, on an open tape) and numbers,
     as a StackRecord (see tape.record); None for anything else (the generic record then)."""
-    vals, inputs, src = [], [], None
+    vals, inputs, needs, src = [], [], [], None
     for j, a in enumerate(items):
         ta = type(a)
         if ta is Variable:
@@ -483,9 +491,13 @@ def stack(items):
                 return None
             if a.requires_grad or a._record is not None:
                 inputs.append(((0, j), a, a._id))
+                needs.append(True)
+            else:
+                needs.append(False)
             vals.append(v)
         elif ta is float or ta is int or ta is _F64:
             vals.append(float(a))
+            needs.append(False)
         else:
             return None
     if src is None or not inputs:
@@ -494,13 +506,13 @@ def stack(items):
     if tp is not None and tp._closed:
         return None  # the generic path explains
     out = np.array(vals)
-    needs = (tuple(type(a) is Variable and (a.requires_grad or a._record is not None)
-                   for a in items),)  # fmt: skip
-    rec = StackRecord(
-        _STACK, np.stack, ([_F64(v) for v in vals],), {}, inputs, (items,), out, needs
-    )
-    if tp is not None:
-        tp._records.append(rec)
-    v = Variable._new(out, src._level, rec, tp)
-    rec.bind_one(v)
-    return v
+    rec = _NEW(StackRecord)
+    rec.id = vid = next(_ids)
+    rec.rule = _STACK
+    rec.args = (vals,)  # the items as Python floats, as a ScalarRecord keeps its args
+    rec.inputs = inputs
+    rec.arg_vars = (items,)
+    rec.out = out
+    rec.needs = (tuple(needs),)
+    rec.out_ids = (vid,)
+    return _scalar_output(rec, vid, out, src._level, tp)

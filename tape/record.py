@@ -20,7 +20,7 @@ import weakref
 
 from dualad._numpy import np
 from dualad.rules import RULES
-from dualad.rules._define import NEG, ONE
+from dualad.rules._define import NEG, ONE, getitem
 
 _ids = itertools.count()  # record ids and Variable ids: one counter, creation order
 
@@ -246,7 +246,7 @@ class ScalarRecord(Record):
 class ItemRecord(Record):
     """``out = x[i]``: an int index into a 1-D float64 array, the scalar-program idiom.
 
-    A getitem ``Record`` in every field it has (``rule``, ``args == (x's value, key)`` with
+    A getitem ``Record`` in every field it has (``rule``, a class attribute, ``args == (x's value, key)`` with
     the key as given, ``inputs``, ``arg_vars``, ``out`` the entry as np.float64), plus
     ``index``, the key made non-negative. Its output Variable keeps the entry as a Python
     float, so what reads it takes the scalar fast paths. ``tape.variable`` sets the slots
@@ -260,6 +260,7 @@ class ItemRecord(Record):
     multi = False
     needs = (True, False)
     out_refs = ()
+    rule = RULES[getitem]
 
     release = Record._release_values  # kwargs is a shared class attribute here
     live_out = ScalarRecord.live_out
@@ -281,12 +282,20 @@ class ItemRecord(Record):
 
 
 class StackRecord(Record):
-    """``out = np.stack(items)`` of 0-d float values (the idiom that ends scalar code): a
+    """``out = np.stack(items)`` of 0-d float values (the idiom that ends scalar code; ``args`` holds
+    them as Python floats): a
     stack ``Record`` in every field, whose pull hands each item its column of the cotangent
     as a number (a float for one row, a complex number for two, as ScalarRecords take them)
-    instead of the rule's split into arrays. ``tape._fast.stack`` makes it."""
+    instead of the rule's split into arrays. ``tape._fast.stack`` makes it; as on a
+    ``ScalarRecord``, ``id`` is the output's id and ``out_refs`` is empty."""
 
     __slots__ = ()
+    kwargs = {}  # noqa: RUF012 (shared and never mutated)
+    multi = False
+    out_refs = ()
+
+    release = Record._release_values  # kwargs is a shared class attribute here
+    live_out = ScalarRecord.live_out
 
     def pull(self, ob, bars: dict, state: SweepState) -> None:
         if self.args is None:
@@ -302,10 +311,9 @@ class StackRecord(Record):
             return
         if ob.shape[0] == 1:
             cols = ob[0].tolist()
-        else:
-            z = np.empty(ob.shape[1], np.complex128)
-            z.real, z.imag = ob
-            cols = z.tolist()
+        else:  # two rows: one complex number per column
+            r0, r1 = ob.tolist()
+            cols = [complex(p, q) for p, q in zip(r0, r1)]
         for path, _, vid in self.inputs:
             g = cols[path[1]]
             old = bars.get(vid)
@@ -380,8 +388,8 @@ def add_item(bars: dict, owned: dict, rec: ItemRecord, ob) -> bool:
     tb = type(ob)
     if tb is float or tb is _F64:
         m = 1
-    elif tb is complex:  # two rows, packed
-        m, ob = 2, (ob.real, ob.imag)
+    elif tb is complex:  # two rows, packed: two scalar stores (a tuple would make an array)
+        m = 2
     elif tb is np.ndarray and ob.dtype is _F64_DTYPE and ob.ndim == 1:
         m = ob.shape[0]
         if m == 1:
@@ -392,29 +400,42 @@ def add_item(bars: dict, owned: dict, rec: ItemRecord, ob) -> bool:
     i = rec.index
     old = bars.get(vid)
     if old is not None and owned.get(vid) is old:
-        if m == 1:
-            old[0, i] += ob  # a scalar read and write: a tenth of a column's
-        else:
-            old[:, i] += ob
+        _add_at(old, i, ob, m)
         return True
     n = rec.args[0].shape[0]
     if old is None:
         buf = np.zeros((m, n))
-        # index_add stores the first read's cotangent as it is (-0.0 too)
-        if m == 1:
-            buf[0, i] = ob
-        else:
-            buf[:, i] = ob
+        # index_add stores the first read's cotangent as it is (-0.0 too): 0.0 + -0.0 is 0.0
+        _set_at(buf, i, ob, m)
     elif type(old) is np.ndarray and old.shape == (m, n) and old.dtype.kind in "fc":
         buf = old.astype(np.promote_types(old.dtype, _F64_DTYPE))  # a copy: it may be shared
-        if m == 1:
-            buf[0, i] += ob
-        else:
-            buf[:, i] += ob
+        _add_at(buf, i, ob, m)
     else:
         return False
     bars[vid] = owned[vid] = buf
     return True
+
+
+def _add_at(buf, i, ob, m):
+    """``buf[:, i] += ob``: scalar stores for one row or a packed pair (a tenth of a column's)."""
+    if m == 1:
+        buf[0, i] += ob
+    elif type(ob) is complex:
+        buf[0, i] += ob.real
+        buf[1, i] += ob.imag
+    else:
+        buf[:, i] += ob
+
+
+def _set_at(buf, i, ob, m):
+    """``buf[:, i] = ob`` as ``_add_at`` stores it."""
+    if m == 1:
+        buf[0, i] = ob
+    elif type(ob) is complex:
+        buf[0, i] = ob.real
+        buf[1, i] = ob.imag
+    else:
+        buf[:, i] = ob
 
 
 def as_batch(b, value):
