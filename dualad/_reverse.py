@@ -52,7 +52,7 @@ def _grad_reverse_array(f, x, value=False):
 def _jacobian_reverse_array(f, x):
     """``jacobian(f, x, mode="reverse")`` for one float64 array ``x``: ``_reverse_jacobian``
     without the pytree bookkeeping of the input."""
-    prim, ytd, rows = _reverse_jacobian(f, [x], LEAF, None)
+    _, ytd, rows = _reverse_jacobian(f, [x], LEAF, None)
     return rows[0][0] if ytd.is_leaf else unflatten(ytd, [r[0] for r in rows])
 
 

@@ -18,7 +18,7 @@ from dualad._ops import ArrayOps, _binary
 from dualad._scalar import BINARY_KERNELS, KERNELS, np_log, np_pow, numpy_power
 from dualad._scalar import OUT as _OUT
 from dualad.rules import RULES
-from dualad.rules._define import NEG, ONE, getitem
+from dualad.rules._define import NEG, ONE
 
 from .record import SWEEP_PARTIALS, ItemRecord, Record, ScalarRecord, StackRecord, _ids
 

@@ -413,8 +413,10 @@ def _wrap(out, level, rec, tp):
         rec.bind_outputs(vs)
         items = [o if v is None else v for o, v in zip(out, vs)]
         if _tracing.ACTIVE is not None:  # outputs without a derivative, followed
-            items = [_tracing.ACTIVE.output(rec, k, o) if v is None else o
-                     for k, (o, v) in enumerate(zip(items, vs))]
+            items = [
+                _tracing.ACTIVE.output(rec, k, o) if v is None else o
+                for k, (o, v) in enumerate(zip(items, vs))
+            ]
         return type(out)(*items) if hasattr(out, "_fields") else type(out)(items)
     if not differentiable(out):
         rec.bind_outputs((None,))
