@@ -459,14 +459,15 @@ def stack(items, level: int):
         return None
     src, values, dots = ops
     k, n = src._m[1], len(values)
-    dot = np.zeros((k, n))
-    if k == 2:  # complex pairs
-        re, im = dot
-        for j, d in enumerate(dots):
-            if d is not None:
-                re[j] = d.real
-                im[j] = d.imag
+    if k == 2:  # complex pairs: two rows of Python floats, one array
+        dot = np.array(
+            (
+                [0.0 if d is None else d.real for d in dots],
+                [0.0 if d is None else d.imag for d in dots],
+            )
+        )
     else:  # floats (k = 1) or (k,) arrays
+        dot = np.zeros((k, n))
         for j, d in enumerate(dots):
             if d is not None:
                 dot[:, j] = d
