@@ -205,6 +205,14 @@ CASES = [
         plain="time_plain_math",
     ),
     Case(
+        "compiled_seed[value_and_grad dict]",
+        compiled.CompiledSeed,
+        "time_value_and_grad_dict",
+        1.0,
+        "us",
+        plain="time_plain_math",
+    ),
+    Case(
         "compiled_seed[value_and_grad dict]/math",
         compiled.CompiledSeed,
         "time_value_and_grad_dict",

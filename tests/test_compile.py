@@ -624,13 +624,30 @@ def test_numbers_in_a_tuple_list_or_dict_take_the_direct_call(backend, cdir):
         return d["a"] * np.sin(d["b"])
 
     cf = dualad.compile(f, {"a": 1.5, "b": 0.5}, backend=backend, cache_dir=cdir)
-    for d in ({"a": 0.2, "b": 0.3}, {"a": 0.2, "b": 0.3}, {"b": 0.3, "a": 0.2}):
+    dicts = (
+        {"a": 0.2, "b": 0.3},
+        {"a": 0.2, "b": 0.3},  # the direct call, once made
+        {"b": 0.3, "a": 0.2},  # another order: another variant, keys in this order
+        {"a": 0.2, "b": 0.3},
+        {"a": np.float64(0.2), "b": 0.3},
+        {"a": 2, "b": 0.3},  # an int: the general path
+        {"a": np.array(0.2), "b": 0.3},  # a 0-d array: likewise
+    )
+    for d in dicts:
         y, g = cf.value_and_grad(d)
         y0, g0 = dualad.value_and_grad(f, d)
         assert y == y0 and list(g) == list(g0)
+        a, b = float(d["a"]), d["b"]  # closed form
+        np.testing.assert_allclose([g["a"], g["b"]], [np.sin(b), a * np.cos(b)], rtol=1e-15)
         for k in d:
             np.testing.assert_allclose(g[k], g0[k], rtol=1e-15)
             assert np.shape(g[k]) == ()
+    extra = {"a": 0.2, "b": 0.3, "c": 1.0}  # another structure: a variant of its own
+    g = cf.grad(extra)
+    assert list(g) == ["a", "b", "c"] and g["c"] == 0.0 and g == dualad.grad(f, extra)
+    for bad in ({"a": 0.2}, {"a": 0.2, "c": 0.3}):  # f itself raises, as uncompiled
+        with pytest.raises(KeyError):
+            cf.value_and_grad(bad)
     ct = dualad.compile(lambda t: t[0] * np.sin(t[1]), [1.5, 0.5], backend=backend, cache_dir=cdir)
     for t in ([0.2, 0.3], [0.2, np.float64(0.3)], [0.2, 0.3]):
         g = ct.grad(t)

@@ -119,7 +119,7 @@ class Compiled:
         self._fast = None  # (shape, dtype, variant) of the last one-array call
         self._fast_vg = None  # (shape, dtype, vg): a guard-free variant's direct call
         self._fast_numbers = None  # (tuple or list, length, vg) of the last call on numbers
-        self._fast_dict = None  # (keys, vg) of the last call on a dict of numbers
+        self._fast_dict = None  # door(x) for the keys of the last call on a dict of numbers
         leaves, td = self._leaves(x_example)
         self._new_variant(leaves, td, _signature(leaves, td))
 
@@ -229,16 +229,11 @@ class Compiled:
                     y, gs = fast[2](x)
                     return y, tx(gs)
         elif tx is dict:
-            fast = self._fast_dict
-            if fast is not None and tuple(x) == fast[0]:
-                vals = tuple(x.values())
-                for v in vals:
-                    t = type(v)
-                    if t is not float and t is not np.float64:
-                        break
-                else:  # numbers: the kernel's float parameters
-                    y, gs = fast[1](vals)
-                    return y, dict(zip(fast[0], gs))
+            door = self._fast_dict  # generated for the keys of the last dict of numbers
+            if door is not None:
+                res = door(x)
+                if res is not None:
+                    return res
         return self._run(x, "_value_and_grad")
 
     def grad(self, x):
@@ -265,7 +260,7 @@ class Compiled:
                 if vg is None:
                     pass
                 elif td.kind == "dict":  # keys in this order (another order: another variant)
-                    self._fast_dict = (td.meta, vg)
+                    self._fast_dict = var.kernels.direct_value_and_grad_dict(td.meta)
                 else:
                     self._fast_numbers = (tuple if td.kind == "tuple" else list, len(leaves), vg)
         else:

@@ -315,6 +315,37 @@ class Kernels:
 
         return vg
 
+    def direct_value_and_grad_dict(self, keys):
+        """``door(x) -> (value, {key: grad})`` for a dict of numbers with exactly ``keys`` in
+        this order, or None from ``door`` for any other dict (the general path then); None
+        where the direct call does not apply. The function is generated for ``keys``:
+        values read by key, one type test each, the result dict built as a literal."""
+        if self.direct_value_and_grad_numbers() is None or len(keys) != self.n_in:
+            return None
+        ep = next(iter(self._kernel("grad").overloads.values())).entry_point
+        n = len(keys)
+        names = [f"k{i}" for i in range(n)]
+        vals = [f"v{i}" for i in range(n)]
+        order = f"next(iter(x)) == {names[0]}" if n == 2 else "tuple(x) == keys"
+        types = " and ".join(f"(type({v}) is float or type({v}) is f64)" for v in vals)
+        grads = ", ".join(f"{k}: arr(r[{i + 1}])" for i, k in enumerate(names))
+        src = (
+            "def door(x):\n"
+            f"    if len(x) == {n} and {order}:\n"
+            "        try:\n"
+            + "".join(f"            {v} = x[{k}]\n" for v, k in zip(vals, names))
+            + "        except KeyError:\n"
+            "            return None\n"
+            f"        if {types}:\n"
+            f"            r = ep({', '.join(vals)})\n"
+            f"            return f64(r[0]), {{{grads}}}\n"
+            "    return None\n"
+        )
+        ns = {"ep": ep, "f64": np.float64, "arr": np.asarray, "keys": tuple(keys)}
+        ns.update(zip(names, keys))
+        exec(compile(src, "<dualad.compile dict door>", "exec"), ns)  # noqa: S102 (our text)
+        return ns["door"]
+
     def value_and_grad(self, leaves):
         fn = self.fns.get(("grad", 1)) or self._kernel("grad")
         res = fn(*self._args(leaves), *self._out_arrays(("grad", 1)))
