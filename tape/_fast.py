@@ -20,7 +20,7 @@ from dualad._scalar import OUT as _OUT
 from dualad.rules import RULES
 from dualad.rules._define import NEG, ONE
 
-from .record import SWEEP_PARTIALS, ItemRecord, Record, ScalarRecord, StackRecord, _ids
+from .record import _PATHS, SWEEP_PARTIALS, ItemRecord, Record, ScalarRecord, StackRecord, _ids
 
 _F64 = np.float64
 #: Bound by ``install``: the Variable class and the generic recorder (tape.variable's).
@@ -53,9 +53,6 @@ _SCALAR_OPS = {
     np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
     np.divide: operator.truediv, np.power: operator.pow, np.negative: operator.neg,
 }  # fmt: skip
-
-
-_PATHS = ((0,), (1,), (2,))  # shared argument paths: one less allocation per record
 
 
 def scalar_record(rule, func, args, level):
@@ -119,7 +116,7 @@ _NEW = object.__new__
 _FALLBACK = (ArithmeticError, ValueError)
 _ARITH = {np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
           np.divide: operator.truediv}  # fmt: skip
-_P0, _P1 = _PATHS[0], _PATHS[1]
+_P0 = _PATHS[0]
 
 
 def _none(ufunc, a, b):
@@ -154,28 +151,27 @@ def _operator(ufunc, fallback=_binary):
             if ok and (tp is None or not tp._closed):
                 if self.requires_grad or self._record is not None:
                     if to is Variable and (o.requires_grad or o._record is not None):
-                        inputs = [(_P0, self, self._id), (_P1, o, o._id)]
+                        ids = (self._id, o._id)
                     else:
-                        inputs = [(_P0, self, self._id)]
+                        ids = (self._id, None)
                 elif to is Variable and (o.requires_grad or o._record is not None):
-                    inputs = [(_P1, o, o._id)]
+                    ids = (None, o._id)
                 else:
-                    inputs = None
+                    ids = None
                 try:
                     out = pyop(va, vb)
                 except _FALLBACK:
-                    inputs = None
-                if inputs and not out - out:  # out - out: nan (true) for inf and nan
-                    return _scalar_result(
-                        rule, partials, (va, vb), inputs, (self, o), out, self, tp
-                    )
+                    ids = None
+                if ids and not out - out:  # out - out: nan (true) for inf and nan
+                    return _scalar_result(rule, partials, (va, vb), ids, (self, o), out, self, tp)
         return fallback(ufunc, self, o)
 
     return method
 
 
-def _scalar_result(rule, partials, args, inputs, arg_vars, out, src, tp) -> Variable:
-    """The Variable for a scalar operator result ``out``, and its ScalarRecord on ``tp``."""
+def _scalar_result(rule, partials, args, ids, arg_vars, out, src, tp) -> Variable:
+    """The Variable for a scalar operator result ``out``, and its ScalarRecord on ``tp``
+    (``ids``: per argument, the id that receives a cotangent, or None)."""
     # one store a line: tuple assignments of this length build and unpack a tuple; the
     # Variable is made here too (not by _scalar_output): one call less per operation
     rec = _NEW(ScalarRecord)
@@ -183,10 +179,9 @@ def _scalar_result(rule, partials, args, inputs, arg_vars, out, src, tp) -> Vari
     rec.partials = partials
     rec.rule = rule
     rec.args = args
-    rec.inputs = inputs
+    rec.ids = ids
     rec.arg_vars = arg_vars
     rec.out = out
-    rec.out_ids = (vid,)
     v = _NEW(Variable)
     v._value = out
     v._level = src._level
@@ -251,9 +246,8 @@ def _reflected(ufunc, fallback=_binary):
                 except _FALLBACK:
                     return fallback(ufunc, o, self)
                 if not out - out:
-                    inputs = [(_P1, self, self._id)]
                     return _scalar_result(
-                        rule, partials, (vb, va), inputs, (o, self), out, self, tp
+                        rule, partials, (vb, va), (None, self._id), (o, self), out, self, tp
                     )
         return fallback(ufunc, o, self)
 
@@ -297,8 +291,7 @@ def _unary(ufunc, fallback=_binary):
                 except _FALLBACK:
                     return fallback(ufunc, self, None)
                 if not out - out and (fixed or not p - p):  # x - x: nan (true) for inf, nan
-                    inputs = [(_P0, self, self._id)]
-                    return _scalar_result(rule, (p,), (va,), inputs, (self,), out, self, tp)
+                    return _scalar_result(rule, (p,), (va,), (self._id,), (self,), out, self, tp)
         return fallback(ufunc, self, None)
 
     return method
@@ -315,8 +308,9 @@ def _as_float(v):
 
 
 def _operands(a, b):
-    """``(va, vb, inputs, src, tp)`` for a binary kernel: the float values of ``a`` and ``b``,
-    the inputs that receive cotangents, the Variable whose level the result takes and the tape.
+    """``(va, vb, ids, src, tp)`` for a binary kernel: the float values of ``a`` and ``b``,
+    the ids that receive cotangents (None for a constant), the Variable whose level the
+    result takes and the tape.
     None unless each operand is a real scalar or a float-valued Variable of one level (on an
     open tape), and one of them needs a derivative."""
     ta, tb = type(a), type(b)
@@ -330,21 +324,22 @@ def _operands(a, b):
         return None
     if ta is Variable:
         src, tp = a, a._tape
-        inputs = [(_P0, a, a._id)] if a.requires_grad or a._record is not None else []
+        ia = a._id if a.requires_grad or a._record is not None else None
+        ib = None
         if tb is Variable:
             if b._level != a._level:
                 return None
             tp = tp or b._tape
             if b.requires_grad or b._record is not None:
-                inputs.append((_P1, b, b._id))
+                ib = b._id
     elif tb is Variable:
         src, tp = b, b._tape
-        inputs = [(_P1, b, b._id)] if b.requires_grad or b._record is not None else None
+        ia, ib = None, (b._id if b.requires_grad or b._record is not None else None)
     else:
         return None
-    if not inputs or (tp is not None and tp._closed):
+    if (ia is None and ib is None) or (tp is not None and tp._closed):
         return None
-    return va, vb, inputs, src, tp
+    return va, vb, (ia, ib), src, tp
 
 
 def _kernel2(ufunc, kernel):
@@ -355,13 +350,13 @@ def _kernel2(ufunc, kernel):
     def method(a, b):
         ops = _operands(a, b)
         if ops is not None:
-            va, vb, inputs, src, tp = ops
+            va, vb, ids, src, tp = ops
             try:
                 out, pa, pb = kernel(va, vb)
             except _FALLBACK:
                 return None
             if not (out - out or pa - pa or pb - pb):
-                return _scalar_result(rule, (pa, pb), (va, vb), inputs, (a, b), out, src, tp)
+                return _scalar_result(rule, (pa, pb), (va, vb), ids, (a, b), out, src, tp)
         return None
 
     return method

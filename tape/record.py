@@ -91,13 +91,18 @@ class Record:
         self.out_refs: tuple = ()
 
     def bind_one(self, v) -> None:
-        """Name the single output Variable ``v`` (the common case, no generators)."""
+        """Name the single output Variable ``v`` (the common case, no generators). A record
+        of one output takes its output's id as its own (made just after it, so tape order
+        is kept): the sweep then reads a record's cotangent by ``id``."""
+        self.id = v._id
         self.out_ids = (v._id,)
         self.out_refs = (weakref.ref(v),)
 
     def bind_outputs(self, outs) -> None:
         self.out_ids = tuple(-1 if o is None else o._id for o in outs)
         self.out_refs = tuple(None if o is None else weakref.ref(o) for o in outs)
+        if not self.multi and outs[0] is not None:
+            self.id = outs[0]._id
 
     def _release_values(self) -> None:
         """Drop the values and inputs this record holds: the sweep can no longer pass."""
@@ -108,6 +113,10 @@ class Record:
         """Drop every array this record holds; the sweep can no longer pass through it."""
         self._release_values()
         self.kwargs = {}
+
+    def input_vars(self) -> list:
+        """The Variables that receive cotangents from this record (the graph's edges)."""
+        return [var for _, var, _ in self.inputs]
 
     @property
     def released(self) -> bool:
@@ -183,22 +192,43 @@ class ScalarRecord(Record):
 
     ``args`` and ``out`` hold Python floats (an operator's int constant stays an int) where a
     ``Record`` would hold 0-d float64 values; everything else reads as on a ``Record``.
-    ``tape.variable`` sets the slots itself (no ``__init__``), ``id`` is its output Variable's
-    id (one counter serves both), and the four fields every such record shares are class
-    attributes: ``out_refs`` is empty because the sweep keeps the live output in its state
-    (see ``SweepState``), so there is no weak reference to make per operation. ``partials``
-    has one entry per argument: for an operator, the rule's entry of ``SWEEP_PARTIALS``; for
-    a kernel, the partials themselves, computed with the value (floats, or the rule table's
-    ONE and NEG).
+    ``tape._fast`` sets the slots itself (no ``__init__``) and makes as few objects per
+    operation as it can, since in scalar loops they are the whole cost of recording:
+    ``id`` is its output Variable's id (one counter serves both), so ``out_ids`` is read off
+    it; ``ids`` holds, per argument, the id of the Variable that receives a cotangent (None
+    for a constant), so ``inputs`` is read off ``ids`` and ``arg_vars``; ``out_refs`` is empty
+    because the sweep keeps the live output in its state (see ``SweepState``); ``kwargs``,
+    ``multi`` and ``needs`` are class attributes. ``partials`` has one entry per argument: for
+    an operator, the rule's entry of ``SWEEP_PARTIALS``; for a kernel, the partials
+    themselves, computed with the value (floats, or the rule table's ONE and NEG).
     """
 
-    __slots__ = ("partials",)
+    __slots__ = ("ids", "partials")
     kwargs = {}  # noqa: RUF012 (shared and never mutated)
     multi = False
     needs = None
     out_refs = ()
 
-    release = Record._release_values  # kwargs is a shared class attribute here
+    @property
+    def out_ids(self) -> tuple:
+        return (self.id,)
+
+    @property
+    def inputs(self) -> list:
+        """``[(path, Variable, id)]`` of the arguments that receive cotangents."""
+        if self.args is None:
+            return []
+        av = self.arg_vars
+        return [(_PATHS[i], av[i], vid) for i, vid in enumerate(self.ids) if vid is not None]
+
+    def input_vars(self) -> list:
+        if self.args is None:
+            return []
+        return [v for v, i in zip(self.arg_vars, self.ids) if i is not None]
+
+    def release(self) -> None:
+        self.args = self.arg_vars = self.out = None
+        self.ids = ()
 
     def pull(self, ob, bars: dict, state: SweepState) -> None:
         args = self.args
@@ -214,8 +244,12 @@ class ScalarRecord(Record):
                 self.vjp(ob, bars, state)
                 return
             partials = self.partials
-            for path, _, vid in self.inputs:  # add_partials, inline: one call less a record
-                p = partials[path[0]]
+            i = -1
+            for vid in self.ids:  # add_partials, inline: one call less a record
+                i += 1
+                if vid is None:
+                    continue
+                p = partials[i]
                 kind = type(p)
                 if kind is float:
                     g = ob * p
@@ -233,14 +267,18 @@ class ScalarRecord(Record):
                 if old is not None and g is not None:
                     g = old + g if type(g) is type(old) else None
                 if g is None or g - g:  # anything else, or inf/nan: add_partials' own way
-                    add_partials(bars, ((path, None, vid),), partials, ob, self.out, args)
+                    add_partials(bars, ((_PATHS[i], None, vid),), partials, ob, self.out, args)
                 else:
                     bars[vid] = g
             return
         self.vjp(ob, bars, state)
 
     def live_out(self, state: SweepState):
-        return state.live.get(self.out_ids[0], self.out)
+        return state.live.get(self.id, self.out)
+
+
+#: Argument paths shared by the records (one less allocation per record).
+_PATHS = ((0,), (1,), (2,))
 
 
 class ItemRecord(Record):

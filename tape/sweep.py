@@ -48,7 +48,7 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None,
             if all(o is None for o in ob):
                 continue
         else:
-            oid = rec.out_ids[0]
+            oid = rec.id  # a record of one output has its output's id
             ob = get(oid) if oid in keep else pop(oid, None)
             if ob is None:
                 continue
@@ -68,11 +68,11 @@ def _reachable(roots):
         rec = stack.pop()
         if rec.id in seen:
             continue
-        if rec.released:
+        if rec.args is None:  # released (see Record.released)
             raise RuntimeError(RELEASED)
         seen.add(rec.id)
         recs.append(rec)
-        for _, var, _ in rec.inputs:
+        for var in rec.input_vars():
             if var._record is not None and var._record.id not in seen:
                 stack.append(var._record)
     recs.sort(key=_record_id, reverse=True)
@@ -94,11 +94,11 @@ def graph(root):
         rid = rec.id
         if rid in seen:
             continue
-        if rec.released:
+        if rec.args is None:  # released (see Record.released)
             raise RuntimeError(RELEASED)
         seen.add(rid)
         recs.append(rec)
-        stack.extend([var for _, var, _ in rec.inputs])
+        stack.extend(rec.input_vars())
     recs.sort(key=_record_id)
     return recs, list(found.values())
 
