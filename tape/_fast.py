@@ -116,7 +116,6 @@ _NEW = object.__new__
 _FALLBACK = (ArithmeticError, ValueError)
 _ARITH = {np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
           np.divide: operator.truediv}  # fmt: skip
-_P0 = _PATHS[0]
 
 
 def _none(ufunc, a, b):
@@ -446,10 +445,9 @@ def item(v, key):
             rec = _NEW(ItemRecord)
             rec.id = vid = next(_ids)
             rec.args = (x, key)
-            rec.inputs = [(_P0, v, v._id)]
-            rec.arg_vars = (v, key)
+            rec.var = v
+            rec.vid = v._id
             rec.out = out
-            rec.out_ids = (vid,)
             rec.index = i if i >= 0 else i + x.shape[0]
             w = _NEW(Variable)
             w._value = float(out)

@@ -284,24 +284,39 @@ _PATHS = ((0,), (1,), (2,))
 class ItemRecord(Record):
     """``out = x[i]``: an int index into a 1-D float64 array, the scalar-program idiom.
 
-    A getitem ``Record`` in every field it has (``rule``, a class attribute, ``args == (x's value, key)`` with
-    the key as given, ``inputs``, ``arg_vars``, ``out`` the entry as np.float64), plus
-    ``index``, the key made non-negative. Its output Variable keeps the entry as a Python
-    float, so what reads it takes the scalar fast paths. ``tape.variable`` sets the slots
-    itself; as on a ``ScalarRecord``, ``id`` is the output's id and ``out_refs`` is empty.
-    Its pull adds the cotangents of all reads of one vector into one buffer at ``index``
-    (see ``add_item``) instead of scattering each through ``index_add``.
+    A getitem ``Record`` in every field it reads as (``rule``, a class attribute; ``args ==
+    (x's value, key)`` with the key as given; ``inputs``, ``arg_vars`` and ``out_ids`` read
+    off ``var``, the vector's Variable, and ``vid``, its id; ``out`` the entry as
+    np.float64), plus ``index``, the key made non-negative. Its output Variable keeps the
+    entry as a Python float, so what reads it takes the scalar fast paths. ``tape._fast``
+    sets the slots itself; as on a ``ScalarRecord``, ``id`` is the output's id and
+    ``out_refs`` is empty. Its pull adds the cotangents of all reads of one vector into one
+    buffer at ``index`` (see ``add_item``) instead of scattering each through ``index_add``.
     """
 
-    __slots__ = ("index",)
+    __slots__ = ("index", "var", "vid")
     kwargs = {}  # noqa: RUF012 (shared and never mutated)
     multi = False
     needs = (True, False)
     out_refs = ()
     rule = RULES[getitem]
 
-    release = Record._release_values  # kwargs is a shared class attribute here
+    out_ids = ScalarRecord.out_ids
     live_out = ScalarRecord.live_out
+
+    @property
+    def inputs(self) -> list:
+        return [] if self.args is None else [(_PATHS[0], self.var, self.vid)]
+
+    @property
+    def arg_vars(self) -> tuple | None:
+        return None if self.args is None else (self.var, self.args[1])
+
+    def input_vars(self) -> list:
+        return [] if self.args is None else [self.var]
+
+    def release(self) -> None:
+        self.args = self.out = self.var = None
 
     def pull(self, ob, bars: dict, state: SweepState) -> None:
         if self.args is None:
@@ -309,7 +324,7 @@ class ItemRecord(Record):
         if not state.create_graph:
             tb = type(ob)
             if tb is float or tb is _F64:
-                vid = self.inputs[0][2]
+                vid = self.vid
                 buf = bars.get(vid)
                 if buf is not None and state.owned.get(vid) is buf:
                     buf[0, self.index] += ob  # x[i] again: in place in x's buffer
@@ -434,7 +449,7 @@ def add_item(bars: dict, owned: dict, rec: ItemRecord, ob) -> bool:
             ob = ob[0]  # np.float64: the scalar stores below
     else:
         return False
-    vid = rec.inputs[0][2]
+    vid = rec.vid
     i = rec.index
     old = bars.get(vid)
     if old is not None and owned.get(vid) is old:
