@@ -102,9 +102,12 @@ def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
         and 0 < prim[0].shape[0] <= 64
     ):  # a small float vector of one array: one sweep of the identity, no layout shuffles
         p0 = prim[0]
-        bars = t.cotangents(ys, [np.eye(p0.shape[0])], ws)
+        bars = t.cotangents(ys, [_identity(p0.shape[0])], ws)
         t.close()
-        return prim, ytd, [[bars[0]]]  # (n_out,) + x.shape: out.shape + in.shape
+        b = bars[0]
+        if not b.flags.writeable:  # the seed itself or a view of it (f(x) = x): a copy
+            b = b.copy()
+        return prim, ytd, [[b]]  # (n_out,) + x.shape: out.shape + in.shape
     n_out = sum(_size(p) for p in prim)
     if n_out == 0:
         t.close()
@@ -140,6 +143,19 @@ def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
         for j, p in enumerate(prim)
     ]
     return prim, ytd, _layout(mats, prim, xs, td, offsets)
+
+
+_IDENTITY: dict = {}
+
+
+def _identity(n: int):
+    """``np.eye(n)``, made once per size and read-only (a sweep only reads its seeds)."""
+    e = _IDENTITY.get(n)
+    if e is None:
+        e = np.eye(n)
+        e.flags.writeable = False
+        e = _IDENTITY.setdefault(n, e)
+    return e
 
 
 def _zeros_block(p, v):

@@ -197,3 +197,16 @@ def test_an_overflowing_two_row_cotangent_is_numpys():
         want = dualad.jacobian(arrays, v, mode="reverse")
     np.testing.assert_array_equal(got, want)
     assert np.isinf(got[0, 1])
+
+
+@pytest.mark.parametrize(
+    "f", [lambda x: x, lambda x: x.reshape(2), lambda x: x[::-1], lambda x: 1.0 * x]
+)
+def test_reverse_jacobians_are_the_callers_to_write(f):
+    # the identity seed of small vectors is shared and read-only: a result that is the
+    # seed or a view of it (f(x) = x) must come back as an array of its own
+    v = np.array([0.7, 1.3])
+    J = dualad.jacobian(f, v, mode="reverse")
+    np.testing.assert_array_equal(J, np.abs(dualad.jacobian(f, v, mode="forward")))
+    J[...] = 7.0  # writable, and writing it changes no later result
+    np.testing.assert_array_equal(dualad.jacobian(lambda x: x, v, mode="reverse"), np.eye(2))
