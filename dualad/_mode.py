@@ -53,6 +53,10 @@ class ModeChoice:
     n_in: int
     n_out: int
     reason: str
+    #: For one array input and at least ``_SPARSE_HINT`` inputs and outputs: the coloring
+    #: ``jacobian(f, x, mode="sparse")`` would use (``.count`` passes), where that is at most
+    #: a quarter of the dense passes; else None.
+    sparse: Any = None
 
 
 class Costs:
@@ -192,7 +196,7 @@ def choose_mode(f: Callable, x: Any) -> ModeChoice:
     c = costs(f, xs, td)
     if c is not None:
         mode = pick(n_in, c)
-        return ModeChoice(mode, n_in, c.n_out, _why(n_in, c, mode))
+        return _with_sparse(ModeChoice(mode, n_in, c.n_out, _why(n_in, c, mode)), f, x)
     ys, _ = flatten(f(unflatten(td, xs)))
     n_out = sum(_size(v) for v in ys)
     mode = rule(n_in, n_out)
@@ -205,4 +209,37 @@ def choose_mode(f: Callable, x: Any) -> ModeChoice:
         why = f"{n_in} inputs <= {n_out} outputs: forward mode needs one pass per input direction"
     else:
         why = f"{n_in} inputs > {n_out} outputs: reverse mode needs one sweep per output"
-    return ModeChoice(mode, n_in, n_out, why + ", the fewer passes wins.")
+    return _with_sparse(ModeChoice(mode, n_in, n_out, why + ", the fewer passes wins."), f, x)
+
+
+#: choose_mode looks for a sparse Jacobian from this many inputs and outputs on.
+_SPARSE_HINT = 64
+
+
+def _with_sparse(choice: ModeChoice, f, x) -> ModeChoice:
+    """``choice`` with its ``sparse`` coloring and a sentence on it, where the Jacobian is
+    sparse enough that ``mode="sparse"`` takes at most a quarter of the dense passes.
+
+    ``mode="auto"`` itself stays dense: it returns the arrays ``forward`` and ``reverse``
+    return, and a ``scipy.sparse`` result in their place would break the caller's code."""
+    n_in, n_out = choice.n_in, choice.n_out
+    if n_in < _SPARSE_HINT or n_out < _SPARSE_HINT:
+        return choice
+    try:
+        from ._pattern import sparsity
+        from ._sparse import coloring, one_array
+
+        x1 = one_array(x, "choose_mode", real=True)
+        p = sparsity(f, x1)
+        col = coloring(p, x1.shape)
+    except (ImportError, NotImplementedError, TypeError, ValueError):
+        return choice  # no pattern to state (a rule without one, a pytree, complex input)
+    dense = min(n_in, n_out)
+    if col.count * 4 > dense:
+        return choice
+    why = (
+        f"{choice.reason} Its Jacobian is sparse ({p.nnz} of {n_in * n_out} entries): "
+        f'jacobian(f, x, mode="sparse") takes {max(col.count, 1)} {col.mode} passes (colors) '
+        f'instead of {dense} and returns a scipy.sparse array; mode="auto" stays dense.'
+    )
+    return ModeChoice(choice.mode, n_in, n_out, why, col)

@@ -117,6 +117,28 @@ def test_choose_mode_reports_reason():
     assert c.mode == "forward" and c.n_out == 9
 
 
+def test_choose_mode_says_where_the_jacobian_is_sparse():
+    # a stencil: 2 colors carry the 199 x 200 Jacobian; auto still returns it dense
+    def f(x):
+        return x[1:] * x[:-1] + np.sin(x[1:])
+
+    x = np.linspace(0.1, 1.0, 200)
+    c = dualad.choose_mode(f, x)
+    assert c.sparse is not None and c.sparse.count == 2
+    assert 'mode="sparse"' in c.reason and "2 forward passes" in c.reason
+    J = dualad.jacobian(f, x)
+    assert type(J) is np.ndarray
+    S = dualad.jacobian(f, x, mode="sparse")
+    assert S.coloring.count == c.sparse.count
+    np.testing.assert_array_equal(S.toarray(), J)
+    # dense, small, pytree or without a pattern statement: no hint
+    a = np.random.default_rng(0).random((100, 100))
+    assert dualad.choose_mode(lambda x: a @ x, np.ones(100)).sparse is None
+    assert dualad.choose_mode(np.sin, np.ones(10)).sparse is None
+    assert dualad.choose_mode(lambda d: d["a"] * 2.0, {"a": np.ones(100)}).sparse is None
+    assert dualad.choose_mode(lambda x: np.linalg.solve(a, x), np.ones(100)).sparse is None
+
+
 def test_auto_mode_agrees_with_both():
     f = lambda x: np.sin(x) * np.sum(x)
     x = np.array([0.1, 0.2, 0.3])
