@@ -235,6 +235,37 @@ def _reverse(f: Callable, x: np.ndarray, c: Coloring):
     return prim, np.reshape(bar, (k, -1))  # (k, n)
 
 
+_PLANS: list = []  # [(pattern, Coloring, which, (flat, uncovered))], newest last
+
+
+def _read_back(p, c: Coloring, which: str, comp: np.ndarray, what: str) -> np.ndarray:
+    """The pattern's values from the compressed result ``comp`` (colors x m), checked as
+    ``_missed`` checks them. ``which``: "rows" when ``comp[color of the entry's column,
+    entry's row]`` holds an entry (forward passes), "cols" for ``comp[color of its row,
+    its column]`` (reverse). The flat positions, and the positions no entry covers, are
+    computed once per pattern and coloring (an ODE solver or a Newton loop reuses them)."""
+    plan = None
+    for q, cq, w, pl in _PLANS:
+        if q is p and cq is c and w == which:
+            plan = pl
+            break
+    k, m = comp.shape
+    if plan is None or plan[0].size != p.nnz or plan[2] != (k, m):
+        rows, cols = _entries(p), p.indices
+        colors, other = (c.colors[cols], rows) if which == "rows" else (c.colors[rows], cols)
+        flat = colors.astype(np.intp) * m + other
+        covered = np.zeros(k * m, dtype=bool)
+        covered[flat] = True
+        plan = (flat, np.flatnonzero(~covered), (k, m))
+        _PLANS.append((p, c, which, plan))
+        del _PLANS[:-_KEEP]
+    flat, uncovered, _ = plan
+    values = np.ravel(comp)
+    if uncovered.size and values[uncovered].any():
+        _missed(comp, flat // m, flat % m, what)  # (raises, naming the first such entry)
+    return values.take(flat)
+
+
 def _missed(comp: np.ndarray, colors, rows, what: str) -> None:
     """Raise when the compressed result has a nonzero where the pattern puts no entry.
 
@@ -267,23 +298,20 @@ def sparse_jacobian(f: Callable, x, sparsity=None):
     sparsity = detect(f, x) if sparsity is None else _check_pattern(sparsity, None, x.size)
     sparsity.sum_duplicates()  # canonical CSR: sorted, one entry per (row, column)
     c = coloring(sparsity, x.shape)
-    rows, cols = _entries(sparsity), sparsity.indices
     if c.mode == "forward":
         prim, comp = _forward(f, x, c)
         if prim.size != sparsity.shape[0]:
             raise ValueError(
                 f"sparsity has {sparsity.shape[0]} rows but f(x) has {prim.size} elements"
             )
-        data = comp[c.colors[cols], rows]
-        _missed(comp, c.colors[cols], rows, "row of the Jacobian")
+        data = _read_back(sparsity, c, "rows", comp, "row of the Jacobian")
     else:
         prim, comp = _reverse(f, x, c)
         if prim.size != sparsity.shape[0]:
             raise ValueError(
                 f"sparsity has {sparsity.shape[0]} rows but f(x) has {prim.size} elements"
             )
-        data = comp[c.colors[rows], cols]
-        _missed(comp, c.colors[rows], cols, "column of the Jacobian")
+        data = _read_back(sparsity, c, "cols", comp, "column of the Jacobian")
     jac = sp.csr_array((data, sparsity.indices, sparsity.indptr), shape=sparsity.shape)
     jac.coloring = c  # how it was computed: colors, lower bound, forward or reverse
     return jac
@@ -420,12 +448,11 @@ def sparse_hessian(f: Callable, x, sparsity=None):
     (hv,) = _grad_of_duals(f, [x], LEAF, [seeds.reshape((k,) + x.shape)], False)
     comp = np.ascontiguousarray(np.reshape(hv, (k, n)))  # (k, n): (H @ S)^T
     sparsity.sum_duplicates()
-    rows, cols = _entries(sparsity), sparsity.indices
+    cols = sparsity.indices
     if symmetric:
         data = _symmetric_entries(sparsity, c.colors, comp)
     else:
-        _missed(comp, c.colors[cols], rows, "row of the Hessian")
-        data = comp[c.colors[cols], rows]
+        data = _read_back(sparsity, c, "rows", comp, "row of the Hessian")
     h = sp.csr_array((data, cols, sparsity.indptr), shape=(n, n))
     h.coloring = c
     return h

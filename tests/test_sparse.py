@@ -223,6 +223,35 @@ def test_a_given_pattern_that_misses_an_entry_is_caught():
         dualad.jacobian(tridiagonal, x, mode="sparse", sparsity=sp.csr_array((6, 5), dtype=bool))
 
 
+def test_missed_entries_are_caught_in_reverse_passes_and_hessians_each_call():
+    # rows colored (reverse passes): two outputs, each of half the inputs
+    def halves(x):
+        return np.stack([np.sum(x[:4] ** 2), np.sum(np.sin(x[4:]))])
+
+    x = np.linspace(0.1, 1.0, 8)
+    j = dualad.jacobian(halves, x, mode="sparse", sparsity=dualad.sparsity(halves, x))
+    assert j.coloring.mode == "reverse"
+    np.testing.assert_allclose(j.toarray(), dualad.jacobian(halves, x), rtol=1e-14)
+    # the pattern leaves out output 1: its entries fall in columns no entry covers
+    first = sp.csr_array(np.vstack([np.arange(8) < 4, np.zeros(8, bool)]))
+    g = lambda x: halves(x) * np.array([1.0, 0.0])  # output 1: derivative 0
+    np.testing.assert_allclose(
+        dualad.jacobian(g, x, mode="sparse", sparsity=first).toarray(), dualad.jacobian(g, x)
+    )
+    with pytest.raises(ValueError, match="misses a nonzero column"):
+        dualad.jacobian(halves, x, mode="sparse", sparsity=first)
+    # a Hessian pattern (given once, reused) with rows 3-5 empty: right for a function of
+    # x[:3], caught for Rosenbrock, whose rows 3-5 land where no entry is (one color)
+    top = sp.csr_array(np.diag(np.arange(6) < 3))
+    quad = lambda x: np.sum(x[:3] ** 2)  # a diagonal Hessian in x[:3]: the pattern holds
+    np.testing.assert_allclose(
+        dualad.hessian(quad, np.ones(6), method="sparse", sparsity=top).toarray(),
+        np.diag([2.0, 2.0, 2.0, 0.0, 0.0, 0.0]),
+    )
+    with pytest.raises(ValueError, match="misses a nonzero row of the Hessian"):
+        dualad.hessian(rosenbrock, np.linspace(-1, 1, 6), method="sparse", sparsity=top)
+
+
 def test_sparse_hessian_equals_dense():
     x = np.random.default_rng(0).uniform(-1, 1, 12)
     h = dualad.hessian(rosenbrock, x, method="sparse")
