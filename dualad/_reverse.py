@@ -77,6 +77,9 @@ def _grad_numbers_reverse(f, x):
     return dict(zip(x, g)) if type(x) is dict else tuple(g)
 
 
+_ONE = np.float64(1.0)  # the seed of a scalar output (NumPy scalars are immutable)
+
+
 def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
     """``_reverse_jacobian`` from the recorded tape ``t``: ``f(unflatten(td, ws)) = y``."""
     import tape
@@ -84,7 +87,7 @@ def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
     if scalar and type(y) is tape.Variable and type(y.value) is np.float64:
         # a scalar program's result: one sweep from a NumPy scalar seed (the tape takes its
         # scalar records' loop), without the pytree and shape bookkeeping below
-        bars = t.cotangents([y], [np.float64(1.0)], ws)
+        bars = t.cotangents([y], [_ONE], ws)
         t.close()
         return [y.value], LEAF, [[b[0, ...] for b in bars]]  # (1,) + x.shape each
     ys, ytd = flatten(y)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from .record import RELEASED, SweepState, as_batch
 
+_NEW = object.__new__
+
 
 def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None, visit=None):
     """Cotangents ``(m,) + shape`` of each Variable in ``wanted`` (None where unreached).
@@ -39,7 +41,10 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None,
         bars[r._id] = bars[r._id] + s if r._id in bars else s
     # create_graph: the Variable of each id that has a cotangent (roots, then the inputs of
     # each record pulled), the live output of a scalar record (it keeps no weak reference)
-    state = SweepState(create_graph, {r._id: r for r in roots} if create_graph else None)
+    state = _NEW(SweepState)  # (no __init__ call: tiny scalar programs pay for each)
+    state.create_graph = create_graph
+    state.live = {r._id: r for r in roots} if create_graph else None
+    state.owned = {}
     keep = {w._id for w in wanted}
     get, pop = bars.get, bars.pop
     for rec in _reachable(roots) if records is None else reversed(records):
@@ -58,7 +63,7 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None,
             visit(rec, ob, bars)
         if release:
             rec.release()
-    return [as_batch(bars.get(w._id), w.value) for w in wanted]
+    return [as_batch(bars.get(w._id), w._value) for w in wanted]  # (a float reads as 0-d)
 
 
 def _reachable(roots):
