@@ -75,7 +75,7 @@ def dispatcher(
                 return restated(*args, **kwargs)
             _, owner = call_level(args, kwargs)
             if owner is None:  # a sparsity tracer: no statement of its own, so dense
-                from ._pattern import _dense
+                from ._pattern_kinds import _dense
 
                 return _dense(call, args, kwargs)
             return type(owner).__array_function__(owner, call, (), args, kwargs)
