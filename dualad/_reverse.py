@@ -1,6 +1,6 @@
 """Reverse mode through the tape add-on: vjp and the reverse Jacobian, one sweep per chunk
-of output rows. ``tape`` is imported inside each function so that ``import dualad`` never
-loads it.
+of output rows. ``tape`` is imported on first use (``_load_tape``), so that ``import dualad``
+never loads it.
 """
 
 from __future__ import annotations
@@ -26,9 +26,19 @@ from ._seeding import (
     _split_eye,
 )
 
+_TAPE = None  # the tape add-on, once a reverse mode first needs it
+
+
+def _load_tape():
+    global _TAPE
+    import tape
+
+    _TAPE = tape
+    return tape
+
 
 def _reverse_jacobian(f, xs, td, chunk, scalar=False):
-    import tape
+    tape = _TAPE or _load_tape()
 
     with tape.Tape(persistent=True) as t:
         ws = [t.watch(v) for v in xs]
@@ -40,7 +50,7 @@ def _grad_reverse_array(f, x, value=False):
     """``grad(f, x, mode="reverse")`` for one float64 array ``x``: ``_reverse_jacobian``
     without the pytree bookkeeping (tiny scalar programs pay for every step). ``value``:
     ``(f(x), gradient)``, as ``value_and_grad``."""
-    import tape
+    tape = _TAPE or _load_tape()
 
     with tape.Tape(persistent=True) as t:
         w = t.watch(x)
@@ -62,7 +72,7 @@ _NUMBERS = (float, np.float64, int)
 def _grad_numbers_reverse(f, x):
     """``grad(f, x, mode="reverse")`` at a tuple or dict of Python or NumPy floats (a 0-d
     array each, as the pytree path gives), or None for other leaves."""
-    import tape
+    tape = _TAPE or _load_tape()
 
     vals = list(x.values()) if type(x) is dict else x
     if not vals or any(type(v) not in _NUMBERS for v in vals):
@@ -82,14 +92,15 @@ _ONE = np.float64(1.0)  # the seed of a scalar output (NumPy scalars are immutab
 
 def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
     """``_reverse_jacobian`` from the recorded tape ``t``: ``f(unflatten(td, ws)) = y``."""
-    import tape
-
-    if scalar and type(y) is tape.Variable and type(y.value) is np.float64:
-        # a scalar program's result: one sweep from a NumPy scalar seed (the tape takes its
-        # scalar records' loop), without the pytree and shape bookkeeping below
-        bars = t.cotangents([y], [_ONE], ws)
-        t.close()
-        return [y.value], LEAF, [[b[0, ...] for b in bars]]  # (1,) + x.shape each
+    tape = _TAPE or _load_tape()
+    if scalar and type(y) is tape.Variable:
+        v = y.value
+        if type(v) is np.float64:
+            # a scalar program's result: one sweep from a NumPy scalar seed (the tape takes
+            # its scalar records' loop), without the pytree and shape bookkeeping below
+            bars = t.cotangents([y], [_ONE], ws)
+            t.close()
+            return [v], LEAF, [[b[0, ...] for b in bars]]  # (1,) + x.shape each
     ys, ytd = flatten(y)
     prim = [tape.value_of(yi) for yi in ys]
     if scalar:
@@ -178,7 +189,7 @@ def vjp(f: Callable, x: Any, u: Any, *, intercept: bool = False) -> tuple[Any, A
     array([ 3., 30.])
     """
     f = intercepting(f) if intercept else f
-    import tape
+    tape = _TAPE or _load_tape()
 
     xs, td = _leaves(x)
     with tape.Tape() as t:

@@ -63,7 +63,10 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None,
             visit(rec, ob, bars)
         if release:
             rec.release()
-    return [as_batch(bars.get(w._id), w._value) for w in wanted]  # (a float reads as 0-d)
+    if len(wanted) == 1:  # the common call: no comprehension
+        w = wanted[0]
+        return [as_batch(bars.get(w._id), w._value)]  # (a float reads as 0-d)
+    return [as_batch(bars.get(w._id), w._value) for w in wanted]
 
 
 def _reachable(roots):
