@@ -116,8 +116,11 @@ _NUMBERS = (float, np.float64, int)
 def _grad_numbers(f, x):
     """``grad`` at a tuple or dict of at most two Python or NumPy floats, or None."""
     vals = x.values() if type(x) is dict else x
-    if not vals or any(type(v) not in _NUMBERS for v in vals):
+    if not vals:
         return None
+    for v in vals:  # (a loop: a generator costs a call per item)
+        if type(v) not in _NUMBERS:
+            return None
     if type(x) is dict:
         keys = tuple(x)
         g = _grad_packed(f, [np.float64(v) for v in vals], lambda ds: dict(zip(keys, ds)))

@@ -66,25 +66,30 @@ def _jacobian_reverse_array(f, x):
     return rows[0][0] if ytd.is_leaf else unflatten(ytd, [r[0] for r in rows])
 
 
-_NUMBERS = (float, np.float64, int)
-
-
 def _grad_numbers_reverse(f, x):
     """``grad(f, x, mode="reverse")`` at a tuple or dict of Python or NumPy floats (a 0-d
     array each, as the pytree path gives), or None for other leaves."""
     tape = _TAPE or _load_tape()
-
-    vals = list(x.values()) if type(x) is dict else x
-    if not vals or any(type(v) not in _NUMBERS for v in vals):
+    is_dict = type(x) is dict
+    vals = list(x.values()) if is_dict else x
+    if not vals:
         return None
-    xs = [np.float64(v) for v in vals]
+    for v in vals:  # (a loop: a generator costs a call per item)
+        tv = type(v)
+        if tv is int:
+            vals = [float(v) for v in vals]  # watched as floats, as the pytree path does
+        elif tv is not float and tv is not np.float64:
+            return None
     with tape.Tape(persistent=True) as t:
-        ws = t.watch(xs)  # one list of scalar Variables
-        y = f(dict(zip(x, ws)) if type(x) is dict else tuple(ws))
+        ws = t.watch(vals if type(vals) is list else list(vals))  # scalar Variables
+        y = f(dict(zip(x, ws)) if is_dict else tuple(ws))
     scalar = type(y) is tape.Variable and type(y.value) is np.float64
-    td = LEAF if scalar else flatten(x)[1]  # (the scalar branch of _reverse_rows needs none)
+    if scalar:  # (the scalar branch of _reverse_rows reads no input values or structure)
+        xs, td = ws, LEAF
+    else:
+        xs, td = [np.float64(v) for v in vals], flatten(x)[1]
     g = _reverse_rows(t, ws, y, xs, td, None, True)[2][0]
-    return dict(zip(x, g)) if type(x) is dict else tuple(g)
+    return dict(zip(x, g)) if is_dict else tuple(g)
 
 
 _ONE = np.float64(1.0)  # the seed of a scalar output (NumPy scalars are immutable)

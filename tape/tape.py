@@ -100,9 +100,7 @@ class Tape:
             self._watched.append(var)
             return var
         tx = type(x)
-        if (tx is list or tx is tuple) and all(
-            type(v) is np.float64 or type(v) is float for v in x
-        ):
+        if (tx is list or tx is tuple) and _numbers(x):
             # numbers (grad at a tuple or dict of them): the scalar records' floats, no pytree
             out = [Variable._new(float(v), self._level, None, self) for v in x]
             self._watched.extend(out)
@@ -257,6 +255,15 @@ class Tape:
         return "\n".join(lines)
 
     __repr__ = __str__
+
+
+def _numbers(items) -> bool:
+    """Every item a Python float or an np.float64 (a loop: a generator costs more)."""
+    for v in items:
+        tv = type(v)
+        if tv is not float and tv is not np.float64:
+            return False
+    return True
 
 
 def _describe(x) -> str:
