@@ -163,6 +163,11 @@ def hessian(
         raise ValueError('sparsity= is for method="sparse"')
     if method not in _HESSIAN_METHODS:
         raise ValueError(f"method must be one of {_HESSIAN_METHODS + ('sparse',)}, got {method!r}")
+    tx = type(x)
+    if (tx is tuple or tx is dict) and method == "auto" and not intercept:
+        H = _hessian_numbers(f, x)  # (x1, x2) or {"a": x1, "b": x2}: no pytree bookkeeping
+        if H is not None:
+            return H
     xs, td = _leaves(x)
     if has_complex(xs):
         raise NotImplementedError(
@@ -216,6 +221,39 @@ def _blocks(H, xs, td):
         for i, xi in enumerate(xs)
     ]
     return unflatten(td, [unflatten(td, r) for r in rows])
+
+
+def _hessian_numbers(f, x):
+    """``hessian(f, x)`` at a tuple or dict of one or two Python or NumPy floats, on Jets
+    (``_hessian_jet`` without the pytree bookkeeping), laid out as ``_blocks`` lays it out:
+    each block a 0-d view of H. None for other inputs (the general path then)."""
+    is_dict = type(x) is dict
+    vals = list(x.values()) if is_dict else x
+    n = len(vals)
+    if not 1 <= n <= 2 or intercept_active():
+        return None
+    for v in vals:  # (a loop: a generator costs a call per item)
+        tv = type(v)
+        if tv is not float and tv is not np.float64:
+            return None
+    l1, l2 = _tags.open_level(), _tags.open_level()
+    try:
+        js = _jet.seeds(vals, l1, l2)
+        y = f(dict(zip(x, js)) if is_dict else tuple(js))
+        if type(y) is _jet.Jet and y._l2 == l2:  # the common case: a scalar Jet
+            H = y._hess()
+        else:  # a constant, a 0-d array, a hyper-dual: read as _hessian_jet reads it
+            ys, ytd = flatten(y)
+            if not ytd.is_leaf or np.shape(strip(ys[0])) != ():
+                raise ValueError("hessian needs f to return a scalar")
+            H = _hyperdual_read(ys[0], n, l1, l2, [np.float64(v) for v in vals])
+    finally:
+        _tags.close_level(l1)
+        _tags.close_level(l2)
+    if is_dict:
+        keys = list(x)
+        return {a: {b: H[i, j, ...] for j, b in enumerate(keys)} for i, a in enumerate(keys)}
+    return tuple(tuple(H[i, j, ...] for j in range(n)) for i in range(n))
 
 
 def _hessian_jet(f, xs, td, n):

@@ -90,6 +90,28 @@ def test_hessian_of_the_seed_program_on_pytrees(kind):
     np.testing.assert_allclose(got, ref, rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "f, want",
+    [
+        (lambda p: 3.0, [[0.0, 0.0], [0.0, 0.0]]),  # a constant: zeros
+        # a stack of the numbers (a hyper-dual, not a Jet): a^3 + a b^2
+        (lambda p: np.sum(np.stack([p[0], p[1]]) ** 2 * p[0]), [[12.0, 2.0], [2.0, 4.0]]),
+    ],
+)
+def test_hessian_at_numbers_reads_every_kind_of_result(f, want):
+    # the tuple/dict door of hessian lays out each block as the general path does
+    H = dualad.hessian(f, (2.0, 1.0))
+    assert type(H) is tuple and all(type(r) is tuple for r in H)
+    assert all(type(h) is np.ndarray and h.shape == () for r in H for h in r)
+    np.testing.assert_allclose(np.array(H, dtype=float), want, rtol=1e-14)
+    Hd = dualad.hessian(lambda d: f((d["a"], d["b"])), {"a": 2.0, "b": np.float64(1.0)})
+    np.testing.assert_allclose([[Hd[i][j] for j in "ab"] for i in "ab"], want, rtol=1e-14)
+    Hi = dualad.hessian(f, (2, 1))  # ints: the general path, the same answer
+    np.testing.assert_allclose(np.array(Hi, dtype=float), want, rtol=1e-14)
+    with pytest.raises(ValueError, match="scalar"):
+        dualad.hessian(lambda p: np.stack([p[0], p[1]]), (2.0, 1.0))
+
+
 def leaky(x, n=50):
     y = x
     for _ in range(n):
