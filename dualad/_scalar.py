@@ -411,9 +411,10 @@ def generic(func, args, level: int | None = None):
     return _result(type(src), float(out), acc, src._m)
 
 
-def _operands(items, level: int | None):
+def _operands(items, level: int | None, raw: bool = False):
     """``(src, values, tangents)`` of packed Duals and real numbers, or None: each Dual's
-    primal as an np.float64 and its packed tangent, each number as it is with a None tangent.
+    primal as an np.float64 (``raw``: the Python float it holds) and its packed tangent,
+    each number as it is with a None tangent.
     Every Dual must be packed, of one type and direction count, and of ``level`` (by default
     the first one's); ``src`` is the first Dual (None: no Dual among them)."""
     src = None
@@ -433,7 +434,7 @@ def _operands(items, level: int | None):
             src = a
         elif type(a) is not type(src) or a._m != src._m:
             return None
-        values.append(np.float64(p))
+        values.append(p if raw else np.float64(p))
         dots.append(a._dot)
     return None if src is None else (src, values, dots)
 
@@ -454,7 +455,7 @@ def stack(items, level: int):
     tangent ``(k, n)`` is read off the packed tangents, or None (NumPy's path then). The
     idiom ``np.stack([f1, f2])`` (``np.array([...])`` under interception) that ends scalar
     code; the table's stack rule gives the same values at several times the cost."""
-    ops = _operands(items, level)
+    ops = _operands(items, level, raw=True)  # the values go into one float64 array
     if ops is None:
         return None
     src, values, dots = ops
