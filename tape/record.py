@@ -213,6 +213,11 @@ class ScalarRecord(Record):
     def out_ids(self) -> tuple:
         return (self.id,)
 
+    def bind_one(self, v) -> None:
+        """Name ``v`` the output (an alias group rebinding it): its id is the record's, and
+        the sweep keeps the live output itself (no weak reference)."""
+        self.id = v._id
+
     @property
     def inputs(self) -> list:
         """``[(path, Variable, id)]`` of the arguments that receive cotangents."""
@@ -303,6 +308,7 @@ class ItemRecord(Record):
 
     out_ids = ScalarRecord.out_ids
     live_out = ScalarRecord.live_out
+    bind_one = ScalarRecord.bind_one
 
     @property
     def inputs(self) -> list:
@@ -349,6 +355,10 @@ class StackRecord(Record):
 
     release = Record._release_values  # kwargs is a shared class attribute here
     live_out = ScalarRecord.live_out
+
+    def bind_one(self, v) -> None:
+        self.id = v._id
+        self.out_ids = (v._id,)
 
     def pull(self, ob, bars: dict, state: SweepState) -> None:
         if self.args is None:

@@ -82,6 +82,30 @@ def test_every_record_kind_answers_pull():
     assert {k.__name__ for k in kinds} == {"Record", "ScalarRecord", "ItemRecord", "StackRecord"}
     for k in kinds:
         assert callable(k.pull) and callable(k.vjp) and callable(k.live_out)
+        assert callable(k.release) and callable(k.input_vars) and callable(k.bind_one)
+
+
+def test_every_record_kind_reads_as_a_record():
+    # the light records state inputs and out_ids as properties; each answers the same
+    # fields, and binding its output again (an alias group's rebind) keeps its id the output's
+    with tape.Tape() as t:
+        x = t.watch(np.array([1.0, 2.0]))
+        a = x[0]  # ItemRecord
+        b = a * 2.0  # ScalarRecord
+        s = np.stack([a, b])  # StackRecord
+        y = np.sum(s * x)  # Records
+    seen = set()
+    for rec in t.records:
+        seen.add(type(rec).__name__)
+        assert not rec.multi and len(rec.out_ids) == 1 and rec.out_ids[0] == rec.id
+        assert [var for _, var, _ in rec.inputs] == rec.input_vars()
+        assert all(vid == var._id for _, var, vid in rec.inputs)
+    assert seen == {"Record", "ScalarRecord", "ItemRecord", "StackRecord"}
+    for v in (a, b, s, y):
+        v._record.bind_one(v)
+        assert v._record.id == v._id and v._record.out_ids == (v._id,)
+    # y = x0 * x0 + (2 x0) * x1: the gradient (2 x0 + 2 x1, 2 x0)
+    np.testing.assert_allclose(t.gradient(y, x), [2.0 + 4.0, 2.0], rtol=1e-15)
 
 
 def _seed_program(x):
