@@ -562,18 +562,9 @@ _LIKE = (np.zeros_like, np.ones_like, np.empty_like, np.full_like)
 
 #: {function: how it moves dependencies}: the statement ``sparsity`` follows.
 KIND: dict[Any, Callable] = {}
-for _f in _MOVE:
-    KIND[_f] = _move
-for _f in _REDUCE:
-    KIND[_f] = _reduce
-for _f in _CUMULATE:
-    KIND[_f] = _cumulate
-for _f in _BILINEAR:
-    KIND[_f] = _bilinear
-for _f in _DENSE:
-    KIND[_f] = _dense
-for _f in _LIKE:
-    KIND[_f] = _like
+for _fs, _k in ((_MOVE, _move), (_REDUCE, _reduce), (_CUMULATE, _cumulate),
+                (_BILINEAR, _bilinear), (_DENSE, _dense), (_LIKE, _like)):  # fmt: skip
+    KIND.update(dict.fromkeys(_fs, _k))
 KIND.update({index_add: _index_add, np.imag: _imag, np.sort: _sort, np.where: _where, np.clip: _clip, np.diff: _diff,
              np.convolve: _convolve, np.correlate: _dense, np.average: _average,
              np.bincount: _bincount, np.round: _zero, np.around: _zero,

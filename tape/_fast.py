@@ -449,17 +449,7 @@ def item(v, key):
             rec.vid = v._id
             rec.out = out
             rec.index = i if i >= 0 else i + x.shape[0]
-            w = _NEW(Variable)
-            w._value = float(out)
-            w._level = v._level
-            w._record = rec
-            w._tape = tp
-            w.requires_grad = True
-            w.grad = None
-            w._id = vid
-            if tp is not None:
-                tp._records.append(rec)
-            return w
+            return _scalar_output(rec, vid, float(out), v._level, tp)
     return None
 
 
