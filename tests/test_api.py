@@ -138,6 +138,12 @@ def test_choose_mode_says_where_the_jacobian_is_sparse():
     assert dualad.choose_mode(lambda d: d["a"] * 2.0, {"a": np.ones(100)}).sparse is None
     assert dualad.choose_mode(lambda x: np.linalg.solve(a, x), np.ones(100)).sparse is None
 
+    def scaled(x):  # the pattern tracer has no .item(): choose_mode answers without a hint
+        return x * x.item(0)
+
+    c = dualad.choose_mode(scaled, np.linspace(0.5, 1.0, 100))
+    assert c.mode == "forward" and c.sparse is None
+
 
 def test_auto_mode_agrees_with_both():
     f = lambda x: np.sin(x) * np.sum(x)
