@@ -345,12 +345,14 @@ def _wrap(value, deps, n):
     return Pattern(value, deps, n) if deps.shape[1] else value
 
 
-def _to_csr(deps: np.ndarray, n: int):
+def _to_csr(deps: np.ndarray, n: int, dtype=np.float64):
+    """The index rows ``deps`` (padded with ``n``) as a CSR matrix of ones of ``dtype``
+    (bool: products of such matrices are then patterns themselves, no ``!= 0`` pass)."""
     import scipy.sparse as sp
 
     mask = deps != n
     indptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))])
-    data = np.ones(int(indptr[-1]), dtype=np.float64)
+    data = np.ones(int(indptr[-1]), dtype=dtype)
     return sp.csr_array((data, deps[mask], indptr), shape=(deps.shape[0], n))
 
 
@@ -429,7 +431,7 @@ def sparsity(f: Callable, x) -> Any:
     """
     y, n = trace(f, x)
     rows = rows_of(y, n)
-    p = _to_csr(rows, n).astype(bool)
+    p = _to_csr(rows, n, bool)
     ROWS.append((p, rows))  # the coloring reads rows of indices: keep them (padding n)
     del ROWS[:-4]
     return p
