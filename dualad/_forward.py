@@ -20,6 +20,7 @@ from ._seeding import (
     _PACKED_EYE,
     _chunk_size,
     _eye,
+    _floats,
     _input,
     _layout,
     _leaves,
@@ -110,17 +111,11 @@ def _forward_jacobian(f, xs, td, chunk):
     return prim, ytd, _layout(cols, prim, xs, td, offsets), ys
 
 
-_NUMBERS = (float, np.float64, int)
-
-
 def _grad_numbers(f, x):
     """``grad`` at a tuple or dict of at most two Python or NumPy floats, or None."""
     vals = x.values() if type(x) is dict else x
-    if not vals:
+    if not vals or not _floats(vals, ints=True):
         return None
-    for v in vals:  # (a loop: a generator costs a call per item)
-        if type(v) not in _NUMBERS:
-            return None
     if type(x) is dict:
         keys = tuple(x)
         g = _grad_packed(f, [np.float64(v) for v in vals], lambda ds: dict(zip(keys, ds)))

@@ -226,8 +226,8 @@ def _with_sparse(choice: ModeChoice, f, x) -> ModeChoice:
     if n_in < _SPARSE_HINT or n_out < _SPARSE_HINT:
         return choice
     try:
-        from ._pattern import sparsity
-        from ._sparse import coloring, one_array
+        from ._pattern import one_array, sparsity
+        from ._sparse import coloring
 
         x1 = one_array(x, "choose_mode", real=True)
         p = sparsity(f, x1)

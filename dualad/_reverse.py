@@ -17,6 +17,7 @@ from ._seeding import (
     _chunk_size,
     _eye,
     _float_type,
+    _floats,
     _layout,
     _leaves,
     _offsets,
@@ -72,16 +73,12 @@ def _grad_numbers_reverse(f, x):
     tape = _TAPE or _load_tape()
     is_dict = type(x) is dict
     vals = list(x.values()) if is_dict else x
-    if not vals:
+    if not vals or not _floats(vals, ints=True):
         return None
-    for v in vals:  # (a loop: a generator costs a call per item)
-        tv = type(v)
-        if tv is int:
-            vals = [float(v) for v in vals]  # watched as floats, as the pytree path does
-        elif tv is not float and tv is not np.float64:
-            return None
+    if not _floats(vals):  # ints among them: watched as floats, as the pytree path does
+        vals = [float(v) for v in vals]
     with tape.Tape(persistent=True) as t:
-        ws = t.watch(vals if type(vals) is list else list(vals))  # scalar Variables
+        ws = t.watch(vals)  # a list or tuple of numbers: scalar Variables
         y = f(dict(zip(x, ws)) if is_dict else tuple(ws))
     scalar = type(y) is tape.Variable and type(y.value) is np.float64
     if scalar:  # (the scalar branch of _reverse_rows reads no input values or structure)

@@ -23,6 +23,7 @@ from ._seeding import (
     _base,
     _chunk_size,
     _eye,
+    _floats,
     _leaves,
     _offsets,
     _one_direction,
@@ -230,26 +231,14 @@ def _hessian_numbers(f, x):
     is_dict = type(x) is dict
     vals = list(x.values()) if is_dict else x
     n = len(vals)
-    if not 1 <= n <= 2 or intercept_active():
+    if not 1 <= n <= 2 or intercept_active() or not _floats(vals):
         return None
-    for v in vals:  # (a loop: a generator costs a call per item)
-        tv = type(v)
-        if tv is not float and tv is not np.float64:
-            return None
-    l1, l2 = _tags.open_level(), _tags.open_level()
-    try:
+
+    def seeded(l1, l2):
         js = _jet.seeds(vals, l1, l2)
-        y = f(dict(zip(x, js)) if is_dict else tuple(js))
-        if type(y) is _jet.Jet and y._l2 == l2:  # the common case: a scalar Jet
-            H = y._hess()
-        else:  # a constant, a 0-d array, a hyper-dual: read as _hessian_jet reads it
-            ys, ytd = flatten(y)
-            if not ytd.is_leaf or np.shape(strip(ys[0])) != ():
-                raise ValueError("hessian needs f to return a scalar")
-            H = _hyperdual_read(ys[0], n, l1, l2, [np.float64(v) for v in vals])
-    finally:
-        _tags.close_level(l1)
-        _tags.close_level(l2)
+        return dict(zip(x, js)) if is_dict else tuple(js)
+
+    H = _on_jets(f, seeded, n, [np.float64(v) for v in vals])
     if is_dict:
         keys = list(x)
         return {a: {b: H[i, j, ...] for j, b in enumerate(keys)} for i, a in enumerate(keys)}
@@ -261,25 +250,26 @@ def _hessian_jet(f, xs, td, n):
     ``hessian(method="hyperdual")``'s answer from Python numbers; None for other inputs."""
     x0 = xs[0]
     if td.is_leaf and type(x0) is np.ndarray and x0.ndim == 1 and x0.dtype == np.float64:
-        make = "vector"
-    elif len(xs) == n and all(_packable(v) for v in xs):
-        make = "numbers"
-    else:
-        return None
+        return _on_jets(f, lambda l1, l2: _jet.JetVector(x0, l1, l2), n, xs)
+    if len(xs) == n and all(_packable(v) for v in xs):
+        floats = [float(v) for v in xs]
+        return _on_jets(f, lambda l1, l2: unflatten(td, _jet.seeds(floats, l1, l2)), n, xs)
+    return None
+
+
+def _on_jets(f, seeded, n: int, xs):
+    """The ``(n, n)`` Hessian of ``f`` at ``seeded(l1, l2)``, its argument on Jets of two
+    fresh levels (``xs``: the input leaves, for the zeros of a constant): a scalar Jet result reads its packed second derivatives, anything else
+    (a constant, a 0-d array, a hyper-dual) as ``_hyperdual_read`` reads it."""
     l1, l2 = _tags.open_level(), _tags.open_level()
     try:
-        if make == "vector":
-            arg = _jet.JetVector(x0, l1, l2)
-        else:
-            arg = unflatten(td, _jet.seeds([float(v) for v in xs], l1, l2))
-        y = f(arg)
+        y = f(seeded(l1, l2))
         if type(y) is _jet.Jet and y._l2 == l2:  # the common case: no pytree, a scalar
             return y._hess()
         ys, ytd = flatten(y)
         if not ytd.is_leaf or np.shape(strip(ys[0])) != ():
             raise ValueError("hessian needs f to return a scalar")
-        y = ys[0]
-        return _hyperdual_read(y, n, l1, l2, xs)
+        return _hyperdual_read(ys[0], n, l1, l2, xs)
     finally:
         _tags.close_level(l1)
         _tags.close_level(l2)

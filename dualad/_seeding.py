@@ -72,6 +72,16 @@ def _input(d: Dual) -> Dual:
     return d
 
 
+def _floats(items, ints: bool = False) -> bool:
+    """Every item a Python float or an np.float64 (``ints``: or an int): the numbers the
+    tuple and dict doors take. A loop: a generator costs a call per item."""
+    for v in items:
+        t = type(v)
+        if t is not float and t is not np.float64 and not (ints and t is int):
+            return False
+    return True
+
+
 def _packable(v) -> bool:
     t = type(v)
     return t is np.float64 or (t is np.ndarray and v.shape == () and v.dtype is _F64_DTYPE)

@@ -497,5 +497,4 @@ def stack(items):
     rec.arg_vars = (items,)
     rec.out = out
     rec.needs = (tuple(needs),)
-    rec.out_ids = (vid,)
     return _scalar_output(rec, vid, out, src._level, tp)

@@ -341,12 +341,12 @@ class ItemRecord(Record):
 
 
 class StackRecord(Record):
-    """``out = np.stack(items)`` of 0-d float values (the idiom that ends scalar code; ``args`` holds
-    them as Python floats): a
-    stack ``Record`` in every field, whose pull hands each item its column of the cotangent
-    as a number (a float for one row, a complex number for two, as ScalarRecords take them)
-    instead of the rule's split into arrays. ``tape._fast.stack`` makes it; as on a
-    ``ScalarRecord``, ``id`` is the output's id and ``out_refs`` is empty."""
+    """``out = np.stack(items)`` of 0-d float values (the idiom that ends scalar code): a
+    stack ``Record`` in every field (``args`` holds the items as Python floats), whose pull
+    hands each item its column of the cotangent as a number (a float for one row, a complex
+    number for two, as ScalarRecords take them) instead of the rule's split into arrays.
+    ``tape._fast.stack`` makes it; as on a ``ScalarRecord``, ``id`` is the output's id (and
+    ``out_ids`` read off it) and ``out_refs`` is empty."""
 
     __slots__ = ()
     kwargs = {}  # noqa: RUF012 (shared and never mutated)
@@ -354,11 +354,9 @@ class StackRecord(Record):
     out_refs = ()
 
     release = Record._release_values  # kwargs is a shared class attribute here
+    out_ids = ScalarRecord.out_ids
     live_out = ScalarRecord.live_out
-
-    def bind_one(self, v) -> None:
-        self.id = v._id
-        self.out_ids = (v._id,)
+    bind_one = ScalarRecord.bind_one
 
     def pull(self, ob, bars: dict, state: SweepState) -> None:
         if self.args is None:

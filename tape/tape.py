@@ -13,6 +13,7 @@ from dualad import _tags
 from dualad._backend import as_float_leaf
 from dualad._numpy import np
 from dualad._pytree import flatten, unflatten
+from dualad._seeding import _floats
 
 from .record import ScalarRecord
 from .sweep import sweep
@@ -100,7 +101,7 @@ class Tape:
             self._watched.append(var)
             return var
         tx = type(x)
-        if (tx is list or tx is tuple) and _numbers(x):
+        if (tx is list or tx is tuple) and _floats(x):
             # numbers (grad at a tuple or dict of them): the scalar records' floats, no pytree
             out = [Variable._new(float(v), self._level, None, self) for v in x]
             self._watched.extend(out)
@@ -255,15 +256,6 @@ class Tape:
         return "\n".join(lines)
 
     __repr__ = __str__
-
-
-def _numbers(items) -> bool:
-    """Every item a Python float or an np.float64 (a loop: a generator costs more)."""
-    for v in items:
-        tv = type(v)
-        if tv is not float and tv is not np.float64:
-            return False
-    return True
 
 
 def _describe(x) -> str:

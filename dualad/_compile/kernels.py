@@ -291,15 +291,22 @@ class Kernels:
 
         return vg
 
-    def direct_value_and_grad_numbers(self):
-        """``vg(items) -> (value, grads)`` for a tuple or list of numbers (every input 0-d),
-        the kernel's float parameters filled directly; None where that does not apply."""
+    def _numbers_entry(self):
+        """The gradient kernel's machine-code entry point where every input is a number (its
+        float parameters filled directly), the program has no constant arrays and no guards;
+        else None."""
         if not self.shapes or any(s != () for s in self.shapes) or self.low.consts:
             return None
         if self.low.guards:
             return None
-        fn = self._kernel("grad")
-        ep = next(iter(fn.overloads.values())).entry_point
+        return next(iter(self._kernel("grad").overloads.values())).entry_point
+
+    def direct_value_and_grad_numbers(self):
+        """``vg(items) -> (value, grads)`` for a tuple or list of numbers (every input 0-d),
+        the kernel's float parameters filled directly; None where that does not apply."""
+        ep = self._numbers_entry()
+        if ep is None:
+            return None
         f64, arr = np.float64, np.asarray  # (a float to a 0-d array: asarray is the cheapest)
         if self.n_in == 2:  # the common pair, unrolled
 
@@ -320,9 +327,9 @@ class Kernels:
         this order, or None from ``door`` for any other dict (the general path then); None
         where the direct call does not apply. The function is generated for ``keys``:
         values read by key, one type test each, the result dict built as a literal."""
-        if self.direct_value_and_grad_numbers() is None or len(keys) != self.n_in:
+        ep = self._numbers_entry()
+        if ep is None or len(keys) != self.n_in:
             return None
-        ep = next(iter(self._kernel("grad").overloads.values())).entry_point
         n = len(keys)
         names = [f"k{i}" for i in range(n)]
         vals = [f"v{i}" for i in range(n)]

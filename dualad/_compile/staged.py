@@ -264,7 +264,7 @@ class Staged(Kernels):
     def direct_value_and_grad(self, example):
         return None
 
-    def direct_value_and_grad_numbers(self):
+    def _numbers_entry(self):  # no direct calls on numbers or dicts: the stages run in turn
         return None
 
     def jacobian_leaf(self, leaves):
