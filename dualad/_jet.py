@@ -24,6 +24,7 @@ from dualad._numpy import np
 
 from . import _tags
 from ._alias import INPUT
+from ._kernels import _FALLBACK, KERNELS, OUT
 from ._ops import ArrayOps
 from ._scalar import meta
 from .dual import Dual
@@ -145,98 +146,232 @@ def _generic(func, args, kwargs):
 def _rule(func, args, src: Jet):
     """``func(*args)`` by the chain rule from the table's partial lines, or None."""
     rule = RULES.get(func)
-    if rule is None or rule.partials is None or not 1 <= len(args) <= 2:
+    if rule is None:
         return None
-    jets, vals = [], []
-    for a in args:
-        t = type(a)
-        if t is Jet:
-            if a._l2 != src._l2:
-                return None
-            jets.append(len(vals))
-            vals.append(a._p)
-        elif t in _REAL:
-            vals.append(float(a))
-        else:
-            return None
     parts = rule.partials
-    for i in jets:
-        if parts[i] is None:
+    if parts is None:
+        return None
+    nargs = len(args)
+    if nargs == 1:
+        if args[0] is not src:
             return None
+        return _unary(func, parts[0], src)
+    if nargs != 2:
+        return None
+    a, b = args
+    l2 = src._l2
+    if type(a) is Jet:
+        if a._l2 != l2 or parts[0] is None:
+            return None
+        va = a._p
+    elif type(a) in _REAL:
+        va, a = float(a), None
+    else:
+        return None
+    if type(b) is Jet:
+        if b._l2 != l2 or parts[1] is None:
+            return None
+        vb = b._p
+    elif type(b) in _REAL:
+        vb, b = float(b), None
+    else:
+        return None
     pyop = _PYOPS.get(func)
-    if pyop is not None and len(vals) == 2:  # + - * / on floats: IEEE, NumPy's bits
+    if pyop is not None:  # + - * / on floats: IEEE, NumPy's bits
         try:
-            out = float(pyop(vals[0], vals[1]))
+            out = float(pyop(va, vb))
         except ZeroDivisionError:  # NumPy's inf or nan, and its warning: the generic path
             return None
     else:
-        out = func(*vals)
+        out = func(va, vb)
         if type(out) is not np.float64:
             return None
         out = float(out)
     if out - out:  # inf or nan: the generic path (its guards and warnings)
         return None
-    # first partials on floats
-    first = []
-    for i in jets:
-        p = parts[i]
-        p = 1.0 if p is ONE else -1.0 if p is NEG else float(p(out, *vals))
-        if p - p:  # an infinite or NaN partial: the generic path's guards
+    if a is None:
+        return _one_jet(parts[1], 1, out, va, vb, b)
+    if b is None:
+        return _one_jet(parts[0], 0, out, va, vb, a)
+    return _two_jets(parts, out, va, vb, a, b)
+
+
+def _first(p, out, vals):
+    """A first partial as a float: the table's line on the arguments' floats."""
+    return 1.0 if p is ONE else -1.0 if p is NEG else float(p(out, *vals))
+
+
+def _second(p, out, first_dot, dvals):
+    """The table's partial line ``p`` on packed Duals (``dvals``; the output's tangent
+    ``first_dot``): its packed tangent, the second partials (0.0: none); None where the line
+    leaves the packed path."""
+    mt = _METAS[0] if type(first_dot) is float else _METAS[1]
+    out_d = _NEW(Dual)
+    out_d._p, out_d._dot, out_d._m = out, first_dot, mt
+    r = p(out_d, *dvals)
+    if type(r) is Dual and r._m[0] == _LV:
+        if type(r._p) is not float:  # left the packed path: the generic one answers
             return None
-        first.append(p)
-    # second partials: the partial lines on packed Duals, one direction per Jet argument
-    m = len(jets)
-    second = None  # second[j] = (d p_j / d arg_0, d p_j / d arg_1); None: all zero
-    for j, i in enumerate(jets):
-        p = parts[i]
-        if p is ONE or p is NEG:  # linear in this argument (add, subtract): nothing to do
-            continue
-        if second is None:  # the packed Duals, made once and only when a line needs them
-            seeds, mt = _SEEDS[m - 1], _METAS[m - 1]
-            dvals = list(vals)
-            for jj, ii in enumerate(jets):
-                d = _NEW(Dual)  # a packed scalar: the three slots scalar code reads
-                d._p, d._dot, d._m = vals[ii], seeds[jj], mt
-                dvals[ii] = d
-            out_d = _NEW(Dual)
-            out_d._p, out_d._m = out, mt
-            out_d._dot = first[0] * seeds[0] + (first[1] * seeds[1] if m == 2 else 0.0)
-            second = [(0.0, 0.0)] * m
-        r = p(out_d, *dvals)
-        if type(r) is Dual and r._m[0] == _LV:
-            if type(r._p) is not float:  # left the packed path: the generic one answers
-                return None
-            d = r._dot
-            if d is not None:
-                second[j] = (float(d), 0.0) if m == 1 else (d.real, d.imag)
-    # the chain rule
-    n = src._n
-    g_out = 0.0
-    h_out = [0.0] * len(src._h)
-    for j, i in enumerate(jets):
-        a = args[i]
-        g_out = g_out + first[j] * a._g
-        for e, he in enumerate(a._h):
-            h_out[e] += first[j] * he
-    for j, i in enumerate(jets if second is not None else ()):
-        gj = args[i]._g
-        for k, i2 in enumerate(jets):
-            pjk = second[j][k]
-            if pjk == 0.0:
-                continue
-            gk = args[i2]._g
-            if n == 1:
-                h_out[0] += pjk * gj * gk
-            else:
-                h_out[0] += pjk * gj.real * gk.real
-                h_out[1] += pjk * gj.real * gk.imag
-                h_out[2] += pjk * gj.imag * gk.imag
-    if g_out - g_out:
+        d = r._dot
+        return 0.0 if d is None else d
+    return 0.0
+
+
+def _packed(v: float, seed, mt):
+    d = _NEW(Dual)  # a packed scalar: the three slots scalar code reads
+    d._p, d._dot, d._m = v, seed, mt
+    return d
+
+
+def _unary(func, p, a: Jet):
+    """``func(a)`` for a one-argument rule with partial line ``p``."""
+    if p is None:
         return None
-    for v in h_out:
-        if v - v:
+    x = a._p
+    kern = KERNELS.get(func)
+    if kern is not None:  # NumPy's bits and the table's partial, on floats
+        prim, part = kern
+        try:
+            out = prim(x)
+            p1 = (
+                out
+                if part is OUT
+                else 1.0
+                if part is ONE
+                else -1.0
+                if part is NEG
+                else part(out, x)
+            )
+        except _FALLBACK:
             return None
-    return Jet(out, g_out, tuple(h_out), n, src._l1, src._l2)
+    else:
+        out = func(x)
+        if type(out) is not np.float64:
+            return None
+        out = float(out)
+        p1 = _first(p, out, (x,))
+    if out - out or p1 - p1:  # inf or nan: the generic path (its guards and warnings)
+        return None
+    s = 0.0
+    if p is not ONE and p is not NEG:
+        s = _second(p, out, p1, (_packed(x, 1.0, _METAS[0]),))
+        if s is None:
+            return None
+        s = float(s)
+    return _chain1(out, p1, s, a)
+
+
+def _one_jet(p, i: int, out: float, va: float, vb: float, a: Jet):
+    """A binary rule with one Jet argument ``a`` (at ``i``; the other a constant)."""
+    vals = (va, vb)
+    p1 = _first(p, out, vals)
+    if p1 - p1:  # an infinite or NaN partial: the generic path's guards
+        return None
+    s = 0.0
+    if p is not ONE and p is not NEG:
+        d = _packed(vals[i], 1.0, _METAS[0])
+        s = _second(p, out, p1, (d, vb) if i == 0 else (va, d))
+        if s is None:
+            return None
+        s = float(s)
+    return _chain1(out, p1, s, a)
+
+
+def _chain1(out: float, p1: float, s: float, a: Jet):
+    """The Jet of ``out = f(a)``: f' = ``p1``, f'' = ``s``."""
+    g, h = a._g, a._h
+    gout = p1 * g
+    if a._n == 1:
+        h0 = p1 * h[0]
+        if s != 0.0:
+            h0 += s * g * g
+        hout = (h0,)
+        if gout - gout or h0 - h0:
+            return None
+    else:
+        h0, h1, h2 = p1 * h[0], p1 * h[1], p1 * h[2]
+        if s != 0.0:
+            gr, gi = g.real, g.imag
+            h0 += s * gr * gr
+            h1 += s * gr * gi
+            h2 += s * gi * gi
+        hout = (h0, h1, h2)
+        if gout - gout or h0 - h0 or h1 - h1 or h2 - h2:
+            return None
+    j = _NEW(Jet)
+    j._p, j._g, j._h, j._n, j._l1, j._l2 = out, gout, hout, a._n, a._l1, a._l2
+    return j
+
+
+def _two_jets(parts, out: float, va: float, vb: float, a: Jet, b: Jet):
+    """A binary rule on two Jets: the second partials from the partial lines on Duals packed
+    along two directions (one per argument)."""
+    pa, pb = parts
+    vals = (va, vb)
+    fa, fb = _first(pa, out, vals), _first(pb, out, vals)
+    if fa - fa or fb - fb:
+        return None
+    saa = sab = sba = sbb = 0.0
+    la = pa is not ONE and pa is not NEG
+    lb = pb is not ONE and pb is not NEG
+    if la or lb:
+        mt = _METAS[1]
+        dvals = (_packed(va, 1 + 0j, mt), _packed(vb, 1j, mt))
+        first_dot = fa * (1 + 0j) + fb * 1j
+        if la:
+            r = _second(pa, out, first_dot, dvals)
+            if r is None:
+                return None
+            saa, sab = (float(r), 0.0) if type(r) is not complex else (r.real, r.imag)
+        if lb:
+            r = _second(pb, out, first_dot, dvals)
+            if r is None:
+                return None
+            sba, sbb = (float(r), 0.0) if type(r) is not complex else (r.real, r.imag)
+    ga, gb, ha, hb, n = a._g, b._g, a._h, b._h, a._n
+    gout = fa * ga + fb * gb
+    if gout - gout:
+        return None
+    # H = fa Ha + fb Hb + sum over argument pairs (j, k) of s_jk g_j g_k^T, in that order
+    gar, gai, gbr, gbi = ga.real, ga.imag, gb.real, gb.imag  # (a float's imag is 0)
+    h0 = fa * ha[0] + fb * hb[0]
+    if n == 1:
+        if saa != 0.0:
+            h0 += saa * gar * gar
+        if sab != 0.0:
+            h0 += sab * gar * gbr
+        if sba != 0.0:
+            h0 += sba * gbr * gar
+        if sbb != 0.0:
+            h0 += sbb * gbr * gbr
+        if h0 - h0:
+            return None
+        hout = (h0,)
+    else:
+        h1 = fa * ha[1] + fb * hb[1]
+        h2 = fa * ha[2] + fb * hb[2]
+        if saa != 0.0:
+            h0 += saa * gar * gar
+            h1 += saa * gar * gai
+            h2 += saa * gai * gai
+        if sab != 0.0:
+            h0 += sab * gar * gbr
+            h1 += sab * gar * gbi
+            h2 += sab * gai * gbi
+        if sba != 0.0:
+            h0 += sba * gbr * gar
+            h1 += sba * gbr * gai
+            h2 += sba * gbi * gai
+        if sbb != 0.0:
+            h0 += sbb * gbr * gbr
+            h1 += sbb * gbr * gbi
+            h2 += sbb * gbi * gbi
+        if h0 - h0 or h1 - h1 or h2 - h2:
+            return None
+        hout = (h0, h1, h2)
+    j = _NEW(Jet)
+    j._p, j._g, j._h, j._n, j._l1, j._l2 = out, gout, hout, n, a._l1, a._l2
+    return j
 
 
 def seeds(values, l1: int, l2: int) -> list:

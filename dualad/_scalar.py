@@ -460,24 +460,19 @@ def stack(items, level: int):
         return None
     src, values, dots = ops
     k, n = src._m[1], len(values)
-    if k == 2:  # complex pairs: two rows of Python floats, one array
-        dot = np.array(
-            (
-                [0.0 if d is None else d.real for d in dots],
-                [0.0 if d is None else d.imag for d in dots],
-            )
-        )
+    if k == 2:  # complex pairs: the values and two rows of Python floats, one array
+        for d in dots:
+            values.append(0.0 if d is None else d.real)
+        for d in dots:
+            values.append(0.0 if d is None else d.imag)
+        buf = np.array(values, dtype=np.float64)
+        p, dot = buf[:n], buf[n:].reshape(2, n)
     else:  # floats (k = 1) or (k,) arrays
+        p = np.array(values, dtype=np.float64)
         dot = np.zeros((k, n))
         for j, d in enumerate(dots):
             if d is not None:
                 dot[:, j] = d
     r = _NEW(type(src))
-    r._p, r._dot, r._m, r._owns, r._pk = (
-        np.array(values, dtype=np.float64),
-        dot,
-        src._m,
-        False,
-        None,
-    )
+    r._p, r._dot, r._m, r._owns, r._pk = p, dot, src._m, False, None
     return r

@@ -120,3 +120,25 @@ def test_under_interception_the_hyperdual_form_answers():
 
 def _f_plain(x):
     return (x[0] ** 2) * x[0] + np.sin(x[1]) * x[0] * (x[1] * 2)
+
+
+def _unary_cases():
+    from dualad._kernels import KERNELS
+
+    # every scalar kernel (the Jet's value and first partial), and rules without a kernel
+    return sorted({*KERNELS, np.deg2rad, np.log1p, np.sign, np.rint}, key=lambda u: u.__name__)
+
+
+@pytest.mark.parametrize("u", _unary_cases(), ids=lambda u: u.__name__)
+def test_each_unary_rule_on_jets(u):
+    shift = 1.6 if u is np.arccosh else 0.0  # a point inside the domain
+
+    def f(x):
+        return u(0.4 * x[0] - 0.1 * x[1] + shift) * x[1] + u(x[1] * 0.3 + shift)
+
+    H = dualad.hessian(f, V)
+    np.testing.assert_allclose(H, dualad.hessian(f, V, method="hyperdual"), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(H, central_hessian(f, V), rtol=1e-5, atol=1e-6)
+    g = lambda t: u(0.4 * t - 0.2 + shift) ** 2  # noqa: E731 (one number: n = 1)
+    h1 = dualad.hessian(g, 0.7)
+    np.testing.assert_allclose(h1, dualad.hessian(g, 0.7, method="hyperdual"), rtol=1e-12, atol=1e-15)
