@@ -132,7 +132,7 @@ def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
         p0 = prim[0]
         pshape = tuple(np.shape(p0))
         seed = np.float64(1.0) if type(p0) is np.float64 else np.ones_like(p0, shape=(1,) + pshape)
-        bars = t.cotangents(ys, [seed], ws)
+        bars = t.cotangents(ys, [seed], ws, release=True)
         t.close()
         return (
             prim,
@@ -199,7 +199,7 @@ def vjp(f: Callable, x: Any, u: Any, *, intercept: bool = False) -> tuple[Any, A
         y = f(unflatten(td, ws))
     ys, ytd = flatten(y)
     seeds = _one_direction([tape.value_of(yi) for yi in ys], ytd, u, "u")
-    bars = t.cotangents(ys, seeds, ws)
+    bars = t.cotangents(ys, seeds, ws, release=True)
     t.close()
     return unflatten(ytd, [tape.value_of(yi) for yi in ys]), unflatten(
         td, [b[0, ...] for b in bars]

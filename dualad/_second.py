@@ -97,7 +97,7 @@ def _grad_of_duals(f, xs, td, dots, single):
         if not ytd.is_leaf or np.shape(p0) != ():
             raise ValueError("hvp/hessian need f to return a scalar")
         seed = np.ones_like(p0, shape=(1,))
-        bars = t.cotangents(ys, [seed], ws)
+        bars = t.cotangents(ys, [seed], ws, release=True)
         t.close()
         return [_read(b[0], level, k)[1] for b in bars]
     finally:

@@ -230,7 +230,7 @@ def _reverse(f: Callable, x: np.ndarray, c: Coloring):
     prim = np.asarray(tape.value_of(y))
     seeds = np.zeros((k, prim.size), dtype=prim.dtype)
     seeds[c.colors, np.arange(prim.size)] = 1.0
-    (bar,) = t.cotangents([y], [seeds.reshape((k,) + prim.shape)], [w])
+    (bar,) = t.cotangents([y], [seeds.reshape((k,) + prim.shape)], [w], release=True)
     t.close()
     return prim, np.reshape(bar, (k, -1))  # (k, n)
 

@@ -155,7 +155,7 @@ class Tape:
                 raise ValueError(f"seed shape {np.shape(seed)} differs from y's {np.shape(yval)}")
             s = np.reshape(seed, (1,) + tuple(np.shape(yval)))
         leaves, td = flatten(xs)
-        bars = self.cotangents([y0], [s], leaves)
+        bars = self.cotangents([y0], [s], leaves, release=not self.persistent)
         if not self.persistent:
             self.release()
         return unflatten(td, [b[0, ...] for b in bars])
@@ -165,11 +165,13 @@ class Tape:
         """The nesting level of this tape's Variables (higher levels unwrap first)."""
         return self._level
 
-    def cotangents(self, ys, seeds, xs) -> list:
+    def cotangents(self, ys, seeds, xs, release: bool = False) -> list:
         """Batched cotangents ``(m,) + x.shape`` of the Variables ``xs`` for the outputs
         ``ys`` seeded with ``seeds`` (each ``(m,) + y.shape``; a NumPy scalar for a 0-d y
         and m = 1): the one reverse sweep behind ``gradient`` and dualad's grad, vjp,
-        jacobian and hvp. Zeros where an x is not reached.
+        jacobian and hvp. Zeros where an x is not reached. ``release=True`` frees each
+        record as soon as it is pulled (the arrays it holds go while the sweep goes on, so
+        the peak memory is lower): for the last sweep of a tape.
 
         >>> import numpy as np, tape
         >>> with tape.Tape(persistent=True) as t:
@@ -198,7 +200,11 @@ class Tape:
             pairs = [(y, s) for y, s in zip(ys, seeds) if isinstance(y, Variable)]
             roots = [y for y, _ in pairs if y._level == level]
             rseeds = [s for y, s in pairs if y._level == level]
-        bars = sweep(roots, rseeds, xs, records=self._records) if roots else [None] * len(xs)
+        bars = (
+            sweep(roots, rseeds, xs, release=release, records=self._records)
+            if roots
+            else [None] * len(xs)
+        )
         for b in bars:
             if b is None:
                 break

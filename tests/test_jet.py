@@ -139,6 +139,8 @@ def test_each_unary_rule_on_jets(u):
     H = dualad.hessian(f, V)
     np.testing.assert_allclose(H, dualad.hessian(f, V, method="hyperdual"), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(H, central_hessian(f, V), rtol=1e-5, atol=1e-6)
-    g = lambda t: u(0.4 * t - 0.2 + shift) ** 2  # noqa: E731 (one number: n = 1)
+    g = lambda t: u(0.4 * t - 0.2 + shift) ** 2
     h1 = dualad.hessian(g, 0.7)
-    np.testing.assert_allclose(h1, dualad.hessian(g, 0.7, method="hyperdual"), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        h1, dualad.hessian(g, 0.7, method="hyperdual"), rtol=1e-12, atol=1e-15
+    )
