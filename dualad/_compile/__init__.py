@@ -221,13 +221,9 @@ class Compiled:
         elif tx is tuple or tx is list:
             fast = self._fast_numbers
             if fast is not None and fast[0] is tx and len(x) == fast[1]:
-                for v in x:
-                    t = type(v)
-                    if t is not float and t is not np.float64:
-                        break
-                else:  # numbers: the kernel's float parameters
-                    y, gs = fast[2](x)
-                    return y, tx(gs)
+                res = fast[2](x)  # None unless every item is a float
+                if res is not None:
+                    return res
         elif tx is dict:
             door = self._fast_dict  # generated for the keys of the last dict of numbers
             if door is not None:
@@ -260,13 +256,14 @@ class Compiled:
             y, gs = var.kernels.value_and_grad(leaves)
             td = p.in_td
             if td.kind in ("tuple", "list", "dict") and all(c.is_leaf for c in td.children):
-                vg = var.kernels.direct_value_and_grad_numbers()
+                kind = tuple if td.kind == "tuple" else list
+                vg = var.kernels.direct_value_and_grad_numbers(kind)
                 if vg is None:
                     pass
                 elif td.kind == "dict":  # keys in this order (another order: another variant)
                     self._fast_dict = var.kernels.direct_value_and_grad_dict(td.meta)
                 else:
-                    self._fast_numbers = (tuple if td.kind == "tuple" else list, len(leaves), vg)
+                    self._fast_numbers = (kind, len(leaves), vg)
         else:
             y = _scalar_out(p)
             fn = var.replay.vjp_fn()

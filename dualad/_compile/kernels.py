@@ -20,7 +20,6 @@ from .trace import NotCompilable
 
 #: Array results of at least this many elements are allocated by the caller (NumPy's
 #: allocator) and passed in; smaller ones inside the kernel (one argument less to unbox).
-_PASSED = 1 << 14
 
 
 class Kernels:
@@ -43,6 +42,7 @@ class Kernels:
         self.jac_plan = None
         self.failed: dict = {}  # kind -> why its kernel did not compile
         self.outspec: dict = {}  # (kind, lanes) -> sizes of the array outputs it is passed
+        self.outpos: dict = {}  # (kind, lanes) -> their places in the kernel's result
         self.value_fn = self._kernel("value")  # compile now: errors show at compile()
 
     def summary(self) -> str:
@@ -127,20 +127,18 @@ class Kernels:
                 for j, item in enumerate(v):
                     stores.append(("set", name, j, None, item))
                 results.append(name)
-            elif type(v) is X and v.dom is not None and v.dom >= _PASSED:
-                # NumPy's allocator reuses large blocks; a fresh one inside the kernel would
-                # fault in its pages on every call (a fifth of a 10^6-element JVP)
+            elif type(v) is X and v.dom is not None:
+                # passed in by the caller: NumPy's allocator reuses large blocks (a fresh one
+                # inside the kernel would fault in its pages on every call, a fifth of a
+                # 10^6-element JVP), and a small one costs Numba an allocation and a boxing
+                # (0.4 us of a 1 us gradient)
                 outparams.append((name, v.dom))
                 stores.append(("set", name, 0, v.dom, v))
                 results.append(name)
-            elif type(v) is X and v.dom is not None:  # small: allocated in the kernel
-                pre.append(f"{name} = np.empty({v.dom})")
-                stores.append(("set", name, 0, v.dom, v))
+            else:  # a scalar: a float local
+                pre.append(f"{name} = 0.0")
+                stores.append(("set", name, None, None, v))
                 results.append(name)
-            else:
-                pre.append(f"{name} = np.empty(1)")
-                stores.append(("set", name, 0, None, v))
-                results.append(f"{name}[0]")
 
         outs = [(v, s) for v, s in low.outs]
         for k, (v, shape) in enumerate(outs):
@@ -187,20 +185,27 @@ class Kernels:
         body = schedule(stores, guard_nodes)
         params = self._params(extra) + [n for n, _ in outparams]
         self.outspec[(kind, lanes)] = tuple(d for _, d in outparams)
+        # the arrays passed in are not returned (boxing one costs Numba as much as making
+        # it): a 0.0 stands in their place, and _call puts the caller's array there
+        pos = tuple(results.index(n) for n, _ in outparams)
+        for i in pos:
+            results[i] = "0.0"
+        self.outpos[(kind, lanes)] = pos
         src = HEADER + "\n\n" + DECOR + f"def kernel({', '.join(params)}):\n"
         src += "".join(f"    {ln}\n" for ln in pre + body)
         src += f"    return ({', '.join(results)},)\n"
         return src, params
 
     def _grad_stores(self, adj, prefix, pre, stores, results, outparams=None):
-        """Adjoint stores into ``<prefix><k>`` per input. With ``outparams``, an input read
-        once, whole, gets its adjoint written (not added) into an array the caller passes."""
+        """Adjoint stores into ``<prefix><k>`` per input. With ``outparams``, an array input's
+        adjoint goes into an array the caller passes: written where the input is read once,
+        whole, else zeroed and added into."""
         low = self.low
         for k, (name, size, shape) in enumerate(low.inputs):
             gname = f"{prefix}{k}"
             mine = [(key, bar) for key, bar in adj.items() if key[0] == name]
             whole = len(mine) == 1 and mine[0][0][1:] == (0, size)
-            if outparams is not None and size >= _PASSED and whole:
+            if outparams is not None and shape != () and whole:
                 bar = mine[0][1]
                 if type(bar) is not X or bar.dom is None:
                     bar = _bcast(bar, size)
@@ -208,7 +213,11 @@ class Kernels:
                 stores.append(("set", gname, 0, size, bar))
                 results.append(gname)
                 continue
-            pre.append(f"{gname} = 0.0" if shape == () else f"{gname} = np.zeros({size})")
+            if outparams is not None and shape != ():  # passed in (see out_store), zeroed here
+                outparams.append((gname, size))
+                pre.append(f"{gname}[:] = 0.0")
+            else:
+                pre.append(f"{gname} = 0.0" if shape == () else f"{gname} = np.zeros({size})")
             for (arr, off, dom), bar in adj.items():
                 if arr != name:
                     continue
@@ -228,8 +237,17 @@ class Kernels:
             out.append(v)
         return out + self.low.consts if self.low.consts else out
 
-    def _out_arrays(self, key) -> list:
-        return [np.empty(d) for d in self.outspec[key]]
+    def _call(self, fn, key, *args):
+        """``fn(*args)`` with the kernel's output arrays passed in (see ``_source``): its
+        result tuple, those arrays in their places."""
+        outs = [np.empty(d) for d in self.outspec[key]]
+        res = fn(*args, *outs)
+        if not outs:
+            return res
+        res = list(res)
+        for i, a in zip(self.outpos[key], outs):
+            res[i] = a
+        return res
 
     def _check(self, res, n_before: int):
         from .replay import Stale
@@ -253,7 +271,7 @@ class Kernels:
         return out
 
     def value(self, leaves):
-        res = self.value_fn(*self._args(leaves), *self._out_arrays(("value", 1)))
+        res = self._call(self.value_fn, ("value", 1), *self._args(leaves))
         self._check(res, len(self.low.outs))
         return self._outs(res)
 
@@ -278,8 +296,8 @@ class Kernels:
             def vg(x):
                 if x.strides != strides:
                     x = contiguous(x)
-                r = ep(x, empty(n))
-                return f64(r[0]), r[1]
+                g = empty(n)
+                return f64(ep(x, g)[0]), g
 
             return vg
 
@@ -301,9 +319,11 @@ class Kernels:
             return None
         return next(iter(self._kernel("grad").overloads.values())).entry_point
 
-    def direct_value_and_grad_numbers(self):
-        """``vg(items) -> (value, grads)`` for a tuple or list of numbers (every input 0-d),
-        the kernel's float parameters filled directly; None where that does not apply."""
+    def direct_value_and_grad_numbers(self, kind=tuple):
+        """``vg(items) -> (value, grads)`` for a ``kind`` (tuple or list) of numbers (every
+        input 0-d): the kernel's float parameters filled directly, the gradients as a
+        ``kind`` of 0-d arrays; ``vg`` gives None for items other than Python or NumPy
+        floats (the general path then). None where the direct call does not apply."""
         ep = self._numbers_entry()
         if ep is None:
             return None
@@ -311,14 +331,23 @@ class Kernels:
         if self.n_in == 2:  # the common pair, unrolled
 
             def vg2(items):
-                r = ep(*items)
-                return f64(r[0]), [arr(r[1]), arr(r[2])]
+                a, b = items
+                ta, tb = type(a), type(b)
+                if (ta is float or ta is f64) and (tb is float or tb is f64):
+                    r = ep(a, b)
+                    g = arr(r[1]), arr(r[2])
+                    return f64(r[0]), (g if kind is tuple else list(g))
+                return None
 
             return vg2
 
         def vg(items):
+            for v in items:
+                t = type(v)
+                if t is not float and t is not f64:
+                    return None
             r = ep(*items)
-            return f64(r[0]), [arr(g) for g in r[1:]]
+            return f64(r[0]), kind(arr(g) for g in r[1:])
 
         return vg
 
@@ -355,7 +384,7 @@ class Kernels:
 
     def value_and_grad(self, leaves):
         fn = self.fns.get(("grad", 1)) or self._kernel("grad")
-        res = fn(*self._args(leaves), *self._out_arrays(("grad", 1)))
+        res = self._call(fn, ("grad", 1), *self._args(leaves))
         n = self.n_in
         if self.low.guards:
             self._check(res, 1 + n)
@@ -367,7 +396,7 @@ class Kernels:
 
     def jvp(self, leaves, vs):
         fn = self._kernel("jvp")
-        res = fn(*self._args(leaves), *self._dirs(vs), *self._out_arrays(("jvp", 1)))
+        res = self._call(fn, ("jvp", 1), *self._args(leaves), *self._dirs(vs))
         n = len(self.low.outs)
         self._check(res, 2 * n)
         outs = self._outs(res[:n])
@@ -392,7 +421,7 @@ class Kernels:
         if plan[0] is None:
             return None
         fn, d, n, jshape = plan
-        res = fn(*self._args(leaves), d, *self._out_arrays(("jvp", n)))
+        res = self._call(fn, ("jvp", n), *self._args(leaves), d)
         if self.low.guards:
             self._check(res, 1 + n)
         cols = res[1 : 1 + n]
@@ -418,7 +447,7 @@ class Kernels:
                     dirs.append(float(blk[0, 0]) if lanes == 1 else np.ascontiguousarray(blk[:, 0]))
                 else:
                     dirs.append(blk[0] if lanes == 1 else blk)
-            res = fn(*args, *dirs, *self._out_arrays(("jvp", lanes)))
+            res = self._call(fn, ("jvp", lanes), *args, *dirs)
             self._check(res, n_out * (1 + lanes))
             for j in range(min(lanes, k - start)):
                 tans = self._outs(res[n_out * (1 + j) : n_out * (2 + j)])
