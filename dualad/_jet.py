@@ -158,24 +158,12 @@ def _rule(func, args, src: Jet):
         return _unary(func, parts[0], src)
     if nargs != 2:
         return None
-    a, b = args
     l2 = src._l2
-    if type(a) is Jet:
-        if a._l2 != l2 or parts[0] is None:
-            return None
-        va = a._p
-    elif type(a) in _REAL:
-        va, a = float(a), None
-    else:
+    opa, opb = _operand(args[0], parts[0], l2), _operand(args[1], parts[1], l2)
+    if opa is None or opb is None:
         return None
-    if type(b) is Jet:
-        if b._l2 != l2 or parts[1] is None:
-            return None
-        vb = b._p
-    elif type(b) in _REAL:
-        vb, b = float(b), None
-    else:
-        return None
+    va, a = opa
+    vb, b = opb
     pyop = _PYOPS.get(func)
     if pyop is not None:  # + - * / on floats: IEEE, NumPy's bits
         try:
@@ -194,6 +182,14 @@ def _rule(func, args, src: Jet):
     if b is None:
         return _one_jet(parts[0], 0, out, va, vb, a)
     return _two_jets(parts, out, va, vb, a, b)
+
+
+def _operand(v, part, l2: int):
+    """``(float value, the Jet or None for a constant)`` of one argument, or None where the
+    rule cannot take it (another hessian call's Jet, no partial line, not a real number)."""
+    if type(v) is Jet:
+        return (v._p, v) if v._l2 == l2 and part is not None else None
+    return (float(v), None) if type(v) in _REAL else None
 
 
 def _first(p, out, vals):
