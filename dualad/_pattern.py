@@ -35,7 +35,8 @@ from dualad._numpy import np
 
 def _dedupe(d: np.ndarray, n: int) -> np.ndarray:
     """Rows of ``d`` with repeated entries and padding squeezed out (width = largest set).
-    ``d`` is the caller's own (a fresh concatenation): it may be written."""
+    ``d`` is the caller's own (a fresh concatenation): it may be written (one wide row, a
+    full reduction, is only read)."""
     w = d.shape[1]
     if w <= 1:
         return d
@@ -55,17 +56,19 @@ def _dedupe(d: np.ndarray, n: int) -> np.ndarray:
                 d[hit, j] = n
         if dup is None:
             return d
-        empty = (d == n).all(axis=0)  # sentinels may sit anywhere in a row: drop only
-        if not empty.any():  # columns that are empty everywhere
+        # sentinels may sit anywhere in a row: drop only columns that are empty everywhere
+        # (column by column: a reduction along axis 0 of a narrow array is ~6x slower)
+        keep = [j for j in range(w) if not (d[:, j] == n).all()]
+        if len(keep) == w:
             return d
-        return np.ascontiguousarray(d[:, ~empty])
+        return d[:, keep]  # (a fancy index: a fresh contiguous array)
     d = np.sort(d, axis=1)
     dup = d[:, 1:] == d[:, :-1]
     if dup.any():
         tail = d[:, 1:]
         tail[dup] = n
         d.sort(axis=1)
-    w = int((d != n).sum(axis=1).max()) if d.shape[0] else 0
+    w = int(_row_counts(d != n).max()) if d.shape[0] else 0
     return np.ascontiguousarray(d[:, :w])
 
 
@@ -167,6 +170,9 @@ class Pattern:
     # -- indexing -----------------------------------------------------------------------------
     def __getitem__(self, key):
         key = _plain_key(key)
+        if type(key) is slice and len(self.shape) == 1:  # x[1:], x[:-1]: the rows' own view
+            return Pattern(self.value[key], self.deps[key], self.n, view=True)  # (deps are
+            # never written in place: every writer makes its own array)
         rows = np.arange(self.size).reshape(self.shape)[key]
         return Pattern(self.value[key], self.deps[np.ravel(rows)], self.n, view=True)
 
@@ -351,9 +357,21 @@ def _to_csr(deps: np.ndarray, n: int, dtype=np.float64):
     import scipy.sparse as sp
 
     mask = deps != n
-    indptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))])
+    indptr = np.zeros(deps.shape[0] + 1, dtype=np.int64)
+    np.cumsum(_row_counts(mask), out=indptr[1:])
     data = np.ones(int(indptr[-1]), dtype=dtype)
     return sp.csr_array((data, deps[mask], indptr), shape=(deps.shape[0], n))
+
+
+def _row_counts(mask: np.ndarray) -> np.ndarray:
+    """``mask.sum(axis=1)``; column by column for a narrow mask (stencils: ~6x faster)."""
+    w = mask.shape[1]
+    if w > 8 or w == 0:
+        return mask.sum(axis=1)
+    counts = mask[:, 0].astype(np.int64)
+    for j in range(1, w):
+        counts += mask[:, j]
+    return counts
 
 
 def _from_csr(c, n: int) -> np.ndarray:

@@ -46,7 +46,8 @@ def _elementwise(func, args, kwargs):
         if d.shape[1] and func is np.multiply and len(args) == 2:
             other = args[1 - i]
             if not isinstance(other, Pattern):  # a constant zero factor: no dependency
-                zero = np.broadcast_to(np.asarray(other) == 0, shape).ravel()
+                c = np.asarray(other)
+                zero = (c == 0) if c.ndim == 0 else np.broadcast_to(c == 0, shape).ravel()
                 if zero.any():
                     d = d.copy()
                     d[zero] = n
@@ -131,11 +132,15 @@ def _reduce(func, args, kwargs):
     axes = _axes(axis, a.ndim)
     keep = [d for i, d in enumerate(a.shape) if i not in axes]
     length = math.prod(a.shape[i] for i in axes)
-    idx = np.arange(a.size).reshape(a.shape)
-    idx = np.moveaxis(idx, axes, tuple(range(a.ndim - len(axes), a.ndim)))
-    idx = idx.reshape(math.prod(keep), length)
-    d = a.deps[idx].reshape(idx.shape[0], -1)
-    deps = _dedupe(d.copy(), a.n) if length > 1 else d
+    if len(axes) == a.ndim and a.deps.shape[1] * length > 64:
+        # every axis into one wide row: _dedupe marks it without writing, no gather or copy
+        deps = _dedupe(a.deps.reshape(1, -1), a.n)
+    else:
+        idx = np.arange(a.size).reshape(a.shape)
+        idx = np.moveaxis(idx, axes, tuple(range(a.ndim - len(axes), a.ndim)))
+        idx = idx.reshape(math.prod(keep), length)
+        d = a.deps[idx].reshape(idx.shape[0], -1)
+        deps = _dedupe(d.copy(), a.n) if length > 1 else d
     shape = np.shape(out)
     if shape == () and func in (np.sum, np.mean, np.nansum, np.nanmean):
         res = _wrap(out, deps, a.n)

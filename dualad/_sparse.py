@@ -57,9 +57,12 @@ def _ell(p) -> np.ndarray:
     """Each row's column indices, padded with ``n`` = the number of columns (the pattern as
     rows of a fixed width)."""
     for q, rows in ROWS:
-        if q is p:  # found by dualad.sparsity: its own rows, padded with n
+        if q is p:  # found by dualad.sparsity (its own rows, padded with n), or before
             return rows
-    return _from_csr(p, p.shape[1])
+    rows = _from_csr(p, p.shape[1])
+    ROWS.append((p, rows))  # (a modular coloring checks several trials on one pattern)
+    del ROWS[:-4]
+    return rows
 
 
 def valid(p, colors: np.ndarray) -> bool:
@@ -159,6 +162,44 @@ def _entries(p):
     _NONZERO.append((p, rows))
     del _NONZERO[:-_KEEP]
     return rows
+
+
+_SEEN: list = []  # private canonical copies of the latest patterns, newest last
+
+
+def _canonical(p):
+    """The private copy of pattern ``p`` (canonical CSR: sorted, no duplicates) that the
+    caches here are keyed on: the one made when a pattern with these entries was first seen.
+
+    ``dualad.sparsity`` and ``hessian_sparsity`` make a new object per call, so caches keyed
+    on the caller's object would color a detected pattern again at every call. Compared by
+    content (a few array compares), never by identity, and kept private, a cached coloring
+    always belongs to exactly these entries, even where the caller writes into a pattern it
+    passed before. ``p`` itself is not changed.
+    """
+    import scipy.sparse as sp
+
+    if not p.has_canonical_format:
+        p = p.copy()
+        p.sum_duplicates()
+    for q in reversed(_SEEN):
+        if (
+            q.shape == p.shape
+            and q.nnz == p.nnz
+            and np.array_equal(q.indptr, p.indptr)
+            and np.array_equal(q.indices, p.indices)
+        ):
+            return q
+    q = sp.csr_array((np.ones(p.nnz, dtype=bool), p.indices.copy(), p.indptr.copy()),
+                     shape=p.shape)  # fmt: skip
+    for r, rows in ROWS:
+        if r is p:  # dualad.sparsity's index rows of p: the coloring reads them
+            ROWS.append((q, rows))
+            del ROWS[:-4]
+            break
+    _SEEN.append(q)
+    del _SEEN[:-_KEEP]
+    return q
 
 
 def _cached(p, shape, mode: str) -> Coloring:
@@ -296,7 +337,7 @@ def sparse_jacobian(f: Callable, x, sparsity=None):
 
     x = one_array(x, "jacobian(mode='sparse')", real=True)
     sparsity = detect(f, x) if sparsity is None else _check_pattern(sparsity, None, x.size)
-    sparsity.sum_duplicates()  # canonical CSR: sorted, one entry per (row, column)
+    sparsity = _canonical(sparsity)  # sorted, one entry per (row, column); colored once
     c = coloring(sparsity, x.shape)
     if c.mode == "forward":
         prim, comp = _forward(f, x, c)
@@ -312,7 +353,9 @@ def sparse_jacobian(f: Callable, x, sparsity=None):
                 f"sparsity has {sparsity.shape[0]} rows but f(x) has {prim.size} elements"
             )
         data = _read_back(sparsity, c, "cols", comp, "column of the Jacobian")
-    jac = sp.csr_array((data, sparsity.indices, sparsity.indptr), shape=sparsity.shape)
+    jac = sp.csr_array(  # its own index arrays: the cached pattern's stay private
+        (data, sparsity.indices.copy(), sparsity.indptr.copy()), shape=sparsity.shape
+    )
     jac.coloring = c  # how it was computed: colors, lower bound, forward or reverse
     return jac
 
@@ -435,7 +478,7 @@ def sparse_hessian(f: Callable, x, sparsity=None):
     n = x.size
     if sparsity is None:
         sparsity = hessian_sparsity(f, x)
-    sparsity = _check_pattern(sparsity, n, n)
+    sparsity = _canonical(_check_pattern(sparsity, n, n))
     c = _cached(sparsity, x.shape, "forward")
     symmetric = False
     if c.count > 3 and sparsity.nnz <= _STAR_MAX_NNZ:  # H = H^T may take fewer colors
@@ -447,12 +490,11 @@ def sparse_hessian(f: Callable, x, sparsity=None):
     seeds[c.colors, np.arange(n)] = 1.0
     (hv,) = _grad_of_duals(f, [x], LEAF, [seeds.reshape((k,) + x.shape)], False)
     comp = np.ascontiguousarray(np.reshape(hv, (k, n)))  # (k, n): (H @ S)^T
-    sparsity.sum_duplicates()
     cols = sparsity.indices
     if symmetric:
         data = _symmetric_entries(sparsity, c.colors, comp)
     else:
         data = _read_back(sparsity, c, "rows", comp, "row of the Hessian")
-    h = sp.csr_array((data, cols, sparsity.indptr), shape=(n, n))
+    h = sp.csr_array((data, cols.copy(), sparsity.indptr.copy()), shape=(n, n))
     h.coloring = c
     return h

@@ -281,6 +281,41 @@ def test_sparse_pattern_given_twice_colors_once():
     assert a is b  # the cached coloring
 
 
+def test_detected_patterns_color_once_by_content_never_stale():
+    x = np.random.default_rng(1).uniform(-1, 1, 40)
+    dense = dualad.hessian(rosenbrock, x)
+    h1 = dualad.hessian(rosenbrock, x, method="sparse")
+    h2 = dualad.hessian(rosenbrock, x + 0.5, method="sparse")  # detected again: a new object
+    assert h1.coloring is h2.coloring  # the same entries: colored once
+    j1 = dualad.jacobian(tridiagonal, x, mode="sparse")
+    assert dualad.jacobian(tridiagonal, -x, mode="sparse").coloring is j1.coloring
+    # results own their index arrays: writing into one changes no later result
+    assert not np.shares_memory(h1.indices, h2.indices)
+    h1.indices[:] = 0
+    h1.indptr[:] = 0
+    np.testing.assert_allclose(
+        dualad.hessian(rosenbrock, x, method="sparse").toarray(), dense, rtol=1e-12, atol=1e-9
+    )
+    # a caller's pattern written in place after a call: colored for what it holds now
+    p = dualad.hessian_sparsity(rosenbrock, x)
+    dualad.hessian(rosenbrock, x, method="sparse", sparsity=p)
+    full = np.ones((40, 40), dtype=bool)
+    q = dualad.hessian_sparsity(rosenbrock, x).astype(bool)
+    q = type(q)(full)  # same object type, every entry: the tridiagonal coloring would mix
+    c = dualad.hessian(rosenbrock, x, method="sparse", sparsity=q).coloring
+    assert c is not h1.coloring and c.count >= 3
+    np.testing.assert_allclose(
+        dualad.hessian(rosenbrock, x, method="sparse", sparsity=q).toarray(),
+        dense,
+        rtol=1e-12,
+        atol=1e-9,
+    )
+    p.indices[:] = np.arange(p.nnz) % 40  # nonsense entries, written into the passed pattern
+    p.has_sorted_indices = False
+    with pytest.raises(ValueError, match="misses"):
+        dualad.hessian(rosenbrock, x, method="sparse", sparsity=p)
+
+
 def test_large_sparse_never_dense():
     import tracemalloc
 
