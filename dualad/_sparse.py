@@ -11,8 +11,9 @@ Colorings: first the *modular* colorings of ``x``'s own index space, ``color = (
 mod c`` for the smallest ``c`` from the lower bound (the most nonzeros in one row) that
 works, which are optimal for banded matrices and stencils on grids (a 5-point Laplacian on
 an N x N grid takes 5 colors); otherwise greedy coloring with the largest-first order.
-Every coloring is checked exactly before use. Colorings are kept per pattern object, so
-repeated calls with one ``sparsity=`` (an ODE solver's Jacobian) color once. Imports numpy
+Every coloring is checked exactly before use. Colorings are kept per pattern, compared by
+its entries (``_canonical``), so repeated calls with one ``sparsity=`` (an ODE solver's
+Jacobian) or that detect the same pattern color once. Imports numpy
 and scipy.sparse.
 """
 
@@ -146,7 +147,7 @@ def color_columns(p, shape: tuple | None = None, mode: str = "forward") -> Color
     return Coloring(colors, count, lower, mode, method)
 
 
-# -- the cache: one coloring per pattern object ---------------------------------------------
+# -- the cache: one coloring per pattern (see _canonical) ----------------------------------
 
 _CACHE: list = []  # [(pattern, shape, mode, Coloring)], newest last
 _KEEP = 8
