@@ -455,22 +455,44 @@ class ArrayOps(Leveled):
         return np.take(self, indices, axis=axis)
 
     def argmax(self, axis=None):
-        return np.argmax(strip(self), axis=axis)
+        return np.argmax(self, axis=axis)  # (through the dispatch: compile's trace guards it)
 
     def argmin(self, axis=None):
-        return np.argmin(strip(self), axis=axis)
+        return np.argmin(self, axis=axis)  # (through the dispatch: compile's trace guards it)
 
     def argsort(self, axis=-1):
-        return np.argsort(strip(self), axis=axis)
+        return np.argsort(self, axis=axis)  # (through the dispatch: compile's trace guards it)
 
     def nonzero(self):
-        return np.nonzero(strip(self))
+        return np.nonzero(self)
 
     def any(self, axis=None):
-        return np.any(strip(self), axis=axis)
+        return np.any(self, axis=axis)  # (through the dispatch: compile's trace guards it)
 
     def all(self, axis=None):
-        return np.all(strip(self), axis=axis)
+        return np.all(self, axis=axis)  # (through the dispatch: compile's trace guards it)
+
+    # -- in-place methods: writes, as ``x[...] = ...`` (each subclass's __setitem__) --------
+    def sort(self, axis=-1, kind=None, order=None):
+        """In place, as ``ndarray.sort``: the sorted values written back (``self[...] =``)."""
+        if order is not None:
+            raise NotImplementedError("sort(order=...) (structured arrays) on a traced array")
+        self[...] = np.sort(self, axis=axis, kind=kind)
+
+    def fill(self, value):
+        """In place, as ``ndarray.fill``."""
+        self[...] = value
+
+    def put(self, indices, values, mode="raise"):
+        """In place, as ``ndarray.put`` (``np.put``)."""
+        np.put(self, indices, values, mode=mode)
+
+    @property
+    def flat(self):
+        raise NotImplementedError(
+            f"{type(self).__name__}.flat (numpy.ndarray.flat) is not supported: use "
+            "x.reshape(-1)[i] to read and np.put(x, i, v) to write"
+        )
 
 
 def write_out(func, out, res):

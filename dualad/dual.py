@@ -388,7 +388,7 @@ class Dual(ArrayOps):
         vdot = value._dot_array() if same else None
         if vdot is None and self._dot is None:
             return
-        if same and value._k != self._k:
+        if same and vdot is not None and value._k != self._k:  # (no tangent: zeros, any k)
             raise ValueError(f"direction counts differ: {value._k} vs {self._k}")
         dot = self._writable_dot()
         # index with the direction axis last, so advanced indices in `key` (even separated

@@ -21,10 +21,26 @@ from dualad.rules._define import getitem
 
 
 def rebind(v, new) -> None:
-    """Make ``v`` stand for the node ``new`` (a Variable) or the constant ``new``."""
+    """Make ``v`` stand for the node ``new`` (a Variable) or the constant ``new``.
+
+    Records made before hold ``v`` itself and the id of its node then. A tape keeps those
+    nodes' records in its list; with no tape (``Variable`` and ``backward``), ``v`` keeps
+    them (``_past``) so that ``backward``'s graph walk still finds them.
+    """
+    if v._tape is None and (v._record is not None or v.requires_grad):
+        past = getattr(v, "_past", None)
+        old = snapshot(v)
+        if old is v:  # a user's own leaf (written in place: Variable.__setitem__ refuses)
+            pass
+        elif past is None:
+            v._past = [old]
+        else:
+            past.append(old)
     if isinstance(new, type(v)):
         v._value, v._record, v._id, v._tape = new._value, new._record, new._id, new._tape
         rec = v._record
+        if rec is None:  # a constant written into a constant: a constant
+            return
         ids = rec.out_ids
         if len(ids) == 1:
             rec.bind_one(v)

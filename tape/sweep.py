@@ -83,6 +83,9 @@ def _reachable(roots):
         for var in rec.input_vars():
             if var._record is not None and var._record.id not in seen:
                 stack.append(var._record)
+            past = getattr(var, "_past", None)
+            if past is not None:  # see graph
+                stack.extend(p._record for p in past if p._record is not None)
     recs.sort(key=_record_id, reverse=True)
     return recs
 
@@ -95,6 +98,9 @@ def graph(root):
     while stack:
         v = stack.pop()
         rec = v._record
+        past = getattr(v, "_past", None)
+        if past is not None:  # written in place with no tape: the nodes it stood for before
+            stack.extend(past)
         if rec is None:
             if v.requires_grad:
                 found[v._id] = v

@@ -64,6 +64,7 @@ class Variable(ArrayOps):
         "_id",
         "_idx",
         "_level",
+        "_past",
         "_record",
         "_tape",
         "_value",
@@ -314,11 +315,11 @@ class Variable(ArrayOps):
                 "instead: y = np.copy(x); y[key] = value"
             )
         new = record(index_update, (snapshot(self), key, value), {}, self._level)
-        if isinstance(new, Variable):
+        if isinstance(new, Variable) and new._record is not None:
             self._value, self._record, self._id = new._value, new._record, new._id
             self._record.bind_outputs((self,))
-        else:
-            self.value = new
+        else:  # a constant written into a constant
+            self.value = new.value if isinstance(new, Variable) else new
 
 
 # -- recording ------------------------------------------------------------------------------
@@ -359,6 +360,66 @@ def _split(args, level):
     return vals, inputs, tuple(needs), tp
 
 
+def _changeable(a: np.ndarray) -> bool:
+    """Whether the memory of plain array ``a`` can still be written by the caller: it, or the
+    array (or buffer) it views, is writeable."""
+    while True:
+        if a.flags.writeable:
+            return True
+        b = a.base
+        if b is None or type(b) is bytes:
+            return False
+        if not isinstance(b, np.ndarray):
+            return True  # a foreign buffer (mmap, ...): it may change under us
+        a = b
+
+
+def _owned(c):
+    """A constant argument as the record keeps it: a plain array the caller could still
+    write into is copied (lists and tuples of them, index keys included); anything else is
+    kept as it is."""
+    tc = type(c)
+    if tc is np.ndarray:
+        return c.copy() if _changeable(c) else c
+    if (tc is tuple or tc is list) and any(type(b) is np.ndarray or type(b) in (tuple, list)
+                                           for b in c):  # fmt: skip
+        return tc(_owned(b) for b in c)
+    return c
+
+
+def _own_constants(vals, args, kwargs):
+    """``vals``, ``args`` and ``kwargs`` with their plain-array constants copied (see
+    ``_owned``): the reverse sweep reads the values the operation saw, not what the caller
+    wrote into its arrays since (``c * x`` then ``c[1] = 5``; ``x[idx]`` then ``idx[0] =
+    2``; a mask, a matrix, an exponent). NumPy temporaries of the caller's code are
+    ordinary writeable arrays, so every one that a rule's reverse step reads is copied."""
+    nv = na = None
+    for i, a in enumerate(args):
+        ta = type(a)
+        if ta is np.ndarray:
+            o = _owned(a)
+            if o is not a:
+                nv, na = nv or list(vals), na or list(args)
+                nv[i] = na[i] = o
+        elif (ta is tuple or ta is list) and any(type(b) is np.ndarray or type(b) in (tuple, list)
+                                                 for b in a):  # fmt: skip
+            items_v, items_a, own = list(vals[i]), list(a), False
+            for j, b in enumerate(a):
+                if type(b) is np.ndarray or type(b) in (tuple, list):
+                    ob = _owned(b)
+                    if ob is not b:
+                        items_v[j] = items_a[j] = ob
+                        own = True
+            if own:
+                nv, na = nv or list(vals), na or list(args)
+                nv[i], na[i] = ta(items_v), ta(items_a)
+    if kwargs and any(type(v) is np.ndarray or type(v) in (tuple, list) for v in kwargs.values()):
+        kwargs = {k: _owned(v) for k, v in kwargs.items()}
+    if nv is None:
+        return vals, args, kwargs
+    return nv, tuple(na), kwargs
+
+
 def record(func, args, kwargs, level):
     """Run ``func`` on the values of ``args`` and append its record to the graph."""
     rule = RULES.get(func)
@@ -392,12 +453,15 @@ def record(func, args, kwargs, level):
         return _wrap_const(out, level)
     if is_complex(out) or any(is_complex(v._value) for _, v, _ in inputs):
         rule = complex_rule(func, rule)  # see dualad.rules.complex
+    seen = vals  # (what out may be a view of)
+    if rule.reads_args:
+        vals, args, kwargs = _own_constants(vals, args, kwargs)
     rec = Record(rule, func, tuple(vals), kwargs, inputs, args, out, needs)
     if tp is not None:
         tp._records.append(rec)
     outs = _wrap(out, level, rec, tp)
-    if maybe_view(out, vals):
-        track_views(func, args, vals, kwargs, out, outs, level, Variable)
+    if maybe_view(out, seen):
+        track_views(func, args, seen, kwargs, out, outs, level, Variable)
     return outs
 
 

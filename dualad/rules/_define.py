@@ -43,6 +43,14 @@ class Rule:
     #: the partials are finite wherever the value is (no 0 * inf guard needed; defpartials)
     finite: bool = False
 
+    @property
+    def reads_args(self) -> bool:
+        """Whether the reverse step may read argument values: False only for partials that
+        are all constants (add, subtract, negative: the tape need not keep a copy of a
+        constant operand the caller may write into later)."""
+        p = self.partials
+        return p is None or any(q is not ONE and q is not NEG and q is not None for q in p)
+
 
 def func_name(func) -> str:
     """``numpy.sin``, ``numpy.linalg.det``, ``scipy.special.erf`` ..."""

@@ -1,0 +1,252 @@
+"""Regressions from a fuzzing session against central differences (each failed before its
+fix): constants written after use, writes through views with no tape, ``out=`` of plain
+operands into a traced array, the in-place ndarray methods, and ``argmax``-style methods
+that compiled code must guard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dualad
+import tape
+
+X = np.array([0.3, -0.5, 0.7, 1.1])
+
+
+def central(f, x, h=1e-6):
+    return np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(x.size)])
+
+
+def _scaled_then_written(x):  # c * x, then the caller's c changes
+    c = np.full(x.shape, 2.0)
+    y = np.sin(c * x)
+    c[1] = 5.0
+    return y.sum()
+
+
+def _index_then_written(x):
+    idx = np.array([0, 1])
+    y = x[idx] ** 2
+    idx[0] = 2
+    return y.sum()
+
+
+def _mask_then_cleared(x):
+    m = x > 0
+    y = np.where(m, x**2, 0.0)
+    m[:] = False
+    return y.sum()
+
+
+def _bool_index_then_written(x):
+    m = np.array([True, False, True, False])
+    y = x[m] ** 2
+    m[:] = True
+    return y.sum()
+
+
+def _matrix_then_scaled(x):
+    w = np.arange(16.0).reshape(4, 4) / 10
+    y = w @ x
+    w *= 3
+    return np.sum(y**2)
+
+
+def _exponent_and_bound_then_written(x):
+    p = np.array([2.0, 3.0, 2.0, 1.5])
+    lo = np.full(4, 0.1)
+    y = np.abs(x) ** p + np.maximum(x, lo)
+    p[:] = 1.0
+    lo[:] = 10.0
+    return y.sum()
+
+
+def _buffer_in_a_loop(x):  # the simulation idiom: one scratch buffer, refilled each step
+    buf = np.empty(x.shape)
+    acc = x * 0.0
+    for k in range(3):
+        buf[:] = np.arange(4.0) + k
+        acc = acc + buf * np.sin(x)
+    return np.sum(acc)
+
+
+CONSTANT_PROGRAMS = [
+    _scaled_then_written,
+    _index_then_written,
+    _mask_then_cleared,
+    _bool_index_then_written,
+    _matrix_then_scaled,
+    _exponent_and_bound_then_written,
+    _buffer_in_a_loop,
+]
+
+
+@pytest.mark.parametrize("f", CONSTANT_PROGRAMS, ids=lambda f: f.__name__)
+def test_constants_written_after_use_keep_the_value_the_operation_saw(f):
+    ref = central(f, X)
+    for mode in ("forward", "reverse"):
+        np.testing.assert_allclose(dualad.grad(f, X, mode=mode), ref, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dualad.vjp(f, X, 1.0)[1], ref, rtol=1e-6, atol=1e-8)
+    with tape.Tape() as t:
+        v = t.watch(X)
+        y = f(v)
+    np.testing.assert_allclose(t.gradient(y, v), ref, rtol=1e-6, atol=1e-8)
+    v = tape.Variable(X.copy(), requires_grad=True)
+    f(v).backward()
+    np.testing.assert_allclose(v.grad, ref, rtol=1e-6, atol=1e-8)
+    if f is not _mask_then_cleared:  # (compile's traced masks take no writes)
+        cf = dualad.compile(f, X, backend="numpy")
+        np.testing.assert_allclose(cf.grad(X), ref, rtol=1e-6, atol=1e-8)
+
+
+def test_hessian_and_hvp_of_a_constant_written_after_use():
+    x = np.linspace(0.1, 1.0, 10)
+
+    def f(x):
+        c = np.arange(1.0, 11.0)
+        y = np.sum(c * x**3)
+        c[:] = 5.0
+        return y
+
+    h = np.diag(6 * np.arange(1.0, 11.0) * x)  # closed form
+    np.testing.assert_allclose(dualad.hessian(f, x), h, rtol=1e-12)
+    np.testing.assert_allclose(dualad.hvp(f, x, np.ones(10)), h @ np.ones(10), rtol=1e-12)
+
+
+def test_intercepted_buffer_given_a_traced_value_after_use():
+    def f(x):
+        c = np.full(4, 2.0)
+        y = c * x
+        c[1] = x[0]
+        return y.sum()
+
+    for mode in ("forward", "reverse"):
+        np.testing.assert_allclose(dualad.grad(f, X, mode=mode, intercept=True), np.full(4, 2.0))
+
+
+def _view_written_after_use(x):
+    y = x * 2.0
+    b = y[:] * 1.0
+    y[0] = 0.0
+    return b.sum()
+
+
+def _slice_added_in_place(x):
+    y = x * 1.0
+    v = y[1:3]
+    v += 1.0
+    return (y * y).sum()
+
+
+def _slice_scaled_in_place(x):
+    y = x * 1.0
+    v = y[1:3]
+    v *= 2.0
+    return (y * x).sum()
+
+
+def _view_of_view_written(x):
+    y = x * 1.0
+    a = y[1:]
+    b = a[:2] * x[:2]
+    a[0] = 3.0
+    return np.sum(b) + np.sum(y**2)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [_view_written_after_use, _slice_added_in_place, _slice_scaled_in_place, _view_of_view_written],
+    ids=lambda f: f.__name__,
+)
+def test_writes_through_views_without_a_tape(f):
+    ref = central(f, X)
+    v = tape.Variable(X.copy(), requires_grad=True)
+    f(v).backward()
+    np.testing.assert_allclose(v.grad, ref, rtol=1e-6, atol=1e-8)
+    v = tape.Variable(X.copy(), requires_grad=True)
+    np.testing.assert_allclose(tape.grad(f(v), v), ref, rtol=1e-6, atol=1e-8)
+
+
+def test_constant_variable_written_into():
+    y = tape.Variable(np.array([1.0, 2.0, 3.0]), requires_grad=False)
+    y[0] = 5.0
+    np.testing.assert_array_equal(y.value, [5.0, 2.0, 3.0])
+    x = tape.Variable(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    y[1] = x[0] * 3
+    (y * x).sum().backward()
+    np.testing.assert_allclose(x.grad, [5.0 + 3 * 2.0, 3.0, 3.0])
+
+
+def test_out_of_plain_operands_into_a_traced_array():
+    c = np.array([5.0, 6.0, 7.0, 8.0])
+
+    def f(x):
+        y = x * 1.0
+        np.multiply(c, 2.0, out=y)
+        return (y * x).sum()
+
+    def g(x):
+        y = x * 1.0
+        np.multiply(c[1:], 2.0, out=y[1:])
+        return (y * x).sum()
+
+    for h in (f, g):
+        ref = central(h, X)
+        for mode in ("forward", "reverse"):
+            np.testing.assert_allclose(dualad.grad(h, X, mode=mode), ref, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dualad.hessian(f, X), np.zeros((4, 4)))
+
+
+def _sorted_in_place(x):
+    y = x * 1.0
+    y.sort()
+    return np.sum(y * np.arange(4.0))
+
+
+def _filled(x):
+    y = x * 2.0
+    z = y[1:3]
+    y.fill(0.5)
+    return np.sum(z * x[:2]) + np.sum(y * x)
+
+
+def _put(x):
+    y = x * 2.0
+    y.put([0, 2], x[1:3] ** 2)
+    return np.sum(y * x)
+
+
+@pytest.mark.parametrize("f", [_sorted_in_place, _filled, _put], ids=lambda f: f.__name__)
+def test_in_place_methods(f):
+    ref = central(f, X)
+    for mode in ("forward", "reverse"):
+        np.testing.assert_allclose(dualad.grad(f, X, mode=mode), ref, rtol=1e-6, atol=1e-8)
+    with tape.Tape() as t:
+        v = t.watch(X)
+        y = f(v)
+    np.testing.assert_allclose(t.gradient(y, v), ref, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_flat_raises_naming_it(mode):
+    with pytest.raises(NotImplementedError, match=r"\.flat"):
+        dualad.grad(lambda x: x.flat[0], X, mode=mode)
+
+
+def _by_methods(x):
+    a = x[x.argmax()] * x[x.argmin()]
+    b = x[0] ** 2 if x.all() else x[1] ** 3
+    c = np.sum(x[x.argsort()] * np.arange(x.size))
+    return a + b + c + (1.0 if x.any() else 0.0)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_argmax_methods_are_guards_of_compiled_code(backend):
+    if backend == "numba":
+        pytest.importorskip("numba")
+    x0 = np.array([1.0, 2.0, 3.0])
+    cf = dualad.compile(_by_methods, x0, backend=backend)
+    for x in (np.array([3.0, 0.0, -1.0]), np.array([-1.0, 2.0, 0.5]), x0):
+        assert cf(x) == _by_methods(x)
+        np.testing.assert_allclose(cf.grad(x), central(_by_methods, x), rtol=1e-6, atol=1e-8)
