@@ -205,7 +205,11 @@ def hessian(
 
 
 def _blocks(H, xs, td):
-    """The ``(n, n)`` Hessian as ``x.shape + x.shape``, or nested blocks for a pytree."""
+    """The ``(n, n)`` Hessian as ``x.shape + x.shape``, or nested blocks for a pytree, in the
+    inputs' float type as ``grad`` and ``jacobian`` give theirs (float32 in, float32 out)."""
+    dt = np.result_type(*[getattr(v, "dtype", np.float64) for v in xs]) if xs else H.dtype
+    if dt.kind == "f" and H.dtype.kind == "f" and dt.itemsize < H.dtype.itemsize:
+        H = H.astype(dt)
     if td.is_leaf:
         return H.reshape(tuple(np.shape(xs[0])) * 2)
     if all(v.shape == () for v in xs):  # numbers: each block a 0-d view of H

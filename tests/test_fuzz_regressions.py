@@ -250,3 +250,17 @@ def test_argmax_methods_are_guards_of_compiled_code(backend):
     for x in (np.array([3.0, 0.0, -1.0]), np.array([-1.0, 2.0, 0.5]), x0):
         assert cf(x) == _by_methods(x)
         np.testing.assert_allclose(cf.grad(x), central(_by_methods, x), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("method", ["auto", "hyperdual", "accumulate", "forward-over-reverse"])
+def test_hessian_keeps_float32_as_grad_does(method):
+    x = np.array([0.3, 0.5, 0.9], dtype=np.float32)
+
+    def f(x):
+        return np.sum(np.sin(x) * x[0])
+
+    h = dualad.hessian(f, x, method=method)
+    assert h.dtype == dualad.grad(f, x).dtype == np.float32
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(h, dualad.hessian(f, x64), rtol=1e-5, atol=1e-6)
+    assert dualad.hessian(f, np.arange(3)).dtype == np.float64  # ints: as float64
