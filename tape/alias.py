@@ -19,6 +19,8 @@ from dualad._numpy import np
 from dualad._ops import strip
 from dualad.rules._define import getitem
 
+from . import record as _record_module
+
 
 def rebind(v, new) -> None:
     """Make ``v`` stand for the node ``new`` (a Variable) or the constant ``new``.
@@ -34,6 +36,7 @@ def rebind(v, new) -> None:
             pass
         elif past is None:
             v._past = [old]
+            _record_module.PAST_KEPT = True
         else:
             past.append(old)
     if isinstance(new, type(v)):

@@ -38,6 +38,9 @@ def next_id() -> int:
 
 _F64 = np.float64
 _F64_DTYPE = np.dtype(np.float64)
+#: Set once any Variable is rebound with no tape to keep its earlier node (tape.alias.rebind
+#: then keeps it on the Variable, ``_past``): only then do the graph walks look for those.
+PAST_KEPT = False
 RELEASED = (
     "the graph behind this value was already used by a backward sweep and freed; "
     "use Tape(persistent=True) or backward(retain_graph=True) to sweep it twice"

@@ -10,6 +10,7 @@ are dropped as soon as their record has been pulled. Imports tape.record only.
 
 from __future__ import annotations
 
+from . import record as _record_module
 from .record import RELEASED, SweepState, as_batch
 
 _NEW = object.__new__
@@ -72,6 +73,7 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None,
 def _reachable(roots):
     """Records reachable from ``roots``, newest first (tape order is topological)."""
     seen, recs, stack = set(), [], [r._record for r in roots if r._record is not None]
+    past_kept = _record_module.PAST_KEPT
     while stack:
         rec = stack.pop()
         if rec.id in seen:
@@ -83,7 +85,7 @@ def _reachable(roots):
         for var in rec.input_vars():
             if var._record is not None and var._record.id not in seen:
                 stack.append(var._record)
-            past = getattr(var, "_past", None)
+            past = getattr(var, "_past", None) if past_kept else None
             if past is not None:  # see graph
                 stack.extend(p._record for p in past if p._record is not None)
     recs.sort(key=_record_id, reverse=True)
@@ -95,10 +97,11 @@ def graph(root):
     require grad, in one walk (``backward`` has no tape's list to read them from)."""
     found, seen, recs = {}, set(), []
     stack = [root]
+    past_kept = _record_module.PAST_KEPT  # (rare: no lookup per Variable until it happens)
     while stack:
         v = stack.pop()
         rec = v._record
-        past = getattr(v, "_past", None)
+        past = getattr(v, "_past", None) if past_kept else None
         if past is not None:  # written in place with no tape: the nodes it stood for before
             stack.extend(past)
         if rec is None:
