@@ -24,7 +24,7 @@ from dualad._numpy import np
 from dualad._pytree import flatten, unflatten
 
 from .replay import Replay, Stale
-from .trace import NotCompilable, trace
+from .trace import NotCompilable, Ref, trace
 
 BACKENDS = ("numba", "numpy")
 
@@ -159,9 +159,25 @@ class Compiled:
             self._remember(x, var)
             return res
         var = self._new_variant(leaves, td, sig)  # a branch flipped, or a new signature
-        res = getattr(self, method)(var, leaves, *extra)
+        try:
+            res = getattr(self, method)(var, leaves, *extra)
+        except Stale:
+            res = self._replay_fresh(var, leaves, method, extra)
         self._remember(x, var)
         return res
+
+    def _replay_fresh(self, var, leaves, method, extra):
+        """A variant recorded at this very point fails its own guards: its kernels disagree
+        with the recording, so it runs on the NumPy replay from now on; a replay that fails
+        too means ``f`` does not give the same program twice at one point."""
+        if var.kernels is None:
+            raise _unstable(self.f)
+        var.kernels, var.vg = None, None
+        var.why = "its compiled stages did not reproduce the recording (NumPy replay instead)"
+        try:
+            return getattr(self, method)(var, leaves, *extra)
+        except Stale:
+            raise _unstable(self.f) from None
 
     def _remember(self, x, var) -> None:
         if type(x) is np.ndarray and x.dtype.kind == "f":
@@ -202,7 +218,7 @@ class Compiled:
             outs = var.kernels.value(leaves)
         else:
             outs = var.replay.primal(*leaves)
-        return unflatten(var.program.out_td, list(outs))
+        return unflatten(var.program.out_td, _fresh(var.program, outs))
 
     # -- reverse -------------------------------------------------------------------------------
     def value_and_grad(self, x):
@@ -251,7 +267,7 @@ class Compiled:
         if var.kernels is not None and var.kernels.scalar_out and var.kernels.ready("grad"):
             if var.vg is None and type(leaves[0]) is np.ndarray and leaves[0].dtype == np.float64:
                 var.vg = var.kernels.direct_value_and_grad(leaves[0])
-                if var.vg is not None:  # guard-free: the only variant of its signature
+                if var.vg is not None and p.in_td.is_leaf:  # guard-free, x one bare array
                     self._fast_vg = (leaves[0].shape, leaves[0].dtype, var.vg)
             y, gs = var.kernels.value_and_grad(leaves)
             td = p.in_td
@@ -272,8 +288,8 @@ class Compiled:
             outs, cots = fn(*leaves, np.ones((1,), dtype=dt))
             y = outs[0]
             _check_scalar(y)
-            gs = [np.zeros_like(v) if c is None else c[0] for v, c in zip(leaves, cots)]
-        return y, unflatten(p.in_td, gs)
+            gs = [np.zeros_like(v) if c is None else np.asarray(c[0]) for v, c in zip(leaves, cots)]
+        return _fresh(p, [y])[0], unflatten(p.in_td, gs)
 
     def vjp(self, x, u):
         """``(f(x), u^T J(x))``; ``u`` has the structure and shapes of ``f(x)``.
@@ -287,11 +303,11 @@ class Compiled:
 
     def _vjp(self, var, leaves, u):
         p = var.program
-        us = _leaves_of(u, p.out_td, "vjp: u", "f(x)")
+        us = _leaves_of(u, p.out_td, _out_shapes(p), "vjp: u", "f(x)")
         seeds = [np.asarray(ul)[None] for ul in us]
         outs, cots = var.replay.vjp_fn()(*leaves, *seeds)
         gs = [np.zeros_like(v) if c is None else c[0] for v, c in zip(leaves, cots)]
-        return unflatten(p.out_td, list(outs)), unflatten(p.in_td, gs)
+        return unflatten(p.out_td, _fresh(p, outs)), unflatten(p.in_td, gs)
 
     # -- forward -------------------------------------------------------------------------------
     def jvp(self, x, v):
@@ -306,17 +322,14 @@ class Compiled:
 
     def _jvp(self, var, leaves, v):
         p = var.program
-        vs = _leaves_of(v, p.in_td, "jvp: v", "x")
+        vs = _leaves_of(v, p.in_td, [np.shape(lf) for lf in leaves], "jvp: v", "x")
         vs = [np.asarray(a, dtype=np.result_type(a, lf)) for a, lf in zip(vs, leaves)]
-        for a, lf in zip(vs, leaves):
-            if a.shape != np.shape(lf):
-                raise ValueError(f"jvp: v has shape {a.shape} where x has {np.shape(lf)}")
         if var.kernels is not None and var.kernels.ready("jvp"):
             outs, tans = var.kernels.jvp(leaves, vs)
         else:
             outs, tans = var.replay.jvp_fn()(*leaves, *[a[None] for a in vs])
             tans = [np.zeros(np.shape(o)) if t is None else t[0] for o, t in zip(outs, tans)]
-        return unflatten(p.out_td, list(outs)), unflatten(p.out_td, list(tans))
+        return unflatten(p.out_td, _fresh(p, outs)), unflatten(p.out_td, list(tans))
 
     def jacobian(self, x):
         """The Jacobian, laid out as ``dualad.jacobian``'s (``out.shape + in.shape``).
@@ -363,7 +376,7 @@ class Compiled:
                     else:
                         blk = np.moveaxis(t[off : off + k].reshape(s + so),
                                           tuple(range(len(s))), tuple(range(len(so), len(so) + len(s))))  # fmt: skip
-                    rows[i][j] = np.ascontiguousarray(blk)
+                    rows[i][j] = np.array(blk, order="C")  # (ascontiguousarray: 0-d to 1-d)
                     off += k
         else:
             eye = np.eye(n_out)
@@ -467,7 +480,7 @@ class Compiled:
         from dualad._forward import jvp
 
         p = var.program
-        vs = _leaves_of(v, p.in_td, "hvp: v", "x")
+        vs = _leaves_of(v, p.in_td, [np.shape(lf) for lf in leaves], "hvp: v", "x")
         _scalar_out(p)
         if var.kernels is not None and var.kernels.scalar_out and var.kernels.ready("hvp"):
             hv = var.kernels.hvp(leaves, [np.asarray(a, dtype=np.float64) for a in vs])
@@ -482,13 +495,37 @@ class Compiled:
         return unflatten(p.in_td, hv)
 
 
-def _leaves_of(tree, td, what: str, like: str) -> list:
+def _leaves_of(tree, td, shapes, what: str, like: str) -> list:
     """The leaves of a direction or cotangent, which must have ``td`` (the structure of
-    ``like``)."""
+    ``like``) and leaves of ``shapes`` (as the uncompiled API: no broadcasting)."""
     leaves, ttd = flatten(tree)
     if ttd != td:
-        raise ValueError(f"{what} must have the structure of {like}")
+        raise ValueError(f"{what} must have the same structure as {like}")
+    for a, shape in zip(leaves, shapes):
+        if np.shape(a) != tuple(shape):
+            raise ValueError(f"{what} has a leaf of shape {np.shape(a)} where {shape} is needed")
     return leaves
+
+
+def _out_shapes(p) -> list:
+    return [np.shape(p.values.get(o.id) if type(o) is Ref else o) for o in p.out_leaves]
+
+
+def _fresh(p, outs) -> list:
+    """``outs`` with the constant outputs copied: the caller may write into what it gets,
+    and the next call must not see it."""
+    return [
+        o.copy() if type(leaf) is not Ref and isinstance(o, np.ndarray) else o
+        for leaf, o in zip(p.out_leaves, outs)
+    ]
+
+
+def _unstable(f) -> RuntimeError:
+    name = getattr(f, "__name__", type(f).__name__)
+    return RuntimeError(
+        f"dualad.compile({name}): f took other branches when replayed at the point it was "
+        "just recorded at (random numbers or globals read by a branch?); call it uncompiled"
+    )
 
 
 def _scalar_out(p):

@@ -102,6 +102,7 @@ for _n, _u in {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.gr
                "eq": np.equal, "ne": np.not_equal}.items():  # fmt: skip
     setattr(X, f"__{_n}__", _op(_u))
 X.__neg__ = lambda self: np.negative(self)
+X.__invert__ = lambda self: np.logical_not(self)  # only the graph's booleans (a rule's ~isnan)
 X.__hash__ = object.__hash__
 
 
@@ -230,8 +231,9 @@ NUMBA_UFUNCS = frozenset({
 def _partial_terms(g: Graph, x: X, bar):
     """``[(argument, bar * d x / d argument)]`` for a node ``x`` (its rule's partials)."""
     if x.op == "select":
-        c, a, b = x.args
-        return [(a, g.select(c, bar, 0.0)), (b, g.select(c, 0.0, bar))]
+        c, a, b = x.args  # (a constant branch takes no adjoint)
+        terms = [(a, g.select(c, bar, 0.0)), (b, g.select(c, 0.0, bar))]
+        return [(v, t) for v, t in terms if type(v) is X]
     if x.op == "sum":
         return [(x.args[0], bar)]
     return _weighted_partials(g, x, lambda a: bar)

@@ -165,7 +165,7 @@ class Kernels:
                         out_store(pre_t, k, [0.0 if u is None else u for u in ts], shape)
                     else:
                         (t,) = tangents(g, [v if type(v) is X else None], direction)
-                        out_store(pre_t, k, 0.0 if t is None else t, shape)
+                        out_store(pre_t, k, _spread(t, v), shape)
         elif kind == "hvp":
             extra = [f"v{k}" for k in range(len(low.inputs))]
             ((y, _),) = outs
@@ -228,13 +228,7 @@ class Kernels:
 
     # -- calling ----------------------------------------------------------------------------
     def _args(self, leaves):
-        out = []
-        for v, s in zip(leaves, self.shapes):
-            if s == ():
-                v = float(v)
-            elif type(v) is not np.ndarray or v.ndim != 1 or not v.flags.c_contiguous:
-                v = np.ascontiguousarray(v, dtype=np.float64).reshape(-1)
-            out.append(v)
+        out = [float(v) if s == () else _vec(v) for v, s in zip(leaves, self.shapes)]
         return out + self.low.consts if self.low.consts else out
 
     def _call(self, fn, key, *args):
@@ -286,7 +280,7 @@ class Kernels:
         if len(fn.overloads) != 1:
             return None
         ep = next(iter(fn.overloads.values())).entry_point
-        f64, contiguous = np.float64, np.ascontiguousarray
+        f64 = np.float64
         strides = (8,)
 
         if outs:  # the gradient array, passed in (see _source)
@@ -294,16 +288,16 @@ class Kernels:
             empty = np.empty
 
             def vg(x):
-                if x.strides != strides:
-                    x = contiguous(x)
+                if x.strides != strides or not x.flags.writeable:
+                    x = _vec(x)
                 g = empty(n)
                 return f64(ep(x, g)[0]), g
 
             return vg
 
         def vg(x):
-            if x.strides != strides:
-                x = contiguous(x)
+            if x.strides != strides or not x.flags.writeable:
+                x = _vec(x)
             r = ep(x)
             return f64(r[0]), r[1]
 
@@ -391,8 +385,7 @@ class Kernels:
         return np.float64(res[0]), [_shaped(r, s) for r, s in zip(res[1 : 1 + n], self.shapes)]
 
     def _dirs(self, vs):
-        return [float(v) if s == () else np.ascontiguousarray(v, dtype=np.float64).reshape(-1)
-                for v, s in zip(vs, self.shapes)]  # fmt: skip
+        return [float(v) if s == () else _vec(v) for v, s in zip(vs, self.shapes)]
 
     def jvp(self, leaves, vs):
         fn = self._kernel("jvp")
@@ -536,6 +529,32 @@ class Kernels:
                 dirs.append(d)
             chunks.append((start, min(lanes, ncol - start), lanes, dirs))
         return (pattern, fn, chunks, ncol, n, read)
+
+
+def _spread(t, v):
+    """The tangent ``t`` of the node ``v``, as stored: over ``v``'s whole domain where ``v``
+    is an array (no tangent, or a scalar one as in ``x[0] + c``, is one value for all)."""
+    if type(v) is X and v.dom is not None and (type(t) is not X or t.dom is None):
+        return _bcast(0.0 if t is None else t, v.dom)
+    return 0.0 if t is None else t
+
+
+_F64 = np.dtype(np.float64)
+
+
+def _vec(v):
+    """``v`` as a kernel's vector argument (``float64[::1]``, which Numba types as writeable
+    and native-endian): ``v`` itself where it is one, else a copy (read-only, big-endian,
+    strided or other dtypes); the kernels never write into it either way."""
+    if (
+        type(v) is np.ndarray
+        and v.ndim == 1
+        and v.dtype is _F64
+        and v.flags.c_contiguous
+        and v.flags.writeable
+    ):
+        return v
+    return np.array(v, dtype=np.float64, order="C").reshape(-1)
 
 
 def _shaped(r, shape):

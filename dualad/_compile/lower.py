@@ -16,7 +16,7 @@ from dualad._numpy import np
 from dualad.rules._define import getitem
 
 from .graph import _BOOL, _CMP, Graph, X, using
-from .trace import NotCompilable, Program, Ref, refs
+from .trace import Method, NotCompilable, Program, Ref, refs
 
 # -- from the recorded program to the element graph ---------------------------------------------
 
@@ -31,6 +31,7 @@ class Lowered:
         self.shapes: dict = {}  # value id -> shape (array values)
         self.consts: list = []  # constant arrays, loaded by name c<k>
         self.inputs = []  # (name, flat size, shape) per input leaf
+        self.params: dict = {}  # kernel parameter (x<k> input, m<id> step result) -> shape
         for k, vid in enumerate(program.inputs):
             v = program.values[vid]
             if np.result_type(v) != np.float64:
@@ -43,6 +44,7 @@ class Lowered:
                 f"x{k}", None if shape == () else 0, None if shape == () else size
             )
             self.shapes[vid] = shape
+            self.params[f"x{k}"] = shape
         guard_of = {g.node: g for g in program.guards}
         self.guards = []  # (X, recorded bool)
         from .replay import live_nodes
@@ -88,12 +90,7 @@ class Lowered:
             v = self.val.get(ref.id)
             if type(v) is not X:
                 raise NotCompilable(why)
-            if (
-                v.op == "load"
-                and v.args[1] in (0, None)
-                and v.args[0][0] in "xm"
-                and (v.dom is None or v.dom == int(np.prod(self.shapes.get(ref.id, ()))))
-            ):  # an input or another step's result as it is
+            if self._whole(v, ref.id):  # an input or another step's result as it is
                 direct[ref.id] = v.args[0]
             elif all(r != ref.id for r, _ in mats):
                 mats.append((ref.id, v))
@@ -102,7 +99,21 @@ class Lowered:
         self.val[o] = self.g.load(name, None if shape == () else 0,
                                   None if shape == () else int(np.prod(shape)))  # fmt: skip
         self.shapes[o] = shape
+        self.params[name] = shape
         self.opaque.append(Opaque(node, mats, direct, name, shape, why))
+
+    def _whole(self, v: X, vid: int) -> bool:
+        """``v`` (the value ``vid``) loads a whole kernel parameter, with its shape: a step
+        in NumPy may read the parameter as it is. A slice or an element of it (a load at
+        offset 0 too: ``x[:2]``, ``x[0]``) must be computed by the stage kernel instead."""
+        if v.op != "load" or v.args[0] not in self.params:
+            return False
+        shape = self.params[v.args[0]]
+        if self.shapes.get(vid) != shape:
+            return False
+        if shape == ():
+            return v.args[1] is None and v.dom is None
+        return v.args[1] == 0 and v.dom == int(np.prod(shape))
 
     def arg(self, a):
         if type(a) is Ref:
@@ -172,7 +183,10 @@ class Lowered:
         elif f is getitem:
             res = self._getitem(args[0], node.args[0], args[1])
         elif f is np.sum or f is np.mean:
-            kw = {k: v for k, v in node.kwargs.items() if v not in (None, False)}
+            # ``is``, not ``in (None, False)``: axis=0 equals False and is no total
+            kw = {k: v for k, v in node.kwargs.items() if v is not None and v is not False}
+            if len(self._shape(node.args[0])) == 1 and kw.get("axis") in (0, -1):
+                del kw["axis"]  # the one axis of a vector: the total
             x = args[0]
             if kw or len(args) != 1 or type(x) is not X:
                 raise NotCompilable(f"{name} along an axis")
@@ -191,13 +205,16 @@ class Lowered:
             if any(type(v) is X and v.dom is not None for v in items):
                 raise NotCompilable("stack of arrays")
             res = [float(v) if type(v) is not X else v for v in items]
-        elif (
-            node.func.__name__ == "astype"
-            and np.dtype(node.args[1]) == np.float64
-            or f is bool
-            and len(args) == 1
-        ):
-            res = args[0]
+        elif _to_float(node) or f is bool and len(args) == 1:
+            res = args[0]  # (a bool node reads as 0.0 or 1.0 in float arithmetic)
+        elif _all_any(node) and type(args[0]) is X:
+            x = args[0]
+            if x.dom is None:
+                res = g.apply(np.not_equal, (x, 0.0))  # (x itself would be a float's value)
+            elif _all_any(node) == "all":  # no element false
+                res = g.apply(np.equal, (g.total(g.apply(np.logical_not, (x,))), 0.0))
+            else:
+                res = g.apply(np.greater, (g.total(g.apply(np.not_equal, (x, 0.0))), 0.0))
         else:
             raise NotCompilable(f"{name}: no compiled form (only elementwise steps, "
                                 "slices, sums and dots compile)")  # fmt: skip
@@ -229,6 +246,33 @@ class Lowered:
                 raise NotCompilable("a slice with a step")
             return self.g.shift(x, start, max(stop - start, 0))
         raise NotCompilable(f"indexing with {type(key).__name__}")
+
+
+def _to_float(node) -> bool:
+    """``node`` casts its one argument to float64 (``astype`` rule or ``.astype`` method)."""
+    f = node.func
+    if type(f) is Method:
+        dts = f.args if f.__name__ == "astype" and not f.kwargs else ()
+    else:
+        dts = node.args[1:] if getattr(f, "__name__", None) == "astype" else ()
+    try:
+        return len(dts) == 1 and np.dtype(dts[0]) == np.float64
+    except TypeError:
+        return False
+
+
+def _all_any(node):
+    """The name, all or any, of ``np.all(a)`` or ``a.all()`` (likewise any) over every
+    element of one argument; else None."""
+    f = node.func
+    name = f.__name__ if type(f) is Method and not f.args else None
+    name = "all" if f is np.all else "any" if f is np.any else name
+    kw = f.kwargs if type(f) is Method else node.kwargs
+    if name not in ("all", "any") or len(node.args) != 1:
+        return None
+    if any(v is not None and v is not False for v in kw.values()):
+        return None  # along an axis, keepdims, out=
+    return name
 
 
 class Opaque:

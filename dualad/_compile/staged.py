@@ -25,7 +25,7 @@ from dualad._numpy import np
 
 from .emit import DECOR, HEADER, load_module, schedule
 from .graph import X, _bcast, adjoints, tangents, using
-from .kernels import Kernels, _shaped
+from .kernels import Kernels, _shaped, _spread, _vec
 from .replay import Stale, _needs, _ref_at
 from .trace import NotCompilable, Ref
 
@@ -177,7 +177,7 @@ class Staged(Kernels):
                 else:
                     store(f"y{k}", v)
             for k, (v, t) in enumerate(zip(roots, tans)):
-                store(f"t{k}", 0.0 if t is None else t) if v is not None else results.append("0.0")
+                store(f"t{k}", _spread(t, v)) if v is not None else results.append("0.0")
         guard_nodes = [x for x, _ in low.guards] if last and kind == "value" else []
         for x in guard_nodes:
             from .emit import Emitter
@@ -346,7 +346,7 @@ def _flat(v, shape):
     """A value as a kernel parameter: a float for 0-d, else a contiguous float64 vector."""
     if shape == ():
         return float(np.asarray(v))
-    return np.ascontiguousarray(v, dtype=np.float64).reshape(-1)
+    return _vec(np.reshape(v, (-1,)))  # (a rule's broadcast view is read-only: copied)
 
 
 def _copy(r):
@@ -366,8 +366,10 @@ def _as(r, like, dtype=None):
 def _fill(a, vals):
     if type(a) is Ref:
         return vals[a.id]
-    if type(a) in (list, tuple) and any(type(b) is Ref for b in a):
+    if type(a) in (list, tuple):  # the positional arguments, and a list among them
         return type(a)(_fill(b, vals) for b in a)
+    if type(a) is dict:
+        return {k: _fill(b, vals) for k, b in a.items()}
     return a
 
 

@@ -135,7 +135,7 @@ class Flag:
             if name in ("shape", "ndim", "dtype", "size", "itemsize", "nbytes"):
                 return attr
             return _tracer().plain(operator.attrgetter(name), (self,), {})
-        return lambda *a, **k: _tracer().plain(operator.methodcaller(name, *a, **k), (self,), {})
+        return lambda *a, **k: _tracer().plain(Method(name, a, k), (self,), {})
 
     def __len__(self):
         return len(self.raw)  # the shape: static
@@ -176,6 +176,22 @@ class Flag:
         return format(
             _tracer().consume(_as_array, self)[()] if np.ndim(self.raw) == 0 else self.raw, spec
         )
+
+
+class Method:
+    """``obj.<name>(*args, **kwargs)``, a method called on a ``Flag`` (``(x > 0).all()``), as
+    a step's function: named, and with its arguments readable by the lowering."""
+
+    __slots__ = ("__name__", "args", "kwargs")
+
+    def __init__(self, name: str, args: tuple, kwargs: dict):
+        self.__name__, self.args, self.kwargs = name, args, kwargs
+
+    def __call__(self, obj):
+        return getattr(obj, self.__name__)(*self.args, **self.kwargs)
+
+    def __repr__(self):
+        return f"<method {self.__name__}>"
 
 
 def _as_array(v):
