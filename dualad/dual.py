@@ -26,6 +26,7 @@ from ._ops import (
     _nested,
     bind_kwargs,
     block,
+    differentiable,
     is_complex,
     rows_of_one,
     strip,
@@ -374,7 +375,8 @@ class Dual(ArrayOps):
         if owns == FROZEN:
             raise NotImplementedError(
                 "writing into this Dual would have to reach a view (or the base) of it that "
-                "dualad cannot follow on this backend; write into a copy instead: "
+                "dualad cannot follow on this backend or under this nesting (a tape Variable "
+                "inside a Dual: reverse over forward); write into a copy instead: "
                 "y = np.copy(x); y[key] = value"
             )
         self._pk = None
@@ -394,6 +396,20 @@ class Dual(ArrayOps):
         # index with the direction axis last, so advanced indices in `key` (even separated
         # ones, which NumPy moves to the front) never move it
         upd = 0.0 if vdot is None else np.moveaxis(vdot, 0, -1)
+        if isinstance(upd, Leveled) and not isinstance(dot, Leveled):
+            # a tangent that carries an outer derivative (forward over forward) written into
+            # a plain one: the tangent becomes that outer kind, functionally; views of it
+            # would keep the plain array, so with views this raises
+            if self._owns == MIRRORED:
+                raise NotImplementedError(
+                    "writing a value that carries an outer derivative into a view (or the base "
+                    "of views) of this Dual: views would not see its tangent; write into a copy "
+                    "instead: y = np.copy(x); y[key] = value"
+                )
+            args = (np.moveaxis(dot, 0, -1), trailing_key(key), upd)
+            moved = upd._apply(index_update, args, {}, upd._level)  # at upd's level
+            self._dot = np.moveaxis(moved, -1, 0)
+            return
         if not isinstance(dot, Leveled) or self._owns == MIRRORED:
             # a view: writes land in dot (for a nested tangent, the view is a mirrored Dual)
             np.moveaxis(dot, 0, -1)[trailing_key(key)] = upd
@@ -498,6 +514,13 @@ def forward(func, args, kwargs, level: int, cls=None):
         and any_view(out, args, level)
     ):
         return views(out, rule, dots, primals, args, kwargs, level, k, single, cls)
+    elif isinstance(out, Leveled) and differentiable(out):
+        # a value of another transform (a tape Variable: reverse over forward) that may view
+        # an argument's memory: its tangent cannot mirror, so view and source are frozen
+        # (a write raises) instead of a write reaching the values but not the tangents
+        src = view_source(out, args, level)
+        if src is not None:
+            return view(src, out, rule, dots, primals, args, kwargs, level, k, single, cls)
     for d in dots:
         if d is not None:
             break

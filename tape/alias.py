@@ -44,6 +44,7 @@ def rebind(v, new) -> None:
         rec = v._record
         if rec is None:  # a constant written into a constant: a constant
             return
+        v.requires_grad = True  # (a constant that takes a recorded value, as in PyTorch)
         ids = rec.out_ids
         if len(ids) == 1:
             rec.bind_one(v)

@@ -317,6 +317,9 @@ class Variable(ArrayOps):
         new = record(index_update, (snapshot(self), key, value), {}, self._level)
         if isinstance(new, Variable) and new._record is not None:
             self._value, self._record, self._id = new._value, new._record, new._id
+            # a constant that takes a recorded value joins its tape (what follows from it is
+            # recorded there: nested tapes sweep their own lists) and needs a derivative
+            self._tape, self.requires_grad = new._tape, True
             self._record.bind_outputs((self,))
         else:  # a constant written into a constant
             self.value = new.value if isinstance(new, Variable) else new

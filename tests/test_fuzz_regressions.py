@@ -264,3 +264,89 @@ def test_hessian_keeps_float32_as_grad_does(method):
     x64 = x.astype(np.float64)
     np.testing.assert_allclose(h, dualad.hessian(f, x64), rtol=1e-5, atol=1e-6)
     assert dualad.hessian(f, np.arange(3)).dtype == np.float64  # ints: as float64
+
+
+def _hessian_by_differences(f, x, h=1e-5):
+    g = lambda x: dualad.grad(f, x, mode="reverse")
+    return np.array([(g(x + h * e) - g(x - h * e)) / (2 * h) for e in np.eye(x.size)])
+
+
+def _item_write(x):
+    y = x * 2.0
+    y[1] = x[0] ** 2
+    return np.sum(y**3)
+
+
+def _slice_write(x):
+    y = x * 2.0
+    y[1:] = x[:2] ** 2
+    return np.sum(y**3)
+
+
+def _mask_write(x):
+    y = x * 2.0
+    y[x > 0] = x[x > 0] ** 2
+    return np.sum(y**3)
+
+
+def _copyto_where(x):
+    y = x * 2.0
+    np.copyto(y, x**2, where=x > 0)
+    return np.sum(y**3)
+
+
+@pytest.mark.parametrize(
+    "f", [_item_write, _slice_write, _mask_write, _copyto_where], ids=lambda f: f.__name__
+)
+def test_writes_of_values_with_an_outer_derivative_forward_over_forward(f):
+    x = np.array([0.4, -0.3, 0.8])
+    ref = _hessian_by_differences(f, x)
+    inner = lambda x: dualad.grad(f, x, mode="forward")
+    for outer in ("forward", "reverse"):
+        np.testing.assert_allclose(dualad.jacobian(inner, x, mode=outer), ref, atol=1e-6)
+
+
+def test_reverse_over_forward_write_through_a_view_raises_never_wrong():
+    def f(x):
+        y = x * x
+        v = y[:]
+        v[0] = 1.0
+        return y[0] * x[0]
+
+    inner = lambda x: dualad.grad(f, x, mode="forward")
+    with pytest.raises(NotImplementedError, match="reverse over forward"):
+        dualad.jacobian(inner, np.array([3.0]), mode="reverse")
+    np.testing.assert_allclose(dualad.jacobian(inner, np.array([3.0]), mode="forward"), [[0.0]])
+
+    def g(x):  # a view that is only read: fine
+        y = x * x
+        a = y[:1]
+        return np.sum(a * x[0]) + y[1]
+
+    x = np.array([3.0, 2.0])
+    inner = lambda x: dualad.grad(g, x, mode="forward")
+    np.testing.assert_allclose(dualad.jacobian(inner, x, mode="reverse"), dualad.hessian(g, x))
+
+
+def _buffer_item(x):
+    y = np.zeros(2)
+    y[0] = x[0] * x[1]
+    return np.sum(y**2)
+
+
+def _buffer_slice(x):
+    y = np.ones(3)
+    y[1:] = x * x[0]
+    return np.sum(np.sin(y) * y)
+
+
+@pytest.mark.parametrize("f", [_buffer_item, _buffer_slice], ids=lambda f: f.__name__)
+def test_reverse_over_reverse_of_intercepted_buffers(f):
+    x = np.array([0.41, -0.73])
+    inner = lambda x: dualad.grad(f, x, mode="reverse", intercept=True)
+    ref = dualad.hessian(f, x, intercept=True)
+    np.testing.assert_allclose(
+        dualad.jacobian(inner, x, mode="reverse", intercept=True), ref, rtol=1e-10
+    )
+    with dualad.intercept():
+        np.testing.assert_allclose(ref, _hessian_by_differences(f, x), atol=1e-6)
