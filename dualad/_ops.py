@@ -487,6 +487,46 @@ class ArrayOps(Leveled):
         """In place, as ``ndarray.put`` (``np.put``)."""
         np.put(self, indices, values, mode=mode)
 
+    def partition(self, kth, axis=-1, kind="introselect", order=None):
+        """In place, as ``ndarray.partition``: a write of ``np.partition``'s result."""
+        if order is not None:
+            raise NotImplementedError("partition(order=...) (structured arrays) on a traced array")
+        self[...] = np.partition(self, kth, axis=axis, kind=kind)
+
+    def round(self, decimals=0):
+        return np.round(self, decimals)
+
+    def compress(self, condition, axis=None):
+        return np.compress(condition, self, axis=axis)
+
+    def searchsorted(self, v, side="left", sorter=None):
+        return np.searchsorted(self, v, side=side, sorter=sorter)
+
+    def argpartition(self, kth, axis=-1, kind="introselect", order=None):
+        return np.argpartition(self, kth, axis=axis, kind=kind, order=order)
+
+    def _unsupported(name, hint):
+        def method(self, *args, **kwargs):
+            raise NotImplementedError(
+                f"{type(self).__name__}.{name} (numpy.ndarray.{name}) is not supported on a "
+                f"traced array: {hint}"
+            )
+
+        method.__name__ = name
+        return method
+
+    view = _unsupported("view", "a reinterpretation of the bytes has no derivative; use .copy()")
+    byteswap = _unsupported("byteswap", "byte order has no derivative")
+    resize = _unsupported("resize", "use np.resize(x, shape), which returns a new array")
+    tobytes = _unsupported("tobytes", "bytes carry no derivative; use .value (or .primal)")
+    tofile = _unsupported("tofile", "use .value (or .primal) to save the values")
+    dump = _unsupported("dump", "use .value (or .primal) to save the values")
+    dumps = _unsupported("dumps", "use .value (or .primal) to save the values")
+    getfield = _unsupported("getfield", "a reinterpretation of the bytes has no derivative")
+    setfield = _unsupported("setfield", "a reinterpretation of the bytes has no derivative")
+    setflags = _unsupported("setflags", "traced arrays have no flags to set")
+    del _unsupported
+
     @property
     def flat(self):
         raise NotImplementedError(

@@ -350,3 +350,27 @@ def test_reverse_over_reverse_of_intercepted_buffers(f):
     )
     with dualad.intercept():
         np.testing.assert_allclose(ref, _hessian_by_differences(f, x), atol=1e-6)
+
+
+NDARRAY_METHODS = [
+    lambda x: np.sum(x.round(1) * x),
+    lambda x: np.sum(x.compress([True, False, True, True]) ** 2),
+    lambda x: np.sum(x * x.searchsorted(0.5)),
+    lambda x: x[x.argpartition(1)[0]] ** 2,
+]
+
+
+@pytest.mark.parametrize("k", range(len(NDARRAY_METHODS)))
+def test_more_ndarray_methods(k):
+    f = NDARRAY_METHODS[k]
+    ref = central(f, X)
+    for mode in ("forward", "reverse"):
+        np.testing.assert_allclose(dualad.grad(f, X, mode=mode), ref, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["view", "byteswap", "resize", "tobytes", "partition"])
+def test_ndarray_methods_without_a_derivative_raise_naming_them(name):
+    args = {"view": (np.int64,), "resize": ((2, 2),), "partition": (1,)}.get(name, ())
+    for mode in ("forward", "reverse"):
+        with pytest.raises(NotImplementedError, match=name):
+            dualad.grad(lambda x: np.sum(getattr(x * 1.0, name)(*args)), X, mode=mode)
