@@ -123,6 +123,10 @@ def _grad_numbers(f, x):
     return tuple(_grad_packed(f, [np.float64(v) for v in x], tuple))
 
 
+#: Tangents of a packed scalar with nothing of an outer transform inside.
+_PACKED_DOTS = (float, complex, type(None))
+
+
 def _grad_packed(f, xs, rebuild, n: int | None = None):
     """Forward gradient at ``n <= 2`` scalar leaves (a tuple or dict of numbers): one pass on
     packed scalars, each leaf seeded with its own direction; one 0-d array per leaf.
@@ -133,13 +137,22 @@ def _grad_packed(f, xs, rebuild, n: int | None = None):
         seeds = _PACKED_EYE[n][1]
         ds = [Dual._new(float(v), s, level, n, False) for v, s in zip(xs, seeds)]
         y = f(rebuild(ds))
-        if type(y) is Dual and y._m[0] == level and type(y._p) is float:  # a packed result
+        if (
+            type(y) is Dual
+            and y._m[0] == level
+            and type(y._p) is float
+            and type(y._dot) in _PACKED_DOTS
+        ):  # a packed result
             dot = y._dot
             g = (0.0,) * n if dot is None else (dot,) if n == 1 else (dot.real, dot.imag)
         else:
             ys, ytd = flatten(y)
             p, dot = _read(ys[0], level, n)
             _require_scalar([p], ytd)
+            if isinstance(dot, _tags.Leveled):
+                # traced by an outer transform (f closes over its values): the general
+                # path's answer, 0-d wrappers, from this same evaluation of f
+                return [dot[i].reshape(()) for i in range(n)]
             if not np.any(dot):
                 _require_real(p)
             g = dot.reshape(n).tolist()

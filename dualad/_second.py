@@ -308,13 +308,45 @@ def _hessian_hyperdual_at(f, xs, td, n, eye, l1, l2):
     return _hyperdual_read(ys[0], n, l1, l2, xs)
 
 
+class _Traced(Exception):
+    """``f`` returned a value of an outer transform: see ``_plain_result``."""
+
+
+def _plain_result(f):
+    """``f``, raising ``_Traced`` when its result carries a wrapper of an outer transform
+    (a value it closes over is traced: ``grad(lambda a: hessian(lambda y: a * g(y), x), a0)``).
+    The accumulation adds plain arrays in place, so H could not carry that derivative;
+    forward-over-reverse can. Its inputs are the accumulating tape's own Variables, the
+    highest level, so anything Leveled under them belongs to an outer transform."""
+
+    def checked(x):
+        y = f(x)
+        ws = flatten(x)[0]
+        level = ws[0]._level if ws else None
+        for v in flatten(y)[0]:
+            while level is not None and isinstance(v, _tags.Leveled) and v._level >= level:
+                v = v._unwrap()
+            if isinstance(v, _tags.Leveled):
+                raise _Traced
+        return y
+
+    return checked
+
+
 def _hessian_accumulate(f, xs, td, n):
+    """The accumulated Hessian, or None for forward-over-reverse: the Jacobians would not
+    fit the memory budget, or ``f`` closes over values an outer transform traces."""
     offsets = _offsets(xs)
     if all(type(v) is np.ndarray and v.ndim == 1 for v in xs):  # vectors: stencil seeds
         dots = [Cols.seed(o, v.size, n) for o, v in zip(offsets, xs)]
     else:
         dots = _split_eye(_eye(n, n, 0, xs[0]), xs, offsets, n)
-    return accumulate(f, xs, dots, td, n, unflatten, flatten, _seeding.MEMORY_BUDGET)
+    try:
+        return accumulate(
+            _plain_result(f), xs, dots, td, n, unflatten, flatten, _seeding.MEMORY_BUDGET
+        )
+    except _Traced:
+        return None
 
 
 def _hessian_fwd_rev(f, xs, td, n, chunk):

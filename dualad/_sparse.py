@@ -246,6 +246,29 @@ def _check_pattern(p, m: int | None, n: int):
     return p
 
 
+def _sparse_data(data: np.ndarray) -> np.ndarray:
+    """The entries in a dtype scipy.sparse stores: float16 (which it refuses) as float32,
+    the nearest it takes, as every other door keeps a float16 input's precision or more."""
+    return data.astype(np.float32) if data.dtype == np.float16 else data
+
+
+def _plain(v, what: str):
+    """``v``, raising when it is traced by an enclosing transform: a scipy.sparse array
+    cannot carry that transform's derivative in its entries."""
+    if isinstance(v, _tags.Leveled):
+        raise NotImplementedError(
+            f"{what} returns a scipy.sparse array, whose entries cannot carry the derivative "
+            "of an enclosing grad/jacobian/hessian (x, or a value f closes over, is traced by "
+            "it). Inside another transform use the dense form: "
+            + (
+                "hessian(f, x) or method='forward-over-reverse'"
+                if what.startswith("hessian")
+                else "jacobian(f, x) with mode='forward' or 'reverse'"
+            )
+        )
+    return v
+
+
 def _forward(f: Callable, x: np.ndarray, c: Coloring):
     """f(x) and the compressed Jacobian (J @ S)^T (colors x m), one pass."""
     k = max(c.count, 1)
@@ -258,6 +281,7 @@ def _forward(f: Callable, x: np.ndarray, c: Coloring):
         prim, dot = _read(y, level, k)
     finally:
         _tags.close_level(level)
+    _plain(dot, "jacobian(mode='sparse')")
     return np.asarray(prim), np.ascontiguousarray(np.reshape(dot, (k, -1)))  # (k, m)
 
 
@@ -269,7 +293,7 @@ def _reverse(f: Callable, x: np.ndarray, c: Coloring):
     with tape.Tape() as t:
         w = t.watch(x)
         y = f(w)
-    prim = np.asarray(tape.value_of(y))
+    prim = np.asarray(_plain(tape.value_of(y), "jacobian(mode='sparse')"))
     seeds = np.zeros((k, prim.size), dtype=prim.dtype)
     seeds[c.colors, np.arange(prim.size)] = 1.0
     (bar,) = t.cotangents([y], [seeds.reshape((k,) + prim.shape)], [w], release=True)
@@ -336,7 +360,7 @@ def sparse_jacobian(f: Callable, x, sparsity=None):
 
     from ._pattern import sparsity as detect
 
-    x = one_array(x, "jacobian(mode='sparse')", real=True)
+    x = one_array(_plain(x, "jacobian(mode='sparse')"), "jacobian(mode='sparse')", real=True)
     sparsity = detect(f, x) if sparsity is None else _check_pattern(sparsity, None, x.size)
     sparsity = _canonical(sparsity)  # sorted, one entry per (row, column); colored once
     c = coloring(sparsity, x.shape)
@@ -355,7 +379,7 @@ def sparse_jacobian(f: Callable, x, sparsity=None):
             )
         data = _read_back(sparsity, c, "cols", comp, "column of the Jacobian")
     jac = sp.csr_array(  # its own index arrays: the cached pattern's stay private
-        (data, sparsity.indices.copy(), sparsity.indptr.copy()), shape=sparsity.shape
+        (_sparse_data(data), sparsity.indices.copy(), sparsity.indptr.copy()), shape=sparsity.shape
     )
     jac.coloring = c  # how it was computed: colors, lower bound, forward or reverse
     return jac
@@ -475,7 +499,7 @@ def sparse_hessian(f: Callable, x, sparsity=None):
 
     from ._second import _grad_of_duals
 
-    x = one_array(x, "hessian(method='sparse')", real=True)
+    x = one_array(_plain(x, "hessian(method='sparse')"), "hessian(method='sparse')", real=True)
     n = x.size
     if sparsity is None:
         sparsity = hessian_sparsity(f, x)
@@ -490,12 +514,12 @@ def sparse_hessian(f: Callable, x, sparsity=None):
     seeds = np.zeros((k, n), dtype=x.dtype)
     seeds[c.colors, np.arange(n)] = 1.0
     (hv,) = _grad_of_duals(f, [x], LEAF, [seeds.reshape((k,) + x.shape)], False)
-    comp = np.ascontiguousarray(np.reshape(hv, (k, n)))  # (k, n): (H @ S)^T
+    comp = np.ascontiguousarray(np.reshape(_plain(hv, "hessian(method='sparse')"), (k, n)))
     cols = sparsity.indices
     if symmetric:
         data = _symmetric_entries(sparsity, c.colors, comp)
     else:
         data = _read_back(sparsity, c, "rows", comp, "row of the Hessian")
-    h = sp.csr_array((data, cols.copy(), sparsity.indptr.copy()), shape=(n, n))
+    h = sp.csr_array((_sparse_data(data), cols.copy(), sparsity.indptr.copy()), shape=(n, n))
     h.coloring = c
     return h

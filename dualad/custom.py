@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import threading
 from collections.abc import Callable
-from typing import Any
 
 from dualad._numpy import np
 
@@ -339,6 +337,16 @@ def _is_numpy_dispatched(func) -> bool:
     return isinstance(func, np.ufunc) or hasattr(func, "_implementation")
 
 
+def _name(func) -> str:
+    """How errors name the user's function: ``module.qualname`` (``mylib.Model.energy``),
+    the bare qualified name for one defined in a script or a REPL (``__main__``)."""
+    if _is_numpy_dispatched(func):
+        return func_name(func)  # numpy.sin, not numpy._core.umath.sin
+    qual = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
+    mod = getattr(func, "__module__", None)
+    return qual if not mod or mod == "__main__" else f"{mod}.{qual}"
+
+
 def defrule(
     func: Callable,
     jvp: Callable | None = None,
@@ -386,7 +394,7 @@ def defrule(
     >>> dualad.grad(lambda x: my_sin(x).sum(), np.array([0.0, 1.0]), mode="reverse")
     array([1.        , 0.54030231])
     """
-    label = name or func_name(func)
+    label = name or _name(func)
     rule = _table_rule(label, jvp, vjp, batched)
     if _is_numpy_dispatched(func):
         from .rules import COMPOSITES, PRIMAL_ONLY
@@ -430,17 +438,13 @@ class custom_jvp:
             res = rule(args, tangents, **kwargs) if kwargs else rule(args, tangents)
             return res[1]
 
-        self._call = dispatcher(self.fun, rule=_table_rule(func_name(self.fun), jvp, None, False))
+        self._call = dispatcher(self.fun, rule=_table_rule(_name(self.fun), jvp, None, False))
         return rule
 
     def __call__(self, *args, **kwargs):
         if self._call is None:
             return self.fun(*args, **kwargs)
         return self._call(*args, **kwargs)
-
-
-#: Residuals kept per custom_vjp function (the latest calls'): older ones are recomputed.
-_KEEP = 16
 
 
 class custom_vjp:
@@ -468,30 +472,34 @@ class custom_vjp:
     def __init__(self, fun: Callable):
         functools.update_wrapper(self, fun)
         self.fun = fun
-        self._call = None
+        self._rules = None
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> None:
-        residuals: dict[int, tuple[Any, Any]] = {}
-        lock = threading.Lock()
-        fun = self.fun
+        self._rules = (fwd, bwd)
+
+    def _one_call(self) -> Callable:
+        """A dispatcher for one call, holding that call's residuals: a record of it keeps
+        them for its backward pass, and no other call can reach them (a table keyed by the
+        output's ``id`` mixed calls whose ``fwd`` returned the same object, an input passed
+        through, and outputs freed and replaced at a reused id)."""
+        fwd, bwd = self._rules
+        kept: list = []  # (the output fwd returned, its residuals)
 
         def primal(*args, **kwargs):  # called on plain values only
             out, res = fwd(*args, **kwargs)
-            with lock:  # one custom_vjp called from several threads
-                if len(residuals) >= _KEEP:  # the oldest go: their backward pass reruns fwd
-                    residuals.pop(next(iter(residuals)), None)
-                residuals[id(out)] = (out, res)
+            kept[:] = [(out, res)]
             return out
 
         def vjp(g, out, *args, **kwargs):
-            hit = residuals.get(id(out))
-            res = hit[1] if hit is not None and hit[0] is out else fwd(*args, **kwargs)[1]
+            # a traced out (second order) needs residuals that carry the outer derivative:
+            # fwd runs again on the traced arguments
+            res = kept[0][1] if kept and kept[0][0] is out else fwd(*args, **kwargs)[1]
             return bwd(res, g)
 
-        functools.update_wrapper(primal, fun)
-        self._call = dispatcher(primal, rule=_table_rule(func_name(fun), None, vjp, False))
+        functools.update_wrapper(primal, self.fun)
+        return dispatcher(primal, rule=_table_rule(_name(self.fun), None, vjp, False))
 
     def __call__(self, *args, **kwargs):
-        if self._call is None:
+        if self._rules is None:
             return self.fun(*args, **kwargs)
-        return self._call(*args, **kwargs)
+        return self._one_call()(*args, **kwargs)
