@@ -16,6 +16,7 @@ Cotangents carry a leading batch axis ``m`` (reverse Jacobians pull ``m`` rows a
 from __future__ import annotations
 
 import itertools
+import sys
 import weakref
 
 from dualad._numpy import np
@@ -63,12 +64,60 @@ class SweepState:
         self.owned: dict[int, object] = {}
 
 
+# -- copies of constants ------------------------------------------------------------------------
+# A record copies each plain array it reads that the caller could still write into (see
+# tape.variable._owned). Copies of large arrays come from, and go back to, a small pool: a
+# fresh large array costs its first-touch page faults (a 1.6 MB batch of data, copied at each
+# training step, cost more than the matmul reading it), a reused one only the memcpy. A copy
+# goes back only when nothing else refers to it (its reference count: a view of it, a
+# cotangent made from it, anything, keeps it out).
+
+_POOL: dict[tuple, list] = {}  # (shape, dtype) -> free copies
+_POOL_MIN = 1 << 16  # bytes: smaller copies come from NumPy's allocator as they are
+_POOL_MAX = 1 << 28  # bytes held by free copies at most
+_pooled = [0]  # bytes held now
+
+
+def copy_constant(c: np.ndarray, made: list) -> np.ndarray:
+    """A C-ordered copy of ``c``, reusing a free pooled array for a large one; a large copy is
+    appended to ``made`` (the record gives it back when released)."""
+    if c.nbytes < _POOL_MIN:
+        return c.copy()
+    key = (c.shape, c.dtype)
+    free = _POOL.get(key)
+    buf = None
+    if free:
+        try:
+            buf = free.pop()
+            _pooled[0] -= buf.nbytes
+        except IndexError:  # another thread took it
+            buf = None
+    if buf is None:
+        buf = c.copy()
+    else:
+        np.copyto(buf, c)
+    made.append(buf)
+    return buf
+
+
+def _give_back(made: tuple) -> None:
+    """Return the copies ``made`` of a released record to the pool where nothing else holds
+    them (the tuple, the loop and getrefcount's argument are the only references then)."""
+    for buf in made:
+        if sys.getrefcount(buf) <= 3 and _pooled[0] + buf.nbytes <= _POOL_MAX:
+            free = _POOL.setdefault((buf.shape, buf.dtype), [])
+            if len(free) < 4:
+                free.append(buf)
+                _pooled[0] += buf.nbytes
+
+
 class Record:
     """One recorded operation ``outs = func(*args, **kwargs)``."""
 
     __slots__ = (
         "arg_vars",
         "args",
+        "copies",
         "id",
         "inputs",
         "kwargs",
@@ -92,6 +141,7 @@ class Record:
         self.needs = needs
         self.out_ids: tuple = ()
         self.out_refs: tuple = ()
+        self.copies: tuple = ()  # large constants copied for it (see copy_constant)
 
     def bind_one(self, v) -> None:
         """Name the single output Variable ``v`` (the common case, no generators). A record
@@ -116,6 +166,10 @@ class Record:
         """Drop every array this record holds; the sweep can no longer pass through it."""
         self._release_values()
         self.kwargs = {}
+        copies = self.copies
+        if copies:
+            self.copies = ()
+            _give_back(copies)
 
     def input_vars(self) -> list:
         """The Variables that receive cotangents from this record (the graph's edges)."""

@@ -61,6 +61,7 @@ class Tape:
         self._token = None
         self._closed = False
         self._released = False
+        self._copies = False  # some record holds pooled copies of constants (tape.record)
 
     # -- context ----------------------------------------------------------------------------
     def __enter__(self) -> Tape:  # noqa: PYI034 (typing.Self needs Python 3.11)
@@ -233,7 +234,8 @@ class Tape:
 
     def close(self) -> None:
         """Done with this tape: drop its list of records without walking it (each record
-        goes with the last value that holds it); ``gradient`` then raises as after
+        goes with the last value that holds it; only records holding pooled copies of
+        constants are released, to give those back); ``gradient`` then raises as after
         ``release``. dualad closes its own tapes this way after their one sweep.
 
         >>> import numpy as np, tape
@@ -242,8 +244,12 @@ class Tape:
         >>> t.close(); len(t.records)
         0
         """
-        self._records = []
+        records, self._records = self._records, []
         self._released = True
+        if self._copies:  # records holding copies of constants: theirs go back to the pool
+            for rec in records:
+                if getattr(rec, "copies", None):
+                    rec.release()
 
     # -- printing ---------------------------------------------------------------------------
     def __str__(self) -> str:

@@ -33,7 +33,7 @@ from dualad.rules.elementwise import astype
 
 from ._fast import install, item, scalar_record, stack
 from .alias import snapshot, strided_view, track_views
-from .record import Record, _ids
+from .record import Record, _ids, copy_constant
 from .sweep import graph, sweep
 
 _F64 = np.float64
@@ -377,20 +377,20 @@ def _changeable(a: np.ndarray) -> bool:
         a = b
 
 
-def _owned(c):
+def _owned(c, made: list):
     """A constant argument as the record keeps it: a plain array the caller could still
-    write into is copied (lists and tuples of them, index keys included); anything else is
-    kept as it is."""
+    write into is copied (lists and tuples of them, index keys included; large copies are
+    appended to ``made``, see tape.record.copy_constant); anything else is kept as it is."""
     tc = type(c)
     if tc is np.ndarray:
-        return c.copy() if _changeable(c) else c
+        return copy_constant(c, made) if _changeable(c) else c
     if (tc is tuple or tc is list) and any(type(b) is np.ndarray or type(b) in (tuple, list)
                                            for b in c):  # fmt: skip
-        return tc(_owned(b) for b in c)
+        return tc(_owned(b, made) for b in c)
     return c
 
 
-def _own_constants(vals, args, kwargs):
+def _own_constants(vals, args, kwargs, made):
     """``vals``, ``args`` and ``kwargs`` with their plain-array constants copied (see
     ``_owned``): the reverse sweep reads the values the operation saw, not what the caller
     wrote into its arrays since (``c * x`` then ``c[1] = 5``; ``x[idx]`` then ``idx[0] =
@@ -400,7 +400,7 @@ def _own_constants(vals, args, kwargs):
     for i, a in enumerate(args):
         ta = type(a)
         if ta is np.ndarray:
-            o = _owned(a)
+            o = _owned(a, made)
             if o is not a:
                 nv, na = nv or list(vals), na or list(args)
                 nv[i] = na[i] = o
@@ -409,7 +409,7 @@ def _own_constants(vals, args, kwargs):
             items_v, items_a, own = list(vals[i]), list(a), False
             for j, b in enumerate(a):
                 if type(b) is np.ndarray or type(b) in (tuple, list):
-                    ob = _owned(b)
+                    ob = _owned(b, made)
                     if ob is not b:
                         items_v[j] = items_a[j] = ob
                         own = True
@@ -417,7 +417,7 @@ def _own_constants(vals, args, kwargs):
                 nv, na = nv or list(vals), na or list(args)
                 nv[i], na[i] = ta(items_v), ta(items_a)
     if kwargs and any(type(v) is np.ndarray or type(v) in (tuple, list) for v in kwargs.values()):
-        kwargs = {k: _owned(v) for k, v in kwargs.items()}
+        kwargs = {k: _owned(v, made) for k, v in kwargs.items()}
     if nv is None:
         return vals, args, kwargs
     return nv, tuple(na), kwargs
@@ -456,10 +456,14 @@ def record(func, args, kwargs, level):
         return _wrap_const(out, level)
     if is_complex(out) or any(is_complex(v._value) for _, v, _ in inputs):
         rule = complex_rule(func, rule)  # see dualad.rules.complex
-    seen = vals  # (what out may be a view of)
+    seen, made = vals, []  # (what out may be a view of; large copies made)
     if rule.reads_args:
-        vals, args, kwargs = _own_constants(vals, args, kwargs)
+        vals, args, kwargs = _own_constants(vals, args, kwargs, made)
     rec = Record(rule, func, tuple(vals), kwargs, inputs, args, out, needs)
+    if made:
+        rec.copies = tuple(made)
+        if tp is not None:
+            tp._copies = True
     if tp is not None:
         tp._records.append(rec)
     outs = _wrap(out, level, rec, tp)

@@ -374,3 +374,32 @@ def test_ndarray_methods_without_a_derivative_raise_naming_them(name):
     for mode in ("forward", "reverse"):
         with pytest.raises(NotImplementedError, match=name):
             dualad.grad(lambda x: np.sum(getattr(x * 1.0, name)(*args)), X, mode=mode)
+
+
+def test_large_constant_copies_are_pooled_and_never_shared():
+    from tape import record as rec_module
+
+    w_big = np.random.default_rng(3).standard_normal((200, 200))  # 320 KB: pooled
+
+    def f(x):
+        c = w_big.copy()
+        y = np.tanh(c @ x)
+        c *= 2.0  # written after use: the record's copy must keep the old values
+        return np.sum(y)
+
+    x = np.linspace(-1, 1, 200)
+    ref = w_big.T @ (1 - np.tanh(w_big @ x) ** 2)
+    for _ in range(3):  # the second call reuses the first call's copy
+        np.testing.assert_allclose(dualad.grad(f, x, mode="reverse"), ref, rtol=1e-12)
+    assert rec_module._POOL.get(((200, 200), np.dtype(np.float64)))
+    # a copy something still refers to is not given back
+    with tape.Tape() as t:
+        v = t.watch(x)
+        s = f(v)
+    (r,) = [r for r in t.records if r.name == "matmul"]
+    kept = r.args[0][:3]
+    free = list(rec_module._POOL.get(((200, 200), np.dtype(np.float64)), []))
+    np.testing.assert_allclose(t.gradient(s, v), ref, rtol=1e-12)
+    pool = rec_module._POOL.get(((200, 200), np.dtype(np.float64)), [])
+    assert not any(b is kept.base for b in pool) and len(pool) <= len(free)
+    np.testing.assert_array_equal(kept, w_big[:3])
