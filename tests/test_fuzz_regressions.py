@@ -403,3 +403,17 @@ def test_large_constant_copies_are_pooled_and_never_shared():
     pool = rec_module._POOL.get(((200, 200), np.dtype(np.float64)), [])
     assert not any(b is kept.base for b in pool) and len(pool) <= len(free)
     np.testing.assert_array_equal(kept, w_big[:3])
+
+
+def test_multigammaln_is_differentiated():
+    sc = pytest.importorskip("scipy.special")
+
+    def f(a):
+        return np.sum(sc.multigammaln(a, 3) * a)
+
+    a = np.array([2.3, 4.1])
+    ref = central(f, a)
+    for mode in ("forward", "reverse"):
+        np.testing.assert_allclose(dualad.grad(f, a, mode=mode, intercept=True), ref, rtol=1e-6)
+    with pytest.raises(ValueError, match="not met"):
+        dualad.grad(lambda a: np.sum(sc.multigammaln(a, 3)), np.array([0.5, 2.0]), intercept=True)
