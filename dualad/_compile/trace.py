@@ -127,6 +127,12 @@ class Flag:
     def __getitem__(self, key):
         return _tracer().plain(operator.getitem, (self, key), {})
 
+    def __setitem__(self, key, value):
+        raise NotImplementedError(
+            "dualad.compile: writing into a value computed from the traced inputs (a mask, "
+            "an index) is not followed; build a new one instead (m = m & ..., np.where(...))"
+        )
+
     def __getattr__(self, name):
         if name.startswith("__"):  # NumPy's protocols (__array_struct__, ...): not followed,
             raise AttributeError(name)  # so a conversion takes __array__, a guard
