@@ -215,6 +215,9 @@ class Pattern:
     def flatten(self, order="C"):
         return np.ravel(self, order=order).copy()
 
+    def compress(self, condition, axis=None):
+        return np.compress(condition, self, axis=axis)  # (the condition comes first there)
+
     def sort(self, axis=-1, kind=None, order=None):
         """In place, as ``ndarray.sort``."""
         if self.view:
@@ -449,11 +452,8 @@ def sparsity(f: Callable, x) -> Any:
     """
     y, n = trace(f, x)
     rows = rows_of(y, n)
-    p = _to_csr(rows, n, bool)
-    ROWS.append((p, rows))  # the coloring reads rows of indices: keep them (padding n)
-    del ROWS[:-4]
-    return p
+    return _to_csr(rows, n, bool)
 
 
-#: [(pattern, its index rows)] for the latest patterns ``sparsity`` returned
+#: [(pattern, its index rows)]: the latest private patterns the colorings read as rows
 ROWS: list = []

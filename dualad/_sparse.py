@@ -58,7 +58,7 @@ def _ell(p) -> np.ndarray:
     """Each row's column indices, padded with ``n`` = the number of columns (the pattern as
     rows of a fixed width)."""
     for q, rows in ROWS:
-        if q is p:  # found by dualad.sparsity (its own rows, padded with n), or before
+        if q is p:  # made before for this (private, never written) pattern
             return rows
     rows = _from_csr(p, p.shape[1])
     ROWS.append((p, rows))  # (a modular coloring checks several trials on one pattern)
@@ -193,11 +193,8 @@ def _canonical(p):
             return q
     q = sp.csr_array((np.ones(p.nnz, dtype=bool), p.indices.copy(), p.indptr.copy()),
                      shape=p.shape)  # fmt: skip
-    for r, rows in ROWS:
-        if r is p:  # dualad.sparsity's index rows of p: the coloring reads them
-            ROWS.append((q, rows))
-            del ROWS[:-4]
-            break
+    # (q's index rows are made from q itself, once: rows kept for the caller's object could
+    # belong to entries it held before a write)
     _SEEN.append(q)
     del _SEEN[:-_KEEP]
     return q

@@ -380,3 +380,26 @@ def test_custom_rules_are_dense_in_their_arguments():
     np.testing.assert_allclose(
         dualad.jacobian(f, x, mode="sparse").toarray(), dualad.jacobian(f, x)
     )
+
+
+def test_a_detected_pattern_edited_in_place_is_colored_for_its_new_entries():
+    import warnings
+
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    p = dualad.sparsity(lambda x: x**2, x)  # diagonal
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy: changing a CSR structure is expensive
+        p[0, 2] = True
+
+    def f(x):
+        return np.stack([x[0] * x[2], x[1] ** 2, x[2] ** 2, x[3] ** 2])
+
+    j = dualad.jacobian(f, x, mode="sparse", sparsity=p)
+    np.testing.assert_array_equal(j.toarray(), dualad.jacobian(f, x))
+    assert valid(p, j.coloring.colors)
+
+
+def test_compress_method_in_the_sparsity_tracer():
+    x = np.arange(1.0, 7.0).reshape(2, 3)
+    got = dualad.sparsity(lambda x: x.compress([1, 0, 1], axis=1), x).toarray()
+    np.testing.assert_array_equal(got, np.eye(6)[[0, 2, 3, 5]] > 0)
