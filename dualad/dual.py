@@ -50,7 +50,16 @@ from ._scalar import (
 from ._scalar import generic as scalar_generic
 from ._scalar import stack as stack_packed
 from ._tags import Leveled, call_level, top_level
-from ._views import any_view, same_kind, unshared, view, view_source, views, wrap
+from ._views import (
+    any_view,
+    foreign_view,
+    same_kind,
+    unshared,
+    view,
+    view_source,
+    views,
+    wrap,
+)
 from ._writers import IN_PLACE
 from .rules import COMPOSITES, PRIMAL_ONLY, RULES, lookup, ufunc_method_target
 from .rules._define import getitem, shape_of
@@ -412,7 +421,10 @@ class Dual(ArrayOps):
             return
         if not isinstance(dot, Leveled) or self._owns == MIRRORED:
             # a view: writes land in dot (for a nested tangent, the view is a mirrored Dual)
-            np.moveaxis(dot, 0, -1)[trailing_key(key)] = upd
+            moved = np.moveaxis(dot, 0, -1)
+            moved[trailing_key(key)] = upd
+            if not isinstance(dot, (np.ndarray, Leveled)):  # another backend's moveaxis may
+                self._dot = np.moveaxis(moved, -1, 0)  # copy (Dask): keep what was written
         else:
             # a nested tangent (higher derivatives): moveaxis gives a new wrapper whose own
             # tangent would not alias dot's, so update functionally and keep the result
@@ -514,6 +526,9 @@ def forward(func, args, kwargs, level: int, cls=None):
         and any_view(out, args, level)
     ):
         return views(out, rule, dots, primals, args, kwargs, level, k, single, cls)
+    elif t is not np.float64 and (src := foreign_view(func, out, args, level)) is not None:
+        # another backend's array that may view an argument's memory: frozen, never stale
+        return view(src, out, rule, dots, primals, args, kwargs, level, k, single, cls)
     elif isinstance(out, Leveled) and differentiable(out):
         # a value of another transform (a tape Variable: reverse over forward) that may view
         # an argument's memory: its tangent cannot mirror, so view and source are frozen

@@ -17,6 +17,7 @@ from dualad import _tags
 from dualad._alias import memory_root
 from dualad._numpy import np
 from dualad._ops import strip
+from dualad._tags import Leveled
 from dualad.rules._define import getitem
 
 from . import record as _record_module
@@ -163,6 +164,37 @@ class _InputViews:
 
 
 _INPUT_VIEWS = _InputViews()
+
+
+def freeze_foreign(func, args, outs, level, cls) -> None:
+    """Another backend's result of a function that may return a view (see
+    dualad._views.MAY_VIEW) joins its source's alias group as a member that cannot be
+    followed: a write into either then raises instead of reaching one and not the other."""
+    from dualad._views import MAY_VIEW
+
+    if func not in MAY_VIEW or _REPLAYING.get():
+        return
+    ws = (
+        [outs]
+        if isinstance(outs, cls)
+        else [w for w in outs if isinstance(w, cls)]
+        if type(outs) in (list, tuple)
+        else []
+    )
+    for a in args:
+        if not (isinstance(a, cls) and a._level == level):
+            continue
+        v = a._value
+        if isinstance(v, (np.ndarray, np.generic, float, complex, Leveled)):
+            continue  # (NumPy's views are followed; a wrapper's, at its own level)
+        if not hasattr(v, "shape"):
+            continue
+        group = getattr(a, "_alias", None)
+        if group is None and a._record is None and a.requires_grad:
+            group = a._alias = _INPUT_VIEWS
+        group = group or AliasGroup(a)
+        for w in ws:
+            group.join(w, None, ("foreign",))
 
 
 def track_views(func, args, vals, kwargs, out, outs, level, cls) -> None:

@@ -32,7 +32,7 @@ from dualad.rules.complex import complex_rule
 from dualad.rules.elementwise import astype
 
 from ._fast import install, item, scalar_record, stack
-from .alias import snapshot, strided_view, track_views
+from .alias import freeze_foreign, snapshot, strided_view, track_views
 from .record import Record, _ids, copy_constant
 from .sweep import graph, sweep
 
@@ -469,6 +469,8 @@ def record(func, args, kwargs, level):
     outs = _wrap(out, level, rec, tp)
     if maybe_view(out, seen):
         track_views(func, args, seen, kwargs, out, outs, level, Variable)
+    elif type(out) is not np.ndarray and not isinstance(out, (np.generic, Leveled)):
+        freeze_foreign(func, args, outs, level, Variable)  # CuPy, a device: not followed
     return outs
 
 

@@ -420,3 +420,54 @@ def test_multigammaln_is_differentiated():
         np.testing.assert_allclose(dualad.grad(f, a, mode=mode, intercept=True), ref, rtol=1e-6)
     with pytest.raises(ValueError, match="not met"):
         dualad.grad(lambda a: np.sum(sc.multigammaln(a, 3)), np.array([0.5, 2.0]), intercept=True)
+
+
+def _device_write_through_view(x):
+    o = x * 1.0
+    v = o[1:]
+    v[0] = x[2] * x[3]
+    return np.sum(o * o)
+
+
+def _device_write_base_read_view(x):
+    o = x * 1.0
+    v = o[1:]
+    o[2] = x[0] ** 2
+    return np.sum(v * o[1:])
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+@pytest.mark.parametrize(
+    "f", [_device_write_through_view, _device_write_base_read_view], ids=lambda f: f.__name__
+)
+def test_writes_near_views_on_another_backend_raise_never_stale(f, mode):
+    from tests.device import DeviceArray
+
+    with pytest.raises(NotImplementedError, match="cannot follow"):
+        dualad.grad(f, DeviceArray(X), mode=mode)
+    np.testing.assert_allclose(dualad.grad(f, X, mode=mode), central(f, X), rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_views_on_another_backend_without_writes(mode):
+    from tests.device import DeviceArray
+
+    def f(x):
+        o = x * 1.0
+        return np.sum(o[1:] * o[:-1].reshape(3))
+
+    np.testing.assert_allclose(dualad.grad(f, DeviceArray(X), mode=mode).a, central(f, X), 1e-6)
+
+
+def test_item_write_into_a_dask_buffer_keeps_its_tangent():
+    da = pytest.importorskip("dask.array")
+
+    def f(x):
+        o = np.zeros_like(x)
+        o[1] = x[2] * x[3]
+        return o
+
+    v = np.array([1.0, 2.0, 3.0, 4.0])
+    _, t = dualad.jvp(f, da.from_array(X, chunks=2), da.from_array(v, chunks=2))
+    np.testing.assert_allclose(np.asarray(t), dualad.jvp(f, X, v)[1])
+    np.testing.assert_allclose(np.asarray(t), [0.0, X[3] * 3.0 + X[2] * 4.0, 0.0, 0.0])
