@@ -196,4 +196,4 @@ def copy_tree(t, new):
         res = new(copy_tree(t._p, new), copy_tree(t._dot_array(), new), t)
         res._owns = True
         return res
-    return np.copy(t)
+    return t.copy() if hasattr(t, "copy") else np.copy(t)  # (Dask has no np.copy: its own)

@@ -75,6 +75,10 @@ def jvp(f: Callable, x: Any, v: Any, *, intercept: bool = False) -> tuple[Any, A
 def derivative(f: Callable, x: Any, *, intercept: bool = False) -> Any:
     """``f'(x)`` for a scalar or elementwise ``f``: the tangent along all-ones.
 
+    For an array ``x``, every output's shape must end in ``x``'s (elementwise outputs, maybe
+    stacked: else ``ValueError``, use :func:`dualad.jacobian`). An ``f`` of that shape that is not elementwise (``np.cumsum``)
+    gives ``J @ 1``, the row sums of its Jacobian, which is not a derivative of each element.
+
     ``intercept=True`` runs ``f`` under :func:`dualad.intercept`: ``np.asarray``, ``np.array``
     and ``math.*`` then accept the traced values (see README).
 
@@ -84,7 +88,18 @@ def derivative(f: Callable, x: Any, *, intercept: bool = False) -> Any:
     """
     f = intercepting(f) if intercept else f
     xs, td = _leaves(x)
-    return jvp(f, unflatten(td, xs), unflatten(td, [np.ones_like(v) for v in xs]))[1]
+    y, t = jvp(f, unflatten(td, xs), unflatten(td, [np.ones_like(v) for v in xs]))
+    if td.is_leaf and np.ndim(xs[0]) > 0:
+        xshape = np.shape(xs[0])
+        for yl in flatten(y)[0]:
+            ys = np.shape(yl)
+            if len(ys) < len(xshape) or ys[len(ys) - len(xshape) :] != xshape:
+                raise ValueError(
+                    f"derivative is for a scalar or elementwise f, but f maps shape "
+                    f"{np.shape(xs[0])} to {np.shape(yl)}: use dualad.jacobian (or jvp for "
+                    "one direction)"
+                )
+    return t
 
 
 def _forward_jacobian(f, xs, td, chunk):

@@ -409,10 +409,11 @@ class ArrayOps(Leveled):
     def reshape(self, *shape, order="C"):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return np.reshape(self, shape, order=order)
+        # (order only when asked: other backends' reshape may take no order, as Dask's)
+        return np.reshape(self, shape) if order == "C" else np.reshape(self, shape, order=order)
 
     def ravel(self, order="C"):
-        return np.ravel(self, order=order)
+        return np.ravel(self) if order == "C" else np.ravel(self, order=order)
 
     def flatten(self, order="C"):
         return np.ravel(self, order=order).copy()
@@ -429,7 +430,7 @@ class ArrayOps(Leveled):
         return np.squeeze(self, axis=axis)
 
     def copy(self, order="K"):
-        return np.copy(self, order=order)
+        return np.copy(self) if order == "K" else np.copy(self, order=order)
 
     def conj(self):
         return np.conjugate(self)

@@ -69,3 +69,26 @@ def test_hessian_and_check_grad():
     _same(dualad.hessian(scalar, _lazy(X)), dualad.hessian(scalar, X))
     assert dualad.check_grad(scalar, _lazy(X)) < 1
     assert dualad.check_grad(scalar, _lazy(X), mode="reverse") < 1
+
+
+def test_dask_reshape_and_reverse_item_writes():
+    x0 = np.array([0.3, 0.7, 1.1, 0.5])
+    dx = da.from_array(x0, chunks=2)
+
+    def f(x):
+        return np.sum(x.reshape(2, 2) @ x[:2])
+
+    def g(x):
+        y = x * 2.0
+        y[2] = 0.0
+        return np.sum(y * y)
+
+    for h in (f, g):
+        for mode in ("forward", "reverse"):
+            np.testing.assert_allclose(
+                np.asarray(dualad.grad(h, dx, mode=mode)), _central(h, x0), rtol=1e-6
+            )
+
+
+def _central(f, x, h=1e-6):
+    return np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(x.size)])

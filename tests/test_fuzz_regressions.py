@@ -471,3 +471,10 @@ def test_item_write_into_a_dask_buffer_keeps_its_tangent():
     _, t = dualad.jvp(f, da.from_array(X, chunks=2), da.from_array(v, chunks=2))
     np.testing.assert_allclose(np.asarray(t), dualad.jvp(f, X, v)[1])
     np.testing.assert_allclose(np.asarray(t), [0.0, X[3] * 3.0 + X[2] * 4.0, 0.0, 0.0])
+
+
+def test_derivative_refuses_what_is_not_elementwise():
+    with pytest.raises(ValueError, match="use dualad.jacobian"):
+        dualad.derivative(lambda x: np.sum(x**2), X)
+    np.testing.assert_allclose(dualad.derivative(np.sin, X), np.cos(X))
+    np.testing.assert_allclose(dualad.derivative(lambda t: np.stack([t, t**2]), 2.0), [1.0, 4.0])

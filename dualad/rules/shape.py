@@ -453,7 +453,7 @@ def _complex(x) -> bool:
 
 
 # complex inputs: the cotangent is d/dRe + 1j d/dIm of the real-valued output
-_rule(np.copy, lambda dots, out, a, *r, **kw: np.copy(dots[0]), lambda g, out, a, *r, **kw: (g,))
+_rule(np.copy, lambda dots, out, a, *r, **kw: _copy(dots[0]), lambda g, out, a, *r, **kw: (g,))
 _rule(np.real, lambda dots, out, val: np.real(dots[0]), lambda g, out, val: (g,))
 _rule(
     np.imag,
@@ -517,3 +517,8 @@ UNSUPPORTED_FUNCS = {
     np.trim_zeros: "the result's shape depends on the values; slice with indices computed "
     "from d.primal instead",
 }
+
+
+def _copy(t):
+    """A copy of tangent ``t`` on its own backend (Dask implements ``.copy``, not ``np.copy``)."""
+    return np.copy(t) if isinstance(t, np.ndarray) or not hasattr(t, "copy") else t.copy()

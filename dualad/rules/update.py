@@ -15,7 +15,8 @@ from ._define import defrule, shape_of, unbroadcast
 def index_update(x, key, value):
     """Copy of ``x`` with ``[key]`` set to ``value`` (laid out as ``x``: views rebuilt on the
     copy keep NumPy's strides, see tape.alias.AliasGroup)."""
-    out = x.copy(order="K")
+    # (other backends: their own copy, Dask's takes no order; their views are not followed)
+    out = x.copy(order="K") if isinstance(x, np.ndarray) else x.copy()
     out[key] = value
     return out
 
