@@ -96,7 +96,10 @@ def _read(y, level: int, k: int):
             dot = np.zeros_like(y.primal, shape=(k,) + tuple(y.shape))
         return y.primal, dot
     _tags.check_live(y)
-    y = y if isinstance(y, (_tags.Leveled, np.ndarray, np.generic)) else np.asarray(y, float)
+    if not isinstance(y, (_tags.Leveled, np.ndarray, np.generic)) and not hasattr(
+        y, "__array_function__"
+    ):  # a Python number or list; another backend's array stays on it
+        y = np.asarray(y, float)
     dt = getattr(y, "dtype", None)
     # a constant output: zero derivative, in float even for integer results (argmax, ...)
     dt = dt if dt is not None and dt.kind in "fc" else np.float64

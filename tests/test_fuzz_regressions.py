@@ -478,3 +478,12 @@ def test_derivative_refuses_what_is_not_elementwise():
         dualad.derivative(lambda x: np.sum(x**2), X)
     np.testing.assert_allclose(dualad.derivative(np.sin, X), np.cos(X))
     np.testing.assert_allclose(dualad.derivative(lambda t: np.stack([t, t**2]), 2.0), [1.0, 4.0])
+
+
+def test_zero_derivatives_stay_on_the_device():
+    from tests.device import DeviceArray
+
+    ones = DeviceArray(np.ones(10))
+    hv = dualad.hvp(lambda x: np.sum(2 * x), ones, ones)  # linear: H v = 0, on the device
+    assert isinstance(hv, DeviceArray)
+    np.testing.assert_array_equal(hv.a, np.zeros(10))
