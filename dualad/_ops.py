@@ -78,6 +78,34 @@ def differentiable(x) -> bool:
     return dt is not None and dt.kind in "fc"
 
 
+#: Functions taking a sequence of arrays first, whose items NumPy converts with np.asarray.
+_SEQUENCE_FUNCS = frozenset({np.concatenate, np.stack, np.vstack, np.hstack, np.dstack,
+                             np.column_stack, np.concat})  # fmt: skip
+
+
+def _holds(seq) -> bool:
+    return any(isinstance(b, Leveled) or (type(b) in (list, tuple) and _holds(b)) for b in seq)
+
+
+def _as_array(seq):
+    """A list or tuple holding wrappers as the array NumPy would make of it (np.stack, which
+    keeps the derivative), inner lists first."""
+    return np.stack([_as_array(b) if type(b) in (list, tuple) else b for b in seq])
+
+
+def stacked_items(func, args: tuple) -> tuple:
+    """``args`` of ``np.concatenate([[x0], x[1:]])`` and friends with each inner list that
+    holds a wrapper made an array as NumPy would make it (``np.stack``): NumPy itself would
+    convert it with ``np.asarray`` and lose the derivative."""
+    if func not in _SEQUENCE_FUNCS or not args or type(args[0]) not in (list, tuple):
+        return args
+    seq = args[0]
+    if not any(type(b) in (list, tuple) and _holds(b) for b in seq):
+        return args
+    items = type(seq)(_as_array(b) if type(b) in (list, tuple) and _holds(b) else b for b in seq)
+    return (items, *args[1:])
+
+
 def bind_kwargs(func, args, kwargs, level: int):
     """Move keyword arguments that carry a wrapper of ``level`` into positional slots.
 

@@ -29,6 +29,7 @@ from ._ops import (
     differentiable,
     is_complex,
     rows_of_one,
+    stacked_items,
     strip,
     write_out,
 )
@@ -506,6 +507,7 @@ def forward(func, args, kwargs, level: int, cls=None):
     if kwargs:
         kwargs.pop("overwrite_input", None)  # NumPy must not reorder the user's primal
         args, kwargs = bind_kwargs(func, args, kwargs, level)
+    args = stacked_items(func, args)
     primals, dots, k, single, packed = _split(args, level)
     if packed:
         if not kwargs and rule.partials is not None:

@@ -21,6 +21,7 @@ from dualad._ops import (
     differentiable,
     is_complex,
     rows_of_one,
+    stacked_items,
     strip,
     write_out,
 )
@@ -442,6 +443,7 @@ def record(func, args, kwargs, level):
     if kwargs:
         kwargs.pop("overwrite_input", None)
         args, kwargs = bind_kwargs(func, args, kwargs, level)
+    args = stacked_items(func, args)
     vals, inputs, needs, tp = _split(args, level)
     if tp is not None and tp._closed:
         raise RuntimeError(

@@ -487,3 +487,23 @@ def test_zero_derivatives_stay_on_the_device():
     hv = dualad.hvp(lambda x: np.sum(2 * x), ones, ones)  # linear: H v = 0, on the device
     assert isinstance(hv, DeviceArray)
     np.testing.assert_array_equal(hv.a, np.zeros(10))
+
+
+SEQUENCES_WITH_LISTS = [
+    lambda x: np.sum(np.concatenate([[x[0]], x[1:]]) ** 2),
+    lambda x: np.sum(np.concatenate([[x[0], 2.0], x[1:] * x[0]]) ** 2),
+    lambda x: np.sum(np.vstack([[x[0], x[1]], x[2:]]) ** 3),
+    lambda x: np.sum(np.hstack([[x[0]], x[1:]]) * x),
+]
+
+
+@pytest.mark.parametrize("k", range(len(SEQUENCES_WITH_LISTS)))
+def test_concatenate_of_a_list_holding_traced_scalars(k):
+    f = SEQUENCES_WITH_LISTS[k]
+    ref = central(f, X)
+    for mode in ("forward", "reverse"):
+        np.testing.assert_allclose(dualad.grad(f, X, mode=mode), ref, rtol=1e-6, atol=1e-8)
+    with tape.Tape() as t:
+        v = t.watch(X)
+        y = f(v)
+    np.testing.assert_allclose(t.gradient(y, v), ref, rtol=1e-6, atol=1e-8)
