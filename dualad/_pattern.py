@@ -453,7 +453,3 @@ def sparsity(f: Callable, x) -> Any:
     y, n = trace(f, x)
     rows = rows_of(y, n)
     return _to_csr(rows, n, bool)
-
-
-#: [(pattern, its index rows)]: the latest private patterns the colorings read as rows
-ROWS: list = []

@@ -27,6 +27,7 @@ from ._pattern import (
     _widen,
     _wrap,
 )
+from ._views import VIEW_FUNCS
 from ._writers import IN_PLACE
 from .rules import COMPOSITES, PRIMAL_ONLY, RULES
 from .rules._define import func_name, getitem
@@ -546,10 +547,7 @@ _MOVE = (
     np.linalg.diagonal, np.linalg.matrix_transpose, np.block, np.append, np.insert,
     np.choose, np.rollaxis, np.array,
 )  # fmt: skip
-_VIEWS = frozenset({getitem, np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis,
-                    np.expand_dims, np.squeeze, np.broadcast_to, np.diagonal, np.real,
-                    np.matrix_transpose, np.permute_dims, np.atleast_1d, np.atleast_2d,
-                    np.atleast_3d, np.split, np.array_split})  # fmt: skip
+_VIEWS = VIEW_FUNCS  # results the tracer marks as views (writes into them refused)
 _REDUCE = (
     np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.nansum, np.nanmean,
     np.nanprod, np.nanmax, np.nanmin, np.std, np.var, np.nanstd, np.nanvar, np.median,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from dualad._numpy import np
 
 from . import _tags
-from ._pattern import ROWS, _from_csr, one_array
+from ._pattern import _from_csr, one_array
 from ._pytree import LEAF
 from ._seeding import _read, _seed
 
@@ -52,6 +52,10 @@ class Coloring:
             f"Coloring({self.mode}: {self.count} colors, lower bound {self.lower_bound}, "
             f"{self.method})"
         )
+
+
+#: [(pattern, its index rows)]: the latest private patterns the colorings read as rows
+ROWS: list = []
 
 
 def _ell(p) -> np.ndarray:

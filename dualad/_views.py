@@ -26,28 +26,30 @@ from ._alias import (
 from ._ops import differentiable
 from .rules._define import getitem
 
+#: Functions whose result is a view of an argument in NumPy (the sparsity tracer marks
+#: their results as views too).
+VIEW_FUNCS = frozenset({getitem, np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis,
+                        np.expand_dims, np.squeeze, np.broadcast_to, np.diagonal, np.real,
+                        np.matrix_transpose, np.permute_dims, np.atleast_1d, np.atleast_2d,
+                        np.atleast_3d, np.split, np.array_split})  # fmt: skip
 #: Functions whose result may be a view of an argument on any backend. NumPy results say so
 #: by ``.base``; other backends' arrays are not followed (see ``foreign_view``).
-MAY_VIEW = frozenset({getitem, np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis,
-                      np.expand_dims, np.squeeze, np.broadcast_to, np.diagonal, np.real,
-                      np.imag, np.matrix_transpose, np.permute_dims, np.atleast_1d,
-                      np.atleast_2d, np.atleast_3d, np.split, np.array_split, np.squeeze,
-                      np.rollaxis, np.asarray, np.ascontiguousarray})  # fmt: skip
+MAY_VIEW = VIEW_FUNCS | {np.imag, np.rollaxis, np.asarray, np.ascontiguousarray}
 
 
 def foreign_view(func, out, args, level):
     """The Dual among ``args`` whose memory ``out`` may share when ``out`` is another
     backend's array (CuPy, a device array) made by a function that can return a view; None
     otherwise. Its layout cannot be followed, so the caller freezes both (a write raises)."""
-    if func not in MAY_VIEW or not _foreign(innermost(out)):
+    if func not in MAY_VIEW or not foreign(innermost(out)):
         return None
     for a in args:
-        if isinstance(a, Dual) and a._level == level and _foreign(innermost(a._p)):
+        if isinstance(a, Dual) and a._level == level and foreign(innermost(a._p)):
             return a
     return None
 
 
-def _foreign(v) -> bool:
+def foreign(v) -> bool:
     """An array of another backend (not NumPy's arrays or scalars, not a number)."""
     return hasattr(v, "shape") and not isinstance(v, (np.ndarray, np.generic, float, complex))
 
@@ -135,7 +137,7 @@ def view_dual(src, out, rule_dot, level, k, single, cls):
         res._owns = INPUT
         return res
     p_src, p_out = innermost(src._p), innermost(out)
-    if owns == FROZEN or _foreign(p_src) or not is_mirrorable(src._dot_array()):
+    if owns == FROZEN or foreign(p_src) or not is_mirrorable(src._dot_array()):
         return _frozen(src, out, rule_dot(), level, k, single, cls)
     if owns != MIRRORED:
         if not (owns is True and aligned(src._dot, p_src)):  # a fresh tangent serves as it is

@@ -170,7 +170,7 @@ def freeze_foreign(func, args, outs, level, cls) -> None:
     """Another backend's result of a function that may return a view (see
     dualad._views.MAY_VIEW) joins its source's alias group as a member that cannot be
     followed: a write into either then raises instead of reaching one and not the other."""
-    from dualad._views import MAY_VIEW
+    from dualad._views import MAY_VIEW, foreign
 
     if func not in MAY_VIEW or _REPLAYING.get():
         return
@@ -185,10 +185,8 @@ def freeze_foreign(func, args, outs, level, cls) -> None:
         if not (isinstance(a, cls) and a._level == level):
             continue
         v = a._value
-        if isinstance(v, (np.ndarray, np.generic, float, complex, Leveled)):
+        if isinstance(v, Leveled) or not foreign(v):
             continue  # (NumPy's views are followed; a wrapper's, at its own level)
-        if not hasattr(v, "shape"):
-            continue
         group = getattr(a, "_alias", None)
         if group is None and a._record is None and a.requires_grad:
             group = a._alias = _INPUT_VIEWS
