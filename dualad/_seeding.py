@@ -19,6 +19,7 @@ from ._backend import as_float_leaf
 from ._ops import strip
 from ._pytree import flatten, unflatten
 from ._scalar import pack
+from ._views import foreign
 from .dual import Dual
 
 #: Memory the forward Jacobian lets one vectorised pass use for tangents, in bytes.
@@ -133,7 +134,10 @@ def _one_direction(refs, td, v, what: str) -> list:
         shape = tuple(np.shape(ref))
         if tuple(np.shape(vi)) != shape:
             raise ValueError(f"{what} has a leaf of shape {np.shape(vi)} where {shape} is needed")
-        out.append(_in_field(vi, ref, what).reshape((1,) + shape))
+        vi = _in_field(vi, ref, what)
+        if type(vi) is not type(ref) and foreign(ref) and not foreign(vi):
+            vi = np.asarray(vi, like=ref)  # a host u or v onto f(x)'s or x's backend
+        out.append(vi.reshape((1,) + shape))
     return out
 
 
