@@ -315,6 +315,14 @@ class Variable(ArrayOps):
                 "gradients are taken with respect to its original value. Assign into a copy "
                 "instead: y = np.copy(x); y[key] = value"
             )
+        if (
+            self._record is None
+            and isinstance(value, Variable)
+            and value._level != self._level
+            and isinstance(self._value, (np.ndarray, np.generic, float))
+        ):  # a plain constant (Variable(..., requires_grad=False) made inside a Tape) takes
+            # a traced value: it becomes a constant of the value's graph, then records there
+            self._level = value._level
         new = record(index_update, (snapshot(self), key, value), {}, self._level)
         if isinstance(new, Variable) and new._record is not None:
             self._value, self._record, self._id = new._value, new._record, new._id
@@ -359,6 +367,8 @@ def _split(args, level):
             vals.append(type(a)(vs))
             needs.append(tuple(ns))
         else:
+            if type(a) is Variable and a._record is None and not a.requires_grad:
+                a = a.value  # a constant of another graph (Variable(..., requires_grad=False))
             vals.append(a)
             needs.append(False)
     return vals, inputs, tuple(needs), tp

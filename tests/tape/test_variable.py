@@ -278,6 +278,31 @@ def test_assigning_into_a_constant_buffer():
     assert buf.grad is None
 
 
+@pytest.mark.parametrize("c", [np.float64(3.0), 3.0, np.array(3.0), np.array([3.0, 5.0])])
+def test_constant_variable_made_inside_a_tape(c):
+    # a Variable(..., requires_grad=False) made inside `with Tape()` is a constant of the
+    # standalone graph: used with the tape's values it reads as its value (the gradient
+    # came back as a Variable), and it takes a tape value written into it (that raised)
+    x0 = np.array([0.3, 0.7])
+
+    def f(x):
+        b = Variable(c, requires_grad=False)
+        return np.sum(np.sin(b * x) + x * b)
+
+    with Tape() as t:
+        x = t.watch(x0)
+        y = f(x)
+    g = t.gradient(y, x)
+    assert type(g) is np.ndarray
+    np.testing.assert_allclose(g, numgrad(lambda z: tape.value_of(f(z)), x0), rtol=1e-7)
+    with Tape() as t:
+        x = t.watch(x0)
+        buf = Variable(np.zeros(2), requires_grad=False)
+        buf[0] = x[1] ** 2
+        y = np.sum(buf * x)
+    np.testing.assert_allclose(t.gradient(y, x), [x0[1] ** 2, 2 * x0[1] * x0[0]], rtol=1e-15)
+
+
 # -- training loop ---------------------------------------------------------------------------
 
 
