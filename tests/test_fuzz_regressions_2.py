@@ -157,3 +157,19 @@ def test_custom_rule_error_names_the_function():
     bad.defjvp(lambda p, t: (bad(p[0]), t[0]))  # tangent shaped like x, not like the sum
     with pytest.raises(ValueError, match=r"^bad: the custom jvp returned shape \(3,\)"):
         dualad.grad(bad, np.ones(3))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("reduce", [np.mean, np.average])
+def test_mean_of_an_empty_slice_in_reverse(reduce):
+    # the reverse step divided by the number of entries, 0 here (ZeroDivisionError); the
+    # gradient into an empty slice is empty whatever the factor
+    x0 = np.arange(1.0, 5.0)
+
+    def f(x):
+        return np.nan_to_num(reduce(x[2:2])) + np.sum(x**3)
+
+    want = 3 * x0**2
+    for mode in ("forward", "reverse"):
+        np.testing.assert_allclose(dualad.grad(f, x0, mode=mode), want, rtol=1e-15)
+    np.testing.assert_allclose(dualad.hessian(f, x0, method="sparse").toarray(), np.diag(6 * x0))

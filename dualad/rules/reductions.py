@@ -163,7 +163,7 @@ def mean_vjp(out_bar, out, a, axis=None, dtype=None, out_=None, keepdims=False, 
         mask = np.broadcast_to(where, shape)
         g = g * (mask / np.sum(mask, axis=axes, keepdims=True))
     else:
-        g = g * (1.0 / math.prod(shape[i] for i in axes))
+        g = g * (1.0 / max(math.prod(shape[i] for i in axes), 1))  # (empty: no entries)
     return _pad((fit_dot(g, shape_of(out_bar)[0], shape),), 5)
 
 
@@ -242,7 +242,7 @@ def average_vjp(out_bar, out, a, axis=None, weights=None, returned=False, *, kee
     m = shape_of(g_avg)[0]
     g = _lift(g_avg, shape, axes)
     if weights is None:
-        return _pad((fit_dot(g * (1.0 / math.prod(shape[i] for i in axes)), m, shape),), 4)
+        return _pad((fit_dot(g * (1.0 / max(math.prod(shape[i] for i in axes), 1)), m, shape),), 4)
     order = _weight_order(weights, shape, axis)
     w = _spread(weights, shape, axes, order, 0)
     s = np.sum(np.broadcast_to(w, shape), axis=axes, keepdims=True)
