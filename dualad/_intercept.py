@@ -100,9 +100,14 @@ _CM = getattr(np, "_CopyMode", None)  # NumPy's spelling of copy=True/None/False
 _COPY_MODE = {} if _CM is None else {_CM.ALWAYS: True, _CM.IF_NEEDED: None, _CM.NEVER: False}
 
 
-def _convert(func: str, obj, dtype=None, copy=None, ndmin: int = 0):
+def _convert(func: str, obj, dtype=None, copy=None, ndmin: int = 0, call=None):
     """What ``np.<func>`` returns for an ``obj`` holding wrappers: a wrapper itself, copied
-    where NumPy copies, cast to float/complex ``dtype`` (a narrower kind raises)."""
+    where NumPy copies, cast to float/complex ``dtype`` (a narrower kind raises).
+
+    ``call``: the ``(args, kwargs)`` of the user's call. Where ``obj`` is one wrapper of a
+    NumPy value and no copy was asked for, NumPy's own function runs on that value and says
+    whether it copies (``order=``, a strided view made contiguous, ``requirements=``, a
+    NumPy scalar made a 0-d array): the answer then copies, or aliases, exactly as NumPy's."""
     copy = _COPY_MODE.get(copy, copy)
     out = _build(obj)
     new = out is not obj
@@ -112,6 +117,12 @@ def _convert(func: str, obj, dtype=None, copy=None, ndmin: int = 0):
             raise _lost_dtype(func, out, dt)
         if dt != _dtype_of(out):
             out, new = out.astype(dt), True
+    if not new and not copy and call is not None and isinstance(out, Leveled):
+        p = strip(out)
+        if isinstance(p, (np.ndarray, np.generic, float, complex)) and _numpy_copies(func, p, *call):
+            if copy is False:  # NumPy raises its own ValueError before this line
+                raise ValueError(f"np.{func}(..., copy=False): a copy is needed")
+            out, new = np.copy(out), True
     if copy is False and new:
         raise ValueError(
             f"np.{func}(..., copy=False): unable to avoid a copy while building an array "
@@ -125,6 +136,19 @@ def _convert(func: str, obj, dtype=None, copy=None, ndmin: int = 0):
     return out
 
 
+def _numpy_copies(func: str, p, args, kwargs) -> bool:
+    """Whether ``np.<func>`` called as the user called it, on the plain value ``p`` in place
+    of the wrapper, returns new memory (a copy) rather than ``p`` or a view of it."""
+    orig = ORIGINAL[f"numpy.{func}"]
+    if args:
+        res = orig(p, *args[1:], **kwargs)
+    else:
+        kw = dict(kwargs)
+        kw["object" if func == "array" else "a"] = p
+        res = orig(**kw)
+    return res is not p and not np.may_share_memory(res, p)
+
+
 def _arg(args, kwargs, i: int, name: str, default=None):
     return args[i] if len(args) > i else kwargs.get(name, default)
 
@@ -132,7 +156,7 @@ def _arg(args, kwargs, i: int, name: str, default=None):
 def _array(args, kwargs):
     return _convert(
         "array", _arg(args, kwargs, 0, "object"), _arg(args, kwargs, 1, "dtype"),
-        kwargs.get("copy", True), kwargs.get("ndmin", 0),
+        kwargs.get("copy", True), kwargs.get("ndmin", 0), (args, kwargs),
     )  # fmt: skip
 
 
@@ -140,14 +164,16 @@ def _asarray_like(func: str, ndmin: int = 0):
     def convert(args, kwargs):
         copy = kwargs.get("copy") if func in ("asarray", "asanyarray") else None
         return _convert(
-            func, _arg(args, kwargs, 0, "a"), _arg(args, kwargs, 1, "dtype"), copy, ndmin
-        )
+            func, _arg(args, kwargs, 0, "a"), _arg(args, kwargs, 1, "dtype"), copy, ndmin,
+            (args, kwargs),
+        )  # fmt: skip
 
     return convert
 
 
 def _asarray_chkfinite(args, kwargs):
-    out = _convert("asarray_chkfinite", _arg(args, kwargs, 0, "a"), _arg(args, kwargs, 1, "dtype"))
+    a, dtype = _arg(args, kwargs, 0, "a"), _arg(args, kwargs, 1, "dtype")
+    out = _convert("asarray_chkfinite", a, dtype, None, 0, (args, kwargs))
     if not np.all(np.isfinite(strip(out))):
         raise ValueError("array must not contain infs or NaNs")
     return out
@@ -157,7 +183,8 @@ def _require(args, kwargs):
     req = _arg(args, kwargs, 2, "requirements") or ()
     req = {req} if isinstance(req, str) else set(req)
     owns = bool(req & {"O", "OWNDATA"})  # NumPy copies to own the data
-    return _convert("require", _arg(args, kwargs, 0, "a"), _arg(args, kwargs, 1, "dtype"), owns)
+    a, dtype = _arg(args, kwargs, 0, "a"), _arg(args, kwargs, 1, "dtype")
+    return _convert("require", a, dtype, owns or None, 0, (args, kwargs))
 
 
 _CONVERT = {
@@ -190,7 +217,10 @@ def _array_wrapper(name: str) -> Callable:
                 if same and not (args or kwargs) and isinstance(o, (Leveled, Buffer)):
                     # np.asarray(x): the common call. A promoted buffer answers with its
                     # wrapper, so code that hands it on to compiled routines fails loudly
-                    return resolve(o) if isinstance(o, Buffer) and wrapper_of(o) is not None else o
+                    if isinstance(o, Buffer):
+                        return resolve(o) if wrapper_of(o) is not None else o
+                    if type(strip(o)) is np.ndarray:
+                        return o  # NumPy returns the array itself
                 return convert(args if obj is _NONE else (obj, *args), kwargs)
         if kwargs or args or obj is _NONE:
             return _call(orig, obj, args, kwargs)

@@ -261,6 +261,8 @@ class Dual(ArrayOps):
         dt = np.dtype(dtype)
         if dt.kind not in "fc":
             raise TypeError(f"astype({dt}) would drop the derivative of a Dual; use .primal")
+        if not copy and dt == self.dtype:
+            return self  # NumPy returns the array itself: a later write shows through both
         dot = self._dot_array()
         dot = None if dot is None else dot.astype(dt, copy=copy)
         p = self.primal.astype(dt, copy=copy)

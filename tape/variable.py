@@ -234,6 +234,8 @@ class Variable(ArrayOps):
         dt = np.dtype(dtype)
         if dt.kind not in "fc":
             raise TypeError(f"astype({dt}) would drop the derivative of a Variable; use .value")
+        if not copy and dt == self.dtype:
+            return self  # NumPy returns the array itself: a later write shows through both
         return record(astype, (self, dt), {}, self._level)
 
     # + - * / and their reflections are set below the class by _operator and _reflected

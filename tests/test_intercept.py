@@ -118,7 +118,10 @@ def test_other_constructors():
     with dualad.intercept():
         assert np.ascontiguousarray(d).shape == (1,)  # as NumPy: ndim >= 1
         assert np.asfortranarray(d).shape == (1,)
-        assert np.asarray_chkfinite(d) is d
+        w = dualad.Dual(np.array([2.0, 3.0]), np.array([1.0, 0.0]))
+        assert np.asarray_chkfinite(w) is w  # as NumPy: the array itself
+        c = np.asarray_chkfinite(d)  # a 0-d value is a NumPy scalar: a new 0-d array
+        assert c is not d and c.primal == 2.0 and c.tangent == 1.0
         with pytest.raises(ValueError, match="infs or NaNs"):
             np.asarray_chkfinite(v)
         assert np.require(v) is v
