@@ -229,7 +229,13 @@ class Record:
                 g = g[path[1]]
             if g is None:
                 continue
-            bars[vid] = bars[vid] + g if vid in bars else g
+            old = bars.get(vid)
+            if old is None:
+                bars[vid] = g
+            elif type(old) is complex:  # two rows of a 0-d value packed by a scalar record
+                bars[vid] = _rows(old) + _rows(g)
+            else:
+                bars[vid] = old + _rows(g)
 
     def live_out(self, state: SweepState):
         """The output(s) as live Variables where they still exist, else the values."""
@@ -481,6 +487,8 @@ def add_partials(bars: dict, inputs, partials, ob, out, args) -> None:
         else:
             g = _term(ob, p, out, args)
         old = bars.get(vid)
+        if type(ob) is complex and type(g) is not complex:
+            g = complex(g)  # a packed pair times a NumPy value: packed again, not np.complex128
         if type(g) is complex:
             if old is not None:
                 g = old + g if type(old) is complex else old + _rows(g)

@@ -92,3 +92,144 @@ def test_intercepted_conversions_copy_where_numpy_copies(conv):
         return np.sum(y * x) + np.sum(Y * Y) + np.sum(z * x[0])
 
     _check_doors(f, X0, intercept=True)
+
+
+# -- two cotangent rows of a 0-d value, packed as one complex number by the scalar records --
+
+special = pytest.importorskip("scipy.special")
+
+TWO_ROWS = {
+    "scalar and array records on one value": lambda y: (
+        y[0] * 2.0 * np.array([1.0, 0.0]) + special.erf(y[0]) * np.array([0.0, 1.0])
+    ),
+    "a 0-d array factor": lambda y: np.stack(
+        [np.multiply(y[0], np.array(2.0)), np.exp(y[0] * 0.3)]
+    ),
+    "np.float64 factor": lambda y: np.stack(
+        [y[0] * np.float64(1.5) + y[1], special.expit(y[0] * y[1])]
+    ),
+}
+
+
+@pytest.mark.parametrize("f", list(TWO_ROWS.values()), ids=list(TWO_ROWS))
+def test_two_row_reverse_jacobians_keep_their_rows(f):
+    # the pair packed by a scalar record was added to a rule's (2,) array cotangent (both
+    # rows got it), or multiplied by a NumPy value into np.complex128 (read as a complex
+    # cotangent): wrong rows, and a complex Jacobian of a real function
+    x = np.array([0.9, -1.2])
+    want = np.stack([_central(lambda z: f(z)[i], x) for i in range(2)])
+    j = dualad.jacobian(f, x, mode="reverse")
+    assert j.dtype == np.float64
+    np.testing.assert_allclose(j, want, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(dualad.jacobian(f, x, mode="forward"), want, rtol=1e-7, atol=1e-9)
+
+
+def test_hessian_by_reverse_jacobian_of_reverse_grad():
+    def g(y):
+        return dualad.grad(lambda z: special.erf(z[0]) * z[1], y, mode="reverse")
+
+    x = np.array([2.0, -1.2])
+    h = dualad.jacobian(g, x, mode="reverse")
+    assert h.dtype == np.float64
+    np.testing.assert_allclose(h, dualad.hessian(lambda z: special.erf(z[0]) * z[1], x), rtol=1e-12)
+    np.testing.assert_allclose(h, h.T, rtol=1e-12)
+
+
+# -- linear algebra and FFTs ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "a",
+    [
+        np.array([[1.0, 2.0], [2.0, 4.0]]),
+        np.diag([0.0, 2.0, 3.0]),
+        np.zeros((3, 3)),
+        np.stack([np.array([[1.0, 2.0], [2.0, 4.0]]), np.array([[1.0, 0.5], [2.0, 4.0]])]),
+    ],
+    ids=["rank-1", "one zero", "zero", "batch"],
+)
+def test_det_at_a_singular_matrix(a):
+    # det is a polynomial: its derivative (the cofactors) exists everywhere; the rules
+    # inverted a and raised LinAlgError
+    def f(m):
+        return np.sum(np.linalg.det(m))
+
+    def num(m, h=1e-6):
+        g = np.zeros_like(m)
+        for i in np.ndindex(m.shape):
+            e = np.zeros_like(m)
+            e[i] = h
+            g[i] = (f(m + e) - f(m - e)) / (2 * h)
+        return g
+
+    for mode in ("forward", "reverse"):
+        np.testing.assert_allclose(dualad.grad(f, a, mode=mode), num(a), atol=1e-8)
+    if a.ndim == 2:  # second order through the cofactors: by minors, exact at repeated zeros
+        n = a.size
+        h = dualad.hessian(f, a).reshape(n, n)
+        hr = dualad.jacobian(lambda m: dualad.grad(f, m, mode="reverse"), a, mode="reverse")
+        np.testing.assert_allclose(hr.reshape(n, n), h, atol=1e-12)
+        hn = np.stack(
+            [
+                (
+                    dualad.grad(f, a + 1e-6 * e.reshape(a.shape))
+                    - dualad.grad(f, a - 1e-6 * e.reshape(a.shape))
+                ).ravel()
+                / 2e-6
+                for e in np.eye(n)
+            ]
+        )
+        np.testing.assert_allclose(h, hn, atol=1e-6)
+
+
+W6 = np.arange(6.0)
+REAL_IRFFT = {
+    "irfft of |rfft|^2": lambda x: np.sum(np.fft.irfft(np.abs(np.fft.rfft(x)) ** 2) * W6),
+    "irfft of a real array": lambda x: np.sum(np.fft.irfft(x[:5]) * np.arange(8.0)),
+    "hfft of a real array": lambda x: np.sum(np.fft.hfft(x[:5]) ** 2 * np.arange(8.0)),
+    "irfft n=7 ortho": lambda x: np.sum(
+        np.fft.irfft(x[:5], n=7, norm="ortho") * np.arange(7.0) ** 2
+    ),
+}
+
+
+@pytest.mark.parametrize("f", list(REAL_IRFFT.values()), ids=list(REAL_IRFFT))
+def test_irfft_of_a_real_input_in_reverse(f):
+    # irfft's transpose is complex; a real input takes its real part (the step was skipped
+    # when input and output were both real: complex or wrong gradients)
+    x = np.array([0.3, -1.2, 0.8, 2.0, -0.5, 1.1])
+    want = _central(f, x)
+    for mode in ("forward", "reverse"):
+        g = dualad.grad(f, x, mode=mode)
+        assert g.dtype == np.float64
+        np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-7)
+    x32 = x.astype(np.float32)
+    want32 = dualad.grad(f, x32, mode="forward").dtype
+    assert dualad.grad(f, x32, mode="reverse").dtype == want32
+
+
+def test_rfft_irfft_keep_float32_in_reverse():
+    # the fold weights and the ortho factor were float64: a float32 program's reverse
+    # gradient came back float64 (forward kept float32)
+    x = np.arange(1, 9, dtype=np.float32)
+    for norm in (None, "ortho", "forward"):
+
+        def f(z, norm=norm):
+            return np.sum(np.fft.irfft(np.fft.rfft(z, norm=norm) ** 2, norm=norm))
+
+        assert f(x).dtype == np.float32
+        g = dualad.grad(f, x, mode="reverse")
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g, dualad.grad(f, x.astype(np.float64)), rtol=1e-4)
+
+
+def test_eig_of_a_real_matrix_gives_a_real_gradient():
+    a = np.array([[2.0, 1.0], [1.0, 3.0]])
+
+    def f(m):
+        w, v = np.linalg.eig(m)
+        return np.sum(w * np.array([1.0, 2.0])) + np.sum(np.real(v[:, 0]) * np.array([1.0, 2.0]))
+
+    g = dualad.grad(f, a, mode="reverse")
+    assert g.dtype == np.float64
+    np.testing.assert_allclose(g, dualad.grad(f, a, mode="forward"), rtol=1e-10, atol=1e-12)

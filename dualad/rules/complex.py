@@ -18,6 +18,8 @@ a real-only formula. Imports numpy and the rule families it reads.
 
 from __future__ import annotations
 
+import math
+
 from dualad._numpy import np
 
 from . import elementwise, indexing, products, update  # noqa: F401 - read below: loaded first
@@ -63,7 +65,7 @@ def _scale(norm, n: int, inverse: bool) -> float:
     if norm is None or norm == "backward":
         return 1.0 / n if inverse else 1.0
     if norm == "ortho":
-        return 1.0 / np.sqrt(n)
+        return 1.0 / math.sqrt(n)  # a Python float: float32 stays float32
     if norm == "forward":
         return 1.0 if inverse else 1.0 / n
     raise ValueError(f'Invalid norm value {norm}; should be "backward", "ortho" or "forward".')
@@ -86,7 +88,7 @@ def _c2c(func):
 
 def _half_weights(m: int, n: int, like):
     """1 for the bins rfft keeps once (0, and n/2 for even n), 1/2 for those it folds."""
-    c = np.full(m, 0.5, dtype=np.result_type(like, np.float64))
+    c = np.full(m, 0.5, dtype=np.finfo(np.result_type(like)).dtype)  # float32 stays float32
     c[0] = 1.0
     if n % 2 == 0 and m == n // 2 + 1:
         c[-1] = 1.0
@@ -128,6 +130,8 @@ def irfft_vjp(out_bar, out, a, n=None, axis=-1, norm=None):
     y = np.conj(np.fft.rfft(out_bar, n=length, axis=ax))
     half = _along(_half_weights(y.shape[ax], length, out_bar), ax, y.ndim)
     g = y / half * _scale(norm, length, inverse=True)
+    if not np.iscomplexobj(a):  # a real input pairs with the real part (Re(cbar^H da))
+        g = np.real(g)
     return (_fit(g, np.shape(a)[ax], ax),)
 
 

@@ -228,13 +228,44 @@ def _logdet_jvp(a_dot, a):
     return np.sum(a_dot * inv_t, axis=(-2, -1))
 
 
+def _cofactors(a):
+    """The cofactor matrix ``adj(a)^T`` (the derivative of det), also where ``a`` is
+    singular. On plain values: from ``a = U diag(s) Vh``, ``adj(a)^T = det(U) det(Vh) U
+    diag(p) Vh`` with ``p_i`` the product of the other singular values (prefix and suffix
+    products, no division). On traced values (a derivative of this derivative): the signed
+    determinants of the minors, whose own derivatives hold where the SVD's do not (repeated
+    singular values)."""
+    if not isinstance(a, (np.ndarray, np.generic)):
+        n = a.shape[-1]
+        keep = [[k for k in range(n) if k != i] for i in range(n)]
+        rows = np.array(keep, dtype=np.intp).reshape(n, 1, n - 1, 1)
+        cols = np.array(keep, dtype=np.intp).reshape(1, n, 1, n - 1)
+        minors = a[..., rows, cols]  # (..., n, n, n-1, n-1): row i and column j deleted
+        sign = 1.0 - 2.0 * (np.add.outer(np.arange(n), np.arange(n)) % 2)
+        return sign * np.linalg.det(minors)
+    u, s, vh = np.linalg.svd(a)
+    one = np.ones_like(s[..., :1])
+    before = np.cumprod(np.concatenate([one, s[..., :-1]], axis=-1), axis=-1)
+    after = np.cumprod(np.concatenate([one, s[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    sign = np.linalg.det(u) * np.linalg.det(vh)
+    return sign[..., None, None] * np.matmul(u * (before * after)[..., None, :], vh)
+
+
 def det_jvp(dots, out, a):
-    return out * _logdet_jvp(dots[0], a)
+    try:
+        return out * _logdet_jvp(dots[0], a)
+    except np.linalg.LinAlgError:  # singular: det is smooth there, its derivative adj(a)^T
+        c = _cofactors(a)
+        return np.sum(dots[0] * c, axis=(-2, -1))
 
 
 def det_vjp(out_bar, out, a):
     # d det = det * a^-T: the inverse is the cotangent itself, so it is formed once
-    return ((out_bar * out)[..., None, None] * np.linalg.inv(a).mT,)
+    try:
+        c = out[..., None, None] * np.linalg.inv(a).mT
+    except np.linalg.LinAlgError:  # singular: the cofactors, which stay finite
+        c = _cofactors(a)
+    return (out_bar[..., None, None] * c,)
 
 
 defrule(np.linalg.det, det_jvp, det_vjp)
