@@ -117,7 +117,7 @@ def test_two_row_reverse_jacobians_keep_their_rows(f):
     # rows got it), or multiplied by a NumPy value into np.complex128 (read as a complex
     # cotangent): wrong rows, and a complex Jacobian of a real function
     x = np.array([0.9, -1.2])
-    want = np.stack([_central(lambda z: f(z)[i], x) for i in range(2)])
+    want = np.stack([_central(lambda z, i=i: f(z)[i], x) for i in range(2)])
     j = dualad.jacobian(f, x, mode="reverse")
     assert j.dtype == np.float64
     np.testing.assert_allclose(j, want, rtol=1e-7, atol=1e-9)
