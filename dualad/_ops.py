@@ -93,12 +93,42 @@ def _as_array(seq):
     return np.stack([_as_array(b) if type(b) in (list, tuple) else b for b in seq])
 
 
+#: Functions whose positional arguments (from the index given) are array operands, which
+#: NumPy converts with np.asarray: a list among them becomes an array first.
+_OPERAND_FUNCS = {np.dot: 0, np.inner: 0, np.outer: 0, np.vdot: 0, np.kron: 0, np.cross: 0,
+                  np.tensordot: 0, np.where: 0, np.einsum: 1}  # fmt: skip
+
+
+def _operands(func, args: tuple) -> tuple:
+    """``args`` with each list or tuple operand made the array NumPy would make of it: with
+    ``np.stack`` where it holds wrappers (NumPy's asarray would lose their derivative), with
+    ``np.asarray`` where it holds plain numbers (so rules meet arrays, as NumPy's loops do)."""
+    start = 0 if isinstance(func, np.ufunc) else _OPERAND_FUNCS.get(func)
+    if start is None:
+        return args
+    for i in range(start, len(args)):
+        if type(args[i]) in (list, tuple):
+            break
+    else:
+        return args
+    if func is np.tensordot:
+        return tuple(_operand(a) if i < 2 else a for i, a in enumerate(args))
+    return tuple(_operand(a) if i >= start else a for i, a in enumerate(args))
+
+
+def _operand(a):
+    if type(a) not in (list, tuple):
+        return a
+    return _as_array(a) if _holds(a) else np.asarray(a)
+
+
 def stacked_items(func, args: tuple) -> tuple:
     """``args`` of ``np.concatenate([[x0], x[1:]])`` and friends with each inner list that
     holds a wrapper made an array as NumPy would make it (``np.stack``): NumPy itself would
-    convert it with ``np.asarray`` and lose the derivative."""
+    convert it with ``np.asarray`` and lose the derivative. Operands of ufuncs and products
+    given as lists become arrays the same way (``x * [y, 1.0]``, ``np.dot([a, b], x)``)."""
     if func not in _SEQUENCE_FUNCS or not args or type(args[0]) not in (list, tuple):
-        return args
+        return _operands(func, args)
     seq = args[0]
     if not any(type(b) in (list, tuple) and _holds(b) for b in seq):
         return args

@@ -233,3 +233,33 @@ def test_eig_of_a_real_matrix_gives_a_real_gradient():
     g = dualad.grad(f, a, mode="reverse")
     assert g.dtype == np.float64
     np.testing.assert_allclose(g, dualad.grad(f, a, mode="forward"), rtol=1e-10, atol=1e-12)
+
+
+X4 = np.array([0.7, 1.3, 0.4, 0.9])
+LIST_OPERANDS = {
+    "x * [y, 1.0]": lambda x: np.sum(x[:2] * [x[2], 1.0]),
+    "x + [y, z]": lambda x: np.sum((x[:2] + [x[2], x[3]]) ** 2),
+    "(y, z) - x": lambda x: np.sum(((x[1], x[2]) - x[:2]) ** 2),
+    "np.maximum(x, [y, c])": lambda x: np.sum(np.maximum(x[:2], [x[2], 0.5])),
+    "np.where(c, [y, z], x)": lambda x: np.sum(np.where([True, False], [x[0], x[1]], x[2:])),
+    "np.inner([y, z], x)": lambda x: np.inner([x[0], x[1]], x[2:]),
+    "np.outer([y, c], x)": lambda x: np.sum(np.outer([x[0], 1.0], x[2:]) ** 2),
+    "np.einsum(s, [y, z], x)": lambda x: np.einsum("i,i->", [x[0], x[1]], x[2:]),
+    "np.tensordot([y, z], x)": lambda x: np.tensordot([x[0], x[1]], x[2:], axes=1),
+    "x ** [c, c]": lambda x: np.sum(x[:2] ** [2.0, 3.0]),
+    "[c, c] ** x": lambda x: np.sum([1.5, 2.0] ** x[:2]),
+    "np.float_power([c, c], x)": lambda x: np.sum(np.float_power([1.5, 2.0], x[:2])),
+    "np.arctan2(x, [c, c])": lambda x: np.sum(np.arctan2(x[:2], [1.0, 2.0])),
+    "np.arctan2([c, c], x)": lambda x: np.sum(np.arctan2([1.0, 2.0], x[:2])),
+}
+
+
+@pytest.mark.parametrize("f", list(LIST_OPERANDS.values()), ids=list(LIST_OPERANDS))
+def test_list_operands_of_ufuncs_and_products(f):
+    # a list operand holding traced values crashed (forward: tuple has no ndim; reverse:
+    # index out of bounds), and a plain list reached the partials (power, arctan2) as a list
+    want = _central(f, X4)
+    for mode in ("forward", "reverse"):
+        np.testing.assert_allclose(dualad.grad(f, X4, mode=mode), want, rtol=1e-6, atol=1e-8)
+    hn = np.stack([_central(lambda z, e=e: dualad.grad(f, z)[e], X4) for e in range(4)])
+    np.testing.assert_allclose(dualad.hessian(f, X4), hn, rtol=1e-5, atol=1e-6)
