@@ -119,7 +119,9 @@ def _convert(func: str, obj, dtype=None, copy=None, ndmin: int = 0, call=None):
             out, new = out.astype(dt), True
     if not new and not copy and call is not None and isinstance(out, Leveled):
         p = strip(out)
-        if isinstance(p, (np.ndarray, np.generic, float, complex)) and _numpy_copies(func, p, *call):
+        if isinstance(p, (np.ndarray, np.generic, float, complex)) and _numpy_copies(
+            func, p, *call
+        ):
             if copy is False:  # NumPy raises its own ValueError before this line
                 raise ValueError(f"np.{func}(..., copy=False): a copy is needed")
             out, new = np.copy(out), True
@@ -469,21 +471,44 @@ def _buffer_wrapper(name: str) -> Callable:
 _LIST_TAKERS = (
     "sum", "prod", "mean", "max", "min", "amax", "amin", "std", "var", "median", "average",
     "cumsum", "cumprod", "ptp", "dot", "sort", "diff", "clip", "round", "around", "trace",
+    "inner", "outer", "vdot", "kron", "tensordot", "einsum", "cross", "where",
 )  # fmt: skip
+#: Of these, the ones with more array operands after the first (all positional ones)
+_MORE_OPERANDS = frozenset({"dot", "clip", "inner", "outer", "vdot", "kron", "tensordot",
+                            "einsum", "cross", "where"})  # fmt: skip
 ORIGINAL.update({f"numpy.{n}": getattr(np, n) for n in _LIST_TAKERS if hasattr(np, n)})
 
 
 def _list_wrapper(name: str) -> Callable:
     orig = ORIGINAL[f"numpy.{name}"]
 
+    more = name in _MORE_OPERANDS
+
     @functools.wraps(orig)
     def wrapper(a, *args, **kwargs):
         t = type(a)
         if (t is list or t is tuple) and _ON.get(_GLOBAL) and _holds(a):
             a = _build(a)
+        if more and args and _ON.get(_GLOBAL):
+            args = tuple(_build(b) if type(b) in (list, tuple) and _holds(b) else b for b in args)
         return orig(a, *args, **kwargs)
 
     return wrapper
+
+
+ORIGINAL["numpy.isscalar"] = np.isscalar
+
+
+def _isscalar_wrapper() -> Callable:
+    orig = ORIGINAL["numpy.isscalar"]
+
+    @functools.wraps(orig)
+    def isscalar(element):
+        if isinstance(element, Leveled) and _ON.get(_GLOBAL):
+            return orig(strip(element))  # as for the value it stands for: x[0] is a scalar
+        return orig(element)
+
+    return isscalar
 
 
 def _wrappers() -> dict[str, Callable]:
@@ -491,6 +516,7 @@ def _wrappers() -> dict[str, Callable]:
     out.update({f"numpy.{n}": _buffer_wrapper(n) for n in _BUFFERS + _LIKE})
     out.update({f"numpy.{n}": _list_wrapper(n) for n in _LIST_TAKERS if hasattr(np, n)})
     out["numpy.fromiter"] = _fromiter_wrapper()
+    out["numpy.isscalar"] = _isscalar_wrapper()
     out.update({f"math.{n}": w for n, w in _math_wrappers().items()})
     return out
 

@@ -263,3 +263,25 @@ def test_list_operands_of_ufuncs_and_products(f):
         np.testing.assert_allclose(dualad.grad(f, X4, mode=mode), want, rtol=1e-6, atol=1e-8)
     hn = np.stack([_central(lambda z, e=e: dualad.grad(f, z)[e], X4) for e in range(4)])
     np.testing.assert_allclose(dualad.hessian(f, X4), hn, rtol=1e-5, atol=1e-6)
+
+
+INTERCEPTED = {
+    "np.isscalar(x[0])": lambda x: x[0] * 2 if np.isscalar(x[0]) else x[0] * 3 + x[1],
+    "np.isscalar(x)": lambda x: np.sum(x) * 2 if np.isscalar(x) else np.sum(x * x),
+    "np.dot of two lists": lambda x: np.dot([x[0], x[1]], [x[2], 2.0]),
+    "np.inner of two lists": lambda x: np.inner([x[0], x[1]], [x[2], x[3]]),
+    "np.where of lists": lambda x: np.sum(np.where([True, False], [x[0], x[1]], [x[2], x[3]])),
+    "np.einsum of lists": lambda x: np.einsum("i,i->", [x[0], x[1]], [x[2], 2.0]),
+    "np.clip with a list bound": lambda x: np.sum(np.clip(x, [x[0] * 0.9, 0.0, 0.0, 0.0], 1.0)),
+}
+
+
+@pytest.mark.parametrize("f", list(INTERCEPTED.values()), ids=list(INTERCEPTED))
+def test_intercepted_isscalar_and_list_operands(f):
+    # np.isscalar(x[0]) was False for a traced element (NumPy: True), so the program took
+    # the other branch (value and gradient of the wrong branch); operands after the first
+    # were not stacked (np.dot([a, b], [c, 2.0]) raised)
+    want = _central(f, X4)
+    for mode in ("forward", "reverse"):
+        g = dualad.grad(f, X4, mode=mode, intercept=True)
+        np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-8)
