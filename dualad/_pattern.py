@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dualad._numpy import np
+from dualad._tags import Leveled
 
 
 def _dedupe(d: np.ndarray, n: int) -> np.ndarray:
@@ -90,8 +91,11 @@ def _union(blocks: list, size: int, n: int) -> np.ndarray:
     return _dedupe(np.concatenate(keep, axis=1), n)
 
 
-class Pattern:
+class Pattern(Leveled):
     """A traced array: its value, and per element the set of inputs it depends on.
+
+    A ``Leveled`` (of level -1, below every derivative) so that interception's wrappers
+    (``np.asarray``, ``np.array([...])``, ``math.*``) take it as they take Duals.
 
     >>> import numpy as np
     >>> from dualad._pattern import sparsity
@@ -124,6 +128,9 @@ class Pattern:
 
     def __repr__(self) -> str:
         return f"Pattern(shape={self.shape}, width={self.deps.shape[1]})"
+
+    def _unwrap(self):
+        return self.value
 
     def __len__(self) -> int:
         return len(self.value)
@@ -433,7 +440,7 @@ def rows_of(y, n: int) -> np.ndarray:
     return _none(int(np.size(y)))
 
 
-def sparsity(f: Callable, x) -> Any:
+def sparsity(f: Callable, x, *, intercept: bool = False) -> Any:
     """The Jacobian sparsity pattern of ``f`` at ``x``, exact and conservative.
 
     Returns a ``scipy.sparse.csr_array`` of booleans, shape ``(f(x).size, x.size)``: entry
@@ -449,7 +456,14 @@ def sparsity(f: Callable, x) -> Any:
     array([[1, 1, 1, 0, 0],
            [0, 1, 1, 1, 0],
            [0, 0, 1, 1, 1]])
+
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept` (``np.asarray``,
+    ``np.array([...])`` and ``math.*`` then take the traced values), as in ``jacobian``.
     """
+    if intercept:
+        from ._intercept import intercepting
+
+        f = intercepting(f)
     y, n = trace(f, x)
     rows = rows_of(y, n)
     return _to_csr(rows, n, bool)

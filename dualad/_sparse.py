@@ -466,7 +466,7 @@ def _symmetric_entries(p, colors: np.ndarray, comp: np.ndarray) -> np.ndarray:
     return np.where(here, comp[colors[cols], rows], comp[colors[rows], cols])
 
 
-def hessian_sparsity(f: Callable, x):
+def hessian_sparsity(f: Callable, x, *, intercept: bool = False):
     """A conservative pattern of f's Hessian, as a ``scipy.sparse.csr_array`` of booleans.
 
     For ``f = sum(y)`` (and sums and scalings of such sums), entry (i, j) is True where some
@@ -480,10 +480,17 @@ def hessian_sparsity(f: Callable, x):
            [1, 1, 1, 0],
            [0, 1, 1, 1],
            [0, 0, 1, 1]])
+
+    ``intercept=True`` runs ``f`` under :func:`dualad.intercept`, as in ``hessian``.
     """
     import scipy.sparse as sp
 
     from ._pattern import Pattern, _to_csr, trace
+
+    if intercept:
+        from ._intercept import intercepting
+
+        f = intercepting(f)
 
     y, n = trace(f, x)
     if not isinstance(y, Pattern):

@@ -285,3 +285,31 @@ def test_intercepted_isscalar_and_list_operands(f):
     for mode in ("forward", "reverse"):
         g = dualad.grad(f, X4, mode=mode, intercept=True)
         np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-8)
+
+
+def test_sparse_doors_take_intercept():
+    # the sparsity tracer was not a wrapper to interception: np.array([...]) of traced
+    # values raised "would lose its dependencies" in mode="sparse" with intercept=True
+    import math
+
+    x0 = np.array([0.5, 2.0, 1.5])
+    programs = [
+        lambda x: np.array([x[0] * x[1], x[1]]),
+        lambda x: np.asarray(x) ** 2,
+        lambda x: np.array([math.sin(x[0]), math.exp(x[1]) * x[2]]),
+        lambda x: np.stack([np.dot([x[0], x[1]], [x[2], 1.0]), x[0]]),
+    ]
+    for f in programs:
+        dense = dualad.jacobian(f, x0, intercept=True)
+        sparse = dualad.jacobian(f, x0, mode="sparse", intercept=True)
+        np.testing.assert_allclose(sparse.toarray(), dense, rtol=1e-15)
+        assert (dualad.sparsity(f, x0, intercept=True).toarray() >= (dense != 0)).all()
+
+        def s(x, f=f):
+            return np.sum(f(x) ** 2)
+
+        h = dualad.hessian(s, x0, method="sparse", intercept=True)
+        np.testing.assert_allclose(h.toarray(), dualad.hessian(s, x0, intercept=True), rtol=1e-13)
+        assert (
+            dualad.hessian_sparsity(s, x0, intercept=True).toarray() >= (h.toarray() != 0)
+        ).all()
