@@ -210,6 +210,14 @@ def _round(v, ndigits=None):
     return round(v, ndigits)
 
 
+_UNSET = object()  # an ndarray method's argument not given
+
+
+def _given(**kwargs) -> dict:
+    """The keyword arguments actually given (not ``_UNSET``)."""
+    return {k: v for k, v in kwargs.items() if v is not _UNSET}
+
+
 class ArrayOps(Leveled):
     """Mixin: Python operators, comparisons and ndarray methods for a leveled wrapper.
 
@@ -437,32 +445,48 @@ class ArrayOps(Leveled):
         return self._inplace(np.matmul, o)
 
     # -- ndarray methods, delegated to the NumPy functions -----------------------------------
-    def sum(self, axis=None, dtype=None, keepdims=False):
-        return np.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
+    # (NumPy's ndarray signatures; only the arguments given are passed on, so other backends'
+    # functions, which may not take every keyword, see the calls they saw before)
+    def sum(self, axis=None, dtype=_UNSET, out=_UNSET, keepdims=_UNSET, initial=_UNSET,
+            where=_UNSET):  # fmt: skip
+        kw = _given(dtype=dtype, out=out, keepdims=keepdims, initial=initial, where=where)
+        return np.sum(self, axis=axis, **kw)
 
-    def mean(self, axis=None, dtype=None, keepdims=False):
-        return np.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
+    def mean(self, axis=None, dtype=_UNSET, out=_UNSET, keepdims=_UNSET, *, where=_UNSET):
+        return np.mean(
+            self, axis=axis, **_given(dtype=dtype, out=out, keepdims=keepdims, where=where)
+        )
 
-    def prod(self, axis=None, dtype=None, keepdims=False):
-        return np.prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
+    def prod(self, axis=None, dtype=_UNSET, out=_UNSET, keepdims=_UNSET, initial=_UNSET,
+             where=_UNSET):  # fmt: skip
+        kw = _given(dtype=dtype, out=out, keepdims=keepdims, initial=initial, where=where)
+        return np.prod(self, axis=axis, **kw)
 
-    def max(self, axis=None, keepdims=False):
-        return np.max(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, out=_UNSET, keepdims=_UNSET, initial=_UNSET, where=_UNSET):
+        kw = _given(out=out, keepdims=keepdims, initial=initial, where=where)
+        return np.max(self, axis=axis, **kw)
 
-    def min(self, axis=None, keepdims=False):
-        return np.min(self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, out=_UNSET, keepdims=_UNSET, initial=_UNSET, where=_UNSET):
+        kw = _given(out=out, keepdims=keepdims, initial=initial, where=where)
+        return np.min(self, axis=axis, **kw)
 
-    def std(self, axis=None, ddof=0, keepdims=False):
-        return np.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def std(self, axis=None, dtype=_UNSET, out=_UNSET, ddof=_UNSET, keepdims=_UNSET, *,
+            where=_UNSET, mean=_UNSET, correction=_UNSET):  # fmt: skip
+        kw = _given(dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where, mean=mean,
+                    correction=correction)  # fmt: skip
+        return np.std(self, axis=axis, **kw)
 
-    def var(self, axis=None, ddof=0, keepdims=False):
-        return np.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def var(self, axis=None, dtype=_UNSET, out=_UNSET, ddof=_UNSET, keepdims=_UNSET, *,
+            where=_UNSET, mean=_UNSET, correction=_UNSET):  # fmt: skip
+        kw = _given(dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where, mean=mean,
+                    correction=correction)  # fmt: skip
+        return np.var(self, axis=axis, **kw)
 
-    def cumsum(self, axis=None):
-        return np.cumsum(self, axis=axis)
+    def cumsum(self, axis=None, dtype=_UNSET, out=_UNSET):
+        return np.cumsum(self, axis=axis, **_given(dtype=dtype, out=out))
 
-    def cumprod(self, axis=None):
-        return np.cumprod(self, axis=axis)
+    def cumprod(self, axis=None, dtype=_UNSET, out=_UNSET):
+        return np.cumprod(self, axis=axis, **_given(dtype=dtype, out=out))
 
     def reshape(self, *shape, order="C"):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -495,11 +519,11 @@ class ArrayOps(Leveled):
 
     conjugate = conj
 
-    def dot(self, b):
-        return np.dot(self, b)
+    def dot(self, b, out=_UNSET):
+        return np.dot(self, b, **_given(out=out))
 
-    def clip(self, min=None, max=None):
-        return np.clip(self, min, max)
+    def clip(self, min=None, max=None, out=_UNSET, **kwargs):
+        return np.clip(self, min, max, **_given(out=out), **kwargs)
 
     def diagonal(self, offset=0, axis1=0, axis2=1):
         return np.diagonal(self, offset, axis1, axis2)
@@ -510,14 +534,16 @@ class ArrayOps(Leveled):
     def repeat(self, repeats, axis=None):
         return np.repeat(self, repeats, axis=axis)
 
-    def take(self, indices, axis=None):
-        return np.take(self, indices, axis=axis)
+    def take(self, indices, axis=None, out=_UNSET, mode=_UNSET):
+        return np.take(self, indices, axis=axis, **_given(out=out, mode=mode))
 
-    def argmax(self, axis=None):
-        return np.argmax(self, axis=axis)  # (through the dispatch: compile's trace guards it)
+    def argmax(self, axis=None, out=_UNSET, *, keepdims=_UNSET):
+        # (through the dispatch: compile's trace guards it)
+        return np.argmax(self, axis=axis, **_given(out=out, keepdims=keepdims))
 
-    def argmin(self, axis=None):
-        return np.argmin(self, axis=axis)  # (through the dispatch: compile's trace guards it)
+    def argmin(self, axis=None, out=_UNSET, *, keepdims=_UNSET):
+        # (through the dispatch: compile's trace guards it)
+        return np.argmin(self, axis=axis, **_given(out=out, keepdims=keepdims))
 
     def argsort(self, axis=-1):
         return np.argsort(self, axis=axis)  # (through the dispatch: compile's trace guards it)
@@ -525,11 +551,13 @@ class ArrayOps(Leveled):
     def nonzero(self):
         return np.nonzero(self)
 
-    def any(self, axis=None):
-        return np.any(self, axis=axis)  # (through the dispatch: compile's trace guards it)
+    def any(self, axis=None, out=_UNSET, keepdims=_UNSET, *, where=_UNSET):
+        # (through the dispatch: compile's trace guards it)
+        return np.any(self, axis=axis, **_given(out=out, keepdims=keepdims, where=where))
 
-    def all(self, axis=None):
-        return np.all(self, axis=axis)  # (through the dispatch: compile's trace guards it)
+    def all(self, axis=None, out=_UNSET, keepdims=_UNSET, *, where=_UNSET):
+        # (through the dispatch: compile's trace guards it)
+        return np.all(self, axis=axis, **_given(out=out, keepdims=keepdims, where=where))
 
     # -- in-place methods: writes, as ``x[...] = ...`` (each subclass's __setitem__) --------
     def sort(self, axis=-1, kind=None, order=None):
@@ -552,8 +580,8 @@ class ArrayOps(Leveled):
             raise NotImplementedError("partition(order=...) (structured arrays) on a traced array")
         self[...] = np.partition(self, kth, axis=axis, kind=kind)
 
-    def round(self, decimals=0):
-        return np.round(self, decimals)
+    def round(self, decimals=0, out=_UNSET):
+        return np.round(self, decimals, **_given(out=out))
 
     def compress(self, condition, axis=None):
         return np.compress(condition, self, axis=axis)

@@ -313,3 +313,38 @@ def test_sparse_doors_take_intercept():
         assert (
             dualad.hessian_sparsity(s, x0, intercept=True).toarray() >= (h.toarray() != 0)
         ).all()
+
+
+M23 = np.array([[1, 1, 0], [1, 1, 1]], bool)
+METHODS = {
+    "z.sum(axis=1, where=m)": lambda z: np.sum(z.sum(axis=1, where=M23) ** 2),
+    "z.sum(initial=c)": lambda z: z.sum(initial=2.0) ** 2,
+    "z.prod(where=m)": lambda z: z.prod(where=M23),
+    "z.max(initial=c)": lambda z: z.max(initial=4.5),
+    "z.max(axis, where=, initial=)": lambda z: np.sum(z.max(axis=1, where=M23, initial=-10.0)),
+    "z.mean(axis, where=m)": lambda z: np.sum(z.mean(axis=1, where=M23) ** 2),
+    "z.var(axis, where=m)": lambda z: np.sum(z.var(axis=1, where=M23)),
+    "z.std(0, None)": lambda z: np.sum(z.std(0, None)),
+    "z.std(0, None, None, 1)": lambda z: np.sum(z.std(0, None, None, 1)),
+    "z.cumsum(1, np.float64)": lambda z: np.sum(z.cumsum(1, np.float64) ** 2),
+    "z.max(1, None, True)": lambda z: np.sum(z.max(1, None, True)),
+    "z.take(i, axis, mode=)": lambda z: np.sum(z.take([0, 2], axis=1, mode="clip") ** 2),
+    "z.argmax(axis, keepdims=)": lambda z: np.sum(
+        np.take_along_axis(z, z.argmax(axis=1, keepdims=True), axis=1)
+    ),
+}
+
+
+@pytest.mark.parametrize("f", list(METHODS.values()), ids=list(METHODS))
+def test_ndarray_methods_take_numpys_arguments(f):
+    # the methods took fewer arguments than ndarray's (where=, initial=, out=, dtype) and
+    # in another positional order (z.std(0, None) passed None as ddof): TypeError
+    x = np.array([[1.0, 2.0, 4.0], [3.0, 5.0, 0.5]])
+    h = 1e-6
+    want = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        want[i] = (f(x + e) - f(x - e)) / (2 * h)
+    for mode in ("forward", "reverse"):
+        np.testing.assert_allclose(dualad.grad(f, x, mode=mode), want, rtol=1e-6, atol=1e-7)
