@@ -388,6 +388,12 @@ class ArrayOps(Leveled):
     def __rmod__(self, o):
         return _binary(np.remainder, o, self)
 
+    def __divmod__(self, o):
+        return np.divmod(self, o)
+
+    def __rdivmod__(self, o):
+        return np.divmod(o, self)
+
     def __pow__(self, o):
         if isinstance(o, numbers.Real) and o == 2:
             return _binary(np.square, self, None)
@@ -602,7 +608,17 @@ class ArrayOps(Leveled):
         method.__name__ = name
         return method
 
-    view = _unsupported("view", "a reinterpretation of the bytes has no derivative; use .copy()")
+    _view_bytes = _unsupported(
+        "view", "a reinterpretation of the bytes (another dtype or type) has no derivative"
+    )
+
+    def view(self, dtype=None, type=None):
+        """``x.view()``: a view of the whole array (as ``x[...]``, so writes through it show
+        in ``x``); another dtype or type raises NotImplementedError."""
+        if dtype is None and type is None:
+            return self[...]
+        return self._view_bytes(dtype, type)
+
     byteswap = _unsupported("byteswap", "byte order has no derivative")
     resize = _unsupported("resize", "use np.resize(x, shape), which returns a new array")
     tobytes = _unsupported("tobytes", "bytes carry no derivative; use .value (or .primal)")

@@ -48,6 +48,35 @@ def _flatten(tree, leaves) -> TreeDef:
     return LEAF
 
 
+def flatten_like(tree, td: TreeDef) -> list | None:
+    """Leaves of ``tree`` in the order of the structure ``td``, where ``tree`` has that
+    structure up to the order of dict keys (a dict ``{"b": .., "a": ..}`` for one made as
+    ``{"a": .., "b": ..}``); None where the structures differ otherwise."""
+    leaves: list = []
+    return leaves if _like(tree, td, leaves) else None
+
+
+def _like(tree, td: TreeDef, leaves) -> bool:
+    if td.kind == "leaf":
+        if isinstance(tree, (tuple, list, dict)):
+            return False
+        leaves.append(tree)
+        return True
+    if td.kind == "dict":
+        if not isinstance(tree, dict) or set(tree) != set(td.meta) or len(tree) != len(td.meta):
+            return False
+        return all(_like(tree[k], c, leaves) for k, c in zip(td.meta, td.children))
+    if td.kind == "namedtuple":
+        ok = type(tree) is td.meta
+    else:
+        ok = type(tree).__name__ == td.kind and not hasattr(tree, "_fields")
+    return (
+        ok
+        and len(tree) == len(td.children)
+        and all(_like(t, c, leaves) for t, c in zip(tree, td.children))
+    )
+
+
 def unflatten(treedef: TreeDef, leaves) -> Any:
     """Rebuild the structure ``treedef`` from ``leaves`` (any iterable, consumed in order)."""
     return _unflatten(treedef, iter(leaves))

@@ -17,7 +17,7 @@ from . import _tags
 from ._alias import INPUT
 from ._backend import as_float_leaf
 from ._ops import strip
-from ._pytree import flatten, unflatten
+from ._pytree import flatten, flatten_like, unflatten
 from ._scalar import pack
 from ._views import foreign
 from .dual import Dual
@@ -127,7 +127,11 @@ def _one_direction(refs, td, v, what: str) -> list:
     """``v`` (structured like ``refs``) as one-direction tangents ``(1,) + shape`` per leaf."""
     vs, vtd = flatten(v)
     if vtd != td:
-        raise ValueError(f"{what} must have the same structure as {'f(x)' if what == 'u' else 'x'}")
+        vs = flatten_like(v, td)  # the same dict keys in another order: read by key
+        if vs is None:
+            raise ValueError(
+                f"{what} must have the same structure as {'f(x)' if what == 'u' else 'x'}"
+            )
     out = []
     for ref, vi in zip(refs, vs):
         vi = as_float_leaf(vi)

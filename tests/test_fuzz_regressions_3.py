@@ -348,3 +348,52 @@ def test_ndarray_methods_take_numpys_arguments(f):
         want[i] = (f(x + e) - f(x - e)) / (2 * h)
     for mode in ("forward", "reverse"):
         np.testing.assert_allclose(dualad.grad(f, x, mode=mode), want, rtol=1e-6, atol=1e-7)
+
+
+def test_directions_given_as_dicts_in_another_key_order():
+    # a tangent or cotangent dict with x's keys in another order was refused ("must have the
+    # same structure"); it is read by key
+    x = {"a": np.array([1.0, 2.0]), "b": 0.5}
+
+    def f(d):
+        return {"p": d["a"] * d["b"], "q": np.sum(d["a"]) ** 2}
+
+    v_sorted = {"a": np.array([0.0, 1.0]), "b": 1.0}
+    v_other = {"b": 1.0, "a": np.array([0.0, 1.0])}
+    a, b = dualad.jvp(f, x, v_other)[1], dualad.jvp(f, x, v_sorted)[1]
+    np.testing.assert_allclose(a["p"], b["p"])
+    np.testing.assert_allclose(a["q"], b["q"])
+    u_sorted = {"p": np.array([1.0, 0.0]), "q": 1.0}
+    u_other = {"q": 1.0, "p": np.array([1.0, 0.0])}
+    a, b = dualad.vjp(f, x, u_other)[1], dualad.vjp(f, x, u_sorted)[1]
+    np.testing.assert_allclose(a["a"], b["a"])
+    np.testing.assert_allclose(a["b"], b["b"])
+
+    def g(d):
+        return np.sum(d["a"] ** 2) * d["b"]
+
+    a, b = dualad.hvp(g, x, v_other), dualad.hvp(g, x, v_sorted)
+    np.testing.assert_allclose(a["a"], b["a"])
+    with pytest.raises(ValueError, match="same structure"):
+        dualad.jvp(f, x, {"b": 1.0, "c": np.zeros(2)})
+
+
+def test_divmod_and_whole_array_view():
+    # builtin divmod raised TypeError; x.view() (no dtype) raised NotImplementedError as if
+    # it reinterpreted bytes: it is a view, and a write through it shows in x
+    def f(x):
+        _q, r = divmod(x, 0.5)
+        return np.sum(r * x)
+
+    def g(x):
+        y = x * 2.0
+        v = y.view()
+        v[1] = x[0] ** 2
+        return np.sum(y * x)
+
+    for h in (f, g):
+        want = _central(h, X0)
+        for mode in ("forward", "reverse"):
+            np.testing.assert_allclose(dualad.grad(h, X0, mode=mode), want, rtol=1e-6, atol=1e-8)
+    with pytest.raises(NotImplementedError, match="view"):
+        dualad.grad(lambda x: np.sum(x.view(np.int64)), X0)
