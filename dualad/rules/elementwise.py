@@ -133,10 +133,18 @@ def _fpick(a, b):
     return (a > b) + 0.5 * (a == b) + np.isnan(b) * ~np.isnan(a)
 
 
+def _fpick_min(a, b):
+    # a's share in fmin(a, b): as _fpick with the order reversed, but the NaN term is still
+    # a's (not _fpick(b, a), which hands the whole derivative to the NaN operand)
+    return (a < b) + 0.5 * (a == b) + np.isnan(b) * ~np.isnan(a)
+
+
 defpartials(np.maximum, lambda out, a, b: _pick(a, b), lambda out, a, b: _pick(b, a), finite=True)
 defpartials(np.minimum, lambda out, a, b: _pick(b, a), lambda out, a, b: _pick(a, b), finite=True)
 defpartials(np.fmax, lambda out, a, b: _fpick(a, b), lambda out, a, b: _fpick(b, a), finite=True)
-defpartials(np.fmin, lambda out, a, b: _fpick(b, a), lambda out, a, b: _fpick(a, b), finite=True)
+defpartials(
+    np.fmin, lambda out, a, b: _fpick_min(a, b), lambda out, a, b: _fpick_min(b, a), finite=True
+)
 defpartials(
     np.copysign, lambda out, a, b: np.where(np.signbit(a) == np.signbit(b), 1.0, -1.0), None
 )
@@ -158,8 +166,12 @@ defrule(
 # -- piecewise constant: zero tangent ------------------------------------------------------
 for _f in (np.sign, np.floor, np.ceil, np.trunc, np.rint, np.spacing):
     defzero(_f)
-for _f in (np.floor_divide, np.heaviside, np.nextafter):
-    defzero(_f, nargs=2)
+defzero(np.floor_divide, nargs=2)
+# nextafter(x, y) = x + (one ulp towards y): the step is piecewise constant, so d/dx = 1
+defpartials(np.nextafter, ONE, None, finite=True)
+# heaviside(x, h0) is 0, h0 or 1: a step in x, and h0 itself where x == 0 (a boolean partial:
+# a float32 tangent stays float32)
+defpartials(np.heaviside, None, lambda out, x, h0: x == 0, finite=True)
 
 # -- two outputs: a differentiable part and a piecewise-constant part ------------------------
 

@@ -7,12 +7,13 @@ shared with selection.py. Imports numpy only.
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 
 from dualad._numpy import np
 
-from ._define import align, defrule, fit_dot, getitem, ndim_of, shape_of
+from ._define import align, defrule, fit_dot, func_name, getitem, ndim_of, shape_of, unbroadcast
 
 _NOVALUE = np._NoValue  # NumPy's "argument not given" marker, as in its own signatures
 
@@ -112,24 +113,130 @@ def _refuse_out(name: str, out_) -> None:
         )
 
 
+def defchecked(func, jvp, vjp, diff: tuple, name: str | None = None):
+    """``defrule`` for a rule that differentiates only the positional arguments ``diff``.
+
+    A tangent (forward) or a wanted cotangent (reverse, from ``needs``) reaching any other
+    argument raises ``NotImplementedError`` naming the function and the argument, instead of
+    being dropped: a traced ``ddof=`` or ``n=`` would otherwise give a silently wrong
+    derivative.
+    """
+    fname = name or func_name(func)
+    try:
+        params = list(inspect.signature(func).parameters)
+    except (TypeError, ValueError):  # pragma: no cover - every rule here has a signature
+        params = []
+    allowed = frozenset(diff)
+
+    def refuse(i: int):
+        arg = repr(params[i]) if i < len(params) else f"number {i}"
+        return NotImplementedError(
+            f"dualad does not differentiate {fname} with respect to its argument {arg}: pass "
+            "a plain value there (.primal for a Dual, .value for a tape Variable)"
+        )
+
+    def hot(v) -> bool:
+        if type(v) is tuple:  # a list/tuple argument: one entry per item
+            return any(hot(e) for e in v)
+        return v is not None and v is not False
+
+    def checked_jvp(dots, out, *args, **kwargs):
+        for i, d in enumerate(dots):
+            if d is not None and i not in allowed and hot(d):
+                raise refuse(i)
+        return jvp(dots, out, *args, **kwargs)
+
+    inner_needs = "needs" in inspect.signature(vjp).parameters
+
+    def checked_vjp(out_bar, out, *args, needs=None, **kwargs):
+        if needs is not None:
+            for i, n in enumerate(needs):
+                if i not in allowed and hot(n):
+                    raise refuse(i)
+            if inner_needs:
+                return vjp(out_bar, out, *args, needs=needs, **kwargs)
+        return vjp(out_bar, out, *args, **kwargs)
+
+    for wrapper, inner in ((checked_jvp, jvp), (checked_vjp, vjp)):
+        # the rule's own names (the tests find rules by module); no __wrapped__, so that
+        # defrule sees the wrapper's own signature (its needs=)
+        for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+            setattr(wrapper, attr, getattr(inner, attr))
+    return defrule(func, checked_jvp, checked_vjp, name)
+
+
+def _weight_dtype(a):
+    """The real floating dtype of weights for ``a``: float32 data keeps float32 derivatives."""
+    dt = getattr(a, "dtype", None)
+    if dt is None or dt.kind not in "fc":
+        return np.dtype(np.float64)
+    return np.finfo(dt).dtype
+
+
+def _dot_at(dots, i: int):
+    return dots[i] if len(dots) > i else None
+
+
+def _add_initial(res, dots, i: int, out, w=None):
+    """``res`` plus the tangent of a traced scalar ``initial`` (positional argument ``i``),
+    times ``w`` (d out / d initial, broadcastable to ``out``; None for 1)."""
+    d = _dot_at(dots, i)
+    if d is None:
+        return res
+    oshape = shape_of(out)
+    term = align(d, len(oshape))
+    if w is not None:
+        term = term * w
+    term = fit_dot(term, shape_of(term)[0], oshape)
+    return term if res is None else res + term
+
+
+def _initial_bar(out_bar, initial, w=None):
+    """Cotangent of a scalar argument (``initial``, ``ddof``): ``out_bar`` (times ``w``,
+    d out / d arg) summed over the result."""
+    g = out_bar if w is None else out_bar * w
+    return unbroadcast(g, shape_of(initial))
+
+
+def _wants(needs, i: int, v) -> bool:
+    """Whether the vjp should return a cotangent for argument ``i`` (value ``v``): where the
+    caller says (``needs``), else wherever it is given and could carry one."""
+    if needs is not None:
+        return len(needs) > i and bool(needs[i])
+    return _given(v) and type(v) not in (bool, int)
+
+
+def _with_bar(bars: tuple, n: int, i: int, bar) -> tuple:
+    """``bars`` padded to ``n`` cotangents, with ``bar`` at argument ``i``."""
+    bars = list(_pad(bars, n))
+    bars[i] = bar
+    return tuple(bars)
+
+
 # -- sums and means -------------------------------------------------------------------------
 
 
 def sum_jvp(dots, out, a, axis=None, dtype=None, out_=None, keepdims=False, initial=None,
             where=True):  # fmt: skip
     _refuse_out("sum", out_)
-    kw = {"where": where} if _given(where) and where is not True else {}
-    axes = _shift(_axes(axis, ndim_of(a)))
-    return np.sum(dots[0], axis=axes, dtype=dtype, keepdims=_flag(keepdims), **kw)
+    res = None
+    if dots[0] is not None:
+        kw = {"where": where} if _given(where) and where is not True else {}
+        axes = _shift(_axes(axis, ndim_of(a)))
+        res = np.sum(dots[0], axis=axes, dtype=dtype, keepdims=_flag(keepdims), **kw)
+    return _add_initial(res, dots, 5, out)  # initial + sum(a): slope 1 in initial
 
 
 def sum_vjp(out_bar, out, a, axis=None, dtype=None, out_=None, keepdims=False, initial=None,
-            where=True):  # fmt: skip
+            where=True, needs=None):  # fmt: skip
     shape = shape_of(a)
     g = _lift(out_bar, shape, _axes(axis, len(shape)))
     if _given(where) and where is not True:
         g = g * where
-    return _pad((fit_dot(g, shape_of(out_bar)[0], shape),), 7)
+    bars = (fit_dot(g, shape_of(out_bar)[0], shape),)
+    if _wants(needs, 5, initial):
+        return _with_bar(bars, 7, 5, _initial_bar(out_bar, initial))
+    return _pad(bars, 7)
 
 
 def _notnan(a, where):
@@ -144,8 +251,9 @@ def nansum_jvp(dots, out, a, axis=None, dtype=None, out_=None, keepdims=False, i
 
 
 def nansum_vjp(out_bar, out, a, axis=None, dtype=None, out_=None, keepdims=False,
-               initial=None, where=True):  # fmt: skip
-    return sum_vjp(out_bar, out, a, axis, dtype, None, keepdims, initial, _notnan(a, where))
+               initial=None, where=True, needs=None):  # fmt: skip
+    return sum_vjp(out_bar, out, a, axis, dtype, None, keepdims, initial, _notnan(a, where),
+                   needs=needs)  # fmt: skip
 
 
 def mean_jvp(dots, out, a, axis=None, dtype=None, out_=None, keepdims=False, *, where=True):
@@ -161,7 +269,9 @@ def mean_vjp(out_bar, out, a, axis=None, dtype=None, out_=None, keepdims=False, 
     g = _lift(out_bar, shape, axes)
     if _given(where) and where is not True:
         mask = np.broadcast_to(where, shape)
-        g = g * (mask / np.sum(mask, axis=axes, keepdims=True))
+        # an empty slice (no entry selected) has no entry to pass a cotangent to: 0, not 0/0
+        w = mask / np.maximum(np.sum(mask, axis=axes, keepdims=True), 1)
+        g = g * w.astype(_weight_dtype(a), copy=False)
     else:
         g = g * (1.0 / max(math.prod(shape[i] for i in axes), 1))  # (empty: no entries)
     return _pad((fit_dot(g, shape_of(out_bar)[0], shape),), 5)
@@ -289,23 +399,43 @@ def _prod_weights(a, axes, initial, where):
     return w * where if masked else w
 
 
+def _prod_of_a(a, axis, keepdims, where):
+    """d out / d initial for ``prod(a, initial=initial)``: the product of ``a`` alone."""
+    kw = {"where": where} if _given(where) and where is not True else {}
+    return np.prod(a, axis=axis, keepdims=_flag(keepdims), **kw)
+
+
 def prod_jvp(dots, out, a, axis=None, dtype=None, out_=None, keepdims=False, initial=None,
              where=True):  # fmt: skip
     _refuse_out("prod", out_)
     axes = _axes(axis, ndim_of(a))
-    if _prod_fast(a, out, axes, initial, where):
-        return np.sum(dots[0] / a, axis=_shift(axes), keepdims=_flag(keepdims)) * out
-    return _weighted_jvp(dots[0], _prod_weights(a, axes, initial, where), axes, keepdims)
+    res = None
+    if dots[0] is None:
+        pass
+    elif _prod_fast(a, out, axes, initial, where):
+        res = np.sum(dots[0] / a, axis=_shift(axes), keepdims=_flag(keepdims)) * out
+    else:
+        res = _weighted_jvp(dots[0], _prod_weights(a, axes, initial, where), axes, keepdims)
+    if _dot_at(dots, 5) is None:
+        return res
+    return _add_initial(res, dots, 5, out, _prod_of_a(a, axis, keepdims, where))
 
 
 def prod_vjp(out_bar, out, a, axis=None, dtype=None, out_=None, keepdims=False, initial=None,
-             where=True):  # fmt: skip
+             where=True, needs=None):  # fmt: skip
     shape = shape_of(a)
     axes = _axes(axis, len(shape))
-    if _prod_fast(a, out, axes, initial, where):
+    if needs is not None and not needs[0]:
+        bars = (None,)
+    elif _prod_fast(a, out, axes, initial, where):
         g = _lift(out_bar, shape, axes) * np.reshape(out, _kd_shape(shape, axes))
-        return _pad((fit_dot(g / a, shape_of(out_bar)[0], shape),), 7)
-    return _pad((_weighted_vjp(out_bar, _prod_weights(a, axes, initial, where), shape, axes),), 7)
+        bars = (fit_dot(g / a, shape_of(out_bar)[0], shape),)
+    else:
+        bars = (_weighted_vjp(out_bar, _prod_weights(a, axes, initial, where), shape, axes),)
+    if _wants(needs, 5, initial):
+        w = _prod_of_a(a, axis, keepdims, where)
+        return _with_bar(bars, 7, 5, _initial_bar(out_bar, initial, w))
+    return _pad(bars, 7)
 
 
 def _flat_axis(a, axis, out):
@@ -383,8 +513,34 @@ def cumsum_vjp(out_bar, out, a, axis=None, dtype=None, out_=None):
 # -- moments --------------------------------------------------------------------------------
 
 
+def _dof(n, ddof):
+    """NumPy's degrees of freedom ``max(n - ddof, 0)`` (``n`` a count or a keepdims array of
+    counts); Python numbers stay Python numbers, so float32 derivatives stay float32."""
+    dof = n - ddof
+    if isinstance(dof, np.generic):
+        dof = dof.item()
+    if type(dof) in (int, float):
+        return max(dof, 0)
+    return np.maximum(dof, 0)
+
+
+def _over(num, dof):
+    """``num / dof`` with NumPy's value at ``dof == 0``: inf (nan for ``num == 0``)."""
+    if type(dof) in (int, float):
+        if dof > 0:
+            return num / dof
+        if type(num) in (int, float):
+            return math.nan if num == 0 else math.copysign(math.inf, num)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return num / dof
+
+
 def _var_weights(a, axes, ddof, where, mean, correction):
-    """d var / d a = (a - mean) * scale with scale = 2 / (n - ddof); zero outside where."""
+    """Pieces of d var: ``(c, scale, dof, empty)``. d var / d a = c * scale with c = a - mean
+    (0 outside where) and scale = 2 / dof, dof = max(n - ddof, 0) as NumPy clamps it (so
+    scale is inf at dof == 0, as var is); d var / d ddof = var / dof. ``empty`` marks the
+    slices where selects no entry (None without where): nothing there depends on anything,
+    so their scale is 0 rather than 2 / 0 times the 0 * nan of an empty slice's mean."""
     if _given(correction):
         ddof = correction
     masked = _given(where) and where is not True
@@ -398,46 +554,111 @@ def _var_weights(a, axes, ddof, where, mean, correction):
         kw = {"where": where} if masked else {}
         mean = np.mean(a, axis=axes, keepdims=True, **kw)
     c = a - mean
-    return (c * mask if masked else c), 2.0 / (n - ddof)
+    dof = _dof(n, ddof)
+    scale = _over(2.0, dof)
+    empty = None
+    if masked:
+        c = np.where(mask, c, 0.0)  # an empty slice's mean is nan: no 0 * nan outside where
+        empty = n == 0
+        scale = np.where(empty, 0.0, scale)
+        if type(scale) is np.ndarray:
+            scale = scale.astype(_weight_dtype(a), copy=False)
+    return c, scale, dof, empty
+
+
+def _ddof_partial(out, dof, empty, half: bool):
+    """d out / d ddof in ``out``'s shape: var / dof for var, std / (2 dof) for std; 0 on
+    empty slices (their value, nan, does not change with ddof)."""
+    if ndim_of(dof) > 0:
+        dof = np.reshape(dof, shape_of(out))
+    p = _over(out, 2 * dof if half else dof)
+    if empty is not None:
+        p = np.where(np.reshape(empty, shape_of(out)), 0.0, p)
+    return p
+
+
+def _finite(scale) -> bool:
+    if type(scale) in (int, float):
+        return math.isfinite(scale)
+    return bool(np.all(np.isfinite(scale)))
+
+
+def _zero_stays_zero(t, scale):
+    """``t * scale``, with 0 where ``t`` is 0 though ``scale`` is inf or nan (dof == 0): a zero
+    tangent or cotangent contributes zero, as everywhere in dualad (see _define._masked)."""
+    if _finite(scale):
+        return t * scale
+    with np.errstate(invalid="ignore"):
+        return np.where(t == 0, 0.0, t * scale)
+
+
+def _moment_jvp(dots, out, a, axes, keepdims, c, scale, dof, empty, half):
+    res = None
+    if dots[0] is not None:
+        res = _weighted_jvp(dots[0], c, axes, keepdims)
+        if ndim_of(scale) > 0:
+            scale = np.reshape(scale, shape_of(out))
+        res = _zero_stays_zero(res, scale)
+    d = _dot_at(dots, 4)  # a traced ddof
+    if d is not None:
+        oshape = shape_of(out)
+        term = _zero_stays_zero(align(d, len(oshape)), _ddof_partial(out, dof, empty, half))
+        term = fit_dot(term, shape_of(term)[0], oshape)
+        res = term if res is None else res + term
+    return res
+
+
+def _moment_vjp(out_bar, out, a, axes, ddof, c, scale, dof, empty, half, needs):
+    shape = shape_of(a)
+    bars = (None,)
+    if needs is None or needs[0]:
+        g = _zero_stays_zero(_lift(out_bar, shape, axes), scale)
+        bars = (fit_dot(g * c, shape_of(g)[0], shape),)
+    if _wants(needs, 4, ddof):
+        g = _zero_stays_zero(out_bar, _ddof_partial(out, dof, empty, half))
+        return _with_bar(bars, 6, 4, _initial_bar(g, ddof))
+    return _pad(bars, 6)
 
 
 def var_jvp(dots, out, a, axis=None, dtype=None, out_=None, ddof=0, keepdims=False, *,
             where=True, mean=None, correction=None):  # fmt: skip
     _refuse_out("var", out_)
     axes = _axes(axis, ndim_of(a))
-    c, scale = _var_weights(a, axes, ddof, where, mean, correction)
-    return _weighted_jvp(dots[0], c, axes, keepdims, out, scale)
+    c, scale, dof, empty = _var_weights(a, axes, ddof, where, mean, correction)
+    return _moment_jvp(dots, out, a, axes, keepdims, c, scale, dof, empty, False)
 
 
 def var_vjp(out_bar, out, a, axis=None, dtype=None, out_=None, ddof=0, keepdims=False, *,
-            where=True, mean=None, correction=None):  # fmt: skip
-    shape = shape_of(a)
-    axes = _axes(axis, len(shape))
-    c, scale = _var_weights(a, axes, ddof, where, mean, correction)
-    return _pad((_weighted_vjp(out_bar, c, shape, axes, scale),), 6)
+            where=True, mean=None, correction=None, needs=None):  # fmt: skip
+    axes = _axes(axis, ndim_of(a))
+    c, scale, dof, empty = _var_weights(a, axes, ddof, where, mean, correction)
+    return _moment_vjp(out_bar, out, a, axes, ddof, c, scale, dof, empty, False, needs)
 
 
 def _std_weights(a, out, axes, ddof, where, mean, correction):
     # d sqrt(v) = dv / (2 sqrt(v)); at v == 0 every a - mean is 0, so 0 is the subgradient
     s = np.reshape(out, _kd_shape(shape_of(a), axes))
-    c, scale = _var_weights(a, axes, ddof, where, mean, correction)
-    return c, scale / (2 * np.where(s == 0, 1.0, s))
+    c, scale, dof, empty = _var_weights(a, axes, ddof, where, mean, correction)
+    skip = s == 0
+    if empty is not None:
+        skip = skip | empty  # an empty slice: scale 0, and its std is nan
+    with np.errstate(invalid="ignore"):  # inf / inf at dof == 0: nan, as the value is inf
+        return c, scale / (2 * np.where(skip, 1.0, s)), dof, empty
 
 
 def std_jvp(dots, out, a, axis=None, dtype=None, out_=None, ddof=0, keepdims=False, *,
             where=True, mean=None, correction=None):  # fmt: skip
     _refuse_out("std", out_)
     axes = _axes(axis, ndim_of(a))
-    c, scale = _std_weights(a, out, axes, ddof, where, mean, correction)
-    return _weighted_jvp(dots[0], c, axes, keepdims, out, scale)
+    c, scale, dof, empty = _std_weights(a, out, axes, ddof, where, mean, correction)
+    return _moment_jvp(dots, out, a, axes, keepdims, c, scale, dof, empty, True)
 
 
 def std_vjp(out_bar, out, a, axis=None, dtype=None, out_=None, ddof=0, keepdims=False, *,
-            where=True, mean=None, correction=None):  # fmt: skip
-    shape = shape_of(a)
-    axes = _axes(axis, len(shape))
-    c, scale = _std_weights(a, out, axes, ddof, where, mean, correction)
-    return _pad((_weighted_vjp(out_bar, c, shape, axes, scale),), 6)
+            where=True, mean=None, correction=None, needs=None):  # fmt: skip
+    axes = _axes(axis, ndim_of(a))
+    c, scale, dof, empty = _std_weights(a, out, axes, ddof, where, mean, correction)
+    return _moment_vjp(out_bar, out, a, axes, ddof, c, scale, dof, empty, True, needs)
 
 
 # -- differences and traces -----------------------------------------------------------------
@@ -477,9 +698,10 @@ def diff_vjp(out_bar, out, a, n=1, axis=-1, prepend=_NOVALUE, append=_NOVALUE):
     shape = shape_of(a)
     ax = _axes(axis, len(shape))[0]
     g = out_bar
+    zero = g.dtype.type(0)  # a zero of g's own type: a float32 cotangent stays float32
     for _ in range(n):
         # adjoint of one difference: g -> -diff(g) with a zero on each side
-        g = -np.diff(g, axis=ax + 1, prepend=0.0, append=0.0)
+        g = -np.diff(g, axis=ax + 1, prepend=zero, append=zero)
     lp = 0 if prepend is _NOVALUE else _edge(prepend, shape, ax)[ax]
     bars = [getitem(g, (slice(None),) * (ax + 1) + (slice(lp, lp + shape[ax]),)), None, None]
     for v, lo, hi in ((prepend, 0, lp), (append, lp + shape[ax], None)):
@@ -514,18 +736,19 @@ def trace_vjp(out_bar, out, a, offset=0, axis1=0, axis2=1, dtype=None, out_=None
 
 # -- the table ------------------------------------------------------------------------------
 
-defrule(np.sum, sum_jvp, sum_vjp)
-defrule(np.nansum, nansum_jvp, nansum_vjp)
-defrule(np.mean, mean_jvp, mean_vjp)
-defrule(np.nanmean, nanmean_jvp, nanmean_vjp)
-defrule(np.average, average_jvp, average_vjp)
-defrule(np.prod, prod_jvp, prod_vjp)
-defrule(np.cumprod, cumprod_jvp, cumprod_vjp)
-defrule(np.cumsum, cumsum_jvp, cumsum_vjp)
-defrule(np.var, var_jvp, var_vjp)
-defrule(np.std, std_jvp, std_vjp)
-defrule(np.diff, diff_jvp, diff_vjp)
-defrule(np.trace, trace_jvp, trace_vjp)
+# each with the positional arguments it differentiates (defchecked refuses the others)
+defchecked(np.sum, sum_jvp, sum_vjp, (0, 5))  # a, initial
+defchecked(np.nansum, nansum_jvp, nansum_vjp, (0, 5))
+defchecked(np.mean, mean_jvp, mean_vjp, (0,))
+defchecked(np.nanmean, nanmean_jvp, nanmean_vjp, (0,))
+defchecked(np.average, average_jvp, average_vjp, (0, 2))  # a, weights
+defchecked(np.prod, prod_jvp, prod_vjp, (0, 5))  # a, initial
+defchecked(np.cumprod, cumprod_jvp, cumprod_vjp, (0,))
+defchecked(np.cumsum, cumsum_jvp, cumsum_vjp, (0,))
+defchecked(np.var, var_jvp, var_vjp, (0, 4))  # a, ddof
+defchecked(np.std, std_jvp, std_vjp, (0, 4))
+defchecked(np.diff, diff_jvp, diff_vjp, (0, 3, 4))  # a, prepend, append
+defchecked(np.trace, trace_jvp, trace_vjp, (0,))
 
 #: Functions whose results are indices, counts, booleans or shapes: they run on the primal.
 PRIMAL_ONLY_FUNCS = (

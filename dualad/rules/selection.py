@@ -10,19 +10,25 @@ import math
 
 from dualad._numpy import np
 
-from ._define import align, defrule, fit_dot, getitem, ndim_of, shape_of, unbroadcast
+from ._define import align, fit_dot, getitem, ndim_of, shape_of, unbroadcast
 from .reductions import (
     _NOVALUE,
+    _add_initial,
     _axes,
+    _dot_at,
     _from_last,
     _given,
+    _initial_bar,
     _kd_shape,
     _pad,
     _refuse_out,
     _shift,
     _to_last,
+    _wants,
     _weighted_jvp,
     _weighted_vjp,
+    _with_bar,
+    defchecked,
 )
 
 # -- selections: ties split the derivative evenly, as JAX does ------------------------------
@@ -64,17 +70,36 @@ def _extreme_vjp(g, a, o, axes, initial=None, where=True):
     return _weighted_vjp(g, mask, shape_of(a), axes, scale)
 
 
+def _initial_share(a, o, out, axes, initial, where):
+    """d out / d initial in ``out``'s shape: an ``initial`` equal to the result competes as
+    one more entry, so ties split evenly with the entries (see ``_extremes``)."""
+    _, scale = _extremes(a, o, axes, initial, where)
+    return np.reshape((o == initial) * scale, shape_of(out))
+
+
 def max_jvp(dots, out, a, axis=None, out_=None, keepdims=False, initial=None, where=True):
     _refuse_out("max", out_)
     axes = _axes(axis, ndim_of(a))
     o = np.reshape(out, _kd_shape(shape_of(a), axes))
-    return _extreme_jvp(dots[0], a, o, axes, keepdims, out, initial, where)
+    res = None
+    if dots[0] is not None:
+        res = _extreme_jvp(dots[0], a, o, axes, keepdims, out, initial, where)
+    if _dot_at(dots, 4) is None:
+        return res
+    return _add_initial(res, dots, 4, out, _initial_share(a, o, out, axes, initial, where))
 
 
-def max_vjp(out_bar, out, a, axis=None, out_=None, keepdims=False, initial=None, where=True):
+def max_vjp(out_bar, out, a, axis=None, out_=None, keepdims=False, initial=None, where=True,
+            needs=None):  # fmt: skip
     axes = _axes(axis, ndim_of(a))
     o = np.reshape(out, _kd_shape(shape_of(a), axes))
-    return _pad((_extreme_vjp(out_bar, a, o, axes, initial, where),), 6)
+    bars = (None,)
+    if needs is None or needs[0]:
+        bars = (_extreme_vjp(out_bar, a, o, axes, initial, where),)
+    if _wants(needs, 4, initial):
+        w = _initial_share(a, o, out, axes, initial, where)
+        return _with_bar(bars, 6, 4, _initial_bar(out_bar, initial, w))
+    return _pad(bars, 6)
 
 
 def ptp_jvp(dots, out, a, axis=None, out_=None, keepdims=False):
@@ -238,10 +263,13 @@ def select_vjp(out_bar, out, condlist, choicelist, default=0):
 
 # max and amax are distinct objects in NumPy 2 (amax is the old alias), so both are entered;
 # min shares max's rule because the weights only test equality with the result
+# (defchecked: with the positional arguments each differentiates; it refuses the others)
 for _f in (np.max, np.amax, np.min, np.amin, np.nanmax, np.nanmin):
-    defrule(_f, max_jvp, max_vjp)
-defrule(np.ptp, ptp_jvp, ptp_vjp)
-defrule(np.median, median_jvp, median_vjp)
-defrule(np.clip, clip_jvp, clip_vjp)
-defrule(np.where, where_jvp, where_vjp)
-defrule(np.select, select_jvp, select_vjp)
+    defchecked(_f, max_jvp, max_vjp, (0, 4))  # a, initial
+defchecked(np.ptp, ptp_jvp, ptp_vjp, (0,))
+defchecked(np.median, median_jvp, median_vjp, (0,))
+defchecked(np.clip, clip_jvp, clip_vjp, (0, 1, 2))  # a, a_min, a_max
+# a condition (truthy floats too) is piecewise constant: its derivative is zero, so it counts
+# as handled
+defchecked(np.where, where_jvp, where_vjp, (0, 1, 2))
+defchecked(np.select, select_jvp, select_vjp, (0, 1, 2))

@@ -18,9 +18,18 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from dualad._numpy import np
 
-from ._define import defrule, shape_of
+from ._define import shape_of
 from .composite import composite, unsupported_option
-from .reductions import _NOVALUE, _flag, _given, _kd_shape, _refuse_out, _to_last
+from .reductions import (
+    _NOVALUE,
+    _flag,
+    _given,
+    _kd_shape,
+    _refuse_out,
+    _to_last,
+    _weight_dtype,
+    defchecked,
+)
 from .shape import _complex
 
 
@@ -188,7 +197,7 @@ def _lerp(a, b, t):
     return np.where(t >= 0.5, b - d * (1 - t), a + d * t)
 
 
-def _quantile(a, q, axis, method, keepdims, nan: bool):
+def _quantile(a, q, axis, method, keepdims, nan: bool, weak: bool = False):
     if method not in _METHODS:
         raise ValueError(f"{method!r} is not a valid method. Use one of: {_METHODS}")
     if np.ndim(q) > 2:
@@ -204,7 +213,12 @@ def _quantile(a, q, axis, method, keepdims, nan: bool):
     else:
         n = top + 1
     rest = np.shape(s)[:-1]
+    dt = None
+    if s.dtype.kind == "f":  # NumPy's result type: q a Python number promotes weakly
+        dt = np.result_type(s.dtype, 0.0 if weak else getattr(q, "dtype", np.float64))
     i, j, t = _positions(method, n, np.reshape(q, (-1,)), top)
+    if t is not None and dt is not None and t.dtype != dt:
+        t = t.astype(dt)  # float32 data and a Python-float q: a float32 quantile
     i = np.broadcast_to(i, rest + np.shape(i)[-1:])
     res = np.take_along_axis(s, i, axis=-1)
     if t is not None:
@@ -236,8 +250,9 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     """``np.quantile`` by sorting; differentiable in ``a`` and (for continuous methods) in
     ``q``. ``overwrite_input`` only permits reordering the input, so it is ignored."""
     _check_quantile_args("quantile", out, weights)
+    weak = type(q) in (int, float)
     q = _in_unit_interval(q, "Quantiles must be in the range [0, 1]")
-    return _quantile(a, q, axis, method, keepdims, nan=False)
+    return _quantile(a, q, axis, method, keepdims, nan=False, weak=weak)
 
 
 @composite(np.percentile)
@@ -245,8 +260,9 @@ def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear"
                keepdims=False, *, weights=None):  # fmt: skip
     """``np.percentile``: ``np.quantile`` at ``q / 100``."""
     _check_quantile_args("percentile", out, weights)
+    weak = type(q) in (int, float)
     q = _in_unit_interval(np.true_divide(q, 100), "Percentiles must be in the range [0, 100]")
-    return _quantile(a, q, axis, method, keepdims, nan=False)
+    return _quantile(a, q, axis, method, keepdims, nan=False, weak=weak)
 
 
 @composite(np.nanquantile)
@@ -254,8 +270,9 @@ def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear
                 keepdims=_NOVALUE, *, weights=None):  # fmt: skip
     """``np.nanquantile``: each slice's quantile over its non-NaN values (NaNs sort last)."""
     _check_quantile_args("nanquantile", out, weights)
+    weak = type(q) in (int, float)
     q = _in_unit_interval(q, "Quantiles must be in the range [0, 1]")
-    return _quantile(a, q, axis, method, keepdims, nan=True)
+    return _quantile(a, q, axis, method, keepdims, nan=True, weak=weak)
 
 
 @composite(np.nanpercentile)
@@ -263,8 +280,9 @@ def nanpercentile(a, q, axis=None, out=None, overwrite_input=False, method="line
                   keepdims=_NOVALUE, *, weights=None):  # fmt: skip
     """``np.nanpercentile``: ``np.nanquantile`` at ``q / 100``."""
     _check_quantile_args("nanpercentile", out, weights)
+    weak = type(q) in (int, float)
     q = _in_unit_interval(np.true_divide(q, 100), "Percentiles must be in the range [0, 100]")
-    return _quantile(a, q, axis, method, keepdims, nan=True)
+    return _quantile(a, q, axis, method, keepdims, nan=True, weak=weak)
 
 
 @composite(np.nanmedian)
@@ -299,6 +317,8 @@ def _nanvar(func, a, axis, dtype, out, ddof, keepdims, where, mean, correction):
     shape = np.shape(a)
     axes = _data_axes(axis, shape)
     count = np.sum(keep, axis=axes, keepdims=True)
+    # counts in the data's real float type: an integer count would promote float32 to float64
+    count = count.astype(_weight_dtype(a))
     if _given(mean):
         avg = mean
     else:
@@ -362,14 +382,21 @@ def nancumprod(a, axis=None, dtype=None, out=None):
 # -- functions applied piecewise or along an axis ----------------------------------------------
 
 
+def _is_condition(c) -> bool:
+    """NumPy's test for ``condlist[0]`` being one condition (a list or an array) rather than
+    an entry of a single condition; an array-like that is not a NumPy scalar counts too
+    (the compile tracer's ``x < 0`` is a recorded mask, not an ndarray)."""
+    if isinstance(c, (list, np.ndarray)):
+        return True
+    return not isinstance(c, (bool, int, float, complex, np.generic)) and hasattr(c, "shape")
+
+
 @composite(np.piecewise)
 def piecewise(x, condlist, funclist, *args, **kw):
     """``np.piecewise``: each function (or constant) evaluated on ``x[cond]`` and written into
     ``np.zeros_like(x)`` in order, so a later condition wins; one function more than
     conditions is the "otherwise" case."""
-    if np.isscalar(condlist) or (
-        not isinstance(condlist[0], (list, np.ndarray)) and np.ndim(x) != 0
-    ):
+    if np.isscalar(condlist) or (not _is_condition(condlist[0]) and np.ndim(x) != 0):
         condlist = [condlist]
     conds = [np.asarray(c, dtype=bool) for c in condlist]  # conditions are plain booleans
     if len(conds) == len(funclist) - 1:
@@ -435,6 +462,6 @@ def bincount_vjp(out_bar, out, x, weights=None, minlength=0):
     return (None, out_bar[:, np.asarray(x, dtype=np.intp)], None)  # x is a constant
 
 
-defrule(np.round, round_jvp, round_vjp)
-defrule(np.around, round_jvp, round_vjp)
-defrule(np.bincount, bincount_jvp, bincount_vjp)
+defchecked(np.round, round_jvp, round_vjp, (0,))
+defchecked(np.around, round_jvp, round_vjp, (0,))
+defchecked(np.bincount, bincount_jvp, bincount_vjp, (1,))  # weights

@@ -124,10 +124,23 @@ def test_ldexp_is_linear_in_its_mantissa():
     check_rule(lambda m: np.ldexp(m, e), ANY)
 
 
-@pytest.mark.parametrize("f", [np.floor_divide, np.heaviside, np.nextafter],
+@pytest.mark.parametrize("f", [np.floor_divide, np.heaviside],
                          ids=lambda f: f.__name__)  # fmt: skip
 def test_piecewise_constant_binary_has_zero_derivative(f):
     a, b = ANY, ROW + 0.25  # away from the steps
     for mode in ("forward", "reverse"):
         J = dualad.jacobian(lambda x: f(x, b), a, mode=mode)
         np.testing.assert_array_equal(J, np.zeros(a.shape + a.shape))
+
+
+def test_nextafter_moves_with_x():
+    # nextafter(x, y) is x plus one ulp towards y: slope 1 in x (it was stated zero), 0 in y
+    a, b = ANY, ROW + 0.25
+    for mode in ("forward", "reverse"):
+        J = dualad.jacobian(lambda x: np.nextafter(x, b), a, mode=mode)
+        np.testing.assert_array_equal(J, np.eye(a.size).reshape(a.shape + a.shape))
+        J = dualad.jacobian(lambda y: np.nextafter(a, y), b + 0 * a, mode=mode)
+        np.testing.assert_array_equal(J, np.zeros(a.shape + a.shape))
+    x = np.array([0.3, -1.2])  # against central differences
+    num = [(np.nextafter(x + h, 2.0) - np.nextafter(x - h, 2.0)) / (2 * h) for h in (1e-6,)]
+    np.testing.assert_allclose(dualad.derivative(lambda z: np.nextafter(z, 2.0), x), num[0])
