@@ -18,6 +18,7 @@ Imports numpy, the rule table and dualad.dual.
 
 from __future__ import annotations
 
+import math
 import operator
 
 from dualad._numpy import np
@@ -193,8 +194,17 @@ def _operand(v, part, l2: int):
 
 
 def _first(p, out, vals):
-    """A first partial as a float: the table's line on the arguments' floats."""
-    return 1.0 if p is ONE else -1.0 if p is NEG else float(p(out, *vals))
+    """A first partial as a float: the table's line on the arguments' floats (NaN where the
+    line raises on them, ZeroDivisionError of a Python float: the callers then leave for the
+    generic path, with NumPy's inf/nan and warnings)."""
+    if p is ONE:
+        return 1.0
+    if p is NEG:
+        return -1.0
+    try:
+        return float(p(out, *vals))
+    except _FALLBACK:
+        return math.nan
 
 
 def _second(p, out, first_dot, dvals):
@@ -204,7 +214,10 @@ def _second(p, out, first_dot, dvals):
     mt = _METAS[0] if type(first_dot) is float else _METAS[1]
     out_d = _NEW(Dual)
     out_d._p, out_d._dot, out_d._m = out, first_dot, mt
-    r = p(out_d, *dvals)
+    try:
+        r = p(out_d, *dvals)
+    except _FALLBACK:
+        return None
     if type(r) is Dual and r._m[0] == _LV:
         if type(r._p) is not float:  # left the packed path: the generic one answers
             return None

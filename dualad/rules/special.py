@@ -21,6 +21,8 @@ _SQRTPI_2 = math.sqrt(math.pi) / 2
 _SQRT_2PI = math.sqrt(2 * math.pi)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _SQRT1_2 = math.sqrt(0.5)
+_SQRT_2_PI = math.sqrt(2 / math.pi)
+_SQRT2 = math.sqrt(2.0)
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 _DEG = np.pi / 180
@@ -101,32 +103,158 @@ def _defmulti(func, *partials, singular: tuple = ()):
     return defrule(func, jvp, vjp)
 
 
-def _over_x(f, x, at0):
-    """``f(x) / x`` with its limit ``at0`` at x = 0, finite in both branches (nested use)."""
-    zero = x == 0
-    xs = np.where(zero, 1.0, x)
-    return np.where(zero, at0, f(xs) / xs)
+def _horner(t, coeffs):
+    """``sum_k coeffs[k] t**k``: on a Dual its derivatives are the polynomial's, exactly."""
+    acc = coeffs[-1]
+    for c in coeffs[-2::-1]:
+        acc = acc * t + c
+    return acc
+
+
+def _piecewise(cond, near, far, args, near_fill=(), far_fill=()):
+    """``near(*args)`` where ``cond``, ``far(*args)`` elsewhere: a partial in two forms, such as
+    a quotient with a removable singularity and its Taylor polynomial near it (the quotient's
+    derivatives cancel catastrophically there; the polynomial's are right to every order).
+
+    Only the branches some element takes are evaluated, one element's by Python's ``if`` (the
+    packed scalar paths stay packed). Where both are, each sees in the other's elements the
+    placeholders ``near_fill``/``far_fill`` (one per leading argument; None: as it is), so that
+    it and its derivatives stay finite there (nested use).
+    """
+    if np.ndim(cond) == 0:
+        return near(*args) if cond else far(*args)
+    if not np.any(cond):
+        return far(*args)
+    if np.all(cond):
+        return near(*args)
+    if type(cond) is np.ndarray and all(type(a) is np.ndarray or np.ndim(a) == 0 for a in args):
+        # plain values (a first derivative): the form most elements take on all of them (its
+        # values on the others, whatever they are, are overwritten), the other form on its
+        # own elements only (a continued fraction on every element would cost more than the
+        # function itself)
+        n = np.count_nonzero(cond)
+        most, few, mask = (near, far, ~cond) if 2 * n >= cond.size else (far, near, cond)
+        with np.errstate(all="ignore"):
+            res = most(*args)
+        if (
+            type(res) is not np.ndarray
+            or res.shape != cond.shape
+            or not res.flags.writeable
+            or any(np.may_share_memory(res, a) for a in args)
+        ):
+            res = np.array(np.broadcast_to(res, cond.shape))
+        parts = np.broadcast_arrays(mask, *[np.asarray(a) for a in args])
+        res[parts[0]] = few(*[r[parts[0]] for r in parts[1:]])
+        return res
+
+    def filled(fill, keep):
+        fill = tuple(fill) + (None,) * (len(args) - len(fill))
+        return (a if f is None else np.where(keep, a, f) for a, f in zip(args, fill))
+
+    return np.where(cond, near(*filled(near_fill, cond)), far(*filled(far_fill, ~cond)))
+
+
+def _over_x(f, x, coeffs):
+    """``f(x) / x`` for an odd ``f``. The quotient's derivatives cancel as x -> 0 (the n-th
+    loses about n + 1 powers of x: NaN at 1e-300), and a constant at 0 has derivatives 0: below
+    |x| = 1/2 the Taylor polynomial ``sum_k coeffs[k] x^2k`` instead (under 1e-22 there)."""
+    return _piecewise(
+        np.abs(x) < 0.5,
+        lambda x: _horner(x * x, coeffs),
+        lambda x: f(x) / x,
+        (x,),
+        near_fill=(0.0,),
+        far_fill=(1.0,),
+    )
+
+
+# sin(x)/x and sinh(x)/x: (+-1)^k / (2k + 1)!
+_SIN_OVER_X = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(11))
+_SINH_OVER_X = tuple(1 / math.factorial(2 * k + 1) for k in range(11))
 
 
 # -- error function, normal distribution, logistic ----------------------------------------
 defpartials(sc.erf, lambda out, x: _2_SQRTPI * np.exp(-x * x))
 defpartials(sc.erfc, lambda out, x: -_2_SQRTPI * np.exp(-x * x))
 defpartials(sc.erfi, lambda out, x: _2_SQRTPI * np.exp(x * x))
-defpartials(sc.erfcx, lambda out, x: 2 * x * out - _2_SQRTPI)  # erfcx = exp(x²) erfc(x)
+
+
+# Laplace's continued fraction of the Mills ratio: phi(t) / Phi(-t) = t + q(t) with
+# q(t) = 1/(t + 2/(t + 3/(t + ...))). 40 levels leave under 2e-17 from t = 4 on, and every term
+# is positive: q's derivatives do not cancel, where t - phi/Phi and 2x erfcx(x) - 2/sqrt(pi) do.
+_MILLS_FROM = 4.0
+_MILLS_DEPTH = 40
+
+
+def _mills_tail(t):
+    """q(t) = phi(t) / Phi(-t) - t for t >= 4 (1/t to leading order; 0 at t = inf)."""
+    acc = t
+    for n in range(_MILLS_DEPTH, 1, -1):
+        acc = t + n / acc
+    return 1 / acc
+
+
+def _erfcx_dx(out, x):
+    """erfcx' = 2x erfcx(x) - 2/sqrt(pi): the two terms agree to about 1/(2x²) for large x (a
+    relative error 2x² eps, 1e-6 at x = 7e4, that log_ndtr's second derivative inherited).
+    From x = 4/sqrt(2) on, -sqrt(2) q(sqrt(2) x) erfcx(x) instead (erfcx(x) =
+    sqrt(2/pi) Phi(-t)/phi(t) at t = sqrt(2) x), whose derivatives are as accurate."""
+    x0 = _MILLS_FROM * _SQRT1_2
+    return _piecewise(
+        x > x0,
+        lambda x, out: -_SQRT2 * _mills_tail(_SQRT2 * x) * out,
+        lambda x, out: 2 * x * out - _2_SQRTPI,
+        (x, out),
+        near_fill=(x0, 0.0),  # out = inf far left
+        far_fill=(0.0,),
+    )
+
+
+defpartials(sc.erfcx, _erfcx_dx)  # erfcx = exp(x²) erfc(x)
 defpartials(sc.erfinv, lambda out, x: _SQRTPI_2 * np.exp(out * out))
 defpartials(sc.erfcinv, lambda out, x: -_SQRTPI_2 * np.exp(out * out))
 defpartials(sc.dawsn, lambda out, x: 1 - 2 * x * out)
 defpartials(sc.ndtr, lambda out, x: _INV_SQRT_2PI * np.exp(-0.5 * x * x))
 defpartials(sc.ndtri, lambda out, x: _SQRT_2PI * np.exp(0.5 * out * out))
-# pdf / cdf taken in logs: finite far in the left tail, where ndtr(x) itself underflows
-defpartials(sc.log_ndtr, lambda out, x: _INV_SQRT_2PI * np.exp(-0.5 * x * x - out))
+
+
+def _log_ndtr_dx(out, x):
+    """pdf / cdf = exp(-x²/2 - log_ndtr(x)) / sqrt(2 pi), whose exponent cancels far left
+    (x² eps: -7403 for the second derivative -1 at x = -1e5): below x = -4, -x + q(-x) (see
+    _mills_tail), finite where ndtr(x) underflows, and its derivatives do not cancel."""
+    return _piecewise(
+        x < -_MILLS_FROM,
+        lambda x, out: _mills_tail(-x) - x,
+        lambda x, out: _INV_SQRT_2PI * np.exp(-0.5 * x * x - out),
+        (x, out),
+        near_fill=(-_MILLS_FROM, 0.0),
+        far_fill=(0.0, 0.0),  # (the tail's log_ndtr may be -5e9: exp of the sum stays finite)
+    )
+
+
+defpartials(sc.log_ndtr, _log_ndtr_dx)
 defpartials(sc.ndtri_exp, lambda out, y: _SQRT_2PI * np.exp(y + 0.5 * out * out))
 defpartials(
     sc.owens_t,
     lambda out, h, a: -0.5 * _INV_SQRT_2PI * np.exp(-0.5 * h * h) * sc.erf(_SQRT1_2 * a * h),
     lambda out, h, a: np.exp(-0.5 * h * h * (1 + a * a)) / (2 * np.pi * (1 + a * a)),
 )
-defpartials(sc.expit, lambda out, x: out * (1 - out))
+
+
+def _expit_dx(out, x):
+    """expit'(x) = out (1 - out), with 1 - out = out e^-x where out is near 1: 1 - out has an
+    absolute error of eps, a relative one of eps e^x (all of it from x = 37: 0.0 for 4.25e-18).
+    Only those elements pay for the exponential (a typical array has none)."""
+    if np.ndim(x) == 0:
+        return out * (out * np.exp(-x) if x > 5.0 else 1 - out)
+    q = 1 - out
+    big = x > 5.0
+    if np.any(big):
+        q[big] = out[big] * np.exp(-x[big])
+    return out * q
+
+
+defpartials(sc.expit, _expit_dx)
 defpartials(sc.logit, lambda out, x: 1 / (x * (1 - x)))
 defpartials(sc.log_expit, lambda out, x: sc.expit(-x))
 
@@ -287,19 +415,35 @@ defpartials(sc.entr, lambda out, x: -np.log(x) - 1)
 
 
 # -- Box-Cox: (x^l - 1) / l, log x at l = 0 ---------------------------------------------------
-def _boxcox_dl(out, x, lmbda):
-    """d/dl (x^l - 1) / l = (x^l log x - out) / l; (log x)^2 / 2 at l = 0."""
-    zero = lmbda == 0
-    safe = np.where(zero, 1.0, lmbda)
-    log = np.log(x)
-    return np.where(zero, 0.5 * log * log, (np.power(x, lmbda) * log - out) / safe)
+# exprel'(t) = (t e^t - e^t + 1) / t² = sum_k (k + 1) t^k / (k + 2)!; below |t| = 1, 26 terms
+# leave under 1e-25 (under 1e-20 in the fourth derivative)
+_EXPREL_D1 = tuple((k + 1) / math.factorial(k + 2) for k in range(26))
 
 
-defpartials(sc.boxcox, lambda out, x, lmbda: np.power(x, lmbda - 1), _boxcox_dl)
+def _boxcox_dl(out, log, lmbda):
+    """d/dl (x^l - 1) / l with ``log`` = log x (log1p x for boxcox1p): log² exprel'(l log), which
+    is (log x^l - out) / l away from l log = 0. Near there that difference cancels (its
+    derivatives more so: 225.6 for 0.111 at l = 1e-9), and a constant at l = 0 had derivative
+    0: below |l log| = 1 the series, right to every order."""
+    return _piecewise(
+        (np.abs(lmbda * log) < 1.0) | (lmbda == 0),
+        lambda lmbda, log, out: log * log * _horner(lmbda * log, _EXPREL_D1),
+        lambda lmbda, log, out: (log * np.exp(lmbda * log) - out) / lmbda,
+        (lmbda, log, out),
+        near_fill=(0.0,),
+        far_fill=(1.0,),
+    )
+
+
+defpartials(
+    sc.boxcox,
+    lambda out, x, lmbda: np.power(x, lmbda - 1),
+    lambda out, x, lmbda: _boxcox_dl(out, np.log(x), lmbda),
+)
 defpartials(
     sc.boxcox1p,
     lambda out, x, lmbda: np.power(1 + x, lmbda - 1),
-    lambda out, x, lmbda: _boxcox_dl(out, 1 + x, lmbda),
+    lambda out, x, lmbda: _boxcox_dl(out, np.log1p(x), lmbda),
 )
 defpartials(sc.rel_entr, lambda out, x, y: np.log(x / y) + 1, lambda out, x, y: -x / y)
 defpartials(sc.kl_div, lambda out, x, y: np.log(x / y), lambda out, x, y: 1 - x / y)
@@ -386,9 +530,10 @@ defpartials(sc.expn, None, _expn_dx)
 
 def _singular_over_x(f):
     # Ci' = cos x / x and Chi' = cosh x / x are infinite at 0, where Ci and Chi are too
-    # (scipy returns -inf there without a warning)
+    # (scipy returns -inf there without a warning); their derivatives overflow as truly
+    # near it (Ci'' = -1/x² at x = 1e-300): no warning either, so Si beside them stays quiet
     def partial(out, x):
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore"):
             return f(x) / x
 
     return partial
@@ -396,13 +541,13 @@ def _singular_over_x(f):
 
 _defmulti(  # (Si, Ci)
     sc.sici,
-    lambda out, x: _over_x(np.sin, x, 1.0),
+    lambda out, x: _over_x(np.sin, x, _SIN_OVER_X),
     _singular_over_x(np.cos),
     singular=(1,),
 )
 _defmulti(  # (Shi, Chi)
     sc.shichi,
-    lambda out, x: _over_x(np.sinh, x, 1.0),
+    lambda out, x: _over_x(np.sinh, x, _SINH_OVER_X),
     _singular_over_x(np.cosh),
     singular=(1,),
 )
@@ -418,7 +563,31 @@ _defmulti(  # (Ai, Ai', Bi, Bi'), and Ai'' = x Ai
     lambda out, x: out[3],
     lambda out, x: x * out[2],
 )
-defpartials(sc.spence, lambda out, z: np.log(z) / (1 - z))
+
+
+# log z / (1 - z) = -2/(z + 1) atanh(s)/s with s = (z - 1)/(z + 1) = -2/(z + 1) sum s^2k/(2k + 1)
+_ATANH_OVER_X = tuple(1 / (2 * k + 1) for k in range(14))
+
+
+def _spence_dz(out, z):
+    """log z / (1 - z), -1 at z = 1 (0/0 there, and its derivatives cancel near it): within
+    1/4 of 1 the atanh series (s² < 0.021: 14 terms leave under 1e-22, at every order)."""
+
+    def near(z):
+        s = (z - 1) / (z + 1)
+        return -2 / (z + 1) * _horner(s * s, _ATANH_OVER_X)
+
+    return _piecewise(
+        np.abs(z - 1) < 0.25,
+        near,
+        lambda z: np.log(z) / (1 - z),
+        (z,),
+        near_fill=(1.0,),
+        far_fill=(0.5,),
+    )
+
+
+defpartials(sc.spence, _spence_dz)
 defpartials(sc.wrightomega, lambda out, z: out / (1 + out))
 
 # -- elementary functions in scipy.special (distinct ufunc objects from NumPy's) -------------
@@ -426,7 +595,8 @@ defpartials(sc.exp2, lambda out, x: out * _LN2)
 defpartials(sc.exp10, lambda out, x: out * _LN10)
 defpartials(sc.expm1, lambda out, x: out + 1)
 defpartials(sc.log1p, lambda out, x: 1 / (1 + x))
-defpartials(sc.cbrt, lambda out, x: 1 / (3 * out * out))
+# np.square: at 0, NumPy's inf (the array path's), not Python's ZeroDivisionError on floats
+defpartials(sc.cbrt, lambda out, x: 1 / (3 * np.square(out)))
 defpartials(sc.cosm1, lambda out, x: -np.sin(x))
 defpartials(sc.sindg, lambda out, x: _DEG * sc.cosdg(x))
 defpartials(sc.cosdg, lambda out, x: -_DEG * sc.sindg(x))
@@ -436,32 +606,129 @@ defzero(sc.round)
 
 
 def _exprel_dx(out, x):
-    # (e^x - exprel(x)) / x cancels near 0: there use the series 1/2 + x/3 + x²/8 + ...
-    small = np.abs(x) < 1e-2
-    xs = np.where(small, 1.0, x)  # keeps the unused branch finite for nested derivatives
-    series = 0.5 + x * (1 / 3 + x * (1 / 8 + x * (1 / 30 + x * (1 / 144 + x / 840))))
-    return np.where(small, series, (np.exp(xs) - out) / xs)
+    """(e^x - exprel(x)) / x, which cancels near 0, its derivatives more so (a six-term series
+    below |x| = 1e-2 left the third derivative 3e-9 off at 1e-2): below |x| = 1 the series of
+    exprel' (``_EXPREL_D1``, as for Box-Cox), right to every order."""
+    return _piecewise(
+        np.abs(x) < 1.0,
+        lambda x, out: _horner(x, _EXPREL_D1),
+        lambda x, out: (np.exp(x) - out) / x,
+        (x, out),
+        near_fill=(0.0,),
+        far_fill=(1.0,),
+    )
 
 
 defpartials(sc.exprel, _exprel_dx)
 
 # -- elliptic integrals (parameter m = k²; DLMF 19.4) --------------------------------------
+# The m-derivatives are quotients by m, 0/0 at m = 0 (NaN there, and cancelling near it): below
+# |m| = 1/10 their Taylor series in m, right to every order. With a_n = (1/2)_n / n! and
+# b_n = (3/2)_n / n! (the coefficients of (1 - u)^(-1/2) and (1 - u)^(-3/2)), DLMF 19.5.1-2:
+# K' = (pi/2) sum_{n>=1} n a_n² m^(n-1),  E' = (pi/2) sum_{n>=1} n a_n² m^(n-1) / (1 - 2n), and
+# d/dm F(phi, m) = (1/2) sum_n b_n m^n I_{n+1}(phi), d/dm E(phi, m) = -(1/2) sum_n a_n m^n
+# I_{n+1}(phi), with I_k = int_0^phi sin^2k (by parts: I_k = (2k-1)/(2k) I_{k-1} - s^(2k-1) c / 2k).
+# 24 terms leave under 1e-22 below |m| = 1/10.
+_ELLIP_SMALL = 0.1
+_ELLIP_TERMS = 24
+
+
+def _pochhammer_over_factorial(a: float, n: int) -> float:
+    return math.prod((a + j) / (j + 1) for j in range(n))
+
+
+_A = tuple(_pochhammer_over_factorial(0.5, n) for n in range(_ELLIP_TERMS + 1))
+_B = tuple(_pochhammer_over_factorial(1.5, n) for n in range(_ELLIP_TERMS + 1))
+_ELLIPK_DM = tuple(0.5 * math.pi * n * _A[n] ** 2 for n in range(1, _ELLIP_TERMS + 1))
+_ELLIPE_DM = tuple(0.5 * math.pi * n * _A[n] ** 2 / (1 - 2 * n) for n in range(1, _ELLIP_TERMS + 1))
+
+
+def _ellipk_dm(out, m):
+    return _piecewise(
+        np.abs(m) < _ELLIP_SMALL,
+        lambda m, out: _horner(m, _ELLIPK_DM),
+        lambda m, out: (sc.ellipe(m) - (1 - m) * out) / (2 * m * (1 - m)),
+        (m, out),
+        near_fill=(0.0,),
+        far_fill=(0.5,),
+    )
+
+
+def _ellipkm1_dp(out, p):
+    # ellipkm1(p) = K(1 - p): m = 0 is p = 1 (1 - p exact near there)
+    return _piecewise(
+        np.abs(1 - p) < _ELLIP_SMALL,
+        lambda p, out: -_horner(1 - p, _ELLIPK_DM),
+        lambda p, out: -(sc.ellipe(1 - p) - p * out) / (2 * p * (1 - p)),
+        (p, out),
+        near_fill=(1.0,),
+        far_fill=(0.5,),
+    )
+
+
+def _ellipe_dm(out, m):
+    return _piecewise(
+        np.abs(m) < _ELLIP_SMALL,
+        lambda m, out: _horner(m, _ELLIPE_DM),
+        lambda m, out: (out - sc.ellipk(m)) / (2 * m),
+        (m, out),
+        near_fill=(0.0,),
+        far_fill=(0.5,),
+    )
+
+
+def _incomplete_series(phi, m, coeffs):
+    """sum_n coeffs[n] m^n I_{n+1}(phi)."""
+    s, c = np.sin(phi), np.cos(phi)
+    s2 = s * s
+    odd = s * c  # s^(2k-1) c
+    i_k = phi  # I_0
+    acc = 0.0
+    mn = 1.0  # m^n
+    for n, coef in enumerate(coeffs):
+        k = n + 1
+        i_k = ((2 * k - 1) / (2 * k)) * i_k - odd / (2 * k)
+        acc = acc + coef * mn * i_k
+        odd = odd * s2
+        mn = mn * m
+    return acc
 
 
 def _ellipkinc_dm(out, phi, m):
-    s = np.sqrt(1 - m * np.sin(phi) ** 2)
-    e = sc.ellipeinc(phi, m)
-    return (e - (1 - m) * out) / (2 * m * (1 - m)) - np.sin(2 * phi) / (4 * (1 - m) * s)
+    def far(m, phi, out):
+        d = np.sqrt(1 - m * np.sin(phi) ** 2)
+        e = sc.ellipeinc(phi, m)
+        return (e - (1 - m) * out) / (2 * m * (1 - m)) - np.sin(2 * phi) / (4 * (1 - m) * d)
+
+    return _piecewise(
+        np.abs(m) < _ELLIP_SMALL,
+        lambda m, phi, out: 0.5 * _incomplete_series(phi, m, _B),
+        far,
+        (m, phi, out),
+        near_fill=(0.0,),
+        far_fill=(0.5,),
+    )
 
 
-defpartials(sc.ellipk, lambda out, m: (sc.ellipe(m) - (1 - m) * out) / (2 * m * (1 - m)))
-defpartials(sc.ellipkm1, lambda out, p: -(sc.ellipe(1 - p) - p * out) / (2 * p * (1 - p)))
-defpartials(sc.ellipe, lambda out, m: (out - sc.ellipk(m)) / (2 * m))
+def _ellipeinc_dm(out, phi, m):
+    return _piecewise(
+        np.abs(m) < _ELLIP_SMALL,
+        lambda m, phi, out: -0.5 * _incomplete_series(phi, m, _A),
+        lambda m, phi, out: (out - sc.ellipkinc(phi, m)) / (2 * m),
+        (m, phi, out),
+        near_fill=(0.0,),
+        far_fill=(0.5,),
+    )
+
+
+defpartials(sc.ellipk, _ellipk_dm)
+defpartials(sc.ellipkm1, _ellipkm1_dp)
+defpartials(sc.ellipe, _ellipe_dm)
 defpartials(sc.ellipkinc, lambda out, phi, m: 1 / np.sqrt(1 - m * np.sin(phi) ** 2), _ellipkinc_dm)
 defpartials(
     sc.ellipeinc,
     lambda out, phi, m: np.sqrt(1 - m * np.sin(phi) ** 2),
-    lambda out, phi, m: (out - sc.ellipkinc(phi, m)) / (2 * m),
+    _ellipeinc_dm,
 )
 
 # -- hypergeometric functions: derivatives in the parameters have no closed form -------------
