@@ -29,7 +29,10 @@ from .trace import NotCompilable, Ref, trace
 BACKENDS = ("numba", "numpy")
 
 
-def compile(f, x_example, backend: str = "numba", *, cache_dir=None, max_variants: int = 8):
+def compile(
+    f, x_example, backend: str = "numba", *, cache_dir=None, max_variants: int = 8,
+    intercept: bool = False,
+):  # fmt: skip
     """Record ``f`` at ``x_example`` and return a compiled function with its derivatives.
 
     Parameters
@@ -48,6 +51,12 @@ def compile(f, x_example, backend: str = "numba", *, cache_dir=None, max_variant
         beside dualad's generated sources in the user cache directory).
     max_variants : int
         Variants (one per outcome of the recorded branches) kept per input signature.
+    intercept : bool
+        Record ``f`` under :func:`dualad.intercept`, as ``dualad.grad(f, x, intercept=True)``
+        runs it: ``np.asarray``/``np.array`` accept traced values and buffers from
+        ``np.zeros`` & co. take them (``out = np.zeros(n); out[0] = x[0] * x[1]``). Calling
+        ``compile`` inside ``with dualad.intercept():`` does the same. Either way every
+        later recording of ``f`` (a new signature, a flipped branch) runs under it too.
 
     Returns
     -------
@@ -73,7 +82,9 @@ def compile(f, x_example, backend: str = "numba", *, cache_dir=None, max_variant
                 'dualad.compile(..., backend="numba") needs Numba: pip install dualad[numba] '
                 '(or use backend="numpy", always available)'
             ) from e
-    return Compiled(f, x_example, backend, cache_dir, max_variants)
+    from dualad._intercept import active
+
+    return Compiled(f, x_example, backend, cache_dir, max_variants, bool(intercept) or active())
 
 
 class Variant:
@@ -108,8 +119,9 @@ class Compiled:
     (np.float64(6.0), array([3., 2.]))
     """
 
-    def __init__(self, f, x_example, backend, cache_dir, max_variants):
+    def __init__(self, f, x_example, backend, cache_dir, max_variants, intercept=False):
         self.f = f
+        self.intercept = intercept  # record f under dualad.intercept (see compile)
         self.backend = backend
         self.cache_dir = cache_dir
         self.max_variants = max_variants
@@ -130,7 +142,9 @@ class Compiled:
         return [as_float_leaf(v) for v in leaves], td
 
     def _new_variant(self, leaves, td, sig) -> Variant:
-        program = trace(self.f, leaves, td)
+        from dualad._intercept import active
+
+        program = trace(self.f, leaves, td, self.intercept or active())
         var = Variant(program, self.backend, self.cache_dir)
         with self._lock:
             self.records += 1
@@ -432,10 +446,12 @@ class Compiled:
         """The Hessian's sparsity for one vector input (colored sweeps), else None (dense)."""
         if len(leaves) != 1 or np.ndim(leaves[0]) != 1 or np.size(leaves[0]) <= 8:
             return None
+        from dualad._intercept import active, intercepting
         from dualad._sparse import hessian_sparsity
 
+        f = intercepting(self.f) if self.intercept or active() else self.f
         try:
-            return hessian_sparsity(self.f, leaves[0])
+            return hessian_sparsity(f, leaves[0])
         except (NotImplementedError, TypeError, ValueError):
             return None
 

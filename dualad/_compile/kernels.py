@@ -122,8 +122,8 @@ class Kernels:
 
         def out_store(prefix, k, v, shape):
             name = f"{prefix}{k}"
-            if type(v) is list:  # np.stack of scalars
-                pre.append(f"{name} = np.empty({len(v)})")
+            if type(v) is list:  # an array computed element by element (lower.UNROLL)
+                pre.append(f"{name} = _empty({len(v)})")
                 for j, item in enumerate(v):
                     stores.append(("set", name, j, None, item))
                 results.append(name)
@@ -160,7 +160,7 @@ class Kernels:
 
                 pre_t = "t" if lanes == 1 else f"t{lane}_"
                 for k, (v, shape) in enumerate(outs):
-                    if type(v) is list:  # np.stack of scalars
+                    if type(v) is list:  # an array computed element by element (lower.UNROLL)
                         ts = tangents(g, v, direction)
                         out_store(pre_t, k, [0.0 if u is None else u for u in ts], shape)
                     else:
@@ -217,7 +217,7 @@ class Kernels:
                 outparams.append((gname, size))
                 pre.append(f"{gname}[:] = 0.0")
             else:
-                pre.append(f"{gname} = 0.0" if shape == () else f"{gname} = np.zeros({size})")
+                pre.append(f"{gname} = 0.0" if shape == () else f"{gname} = _zeros({size})")
             for (arr, off, dom), bar in adj.items():
                 if arr != name:
                     continue
@@ -261,7 +261,7 @@ class Kernels:
             elif type(r) is float:
                 out.append(np.float64(r))
             else:
-                out.append(r.reshape(shape) if type(v) is not list else r)
+                out.append(r.reshape(shape))  # (a list of elements: laid out in C order)
         return out
 
     def value(self, leaves):

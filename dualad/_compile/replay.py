@@ -17,6 +17,9 @@ from __future__ import annotations
 import math
 
 from dualad._numpy import np
+from dualad._ops import strip
+from dualad._tags import Leveled
+from dualad.rules.update import index_update
 
 from .trace import Program, Ref, refs
 
@@ -50,6 +53,18 @@ def zeros_for(v, m):
 
 def part(t, k):
     return None if t is None else t[k]
+
+
+def _update(x, key, value):
+    """``index_update`` as a replay calls it: a write into a buffer the program holds as a
+    constant (``out = np.zeros(n)`` under interception) takes a wrapper too, as the buffer
+    did when recorded. Second order runs the reverse sweep on Duals: the constant then
+    becomes a Dual without derivative first (what dualad._buffer's promotion makes)."""
+    if isinstance(value, Leveled) and not isinstance(x, Leveled) and isinstance(x, np.ndarray):
+        from dualad._buffer import _zero_like
+
+        x = _zero_like(value, np.array(x, dtype=np.result_type(x, strip(value)), order="K"))
+    return index_update(x, key, value)
 
 
 class _Writer:
@@ -111,7 +126,7 @@ class Replay:
         guards = {g.node: (i, g) for i, g in enumerate(self.p.guards)}
         lines = []
         for node in nodes:
-            w.ns[f"f{node.id}"] = node.func
+            w.ns[f"f{node.id}"] = _update if node.func is index_update else node.func
             rhs = w.call(node, "f")
             if node.multi:
                 lines.append(f"t{node.id} = {rhs}")

@@ -116,12 +116,17 @@ class Staged(Kernels):
         mats = [] if last else self.steps[j].mats
 
         def store(name, v):
-            if type(v) is X and v.dom is not None:
-                pre.append(f"{name} = np.empty({v.dom})")
+            if type(v) is list:  # an array computed element by element
+                pre.append(f"{name} = _empty({max(1, len(v))})")
+                for i, item in enumerate(v):
+                    stores.append(("set", name, i, None, 0.0 if item is None else item))
+                results.append(name if v else f"{name}[:0]")
+            elif type(v) is X and v.dom is not None:
+                pre.append(f"{name} = _empty({v.dom})")
                 stores.append(("set", name, 0, v.dom, v))
                 results.append(name)
             else:
-                pre.append(f"{name} = np.empty(1)")
+                pre.append(f"{name} = _empty(1)")
                 stores.append(("set", name, 0, None, 0.0 if v is None else v))
                 results.append(f"{name}[0]")
 
@@ -130,8 +135,6 @@ class Staged(Kernels):
                 for k, (v, _) in enumerate(low.outs):
                     if v is None:
                         results.append("0.0")
-                    elif type(v) is list:
-                        raise NotCompilable("np.stack output with steps in NumPy")
                     else:
                         store(f"y{k}", v)
             else:
@@ -145,8 +148,12 @@ class Staged(Kernels):
             else:
                 seeds = []
                 for r, v in mats:
-                    name = f"s{r}"
+                    name = f"b{r}"  # (not s<id>: the emitter's name for scalar node <id>)
                     params.append(name)
+                    if type(v) is list:  # one seed per element
+                        types.append("v")
+                        seeds += [(item, g.load(name, i, None)) for i, item in enumerate(v)]
+                        continue
                     types.append("f" if v.dom is None else "v")
                     seeds.append((v, g.load(name, None if v.dom is None else 0, v.dom)))
             adj = adjoints(g, seeds)
@@ -167,17 +174,26 @@ class Staged(Kernels):
                 return g.load(pname, off, dom)
 
             roots = [v for v, _ in low.outs] if last else [v for _, v in mats]
-            if any(type(v) is list for v in roots):
-                raise NotCompilable("np.stack output with steps in NumPy")
-            xs = [v if type(v) is X else None for v in roots]
-            tans = tangents(g, xs, direction)
+            tans = []
+            for v in roots:
+                if type(v) is list:  # an array computed element by element
+                    ts = tangents(g, [u if type(u) is X else None for u in v], direction)
+                    tans.append([0.0 if t is None else t for t in ts])
+                else:
+                    (t,) = tangents(g, [v if type(v) is X else None], direction)
+                    tans.append(t)
             for k, (v, t) in enumerate(zip(roots, tans)):
                 if v is None:
                     results.append("0.0")
                 else:
                     store(f"y{k}", v)
             for k, (v, t) in enumerate(zip(roots, tans)):
-                store(f"t{k}", _spread(t, v)) if v is not None else results.append("0.0")
+                if v is None:
+                    results.append("0.0")
+                elif type(v) is list:
+                    store(f"t{k}", t)
+                else:
+                    store(f"t{k}", _spread(t, v))
         guard_nodes = [x for x, _ in low.guards] if last and kind == "value" else []
         for x in guard_nodes:
             from .emit import Emitter
@@ -194,7 +210,7 @@ class Staged(Kernels):
         for st in self.steps:
             gname = f"g{st.name}"
             size = _size(st.shape)
-            pre.append(f"{gname} = 0.0" if st.shape == () else f"{gname} = np.zeros({size})")
+            pre.append(f"{gname} = 0.0" if st.shape == () else f"{gname} = _zeros({size})")
             for (arr, off, dom), bar in adj.items():
                 if arr != st.name:
                     continue
@@ -354,6 +370,8 @@ def _copy(r):
 
 
 def _zero_like(v):
+    if type(v) is list:
+        return np.zeros(max(1, len(v)))
     return 0.0 if v.dom is None else np.zeros(v.dom)
 
 

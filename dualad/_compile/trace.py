@@ -374,13 +374,21 @@ def _func_of(rule):
     return f
 
 
-def trace(f, leaves, td) -> Program:
+def trace(f, leaves, td, intercept: bool = False) -> Program:
     """Run ``f`` once on taped copies of ``leaves`` (structure ``td``) and return its program.
 
-    Raises ``NotCompilable`` for what a replay could not follow (see its messages).
+    ``intercept``: run ``f`` under ``dualad.intercept`` as ``grad(f, x, intercept=True)``
+    does, so that its ``np.zeros`` & co. are promotable buffers (dualad._buffer) whose writes
+    the tape records. Raises ``NotCompilable`` for what a replay could not follow (see its
+    messages).
     """
     import tape
     from tape.record import next_id
+
+    if intercept:
+        from dualad._intercept import intercepting
+
+        f = intercepting(f)  # (its frame marks f's allocations as the user's: buffers)
 
     with _LOCK, tape.Tape(persistent=True) as t:
         xs = [t.watch(v) for v in leaves]
