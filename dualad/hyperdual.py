@@ -57,9 +57,9 @@ class HyperDual(Dual):
         e1, s1 = _directions(part(eps1, "eps1"), shape, "eps1")
         e2, s2 = _directions(part(eps2, "eps2"), shape, "eps2")
         k1, k2 = e1.shape[0], e2.shape[0]
-        e12 = part(eps12, "eps12")
         want = (k1, k2) + shape
         lead = (() if s1 else (k1,)) + (() if s2 else (k2,))
+        e12 = np.zeros_like(a, shape=lead + shape) if eps12 is None else part(eps12, "eps12")
         if tuple(shape_of(e12)) != lead + shape:
             raise ValueError(f"eps12 shape {tuple(shape_of(e12))} should be {lead + shape}")
         e12 = e12.reshape(want)

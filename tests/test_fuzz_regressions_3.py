@@ -397,3 +397,19 @@ def test_divmod_and_whole_array_view():
             np.testing.assert_allclose(dualad.grad(h, X0, mode=mode), want, rtol=1e-6, atol=1e-8)
     with pytest.raises(NotImplementedError, match="view"):
         dualad.grad(lambda x: np.sum(x.view(np.int64)), X0)
+
+
+def test_roll_with_a_repeated_axis_and_hyperdual_default_eps12():
+    # np.roll(x, (1, 2), axis=(1, 1)) is NumPy's (the shifts add up): the rule raised
+    # "repeated axis"; HyperDual with k directions and no eps12 made a (shape)-zero eps12
+    x0 = np.arange(12.0).reshape(3, 4)
+    w = np.arange(12.0).reshape(3, 4) ** 2
+
+    def f(x):
+        return np.sum(np.roll(x, (1, 2), axis=(1, 1)) * w)
+
+    want = np.roll(w, -3, axis=1)
+    for mode in ("forward", "reverse"):
+        np.testing.assert_array_equal(dualad.grad(f, x0, mode=mode), want)
+    h = dualad.HyperDual(np.full(3, 0.5), np.ones((2, 3)), np.ones((2, 3)))
+    np.testing.assert_allclose(np.sin(h).eps12, np.broadcast_to(-np.sin(0.5), (2, 2, 3)))

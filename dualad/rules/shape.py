@@ -380,6 +380,11 @@ def _roll(d, a, shift, axis):
     if axis is None:  # roll the flattened array
         s = shape_of(d)
         return np.reshape(np.roll(np.reshape(d, (s[0], -1)), shift, axis=1), s)
+    if isinstance(axis, (tuple, list)):  # each axis shifted on its own (a repeated one adds up)
+        from numpy.lib.array_utils import normalize_axis_index
+
+        n = ndim_of(a)
+        return np.roll(d, shift, axis=tuple(normalize_axis_index(x, n) + 1 for x in axis))
     return np.roll(d, shift, axis=_axes(axis, ndim_of(a)))
 
 
