@@ -141,6 +141,8 @@ def _add(H, J, T, n: int):
             return
         J = J.dense()
     if J.size != T.size:
+        if J.ndim != T.ndim:  # right-aligning would pair J's direction axis with T's value axes
+            raise ValueError(f"Jacobian of shape {J.shape} does not align with {T.shape}")
         J = np.broadcast_to(J, T.shape)
     H += J.reshape(n, -1) @ T.reshape(n, -1).T
 
@@ -154,6 +156,8 @@ def _add_diag(H, J, c, n: int):
         J.add_sandwich(H, c)
         return
     J = J.reshape(n, -1)
+    if c.size == 0:
+        return  # an empty value: no terms
     if c.min() >= 0:  # one product with its own transpose: NumPy uses BLAS syrk, half the work
         S = J * np.sqrt(c)
         H += S @ S.T
@@ -239,8 +243,12 @@ class _Curvature:
                 J = self.jac.raw(i)
                 if J is None:  # an input that does not depend on x
                     continue
-                J = J if type(J) is Cols else align(J, ndim)
-                _add(self.H, J, ob * align(dp._dot_array(), ndim), self.n)
+                T = ob * align(dp._dot_array(), ndim)  # (n,) + out.shape
+                if type(J) is Cols and T.size != self.n * J.m:
+                    J = self.jac(i)  # an input broadcast against the output: dense, aligned
+                if type(J) is not Cols:
+                    J = align(J, ndim)  # leading axes of the broadcast become length 1
+                _add(self.H, J, T, self.n)
         return None
 
     def general(self, rec, args, out, ob, kw):

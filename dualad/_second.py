@@ -166,7 +166,10 @@ def hessian(
         raise ValueError(f"method must be one of {_HESSIAN_METHODS + ('sparse',)}, got {method!r}")
     tx = type(x)
     if (tx is tuple or tx is dict) and method == "auto" and not intercept:
-        H = _hessian_numbers(f, x)  # (x1, x2) or {"a": x1, "b": x2}: no pytree bookkeeping
+        try:
+            H = _hessian_numbers(f, x)  # (x1, x2) or {"a": x1, "b": x2}: no pytree bookkeeping
+        except _JetLevels:  # a write the Jets cannot take: hyper-duals, as for n <= 8
+            H, method = None, "hyperdual"
         if H is not None:
             return H
     xs, td = _leaves(x)
@@ -182,7 +185,10 @@ def hessian(
         if n <= 2 and not intercept and not intercept_active():
             # one or two numbers: second-order packed scalars (dualad._jet); interception's
             # buffers and conversions know Duals and Variables only, so not under it
-            H = _hessian_jet(f, xs, td, n)
+            try:
+                H = _hessian_jet(f, xs, td, n)
+            except _JetLevels:  # a write the Jets cannot take: hyper-duals below (n <= 8)
+                H = None
             if H is not None:  # symmetric as built: (h00, h01, h11)
                 return _blocks(H, xs, td)
         fits = _chunk_size(n, 8, chunk) >= n
@@ -261,13 +267,27 @@ def _hessian_jet(f, xs, td, n):
     return None
 
 
+class _JetLevels(Exception):
+    """``f`` wrote a Jet into a buffer in the hyper-dual form (``y = x * 1.0; y[0] = x[1]``):
+    a Jet's level is above every wrapper's, so the Dual buffer refuses it. The caller then
+    runs ``f`` on hyper-duals, where the value and the buffer share their levels."""
+
+
+_LEVEL_WRITE = "cannot store a value that carries a newer derivative level"
+
+
 def _on_jets(f, seeded, n: int, xs):
     """The ``(n, n)`` Hessian of ``f`` at ``seeded(l1, l2)``, its argument on Jets of two
     fresh levels (``xs``: the input leaves, for the zeros of a constant): a scalar Jet result reads its packed second derivatives, anything else
     (a constant, a 0-d array, a hyper-dual) as ``_hyperdual_read`` reads it."""
     l1, l2 = _tags.open_level(), _tags.open_level()
     try:
-        y = f(seeded(l1, l2))
+        try:
+            y = f(seeded(l1, l2))
+        except TypeError as e:
+            if str(e).startswith(_LEVEL_WRITE):
+                raise _JetLevels from e
+            raise
         if type(y) is _jet.Jet and y._l2 == l2:  # the common case: no pytree, a scalar
             return y._hess()
         ys, ytd = flatten(y)
