@@ -98,7 +98,12 @@ class AliasGroup:
         if member is not root:
             if not member._idx.flags.writeable:
                 raise ValueError("assignment destination is read-only")
-            key = Distinct(np.unravel_index(member._idx[key], self.index.shape))
+            pos = member._idx[key]
+            key = np.unravel_index(pos, self.index.shape)
+            # a view's positions are distinct, but an advanced key may name one twice
+            # (v[[0, 0]] = ...): then the last write wins and index_update's rule must mask
+            if np.size(pos) < 2 or np.unique(pos).size == np.size(pos):
+                key = Distinct(key)
         rebind(root, record(index_update, (snapshot(root), key, value), {}, level))
         token = _REPLAYING.set(True)
         try:

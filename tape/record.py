@@ -495,6 +495,8 @@ def add_partials(bars: dict, inputs, partials, ob, out, args) -> None:
             if type(g) is complex and g - g:  # inf or nan: again in NumPy, which warns
                 g = _in_numpy(_rows(ob), p, out, args, None if old is None else _rows(old))
         else:
+            if type(g) is not float and type(g) is not _F64:
+                g = _widened(ob, p, out, args)  # e.g. ob * np.float32(2): np.float32
             if old is not None:
                 g = old + g
             if type(g) is float and g - g:  # nan (true) for inf and nan
@@ -600,6 +602,25 @@ def _in_numpy(ob, p, out, args, old):
     """
     g = _term(_F64(ob) if type(ob) is float else ob, p, out, args)
     return g if old is None else old + g
+
+
+def _up(a):
+    """``a`` in double precision if it is a NumPy float (or complex) of less."""
+    dt = getattr(a, "dtype", None)
+    if dt is not None and dt.kind in "fc" and dt.itemsize < (8 if dt.kind == "f" else 16):
+        return np.asarray(a, dtype=np.float64 if dt.kind == "f" else np.complex128)[()]
+    return a
+
+
+def _widened(ob, p, out, args):
+    """``ob * partial`` for a number cotangent ``ob`` (float64) where the product came out as
+    a NumPy scalar of less precision: a float16/float32 constant among ``args`` (a float64
+    output of ``x * np.float32(2)``). Redone on the constants in float64, as a Python float:
+    a number cotangent is a float64 (Record.pull, as_batch and add_item take no other)."""
+    g = _term(ob, p, out, tuple(_up(a) for a in args))
+    if isinstance(g, (np.floating, np.ndarray)) and np.ndim(g) == 0 and g.dtype.kind == "f":
+        return float(g)
+    return g
 
 
 def _term(ob, p, out, args):

@@ -5,10 +5,12 @@ paths has received the sum) and hands the records they reach to their own ``pull
 ``tape.record``). ``Tape.cotangents``/``gradient``, ``Variable.backward``, ``tape.grad``
 and dualad's reverse modes all sweep here; dualad's Hessian accumulation sweeps with a
 ``visit`` of its own. Cotangents of intermediates
-are dropped as soon as their record has been pulled. Imports tape.record only.
+are dropped as soon as their record has been pulled. Imports tape.record (and NumPy) only.
 """
 
 from __future__ import annotations
+
+from dualad._numpy import np
 
 from . import record as _record_module
 from .record import RELEASED, SweepState, as_batch
@@ -66,8 +68,40 @@ def sweep(roots, seeds, wanted, create_graph=False, release=False, records=None,
             rec.release()
     if len(wanted) == 1:  # the common call: no comprehension
         w = wanted[0]
-        return [as_batch(bars.get(w._id), w._value)]  # (a float reads as 0-d)
-    return [as_batch(bars.get(w._id), w._value) for w in wanted]
+        b = as_batch(bars.get(w._id), w._value)  # (a float reads as 0-d)
+        if type(b) is np.ndarray:
+            for s in seeds:  # y = x: x's cotangent is the caller's seed, not to be shared
+                if type(s) is np.ndarray and _owner(s) is _owner(b):
+                    b = b.copy()
+                    break
+        return [b]
+    out, shared = [], False
+    for w in wanted:
+        b = bars.get(w._id)
+        shared = shared or type(b) is np.ndarray  # a number's batch is a new array
+        out.append(as_batch(b, w._value))
+    return _own(out, seeds) if shared else out
+
+
+def _owner(a):
+    """The object whose memory the array ``a`` uses (NumPy keeps a view's base the owner)."""
+    base = a.base
+    return a if base is None else base
+
+
+def _own(out: list, seeds) -> list:
+    """``out`` with a copy in place of each array that shares its memory with an earlier
+    one or with a seed (add's vjp hands both inputs one array; y = x hands x the seed): the
+    gradients a caller gets (``.grad``, ``Tape.gradient``) are its own, as PyTorch's are."""
+    seen = {id(_owner(s)) for s in seeds if type(s) is np.ndarray}
+    for i, b in enumerate(out):
+        if type(b) is np.ndarray:
+            o = id(_owner(b))
+            if o in seen:
+                out[i] = b.copy()
+            else:
+                seen.add(o)
+    return out
 
 
 def _reachable(roots):

@@ -34,7 +34,7 @@ from dualad.rules.elementwise import astype
 
 from ._fast import install, item, scalar_record, stack
 from .alias import freeze_foreign, snapshot, strided_view, track_views
-from .record import Record, _ids, copy_constant
+from .record import Record, _ids, as_batch, copy_constant
 from .sweep import graph, sweep
 
 _F64 = np.float64
@@ -182,9 +182,10 @@ class Variable(ArrayOps):
             if np.shape(g) != shape:
                 raise ValueError(f"gradient shape {np.shape(g)} differs from output shape {shape}")
             seed = np.reshape(g, (1,) + tuple(shape))
-        if self._record is None:
+        if self._record is None:  # a leaf: its cotangent is the seed itself, as an array
             leaves = [self] if self.requires_grad else []
-            bars = [seed]
+            b = as_batch(seed, value)
+            bars = [b.copy() if gradient is not None and type(b) is np.ndarray else b]
         else:
             recs, leaves = graph(self)
             release = not (create_graph or retain_graph)
