@@ -312,3 +312,18 @@ def test_scalar_hessian_at_a_pole_is_not_a_python_exception(f, x):
         h = float(dualad.hessian(f, x))
         a = float(dualad.hessian(lambda v: np.sum(f(v)), np.array([x]))[0, 0])
     assert not np.isfinite(h) and not np.isfinite(a)
+
+
+@pytest.mark.parametrize("g, shift", [(sc.xlogy, 0.0), (sc.xlog1py, 1.0)], ids=["xlogy", "xlog1py"])
+def test_xlogy_mixed_second_partial_at_x_zero(g, shift):
+    # y's partial x / y had y replaced by 1 wherever x == 0 (to avoid 0/0 at y = 0), so its
+    # derivative in x, the mixed partial 1 / y, came out 1 there (arrays: an unsymmetric H)
+    x = np.array([0.0, 0.5])
+    want = 1 / (0.5 + shift)
+
+    def f(z):
+        return g(z[:1], z[1:]).sum()
+
+    for method in ("auto", "hyperdual", "forward-over-reverse"):
+        h = dualad.hessian(f, x, method=method)
+        np.testing.assert_allclose(h, [[0.0, want], [want, 0.0]], rtol=1e-15)

@@ -404,12 +404,18 @@ for _f, _sign in ((sc.fdtr, 1), (sc.fdtrc, -1)):
     )
 
 # -- information theory, robust losses --------------------------------------------------------
-# d/dy is 0 where x == 0 (the function is 0 there for every y): x / y would give nan at y = 0
-defpartials(sc.xlogy, lambda out, x, y: np.log(y), lambda out, x, y: x / np.where(x == 0, 1.0, y))
+# d/dy is 0 where x == 0 (the function is 0 there for every y): x / y would give nan at
+# x = y = 0 only, so only there is y replaced (elsewhere x / y's own derivative in x, 1 / y,
+# is the mixed second partial: replacing y wherever x == 0 made it 1)
+defpartials(
+    sc.xlogy,
+    lambda out, x, y: np.log(y),
+    lambda out, x, y: x / np.where((x == 0) & (y == 0), 1.0, y),
+)
 defpartials(
     sc.xlog1py,
     lambda out, x, y: np.log1p(y),
-    lambda out, x, y: x / np.where(x == 0, 1.0, 1 + y),
+    lambda out, x, y: x / np.where((x == 0) & (y == -1), 1.0, 1 + y),
 )
 defpartials(sc.entr, lambda out, x: -np.log(x) - 1)
 
