@@ -193,7 +193,9 @@ class Variable(ArrayOps):
                 [self], [seed], leaves, create_graph=create_graph, release=release, records=recs
             )
         for leaf, b in zip(leaves, bars):
-            if b is None:
+            if b is None:  # in the graph, but every path has a zero derivative (np.round):
+                if leaf.grad is None:  # zeros, as PyTorch gives, not None
+                    leaf.grad = np.zeros_like(leaf.value, shape=np.shape(leaf.value))
                 continue
             g = b[0, ...]  # a 0-d input gets a 0-d array, as in forward mode
             leaf.grad = g if leaf.grad is None else leaf.grad + g

@@ -210,3 +210,16 @@ def test_tape_gradient_results_own_memory():
     a = V(np.array([1.0, 2.0]))
     (g,) = tape.grad(a * 1.0, [a], grad_output=s)
     assert not np.shares_memory(g, s)
+
+
+def test_leaf_reached_only_through_a_zero_derivative_gets_zeros():
+    # np.round's reverse step gives no cotangent, so .grad stayed None (PyTorch: zeros) and
+    # a training step `w.value - lr * w.grad` raised
+    x = tape.Variable(np.array([1.2, 2.7]))
+    w = tape.Variable(np.array([1.0, 2.0]))
+    np.sum(np.round(x) * w).backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0])
+    np.testing.assert_array_equal(w.grad, [1.0, 3.0])
+    s = tape.Variable(1.5)
+    (np.floor(s) * 2.0).backward()
+    assert np.shape(s.grad) == () and s.grad == 0.0
