@@ -182,8 +182,14 @@ class Variable(ArrayOps):
             if np.shape(g) != shape:
                 raise ValueError(f"gradient shape {np.shape(g)} differs from output shape {shape}")
             seed = np.reshape(g, (1,) + tuple(shape))
+        if self._record is None and not self.requires_grad:
+            raise RuntimeError(
+                "backward() on a Variable that does not require grad: nothing it was computed "
+                "from requires grad (a constant, or every input made with requires_grad=False), "
+                "so there is no gradient to accumulate"
+            )
         if self._record is None:  # a leaf: its cotangent is the seed itself, as an array
-            leaves = [self] if self.requires_grad else []
+            leaves = [self]
             b = as_batch(seed, value)
             bars = [b.copy() if gradient is not None and type(b) is np.ndarray else b]
         else:

@@ -223,3 +223,10 @@ def test_leaf_reached_only_through_a_zero_derivative_gets_zeros():
     s = tape.Variable(1.5)
     (np.floor(s) * 2.0).backward()
     assert np.shape(s.grad) == () and s.grad == 0.0
+
+
+def test_backward_on_a_constant_raises():
+    # it silently did nothing (every .grad stayed None); PyTorch raises too
+    x = tape.Variable(2.0, requires_grad=False)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (x * x).backward()
