@@ -15,6 +15,7 @@ import contextlib
 import contextvars
 import copyreg
 import functools
+import inspect
 import itertools
 import math
 import os
@@ -540,7 +541,30 @@ def install() -> None:
             if getattr(_MODULES[mod], name) is ORIGINAL[key]:  # leave others' patches alone
                 setattr(_MODULES[mod], name, wrapper)
                 _pickle_where_defined(ORIGINAL[key])
+                _signed(ORIGINAL[key])
         _installed = True
+
+
+def _signed(func) -> None:
+    """Give NumPy's dispatcher ``func`` the signature of the function it wraps.
+
+    Code that inspects a NumPy function follows one ``__wrapped__`` (Dask's ``getargspec``,
+    asking whether ``np.sum`` takes ``dtype``): from NumPy's dispatcher that reaches the
+    Python function, from our wrapper the dispatcher, which ``inspect`` cannot read
+    ("unsupported callable"). With its ``__signature__`` set it can.
+    """
+    inner = getattr(func, "__wrapped__", None)
+    if inner is None or getattr(func, "__signature__", None) is not None:
+        return
+    try:
+        inspect.getfullargspec(func)
+        return  # readable as it is
+    except TypeError:
+        pass
+    try:
+        func.__signature__ = inspect.signature(inner)
+    except (AttributeError, TypeError, ValueError):
+        pass
 
 
 def _pickle_where_defined(func) -> None:

@@ -104,3 +104,15 @@ def test_host_direction_goes_to_the_backend():
     _, yd = dualad.jvp(lambda x: x * 2.0, dx, np.ones(4))
     assert isinstance(yd, da.Array)
     np.testing.assert_array_equal(yd.compute(), np.full(4, 2.0))
+
+
+def test_dask_reads_numpy_signatures_after_interception():
+    # interception puts wrappers in place of np.sum & co.; Dask's getargspec follows one
+    # __wrapped__ (to NumPy's dispatcher, which inspect could not read): every Dask
+    # reduction built afterwards raised "unsupported callable" (examples/cluster.py)
+    from dask.utils import getargspec
+
+    with dualad.intercept():
+        pass
+    for f in (np.sum, np.prod, np.mean, np.max):
+        assert "axis" in getargspec(f).args
