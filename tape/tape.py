@@ -113,6 +113,14 @@ class Tape:
             if isinstance(v, Variable) and v._level == self._level:
                 out.append(v)
                 continue
+            lv = getattr(v, "_level", None)
+            if isinstance(v, Variable) and lv is not None and lv > self._level:
+                raise ValueError(
+                    "watch() of a Variable of a tape opened inside this one: an outer tape "
+                    "cannot differentiate through an inner one's values. Watch the input "
+                    "with the outer tape first, then with the inner: with Tape() as t1: x1 = "
+                    "t1.watch(a); with Tape() as t2: x2 = t2.watch(x1)"
+                )
             if type(v) is np.float64 or type(v) is float:
                 v = float(v)  # the operator fast path's form; .value reads np.float64 again
             elif type(v) is np.ndarray and v.shape == () and v.dtype == np.float64:

@@ -230,3 +230,20 @@ def test_backward_on_a_constant_raises():
     x = tape.Variable(2.0, requires_grad=False)
     with pytest.raises(RuntimeError, match="does not require grad"):
         (x * x).backward()
+
+
+def test_outer_tape_cannot_watch_an_inner_tapes_variable():
+    # it built a Variable of a Variable silently, and the inner gradient then failed with
+    # a closed-tape message far from the cause
+    a = np.array([1.0, 2.0])
+    with tape.Tape() as t1, tape.Tape() as t2:
+        x = t2.watch(a)
+        with pytest.raises(ValueError, match="opened inside this one"):
+            t1.watch(x)
+    with tape.Tape() as t1:  # the right order: outer first, then inner
+        x1 = t1.watch(a)
+        with tape.Tape() as t2:
+            x2 = t2.watch(x1)
+            y = np.sum(x2**3)
+        z = np.sum(t2.gradient(y, x2))
+    np.testing.assert_allclose(t1.gradient(z, x1), 6 * a)
