@@ -269,11 +269,9 @@ def _hessian_jet(f, xs, td, n):
 
 class _JetLevels(Exception):
     """``f`` wrote a Jet into a buffer in the hyper-dual form (``y = x * 1.0; y[0] = x[1]``):
-    a Jet's level is above every wrapper's, so the Dual buffer refuses it. The caller then
-    runs ``f`` on hyper-duals, where the value and the buffer share their levels."""
-
-
-_LEVEL_WRITE = "cannot store a value that carries a newer derivative level"
+    a Jet's level is above every wrapper's, so the Dual buffer refuses it
+    (``_tags.NewerLevelWrite``). The caller then runs ``f`` on hyper-duals, where the value
+    and the buffer share their levels."""
 
 
 def _on_jets(f, seeded, n: int, xs):
@@ -284,10 +282,8 @@ def _on_jets(f, seeded, n: int, xs):
     try:
         try:
             y = f(seeded(l1, l2))
-        except TypeError as e:
-            if str(e).startswith(_LEVEL_WRITE):
-                raise _JetLevels from e
-            raise
+        except _tags.NewerLevelWrite as e:
+            raise _JetLevels from e
         if type(y) is _jet.Jet and y._l2 == l2:  # the common case: no pytree, a scalar
             return y._hess()
         ys, ytd = flatten(y)

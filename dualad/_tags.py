@@ -66,6 +66,11 @@ def check_live(x) -> None:
         x = x._unwrap()
 
 
+class NewerLevelWrite(TypeError):
+    """A write into a wrapper of a value that carries a newer derivative level (the buffer
+    cannot hold its derivative); dualad's Hessian on jets catches it and takes hyper-duals."""
+
+
 class Leveled:
     """Base of every differentiable wrapper (``Dual``, ``tape.Variable``).
 

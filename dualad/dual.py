@@ -393,7 +393,7 @@ class Dual(ArrayOps):
             )
         self._pk = None
         if isinstance(value, Leveled) and value._level > self._level:
-            raise TypeError(
+            raise _tags.NewerLevelWrite(
                 "cannot store a value that carries a newer derivative level into this Dual "
                 "buffer; build the buffer from that value instead, e.g. np.zeros_like(value)"
             )

@@ -316,12 +316,19 @@ BUILT = {
 }
 
 
-@pytest.mark.parametrize("name", list(BUILT))
-def test_array_built_from_traced_scalars(name, backend):
-    f = BUILT[name]
+def _compiled_under_interception(f, backend):
+    """``f`` compiled inside ``dualad.intercept()``, checked against the uncompiled API at
+    the example point and a new one."""
     with dualad.intercept():
         cf = dualad.compile(f, X3, backend=backend)
     _check_against_uncompiled(cf, f, [X3, X3_NEW], V3, intercept=True)
+    return cf
+
+
+@pytest.mark.parametrize("name", list(BUILT))
+def test_array_built_from_traced_scalars(name, backend):
+    f = BUILT[name]
+    cf = _compiled_under_interception(f, backend)
     if backend == "numba":  # compiled, not sent to the NumPy replay
         assert "NumPy replay" not in cf.report(), cf.report()
 
@@ -417,9 +424,7 @@ def test_buffer_under_interception(how, backend):
 @pytest.mark.parametrize("name", list(BUFFERS))
 def test_buffers_against_uncompiled(name, backend):
     f = BUFFERS[name]
-    with dualad.intercept():
-        cf = dualad.compile(f, X3, backend=backend)
-    _check_against_uncompiled(cf, f, [X3, X3_NEW], V3, intercept=True)
+    cf = _compiled_under_interception(f, backend)
     # and against central differences (the uncompiled API is no witness for itself)
     h = 1e-6
     ff = dualad._intercept.intercepting(f)

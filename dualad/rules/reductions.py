@@ -13,7 +13,17 @@ import operator
 
 from dualad._numpy import np
 
-from ._define import align, defrule, fit_dot, func_name, getitem, ndim_of, shape_of, unbroadcast
+from ._define import (
+    _masked,
+    align,
+    defrule,
+    fit_dot,
+    func_name,
+    getitem,
+    ndim_of,
+    shape_of,
+    unbroadcast,
+)
 
 _NOVALUE = np._NoValue  # NumPy's "argument not given" marker, as in its own signatures
 
@@ -585,11 +595,8 @@ def _finite(scale) -> bool:
 
 def _zero_stays_zero(t, scale):
     """``t * scale``, with 0 where ``t`` is 0 though ``scale`` is inf or nan (dof == 0): a zero
-    tangent or cotangent contributes zero, as everywhere in dualad (see _define._masked)."""
-    if _finite(scale):
-        return t * scale
-    with np.errstate(invalid="ignore"):
-        return np.where(t == 0, 0.0, t * scale)
+    tangent or cotangent contributes zero, as everywhere in dualad (_define._masked)."""
+    return t * scale if _finite(scale) else _masked(t, scale)
 
 
 def _moment_jvp(dots, out, a, axes, keepdims, c, scale, dof, empty, half):

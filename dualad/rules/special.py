@@ -245,13 +245,13 @@ def _expit_dx(out, x):
     """expit'(x) = out (1 - out), with 1 - out = out e^-x where out is near 1: 1 - out has an
     absolute error of eps, a relative one of eps e^x (all of it from x = 37: 0.0 for 4.25e-18).
     Only those elements pay for the exponential (a typical array has none)."""
-    if np.ndim(x) == 0:
-        return out * (out * np.exp(-x) if x > 5.0 else 1 - out)
-    q = 1 - out
-    big = x > 5.0
-    if np.any(big):
-        q[big] = out[big] * np.exp(-x[big])
-    return out * q
+    return _piecewise(
+        x > 5.0,
+        lambda x, out: out * (out * np.exp(-x)),
+        lambda x, out: out * (1 - out),
+        (x, out),
+        near_fill=(5.0,),
+    )
 
 
 defpartials(sc.expit, _expit_dx)
