@@ -88,6 +88,15 @@ def test_boxcox1p_lambda_derivatives_near_zero(x):
         check(lambda l: sc.boxcox1p(x, l), lmbda, d1, d2, d3)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("lmbda", [0.5, 2.0, 3.0])
+def test_boxcox_lambda_derivatives_at_x_zero(lmbda):
+    # x = 0, l > 0: boxcox = -1/l, so d/dl = 1/l^2, d2 = -2/l^3, d3 = 6/l^4 (log x^l was
+    # -inf * 0 = nan there)
+    check(lambda l: sc.boxcox(0.0, l), lmbda, 1 / lmbda**2, -2 / lmbda**3, 6 / lmbda**4)
+    check(lambda l: sc.boxcox1p(-1.0, l), lmbda, 1 / lmbda**2, -2 / lmbda**3, 6 / lmbda**4)
+
+
 def test_exprel_derivatives_near_zero():
     # found beside 1.: exprel's own partial switched from a six-term series to the cancelling
     # quotient at |x| = 1e-2 (third derivative 3e-9 off there); now the series up to |x| = 1

@@ -426,6 +426,13 @@ defpartials(sc.entr, lambda out, x: -np.log(x) - 1)
 _EXPREL_D1 = tuple((k + 1) / math.factorial(k + 2) for k in range(26))
 
 
+def _boxcox_dl_far(lmbda, log, out):
+    # log x^l -> 0 where x^l underflows to 0 (x = 0, l > 0: the derivative is 1 / l^2, and
+    # -inf * 0 would make it nan); there the term and its derivatives are 0
+    t = np.exp(lmbda * log)
+    return (np.where(t == 0, 0.0, log * t) - out) / lmbda
+
+
 def _boxcox_dl(out, log, lmbda):
     """d/dl (x^l - 1) / l with ``log`` = log x (log1p x for boxcox1p): log² exprel'(l log), which
     is (log x^l - out) / l away from l log = 0. Near there that difference cancels (its
@@ -434,7 +441,7 @@ def _boxcox_dl(out, log, lmbda):
     return _piecewise(
         (np.abs(lmbda * log) < 1.0) | (lmbda == 0),
         lambda lmbda, log, out: log * log * _horner(lmbda * log, _EXPREL_D1),
-        lambda lmbda, log, out: (log * np.exp(lmbda * log) - out) / lmbda,
+        _boxcox_dl_far,
         (lmbda, log, out),
         near_fill=(0.0,),
         far_fill=(1.0,),
