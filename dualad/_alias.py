@@ -91,6 +91,22 @@ def view_offset(out, src):
     return shift // isz if shift % isz == 0 else None
 
 
+def half_offset(out, src):
+    """``(shift, half)`` where the real ndarray ``out`` views one half of the complex ``src``'s
+    elements (``src.real``, ``src.imag``, or a view of them): ``shift`` in ``src``'s elements
+    as in ``view_offset``, ``half`` 0 for real parts and 1 for imaginary parts; else None."""
+    isz = src.itemsize
+    if src.dtype.kind != "c" or out.dtype.kind != "f" or 2 * out.itemsize != isz:
+        return None
+    if _elements(out.strides, isz) is None or _elements(src.strides, isz) is None:
+        return None
+    shift = _start(out) - _start(src)
+    half = shift % isz
+    if half % out.itemsize:
+        return None
+    return (shift - half) // isz, half // out.itemsize
+
+
 # -- mirrored tangents ------------------------------------------------------------------------
 
 
@@ -119,16 +135,20 @@ def _mirror_leaf(leaf, p: np.ndarray, lead: tuple):
     return out
 
 
-def _leaf_view(leaf: np.ndarray, shift: int, out: np.ndarray, nlead: int):
-    """The view of the mirrored ``leaf`` that ``out`` is of the primal, ``shift`` elements on."""
+def _leaf_view(leaf: np.ndarray, shift: int, out: np.ndarray, nlead: int, half=None):
+    """The view of the mirrored ``leaf`` that ``out`` is of the primal, ``shift`` elements on
+    (with ``half``, see ``half_offset``: that half of each complex element of ``leaf``)."""
     isz = leaf.itemsize
     root = leaf
     while isinstance(root.base, np.ndarray):
         root = root.base
     offset = _start(leaf) - _start(root) + shift * isz
-    es = _elements(out.strides, out.itemsize)
+    dtype, es = leaf.dtype, _elements(out.strides, out.itemsize)
+    if half is not None:  # strides in whole (complex) elements; the part's own dtype
+        dtype, es = leaf.real.dtype, _elements(out.strides, 2 * out.itemsize)
+        offset += half * dtype.itemsize
     return np.ndarray(
-        leaf.shape[:nlead] + out.shape, leaf.dtype, buffer=root, offset=offset,
+        leaf.shape[:nlead] + out.shape, dtype, buffer=root, offset=offset,
         strides=leaf.strides[:nlead] + tuple(e * isz for e in es),
     )  # fmt: skip
 
@@ -165,13 +185,13 @@ def _mirror_tree(t, p, lead, owner, new):
     return None  # another backend or a tape value: cannot mirror
 
 
-def view_tangent(t, shift: int, out: np.ndarray, nlead: int, new):
-    """The tangent of the view ``out`` (``shift`` elements into the primal), from the primal's
-    mirrored tangent ``t``."""
+def view_tangent(t, shift: int, out: np.ndarray, nlead: int, new, half=None):
+    """The tangent of the view ``out`` (``shift`` elements into the primal; ``half``: one half
+    of complex elements, see ``half_offset``), from the primal's mirrored tangent ``t``."""
     if isinstance(t, np.ndarray):
-        return _leaf_view(t, shift, out, nlead)
-    tprimal = view_tangent(t._p, shift, out, nlead, new)
-    td = view_tangent(t._dot, shift, out, nlead + 1, new)
+        return _leaf_view(t, shift, out, nlead, half)
+    tprimal = view_tangent(t._p, shift, out, nlead, new, half)
+    td = view_tangent(t._dot, shift, out, nlead + 1, new, half)
     res = new(tprimal, td, t)
     res._owns = MIRRORED
     return res

@@ -130,8 +130,10 @@ def promote(b, value) -> None:
                 "buffer per derivative (out = np.zeros_like(x)) instead"
             )
         return
-    if root.dtype.kind != "f":
-        raise TypeError(f"a {root.dtype} buffer cannot hold a derivative; use a float dtype")
+    if root.dtype.kind not in "fc":
+        raise TypeError(
+            f"a {root.dtype} buffer cannot hold a derivative; use a float or complex dtype"
+        )
     plain = root.view(np.ndarray)
     own["_promoted"] = {"wrapper": _zero_like(w, plain.copy(order="K")), "root": root}
     # The wrapper holds the values from now on. Compiled code that reads the buffer's memory
@@ -184,7 +186,8 @@ def _same_place(b, root, target: np.ndarray) -> np.ndarray:
     while isinstance(base.base, np.ndarray):
         base = base.base
     offset = target.__array_interface__["data"][0] - base.__array_interface__["data"][0] + start
-    return np.ndarray(bp.shape, target.dtype, buffer=base, offset=offset, strides=bp.strides)
+    dtype = target.dtype if bp.dtype == rp.dtype else bp.dtype  # (z.real of a complex buffer)
+    return np.ndarray(bp.shape, dtype, buffer=base, offset=offset, strides=bp.strides)
 
 
 def _view_wrapper(rw, root, b):
@@ -213,7 +216,8 @@ _OWN = frozenset({"view", "flags", "base", "_plain_or"})
 
 
 class Buffer(np.ndarray, Deferring):
-    """A float array made under interception; plain until a wrapper is written into it.
+    """A float or complex array made under interception; plain until a wrapper is written
+    into it.
 
     >>> import numpy as np, dualad
     >>> def f(x):
@@ -230,6 +234,19 @@ class Buffer(np.ndarray, Deferring):
             return _get(self, name)
         w = wrapper_of(self)
         return _get(self, name) if w is None else getattr(w, name)
+
+    def __setattr__(self, name, value):
+        # ``b.real = value`` / ``b.imag = value``: a write into that half of each element
+        if name in ("real", "imag") and (wrapper_of(self) is not None or _holds_wrapper(value)):
+            w = wrapper_of(self)
+            if w is not None:
+                setattr(w, name, resolve(value))
+            elif name == "imag" and self.dtype.kind != "c":
+                raise TypeError("array does not have imaginary part to set")
+            else:  # a view of that half (self itself for .real of a real buffer): promotes
+                getattr(self, name)[...] = value
+            return
+        np.ndarray.__setattr__(self, name, value)
 
     # -- indexing -------------------------------------------------------------------------
     def __getitem__(self, key):
@@ -336,9 +353,9 @@ class Buffer(np.ndarray, Deferring):
 
 
 def make(out):
-    """``out`` (a fresh np.zeros/ones/empty/full result) as a Buffer if its dtype is real
-    float; other dtypes cannot hold a derivative and stay plain."""
-    if type(out) is not np.ndarray or out.dtype.kind != "f":
+    """``out`` (a fresh np.zeros/ones/empty/full result) as a Buffer if its dtype is float or
+    complex; other dtypes cannot hold a derivative and stay plain."""
+    if type(out) is not np.ndarray or out.dtype.kind not in "fc":
         return out
     buf = Buffer(out.shape, out.dtype, order="F" if _f_order(out) else "C")
     np.ndarray.__setitem__(buf, ..., out)

@@ -301,8 +301,19 @@ class ArrayOps(Leveled):
     dtype = property(lambda self: strip(self).dtype)
     T = property(lambda self: np.transpose(self))
     mT = property(lambda self: np.swapaxes(self, -1, -2))
-    real = property(lambda self: np.real(self))
-    imag = property(lambda self: np.imag(self))
+    real = property(lambda self: np.real(self), lambda self, v: self._set_part(np.real, v))
+    imag = property(lambda self: np.imag(self), lambda self, v: self._set_part(np.imag, v))
+
+    def _set_part(self, part, value) -> None:
+        """``a.real = value`` / ``a.imag = value``: as NumPy, a write into that half of each
+        element (``a.real *= 2`` ends here too, after its in-place write through the view)."""
+        if self.dtype.kind != "c":
+            if part is np.imag:  # NumPy's own refusal (np.imag of a real array is a copy)
+                raise TypeError("array does not have imaginary part to set")
+            self[...] = value
+            return
+        part(self)[...] = value
+
     # the array API: SciPy (SCIPY_ARRAY_API=1) and array-API libraries find NumPy's
     # functions here, with constructors that keep the wrapper (dualad._namespace)
     device = property(lambda self: getattr(strip(self), "device", "cpu"))

@@ -244,8 +244,6 @@ class Dual(ArrayOps):
     dtype = property(lambda self: _F64_DTYPE if type(self._p) is float else self._p.dtype)
     T = property(lambda self: np.transpose(self))
     mT = property(lambda self: np.swapaxes(self, -1, -2))
-    real = property(lambda self: np.real(self))
-    imag = property(lambda self: np.imag(self))
 
     def __repr__(self) -> str:
         t = repr(self.tangent)

@@ -11,6 +11,7 @@ Variable class and the recorder come in as arguments (tape.variable calls in her
 from __future__ import annotations
 
 import contextvars
+import warnings
 import weakref
 
 from dualad import _tags
@@ -71,15 +72,20 @@ class AliasGroup:
     made (``_view``): by replaying its view function on its (already remade) source, or, for a
     view of a promoted buffer, at its byte offset and strides. Values and layouts are then
     NumPy's own, at every nesting level.
+
+    ``z.real`` and ``z.imag`` of a complex root are views onto half of each element: such a
+    member (and every view of it) has the root positions of its elements in ``idx`` and its
+    half in ``parts`` (np.real or np.imag); a write through it replaces that half only.
     """
 
-    __slots__ = ("index", "members", "root")
+    __slots__ = ("index", "members", "parts", "root")
 
     def __init__(self, root):
         self.root = root
         shape = np.shape(strip(root))
         self.index = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)
         self.members: dict[int, weakref.ref] = {}  # Variables are unhashable: by id
+        self.parts: dict[int, object] = {}  # members that are one half of complex elements
         root._alias, root._idx, root._view = self, None, None
 
     def write(self, member, key, value, record) -> None:
@@ -104,6 +110,9 @@ class AliasGroup:
             # (v[[0, 0]] = ...): then the last write wins and index_update's rule must mask
             if np.size(pos) < 2 or np.unique(pos).size == np.size(pos):
                 key = Distinct(key)
+            part = self.parts.get(id(member))
+            if part is not None:
+                value = _with_part(snapshot(root), tuple(key), value, part, level, record)
         rebind(root, record(index_update, (snapshot(root), key, value), {}, level))
         token = _REPLAYING.set(True)
         try:
@@ -122,28 +131,73 @@ class AliasGroup:
             return new if i is None else new[i]
         flat = np.reshape(snapshot(self.root), -1)  # a view of a promoted buffer
         new = record(getitem, (flat, v._idx), {}, level)
+        part = self.parts.get(id(v))
+        if part is not None:
+            new = record(part, (new,), {}, level)
         if how[0] == "strided":
             _, start, strides = how
-            new._value = at(self.root._value, v._idx.shape, start, strides)  # same values
+            new._value = at(self.root._value, v._idx.shape, start, strides, part)  # same values
         return new
 
-    def join(self, view, idx, how) -> None:
+    def join(self, view, idx, how, part=None) -> None:
         view._alias, view._idx, view._view = self, idx, how
-        key, members = id(view), self.members
-        members[key] = weakref.ref(view, lambda _: members.pop(key, None))
+        key, members, parts = id(view), self.members, self.parts
+
+        def gone(_):
+            members.pop(key, None)
+            parts.pop(key, None)
+
+        members[key] = weakref.ref(view, gone)
+        if part is not None:
+            parts[key] = part
+        else:
+            parts.pop(key, None)
+
+    def part(self, member):
+        """np.real or np.imag if ``member`` is one half of the root's complex elements."""
+        return None if member is self.root else self.parts.get(id(member))
+
+
+def _with_part(old, key, value, part, level, record):
+    """The elements ``old[key]`` (complex) with their ``part`` (np.real or np.imag) set to
+    ``value`` and the other half kept, recorded: what NumPy's write through ``z.real[...]``
+    or ``z.imag[...]`` leaves in ``z``."""
+    token = _REPLAYING.set(True)  # intermediate values: no alias groups for them
+    try:
+        if getattr(value, "dtype", np.dtype(float)).kind == "c":  # NumPy keeps the real part
+            warnings.warn(
+                "Casting complex values to real discards the imaginary part",
+                np.exceptions.ComplexWarning,
+                stacklevel=4,
+            )
+            leveled = isinstance(value, Leveled)
+            value = record(np.real, (value,), {}, level) if leveled else np.real(value)
+        cur = record(getitem, (old, key), {}, level)
+        if part is np.real:
+            keep = record(np.imag, (cur,), {}, level)
+            return record(np.add, (value, record(np.multiply, (1j, keep), {}, level)), {}, level)
+        keep = record(np.real, (cur,), {}, level)
+        return record(np.add, (keep, record(np.multiply, (1j, value), {}, level)), {}, level)
+    finally:
+        _REPLAYING.reset(token)
 
 
 #: Set while an alias group remakes its views: those records make no new members.
 _REPLAYING: contextvars.ContextVar[bool] = contextvars.ContextVar("replaying", default=False)
 
 
-def at(base: np.ndarray, shape, start: int, strides):
-    """The view of ``base`` at byte offset ``start`` with ``strides`` (read-only)."""
+def at(base: np.ndarray, shape, start: int, strides, part=None):
+    """The view of ``base`` at byte offset ``start`` with ``strides`` (read-only); with
+    ``part`` (np.real or np.imag of a complex ``base``), the view of that half of the elements
+    there."""
     root = base
     while isinstance(root.base, np.ndarray):
         root = root.base
     offset = base.__array_interface__["data"][0] - root.__array_interface__["data"][0] + start
-    out = np.ndarray(shape, base.dtype, buffer=root, offset=offset, strides=strides)
+    dtype = base.dtype if part is None else part(base[:0]).dtype
+    if part is np.imag:  # (``start``: the byte offset of the whole complex element)
+        offset += dtype.itemsize
+    out = np.ndarray(shape, dtype, buffer=root, offset=offset, strides=strides)
     out.flags.writeable = False  # tape values are never written in place
     return out
 
@@ -228,8 +282,10 @@ def track_views(func, args, vals, kwargs, out, outs, level, cls) -> None:
         idx = group.index if a is group.root else a._idx
         if a is not group.root and a._view[0] == "gathered":
             idx = None  # NumPy's view-or-copy choice on a gathered copy is unknown: frozen
-        rep = None
-        if idx is not None:
+        part, rep = group.part(a), None
+        if func in (np.real, np.imag) and getattr(vals[j], "dtype", np.dtype(float)).kind == "c":
+            part, rep = func, idx  # half of each element, at the same positions (see write)
+        elif idx is not None:
             try:  # the same view of the root's element positions
                 rep = func(*[idx if i == j else v for i, v in enumerate(vals)], **kwargs)
             except Exception:  # noqa: BLE001 - any failure: the alias cannot be followed
@@ -240,7 +296,7 @@ def track_views(func, args, vals, kwargs, out, outs, level, cls) -> None:
             r = rep if single else (rep[i] if rep is not None else None)
             ok = isinstance(r, np.ndarray) and r.shape == np.shape(strip(w))
             how = ("replay", a, func, j, vals, kwargs, None if single else i)
-            group.join(w, r if ok and r.dtype.kind in "iu" else None, how)
+            group.join(w, r if ok and r.dtype.kind in "iu" else None, how, part)
 
 
 def snapshot(v):
@@ -259,7 +315,17 @@ def strided_view(w, rp: np.ndarray, bp: np.ndarray, record):
     positions, laid out as NumPy lays out ``bp``, and a member of ``w``'s alias group."""
     group = getattr(w, "_alias", None) or AliasGroup(w)
     isz = rp.itemsize
-    shift = (bp.__array_interface__["data"][0] - rp.__array_interface__["data"][0]) // isz
+    start = bp.__array_interface__["data"][0] - rp.__array_interface__["data"][0]
+    part = None
+    if bp.dtype != rp.dtype:  # bp.real or bp.imag of a complex buffer (or a view of one)
+        half = bp.dtype.kind == "f" and rp.dtype.kind == "c" and 2 * bp.itemsize == isz
+        if not half or any(s % isz for s in bp.strides):
+            raise NotImplementedError(
+                "a view of this buffer with another dtype cannot be followed; write into a "
+                "copy instead: y = np.copy(x); y[key] = value"
+            )
+        part = np.imag if start % isz else np.real
+    shift = start // isz
     flat = group.index.reshape(-1)
     step = flat.itemsize
     idx = np.lib.stride_tricks.as_strided(
@@ -268,10 +334,11 @@ def strided_view(w, rp: np.ndarray, bp: np.ndarray, record):
     if not bp.flags.writeable:
         idx.flags.writeable = False
     vw = record(getitem, (np.reshape(w, -1), idx), {}, w._level)
-    start = bp.__array_interface__["data"][0] - rp.__array_interface__["data"][0]
+    if part is not None:
+        vw = record(part, (vw,), {}, w._level)
     if type(w._value) is np.ndarray:  # NumPy's layout for the view
-        vw._value = at(w._value, bp.shape, start, bp.strides)
-        group.join(vw, idx, ("strided", start, bp.strides))
+        vw._value = at(w._value, bp.shape, start - start % isz, bp.strides, part)
+        group.join(vw, idx, ("strided", start - start % isz, bp.strides), part)
     else:
-        group.join(vw, idx, ("gathered",))
+        group.join(vw, idx, ("gathered",), part)
     return vw
