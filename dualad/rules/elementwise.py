@@ -10,7 +10,7 @@ import math
 
 from dualad._numpy import np
 
-from ._define import NEG, ONE, defpartials, defrule, defzero, shape_of, unbroadcast
+from ._define import NEG, ONE, align, defpartials, defrule, defzero, shape_of, unbroadcast
 
 _LN2 = math.log(2.0)  # Python floats: a float32 tangent stays float32 (NEP 50)
 _LN10 = math.log(10.0)
@@ -186,10 +186,17 @@ def _modf_vjp(out_bar, out, x):
 
 def _divmod_jvp(dots, out, a, b):
     a_dot, b_dot = dots  # remainder a - floor(a / b) * b; the quotient is a step
-    r_dot = None if a_dot is None else a_dot
-    if b_dot is not None:
-        term = -out[0] * b_dot
-        r_dot = term if r_dot is None else r_dot + term
+    shape = shape_of(out[1])
+    nd = len(shape)
+    r_dot = None
+    if b_dot is not None:  # (out[0] has the broadcast shape: so has the term)
+        r_dot = -out[0] * align(b_dot, nd)
+    if a_dot is not None:
+        a_dot = align(a_dot, nd)
+        if r_dot is None:  # a's tangent, broadcast to the remainder's shape
+            r_dot = a_dot if a_dot.shape[1:] == shape else a_dot + np.zeros(shape, a_dot.dtype)
+        else:
+            r_dot = r_dot + a_dot
     return None, r_dot
 
 
