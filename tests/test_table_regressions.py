@@ -36,3 +36,47 @@ def test_divmod_remainder_hessian_with_broadcasting(method):
     w = np.arange(1.0, 7.0).reshape(3, 2)
     h = dualad.hessian(lambda x: np.sum(w * np.divmod(x, b)[1] ** 2), a, method=method)
     np.testing.assert_allclose(h, np.diag(2 * w.sum(axis=0)), rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("method", ["auto", "hyperdual", "forward-over-reverse", "accumulate"])
+def test_polyfit_hessian_at_symmetric_sample_points(method):
+    # polyfit scales its columns to unit norm: at symmetric points [x, 1] are orthonormal, equal
+    # singular values, and lstsq's unread singular-value output got a zero cotangent whose
+    # second derivative went through the singular vectors' 1/0 factors: all nan
+    xs, ys = np.linspace(-1, 1, 8), np.sin(3 * np.linspace(-1, 1, 8))
+
+    def g(x):
+        return np.sum(np.sin(np.polyfit(x, ys, 1)))
+
+    h = dualad.hessian(g, xs, method=method)
+    ref = numgrad(lambda x: numgrad(g, x)[0], xs)  # row 0 by nested central differences
+    np.testing.assert_allclose(h[0], ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h, h.T, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("method", ["hyperdual", "forward-over-reverse", "accumulate"])
+def test_nuclear_norm_hessian_at_equal_singular_values_is_not_finite_and_wrong(method):
+    # singular values [2, 2] (to one ulp): the derivative goes through U and V, which are not
+    # unique there; their 1/(s_j^2 - s_i^2) factors were ~1e15 and the Hessian came out
+    # finite and wrong ([.0312 .0625 ...] for [.0218 .0706 ...]); now nan, never wrong
+    c, s = np.cos(0.3), np.sin(0.3)
+    a = 2 * np.array([[c, -s], [s, c], [0, 0]])
+
+    def f(x):
+        return np.linalg.norm(x.reshape(3, 2), "nuc")
+
+    h = dualad.hessian(f, a.ravel(), method=method)
+    ref_row = np.array([0.0218, 0.0706, -0.0706, 0.0218, 0, 0])  # smooth limit (see above)
+    assert not np.allclose(h[0], [0.03125, 0.0625, -0.0625, 0.03125, 0, 0])
+    assert np.isnan(h[0]).any() or np.allclose(h[0], ref_row, atol=1e-3)
+    # the gradient (first order) and nearby points are exact
+    np.testing.assert_allclose(dualad.grad(f, a.ravel()), numgrad(f, a.ravel()), atol=1e-8)
+    near = (a + 1e-3 * np.arange(6.0).reshape(3, 2)).ravel()
+    np.testing.assert_allclose(
+        dualad.hessian(f, near, method=method)[0],
+        numgrad(lambda x: numgrad(f, x)[0], near),
+        rtol=1e-4,
+        atol=1e-5,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dualad._numpy import np
 
+from .._tags import Leveled
 from ._define import defrule, ndim_of
 from .products import _const, _eye, _neg, _plus
 
@@ -53,9 +54,44 @@ defrule(np.linalg.cholesky, cholesky_jvp, cholesky_vjp)
 
 
 def _gaps(w):
-    """F[i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it (distinct eigenvalues)."""
-    eye = _eye(w, w.shape[-1])
-    return 1 / (w[..., None, :] - w[..., :, None] + eye) - eye
+    """F[i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it (distinct eigenvalues).
+
+    Where two values are equal up to rounding (a few ulps of the largest) the vectors are not
+    unique and their derivative does not exist: F is nan there, not the 1/(rounding error),
+    ~1e15, that cancels wrongly in functions of the vectors that are smooth (the nuclear
+    norm's second derivative at equal singular values came out finite and wrong). Only the
+    vectors' tangents carry the nan; a program using the values alone never reads them."""
+    n = w.shape[-1]
+    eye = _eye(w, n)
+    gaps = 1 / (w[..., None, :] - w[..., :, None] + eye) - eye
+    p = w
+    while isinstance(p, Leveled):
+        p = p._unwrap()
+    if n < 2 or not isinstance(p, np.ndarray):
+        return gaps
+    d = np.abs(p[..., None, :] - p[..., :, None])
+    tol = 8 * np.finfo(p.dtype).eps * np.max(np.abs(p), axis=-1, keepdims=True)[..., None]
+    near = (d <= tol) & (_eye(p, n) == 0)
+    return np.where(near, np.nan, gaps) if near.any() else gaps
+
+
+def _zero_bar(bar) -> bool:
+    """True for a cotangent that is exactly zero at every level: what the sweep hands a rule
+    for an output nothing read. (A tape Variable's value may be zero at this point with a
+    nonzero derivative, so Variables count as nonzero.)"""
+    if bar is None:
+        return True
+    parts = [bar]
+    while parts:
+        v = parts.pop()
+        if type(v) is np.ndarray or isinstance(v, np.generic):
+            if np.any(v):
+                return False
+        elif hasattr(v, "primal") and hasattr(v, "tangent"):  # a Dual (or HyperDual)
+            parts += [v.primal, v.tangent]  # (each a Dual again when nested)
+        elif v is not None:
+            return False
+    return True
 
 
 def eigh_jvp(dots, out, a, UPLO="L"):
@@ -337,6 +373,8 @@ def lstsq_jvp(dots, out, a, b, rcond=None):
 def lstsq_vjp(out_bar, out, a, b, rcond=None, needs=None):
     a, b = _const(a), _const(b)
     x_bar, res_bar, _, s_bar = out_bar
+    if s_bar is not None and _zero_bar(s_bar):  # (the singular values' unread output: their
+        s_bar = None  # rule's second derivative would meet repeated ones for nothing)
     p, x, r, vec = _lstsq_parts(out, a, b, rcond)
     if x_bar is not None and vec:
         x_bar = x_bar[..., None]
