@@ -80,3 +80,22 @@ def test_nuclear_norm_hessian_at_equal_singular_values_is_not_finite_and_wrong(m
         rtol=1e-4,
         atol=1e-5,
     )
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+@pytest.mark.parametrize("traced", ["divisor", "dividend", "both"])
+def test_polydiv_with_a_traced_divisor(mode, traced):
+    # the quotient was a plain array made like the dividend: a traced divisor's quotient
+    # could not be written into it (ValueError: setting an array element with a sequence)
+    u, v = np.array([1.0, 2, 3, 4]), np.array([1.2, 0.5])
+    x0 = np.concatenate([u, v])
+
+    def f(x):
+        a = x[:4] if traced != "divisor" else u
+        b = x[4:] if traced != "dividend" else v
+        return np.concatenate(np.polydiv(a, b))
+
+    np.testing.assert_array_equal(f(x0), np.concatenate(np.polydiv(u, v)))
+    jac = dualad.jacobian(f, x0, mode=mode)
+    ref = np.stack([numgrad(lambda x, i=i: f(x)[i], x0) for i in range(4)])
+    np.testing.assert_allclose(jac, ref, rtol=1e-7, atol=1e-9)

@@ -699,12 +699,17 @@ def polydiv(u, v):
     u, v = _coefficients("polydiv", u) * 1.0, _coefficients("polydiv", v) * 1.0
     m, n = np.shape(u)[0] - 1, np.shape(v)[0] - 1
     scale = 1.0 / v[0]
-    q = np.zeros_like(u, shape=(max(m - n + 1, 1),))
-    r = u * 1.0  # a copy to write into
+    # element lists, stacked at the end: either of u and v may be the traced one, so no
+    # array made from one can take the other's values
+    r = [u[i] for i in range(m + 1)]
+    qs = []
     for k in range(m - n + 1):
         d = scale * r[k]
-        q[k] = d
-        r[k : k + n + 1] = r[k : k + n + 1] - d * v
+        qs.append(d)
+        for j in range(n + 1):
+            r[k + j] = r[k + j] - d * v[j]
+    q = np.stack(qs) if qs else np.zeros_like(u, shape=(1,))
+    r = np.stack(r)
     while np.allclose(r[0], 0, rtol=1e-14) and np.shape(r)[-1] > 1:
         r = r[1:]
     return q, r
