@@ -478,7 +478,10 @@ def format_table(rows, all_rows=None) -> str:
         out.append(f"Shown: {len(rows)} of {len(all_rows)} (only functions without a derivative)")
     out.append(
         "fwd/rev/2nd: yes = differentiated, const = runs with no derivative, no = raises "
-        "NotImplementedError. Reasons are shortened; --format csv or json gives them in full."
+        "NotImplementedError. yes holds for the common arguments: an option a rule does not "
+        "differentiate (np.pad's statistic modes, weights= of the quantiles, where= of a ufunc, "
+        "full_matrices=True of a non-square svd, ...) raises NotImplementedError naming it. "
+        "Reasons are shortened; --format csv or json gives them in full."
     )
     return "\n".join(out) + "\n"
 
