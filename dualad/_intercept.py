@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from . import _foreign
+from . import _foreign, _tracing
 from ._buffer import Buffer, make, resolve, wrapper_of
 from ._ops import strip
 from ._tags import Leveled
@@ -312,10 +312,40 @@ def _hypot(*coords):
     return out
 
 
-def _exactly(s, exact: float):
-    """``s`` with its value moved onto ``exact`` (math's correctly rounded sum), by adding
-    the difference as a constant: the derivative is the sum's own."""
-    return s + (exact - float(strip(s)))
+def _modf(x):
+    return tuple(np.modf(x))
+
+
+def _frexp(x):
+    """``(m, e)`` with ``x = m * 2**e``: the exponent is piecewise constant, a decision made
+    from the value (under dualad.compile again at each call); ``m = x / 2**e``."""
+    e = _tracing.decide(_exponent, x)
+    return x / np.power(2.0, e), e
+
+
+def _exponent(x) -> int:
+    return math.frexp(x)[1]
+
+
+def _remainder(x, y):
+    """IEEE 754 remainder: ``x - n y``, ``n`` the integer nearest ``x / y`` (ties to even),
+    moved onto math's exact value."""
+    return _exactly(x - y * np.rint(x / y), _MATH_REMAINDER, x, y)
+
+
+def _exactly(s, exact: Callable, *lists):
+    """``s`` with its value moved onto ``exact(*lists)`` (math's correctly rounded sum), by
+    adding the difference without a derivative: the derivative is the sum's own. (The
+    difference is a decision made from values: dualad.compile makes it again each call.)"""
+    return s + _tracing.decide(_rounding, s, exact, *lists)
+
+
+_MATH_FSUM, _MATH_SUMPROD = math.fsum, getattr(math, "sumprod", None)  # (before wrapping)
+_MATH_REMAINDER = math.remainder
+
+
+def _rounding(s, exact: Callable, *lists) -> float:
+    return exact(*lists) - float(s)
 
 
 def _items(it) -> list:
@@ -348,7 +378,9 @@ def _primal_wrapper(orig: Callable) -> Callable:
     @functools.wraps(orig)
     def wrapper(*args, **kwargs):
         if _ON.get(_GLOBAL):
-            return orig(*[strip(a) for a in args], **{k: strip(v) for k, v in kwargs.items()})
+            # under dualad.compile a followed step: the bool is a guard, read again each call
+            out = _tracing.decide(orig, *args, **kwargs)
+            return out if type(out) is bool else bool(out)
         return orig(*args, **kwargs)
 
     return wrapper
@@ -378,7 +410,7 @@ def _iterable_wrapper(orig: Callable, n: int, compute: Callable) -> Callable:
 
 
 def _fsum(exact, items):
-    return _exactly(np.sum(np.stack(items)), exact)
+    return _exactly(np.sum(np.stack(items)), _MATH_FSUM, items)
 
 
 def _prod(exact, items, start=1):
@@ -393,12 +425,13 @@ def _dist(exact, p, q):
 
 
 def _sumprod(exact, p, q):
-    return _exactly(np.sum(np.stack(p) * np.stack(q)), exact)
+    return _exactly(np.sum(np.stack(p) * np.stack(q)), _MATH_SUMPROD, p, q)
 
 
 def _math_wrappers() -> dict[str, Callable]:
     out = {}
-    for name, np_func in {**_UNARY, **_BINARY, "log": _log, "hypot": _hypot}.items():
+    for name, np_func in {**_UNARY, **_BINARY, "log": _log, "hypot": _hypot, "modf": _modf,
+                          "frexp": _frexp, "remainder": _remainder}.items():  # fmt: skip
         if hasattr(math, name):  # cbrt and exp2 are Python 3.11+
             out[name] = _math_wrapper(name, getattr(math, name), np_func)
     for name in _PRIMAL:

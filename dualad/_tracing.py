@@ -8,3 +8,19 @@ nothing changes. Imports nothing.
 """
 
 ACTIVE = None
+
+
+def decide(func, *args, **kwargs):
+    """``func(*args, **kwargs)`` on the values of ``args``, without a derivative: a decision
+    a rule makes from values (a mask, the shift of a ``logsumexp``, a sign).
+
+    Outside ``dualad.compile`` it is computed now, on the stripped values. Under its tracer
+    it is a step of the recorded program (a followed value, made again at each call): the
+    result stays data-dependent where NumPy calls use it, and becomes a guard where Python
+    reads it (``if``, ``bool()``, an index).
+    """
+    if ACTIVE is not None:
+        return ACTIVE.plain(func, args, kwargs)
+    from dualad._ops import strip
+
+    return func(*[strip(a) for a in args], **{k: strip(v) for k, v in kwargs.items()})

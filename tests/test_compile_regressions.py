@@ -1,9 +1,14 @@
 """Regressions of ``dualad.compile`` found by fuzzing: each compares the compiled calls with
 the uncompiled API (or a closed form) on both backends where both apply."""
 
+import math
+import warnings
+
 import numpy as np
 import pytest
+import scipy.spatial.distance as ssd
 import scipy.special as sc
+import scipy.stats as st
 
 import dualad
 
@@ -478,3 +483,194 @@ def test_kernels_compile_after_interception_was_switched_on(order, tmp_path):
     cmd = [sys.executable, "-c", _ORDER_SCRIPT, order, str(tmp_path)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+# -- values Python or a rule read at record time: guards, or decisions made at each call -------
+
+
+def _central(f, x, h=1e-6):
+    """Central differences of a scalar ``f`` at ``x``."""
+    return np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(x.size)])
+
+
+def _check_at(f, x0, x1, backend, intercept=False, rtol=1e-12):
+    """Compiled at x0; value and gradient at x0 and at x1 (where a decision differs) against
+    the uncompiled API, and at x1 against central differences too."""
+    cf = dualad.compile(f, x0, backend=backend, intercept=intercept)
+    ff = dualad._intercept.intercepting(f) if intercept else f
+    for x in (x0, x1):
+        np.testing.assert_allclose(cf(x), ff(x), rtol=rtol)
+        g = cf.grad(x)
+        np.testing.assert_allclose(g, dualad.grad(f, x, intercept=intercept), rtol=rtol,
+                                   atol=1e-14)  # fmt: skip
+    np.testing.assert_allclose(g, _central(ff, x1), rtol=1e-6, atol=1e-7)
+    return cf
+
+
+SHAPES = {  # a shape that depends on values: read by Python, it was frozen without a guard
+    "len(nonzero)": lambda x: np.sum(x) * len(np.nonzero(x > 0)[0]),
+    "flatnonzero.size": lambda x: np.sum(x) * np.flatnonzero(x > 0).size,
+    "mean by len": lambda x: np.sum(x[x > 0]) / len(x[x > 0]),
+    ".shape[0]": lambda x: np.sum(x[x > 0] ** 2) / x[x > 0].shape[0],
+    "np.size": lambda x: np.sum(x[x > 0]) * np.size(x[x > 0]),
+    "loop": lambda x: sum(v**2 for v in x[x > 0]),
+    "range(len)": lambda x: sum(x[i] for i in range(len(x[x > 0]))),
+    "arange(shape)": lambda x: np.sum(x[x > 0] * np.arange(x[x > 0].shape[0])),
+    "compress": lambda x: np.sum(np.compress(x > 0, x)) * len(np.compress(x > 0, x)),
+}
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_data_dependent_shape_is_a_guard(name, backend):
+    # the count of x > 0 was read at record time (3) and kept: len(...) gave 3 at x1 (2
+    # positives), a wrong value and gradient, or an IndexError/broadcast error
+    x0, x1 = np.array([1.0, 2.0, -3.0, 4.0]), np.array([1.0, -2.0, -3.0, 5.0])
+    cf = _check_at(SHAPES[name], x0, x1, backend)
+    assert cf.records == 2
+
+
+def test_same_count_keeps_the_variant(backend):
+    f = lambda x: np.sum(x[x > 0]) / len(x[x > 0])
+    cf = _check_at(f, np.array([1.0, 2.0, -3.0]), np.array([-1.0, 2.5, 3.0]), backend)
+    assert cf.records == 1  # another mask, the same count: the shape guard holds
+
+
+SLICE_BOUNDS = {  # a slice bound from the input: every call failed after the trace ended
+    "x[argmax:]": lambda x: np.sum(x[np.argmax(x) :] ** 2),
+    "x[:argmax+1]": lambda x: np.sum(x[: np.argmax(x) + 1] ** 2),
+    "x[:count]": lambda x: np.sum(x[: np.sum(x > 1)] ** 3),
+    "mask[argmax:]": lambda x: np.sum(
+        np.where((x > 0)[np.argmax(x) :], 1.0, 2.0) * x[np.argmax(x) :]
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SLICE_BOUNDS))
+def test_slice_bound_from_the_input_is_a_guard(name, backend):
+    x0, x1 = np.array([1.5, 3.0, 2.0, 0.5]), np.array([4.0, 0.5, 0.2, 3.0])
+    cf = _check_at(SLICE_BOUNDS[name], x0, x1, backend)
+    assert cf.records == 2
+
+
+MATH = {  # math.* under interception: record-time answers kept without a guard
+    "isclose": (lambda x: x[0] ** 2 if math.isclose(x[0], 0.3) else x[0] ** 3,
+                [0.3, 1.7], [2.6, -1.2]),
+    "isnan": (lambda x: x[0] ** 2 if math.isnan(x[1] * np.inf) else x[0] ** 3,
+              [0.5, 0.0], [0.5, 2.0]),
+    "isinf": (lambda x: x[0] ** 2 if math.isinf(x[1] * 1e308 * 10) else x[0] ** 3,
+              [0.5, 1.0], [0.5, 1e-9]),
+    "isfinite": (lambda x: x[0] ** 2 if math.isfinite(x[1] * 1e308 * 10) else x[0] ** 3,
+                 [0.5, 1.0], [0.5, 1e-9]),
+    "fsum": (lambda x: math.fsum([x[0], x[1], -x[0]]) * x[1], [1e16, 1.0], [1.0, 2.0]),
+    "frexp": (lambda x: math.frexp(x[0] * x[1])[0] * x[1] + math.frexp(x[0])[1],
+              [0.3, 1.7], [2.6, -1.2]),
+    "modf": (lambda x: math.modf(3 * x[0])[0] * x[1], [0.3, 1.7], [2.6, -1.2]),
+    "remainder": (lambda x: math.remainder(4 * x[0], x[1]) * x[1], [0.3, 1.7], [2.6, -1.2]),
+}  # fmt: skip
+if hasattr(math, "sumprod"):
+    MATH["sumprod"] = (lambda x: math.sumprod([x[0], x[1], -x[0]], [1.0, x[1], 1.0]),
+                       [1e16, 1.0], [1.0, 2.0])  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(MATH))
+def test_math_decisions_under_interception(name, backend):
+    # isclose & co. were answered from stripped values (no guard): cf(x1) took the recorded
+    # branch; fsum's rounding correction was a constant (cf(x1) = 3, not 2); frexp, modf and
+    # remainder raised a TypeError blaming `from math import`
+    f, x0, x1 = MATH[name]
+    cf = _check_at(f, np.array(x0), np.array(x1), backend, intercept=True)
+    if name in ("fsum", "sumprod"):
+        assert cf(np.array(x1)) == 4.0
+
+
+SCIPY_DECISIONS = {  # decisions restatements made on stripped values at record time
+    "logsumexp": (lambda x: sc.logsumexp(x), [0.0, 0.0], [1000.0, 999.0]),
+    "logsumexp b=0": (lambda x: sc.logsumexp(x[:2], b=x[2:]), [1.0, 2.0, 0.0, 1.0],
+                      [1.0, 2.0, 1.0, 1.0]),
+    "logsumexp sign": (lambda x: sc.logsumexp(x[:2], b=x[2:], return_sign=True)[1] * x[0],
+                       [1.0, 2.0, 1.0, 1.0], [1.0, 2.0, 1.0, -5.0]),
+    "softmax": (lambda x: sc.softmax(x)[0], [0.0, 0.0], [1000.0, 999.0]),
+    "laplace.cdf": (lambda x: np.sum(st.laplace.cdf(x)), [1.0], [-1.0]),
+    "expon.cdf": (lambda x: np.sum(st.expon.cdf(x)), [-1.0], [0.5]),
+    "gamma.logpdf": (lambda x: np.sum(st.gamma.logpdf(x, 2.0)), [-1.0], [1.5]),
+    "norm.pdf scale": (lambda x: np.sum(st.norm.pdf(1.0, scale=x)), [-1.0], [2.0]),
+    "logistic.logpdf": (lambda x: np.sum(st.logistic.logpdf(x)), [1.0], [-800.0]),
+    "cauchy.logpdf": (lambda x: np.sum(st.cauchy.logpdf(x)), [0.5], [1e200]),
+    "t.logsf": (lambda x: np.sum(st.t.logsf(x, 3.0)), [-1.0], [1e6]),
+    "canberra": (lambda x: ssd.canberra(x[:2], x[2:]), [0.0, 2.0, 0.0, 4.0],
+                 [1.0, 2.0, 3.0, 4.0]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(SCIPY_DECISIONS))
+def test_scipy_decisions_made_at_each_call(name, backend):
+    # logsumexp at [1000, 1000] gave inf and [nan, nan] (the shift of [0, 0] kept);
+    # laplace.cdf at -1 gave -0.359 (a negative CDF: the branch of z > 0 kept); canberra kept
+    # its zero-denominator mask
+    f, x0, x1 = SCIPY_DECISIONS[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        _check_at(f, np.array(x0), np.array(x1), backend, intercept=True, rtol=1e-9)
+
+
+def test_t_logpdf_df_inf_at_each_call(backend):
+    # df = inf is the normal density: the mask of finite df was kept from the record point
+    f = lambda x: np.sum(st.t.logpdf(x[0], x[1]))
+    x0, x1 = np.array([0.5, np.inf]), np.array([0.5, 3.0])
+    cf = dualad.compile(f, x0, backend=backend, intercept=True)
+    ff = dualad._intercept.intercepting(f)
+    assert cf(x1) == pytest.approx(st.t.logpdf(0.5, 3.0), rel=1e-12)
+    np.testing.assert_allclose(cf.grad(x1), dualad.grad(f, x1, intercept=True), rtol=1e-12)
+    np.testing.assert_allclose(cf.grad(x1), _central(ff, x1), rtol=1e-6)
+    assert cf(x0) == pytest.approx(st.norm.logpdf(0.5), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["eigh", "svd"])
+def test_eigenvector_signs_at_each_call(name, backend):
+    # eigh took SciPy's signs at the record point: 175 of 200 points disagreed with SciPy
+    sl = pytest.importorskip("scipy.linalg")
+
+    def f(x):
+        a = np.reshape(x, (3, 3))
+        a = a + a.T
+        v = sl.eigh(a)[1] if name == "eigh" else sl.svd(a)[0]
+        return np.sum(v * np.arange(1.0, 10.0).reshape(3, 3))
+
+    rng = np.random.default_rng(0)
+    cf = dualad.compile(f, rng.normal(size=9), backend=backend, intercept=True)
+    for _ in range(20):
+        x = rng.normal(size=9)
+        a = np.reshape(x, (3, 3)) + np.reshape(x, (3, 3)).T
+        v = sl.eigh(a)[1] if name == "eigh" else sl.svd(a)[0]
+        assert cf(x) == pytest.approx(np.sum(v * np.arange(1.0, 10.0).reshape(3, 3)), rel=1e-10)
+        np.testing.assert_allclose(cf.grad(x), dualad.grad(f, x, intercept=True), rtol=1e-8,
+                                   atol=1e-10)  # fmt: skip
+
+
+def test_grad_of_a_complex_output_raises(backend):
+    # cf.grad silently kept the real part ([1, 1]); dualad.grad raises (a real f is needed)
+    g = lambda x: np.sum(x * (1 + 2j))
+    x = np.array([1.0, 2.0, 3.0])
+    cf = dualad.compile(g, x, backend=backend)
+    with pytest.raises(TypeError, match="real-valued"):
+        dualad.grad(g, x)
+    for method in ("grad", "value_and_grad", "hessian"):
+        with pytest.raises(TypeError, match="real-valued"):
+            getattr(cf, method)(x)
+    np.testing.assert_allclose(cf.jacobian(x), dualad.jacobian(g, x, mode="forward"),
+                               rtol=1e-15)  # fmt: skip
+    np.testing.assert_allclose(cf.jacobian(x), np.full(3, 1 + 2j), rtol=1e-15)
+    assert cf(2 * x) == g(2 * x)
+
+
+def test_wrapper_inputs_on_both_backends(backend):
+    # numba: cf(Dual) and dualad.grad(cf, x) raised np.asarray's TypeError (numpy backend ran)
+    f = lambda x: np.sum(np.sin(x) * x) if x[0] > 0 else np.sum(x**3)
+    x0 = np.array([0.3, 1.7])
+    cf = dualad.compile(f, x0, backend=backend)
+    for x in (x0, -x0):
+        np.testing.assert_allclose(dualad.grad(cf, x), dualad.grad(f, x), rtol=1e-14)
+        np.testing.assert_allclose(dualad.hessian(cf, x), dualad.hessian(f, x), rtol=1e-14)
+        d = cf(dualad.Dual(x, np.ones(2)))
+        assert d.tangent == pytest.approx(np.sum(dualad.grad(f, x)), rel=1e-14)
+        np.testing.assert_allclose(cf.grad(x), _central(f, x), rtol=1e-6)

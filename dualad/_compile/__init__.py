@@ -22,6 +22,7 @@ from collections import OrderedDict
 from dualad._backend import as_float_leaf
 from dualad._numpy import np
 from dualad._pytree import flatten, unflatten
+from dualad._tags import Leveled
 
 from .replay import Replay, Stale
 from .trace import NotCompilable, Ref, trace
@@ -106,6 +107,20 @@ class Variant:
                 self.why = str(e)
 
 
+class _Replayed:
+    """A variant seen through its NumPy replay only (for inputs that are wrappers)."""
+
+    def __init__(self, var: Variant):
+        self.program, self.replay = var.program, var.replay
+        self.kernels = self.vg = None
+        self.pattern = None
+        self.why = "inputs that are Duals or Variables"
+
+
+def _same(var):
+    return var
+
+
 def _signature(leaves, td):
     return td, tuple((np.shape(v), np.result_type(v).str) for v in leaves)
 
@@ -143,7 +158,10 @@ class Compiled:
 
     def _new_variant(self, leaves, td, sig) -> Variant:
         from dualad._intercept import active
+        from dualad._ops import strip
 
+        # (recorded on the values: a wrapper input's derivative is the replay's business)
+        leaves = [strip(v) if isinstance(v, Leveled) else v for v in leaves]
         program = trace(self.f, leaves, td, self.intercept or active())
         var = Variant(program, self.backend, self.cache_dir)
         with self._lock:
@@ -165,18 +183,21 @@ class Compiled:
                     pass
         leaves, td = self._leaves(x)
         sig = _signature(leaves, td)
+        # Duals or Variables among the inputs (dualad.grad(cf, x)): the NumPy replay runs the
+        # rules on them; the compiled kernels take plain arrays only
+        seen = _Replayed if any(isinstance(v, Leveled) for v in leaves) else _same
         for var in list(self._variants.get(sig, {}).values()):
             try:
-                res = getattr(self, method)(var, leaves, *extra)
+                res = getattr(self, method)(seen(var), leaves, *extra)
             except Stale:
                 continue
             self._remember(x, var)
             return res
         var = self._new_variant(leaves, td, sig)  # a branch flipped, or a new signature
         try:
-            res = getattr(self, method)(var, leaves, *extra)
+            res = getattr(self, method)(seen(var), leaves, *extra)
         except Stale:
-            res = self._replay_fresh(var, leaves, method, extra)
+            res = self._replay_fresh(seen(var), leaves, method, extra)
         self._remember(x, var)
         return res
 
@@ -370,7 +391,8 @@ class Compiled:
         n_in = sum(int(np.prod(s)) for s in ins)
         n_out = sum(int(np.prod(s)) for s in osh)
         rows = [[None] * len(ins) for _ in osh]
-        if n_in <= n_out:
+        # a complex output of real inputs: forward (a reverse sweep keeps the real part only)
+        if n_in <= n_out or any(np.iscomplexobj(o) for o in outs0):
             eye = np.eye(n_in)
             dots, off = [], 0
             for s in ins:
@@ -546,15 +568,19 @@ def _unstable(f) -> RuntimeError:
 
 def _scalar_out(p):
     """The id of ``f``'s one scalar output (None for a constant); ValueError otherwise."""
+    from dualad._seeding import _require_real
+
     o = p.out_leaves[0] if len(p.out_leaves) == 1 and p.out_td.is_leaf else None
     i = getattr(o, "id", None)
-    shape = np.shape(p.values.get(i) if i is not None else o)
+    y = p.values.get(i) if i is not None else o
+    shape = np.shape(y)
     if o is None or shape != ():
         what = f"shape {shape}" if o is not None else "several outputs"
         raise ValueError(
             f"grad, hessian and hvp need f to return one scalar, got {what}; "
             "use jacobian, jvp or vjp"
         )
+    _require_real(y)  # a complex f: no gradient (as dualad.grad), not its real part's
     return i
 
 

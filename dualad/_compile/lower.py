@@ -21,7 +21,7 @@ from dualad.rules._define import getitem
 from dualad.rules.update import index_update
 
 from .graph import _BOOL, _CMP, Graph, X, using
-from .trace import Method, NotCompilable, Program, Ref, refs
+from .trace import Method, NotCompilable, Program, Ref, refs, shapes_of
 
 # -- from the recorded program to the element graph ---------------------------------------------
 
@@ -77,6 +77,10 @@ class Lowered:
         live = live_nodes(program, [o.id for o in program.out_leaves if type(o) is Ref])
         self.opaque: list[Opaque] = []  # steps that run in NumPy between the kernels
         for node in live:
+            if node.func is shapes_of:  # a guard on a shape: every lowered value has the
+                if any(r.id not in self.val for r in refs(node.args)):  # recorded one (a
+                    raise NotCompilable("a result of data-dependent shape")  # step in
+                continue  # NumPy between kernels checks its own and records again)
             try:
                 self._lower(node)
             except NotCompilable as e:

@@ -24,6 +24,7 @@ from dualad._ops import strip
 from dualad._pytree import flatten, unflatten
 from dualad._tags import Leveled
 from dualad.rules import RULES
+from dualad.rules._define import getitem
 
 #: Functions whose result depends on shapes and dtypes only: a compiled variant is made for
 #: one signature, so these stay plain values (no guard needed).
@@ -33,6 +34,18 @@ STATIC = frozenset({
 })  # fmt: skip
 
 _LOCK = threading.RLock()  # one trace at a time (the switch is process-wide)
+
+#: Steps whose result's shape depends on the values of their traced arguments (how many
+#: elements are nonzero, unique, ...). The shape of such a result is a guard (see
+#: ``Tracer._shape_guard``): Python reads shapes freely (``len``, ``.shape``, ``np.size``,
+#: a loop over the result), and each read is exact only while the shape stays the same.
+_BY_VALUES = frozenset(
+    getattr(np, n) for n in (
+        "nonzero", "flatnonzero", "argwhere", "unique", "unique_values", "unique_counts",
+        "unique_inverse", "unique_all", "trim_zeros", "setdiff1d", "intersect1d", "union1d",
+        "setxor1d",
+    ) if hasattr(np, n)
+)  # fmt: skip
 
 
 class NotCompilable(NotImplementedError):
@@ -247,12 +260,16 @@ class Tracer:
         self.guards: list[Guard] = []
         self.outputs: dict = {}  # (record id, k) -> Flag id, a taped step's plain output
         self.values: dict = {}
+        self.shaped: list = []  # taped steps' outputs whose shape depends on values
 
     def _mine(self) -> bool:
         return threading.get_ident() == self.thread
 
     def _template(self, a):
         """``a`` as a node argument, and its raw value; None when it holds nothing traced."""
+        if type(a) is slice and _in_slice(a):  # its bounds were read as guards (``_unslice``)
+            a = slice(_raw(a.start), _raw(a.stop), _raw(a.step))
+            return a, a, False
         if isinstance(a, Flag):
             return Ref(a.id), a.raw, True
         if isinstance(a, Leveled):
@@ -267,6 +284,8 @@ class Tracer:
             parts = [self._template(b) for b in a]
             if any(p[2] for p in parts):
                 return type(a)(p[0] for p in parts), type(a)(p[1] for p in parts), True
+            if any(p[0] is not b for p, b in zip(parts, a)):  # a slice's bounds taken
+                a = type(a)(p[0] for p in parts)
         return a, a, False
 
     def plain(self, func, args, kwargs):
@@ -274,6 +293,7 @@ class Tracer:
         if not self._mine() or (func in STATIC):
             args = [_raw(a) for a in strip(list(args))]
             return func(*args, **{k: _raw(strip(v)) for k, v in kwargs.items()})
+        args = [self._unslice(a) for a in args]
         targs, raws, traced = [], [], False
         for a in args:
             t, r, tr = self._template(a)
@@ -293,7 +313,26 @@ class Tracer:
         tkw = {k: _frozen(t) for k, t in tkw.items()}
         self.nodes.append(Node(i, func, tuple(targs), tkw, (i,), False, name=_name(func)))
         self.values[i] = out
+        if _data_shaped(func, args, kwargs):
+            self._shape_guard(i, out)
         return Flag(out, i)
+
+    def _shape_guard(self, i, out) -> None:
+        """A guard on the shape of value ``i`` (a result whose shape depends on values)."""
+        j = self.ids()
+        self.nodes.append(Node(j, shapes_of, (Ref(i),), {}, (j,), False, name="shape"))
+        self.values[j] = shape = shapes_of(out)
+        self.guards.append(Guard(j, shape, "shape"))
+
+    def _unslice(self, a):
+        """``a`` with each slice bound computed from the inputs (``x[np.argmax(x):]``) read
+        as an index: a guard, as ``int(np.argmax(x))`` is."""
+        if type(a) is slice and _in_slice(a):
+            return slice(*(self.consume(operator.index, b) if isinstance(b, Flag) else b
+                           for b in (a.start, a.stop, a.step)))  # fmt: skip
+        if type(a) in (list, tuple) and any(type(b) in (slice, list, tuple) for b in a):
+            return type(a)(self._unslice(b) for b in a)
+        return a
 
     def consume(self, conv, a, *extra):
         """Python reads the value of ``a`` through ``conv``: a guard on the answer."""
@@ -316,10 +355,16 @@ class Tracer:
 
     def call(self, func, vals, kwargs):
         """A taped step runs on the raw values of followed arguments."""
+        shaped = self._mine() and _data_shaped(func, vals, kwargs)
+        if self._mine():
+            vals = [self._unslice(v) for v in vals]
         vals = [_raw(v) for v in vals]
         if kwargs:
             kwargs = {k: _raw(v) for k, v in kwargs.items()}
-        return func(*vals, **kwargs)
+        out = func(*vals, **kwargs)
+        if shaped:  # its record, made next, gets a guard on the shape (see ``trace``)
+            self.shaped.append(out)
+        return out
 
 
 def _frozen(a):
@@ -330,6 +375,54 @@ def _frozen(a):
     if type(a) in (list, tuple) and any(type(b) is np.ndarray for b in a):
         return type(a)(_frozen(b) for b in a)
     return a
+
+
+def shapes_of(v):
+    """The shape of ``v``, or of each array in a tuple of them (``np.nonzero``'s)."""
+    if type(v) in (tuple, list):
+        return tuple(shapes_of(b) for b in v)
+    return np.shape(v)
+
+
+def _in_slice(s: slice) -> bool:
+    return any(isinstance(b, Flag) for b in (s.start, s.stop, s.step))
+
+
+def _flags(a):
+    """The raw values of the traced values in ``a`` (lists and tuples walked)."""
+    if isinstance(a, Flag):
+        yield a.raw
+    elif type(a) in (list, tuple):
+        for b in a:
+            yield from _flags(b)
+
+
+#: Steps selecting elements by a traced argument (its position among the arguments): the
+#: result's shape depends on its values (``x[x > 0]``, ``np.compress(x > 0, x)``).
+_SELECTORS = {operator.getitem: 1, getitem: 1, np.compress: 0, np.extract: 0, np.delete: 1,
+              np.repeat: 1, np.bincount: 0}  # fmt: skip
+
+
+def _data_shaped(func, args, kwargs) -> bool:
+    """Whether the shape of ``func(*args, **kwargs)`` depends on the values of traced
+    arguments (``Flag`` objects), not only on the shapes of the arguments."""
+    try:
+        if func in _BY_VALUES:
+            return True
+        k = _SELECTORS.get(func)
+    except TypeError:  # an unhashable step (a bound method)
+        return False
+    if type(func) is Method:
+        return func.__name__ == "nonzero"
+    if func is np.where:
+        return len(args) + len(kwargs) == 1
+    if k is None:
+        return False
+    if len(args) <= k:  # given by keyword
+        return any(True for v in kwargs.values() for _ in _flags(v))
+    if k == 1 and func in (operator.getitem, getitem):  # a boolean mask selects
+        return any(np.ndim(r) >= 1 and np.result_type(r) == np.bool_ for r in _flags(args[1]))
+    return any(True for _ in _flags(args[k]))
 
 
 def _raw(v):
@@ -403,9 +496,22 @@ def trace(f, leaves, td, intercept: bool = False) -> Program:
             _tracing.ACTIVE = None
         records = t.records
     nodes = list(tracer.nodes)
+    shaped = {id(o) for o in tracer.shaped}
+    guarded = set()
     for rec in records:
         nodes.append(_node_of(rec, tracer, t.level))
+        if id(rec.out) in shaped:
+            guarded.add(nodes[-1].id)
     nodes.sort(key=lambda n: n.id)
+    if guarded:  # a guard on the shape right after each step that selects by values
+        steps, nodes = nodes, []
+        for node in steps:
+            nodes.append(node)
+            if node.id in guarded:
+                if node.outs[0] is None:
+                    raise NotCompilable(f"{node.name}: a result of data-dependent shape")
+                tracer.nodes = nodes
+                tracer._shape_guard(node.outs[0], tracer.values[node.outs[0]])
     ys, ytd = flatten(y)
     outs = []
     for v in ys:
@@ -430,7 +536,7 @@ def _node_of(rec, tracer, level) -> Node:
             "rule made inside the function) has no compiled form"
         )
     args = [
-        tracer._template(a)[0] if isinstance(a, Flag) or type(a) in (list, tuple) else a
+        tracer._template(a)[0] if isinstance(a, Flag) or type(a) in (list, tuple, slice) else a
         for a in rec.args
     ]
     diff = []

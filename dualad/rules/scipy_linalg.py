@@ -15,6 +15,7 @@ from dualad._numpy import np
 
 from .._foreign import dispatcher, restate, target
 from .._ops import strip
+from .._tracing import decide
 from ._define import Rule
 
 _SCIPY: dict = {}  # ungated dispatchers the rules call: "solve_triangular", "expm", ...
@@ -308,6 +309,19 @@ def _cholesky(a, lower=False, overwrite_a=False, check_finite=True):
     return low if lower else np.swapaxes(low, -1, -2)
 
 
+def _first(orig, *args, **kwargs):
+    return orig(*args, **kwargs)[0]
+
+
+def _second(orig, *args, **kwargs):
+    return orig(*args, **kwargs)[1]
+
+
+def _signs(mine, ref):
+    """The sign (+-1) per column that turns ``mine``'s vectors into ``ref``'s."""
+    return np.where(np.sum(ref * mine, axis=0) < 0, -1.0, 1.0)
+
+
 def _make_svd(orig):
     def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=True,
             lapack_driver="gesdd"):  # fmt: skip
@@ -316,11 +330,12 @@ def _make_svd(orig):
             return np.linalg.svd(a, compute_uv=False)
         u, s, vh = np.linalg.svd(a, full_matrices=full_matrices)
         # SciPy's own vectors may differ in sign (another driver): take its signs
-        ref_u = orig(strip(a), full_matrices=full_matrices, lapack_driver=lapack_driver)[0]
         k = s.shape[-1]
         if u.shape[1] != k or vh.shape[0] != k:
             return u, s, vh  # the extra columns are not unique: differentiating them raises
-        sign = np.where(np.sum(ref_u * strip(u), axis=0) < 0, -1.0, 1.0)
+        # (decisions from values: under dualad.compile made again at each call)
+        ref_u = decide(_first, orig, a, full_matrices=full_matrices, lapack_driver=lapack_driver)
+        sign = decide(_signs, u, ref_u)
         return u * sign, s, vh * sign[:, None]
 
     return svd
@@ -388,9 +403,9 @@ def _make_eigh_impl(orig):
         if eigvals_only:
             return w
         # SciPy's own eigenvectors may differ in sign (another LAPACK driver): take its signs
-        ref = orig(strip(a), None if b is None else strip(b), lower=lower,
-                   subset_by_index=subset_by_index, driver=driver)[1]  # fmt: skip
-        sign = np.where(np.sum(ref * strip(v), axis=0) < 0, -1.0, 1.0)
+        ref = decide(_second, orig, a, b, lower=lower, subset_by_index=subset_by_index,
+                     driver=driver)  # fmt: skip
+        sign = decide(_signs, v, ref)
         return w, v * sign
 
     return eigh

@@ -27,6 +27,7 @@ from dualad._numpy import np
 from .._foreign import restate
 from .._ops import strip
 from .._tags import Leveled
+from .._tracing import decide
 
 _MODULE = "scipy.spatial.distance"
 
@@ -52,6 +53,10 @@ _OPTIONS.update(minkowski={"w", "p"}, seuclidean={"V"}, mahalanobis={"VI"})
 
 def _scipy():
     return sys.modules[_MODULE]
+
+
+def _is_valid_dm(X) -> bool:
+    return bool(_scipy().is_valid_dm(X))
 
 
 def _holds(x) -> bool:
@@ -86,20 +91,20 @@ def _weights(w, n=None):
     w = _vector(w, np.float64)
     if n is not None and w.shape[0] != n:
         raise ValueError(f"Weights must have same size as input vector. {w.shape[0]} vs. {n}")
-    if np.any(strip(w) < 0):
+    if np.any(decide(np.less, w, 0)):
         raise ValueError("Input weights should be all non-negative")
     return w
 
 
 def _safe_sqrt(q):
     """sqrt(q), whose derivative at q == 0 is the sub-gradient 0 (not 0 * inf)."""
-    zero = strip(q) == 0
+    zero = decide(np.equal, q, 0)  # (under dualad.compile: again at each call)
     return np.where(zero, 0.0, np.sqrt(np.where(zero, 1.0, q)))
 
 
 def _safe_divide(num, den):
     """num / den, and 0 (with derivative 0) where den == 0."""
-    zero = strip(den) == 0
+    zero = decide(np.equal, den, 0)
     return np.where(zero, 0.0, num / np.where(zero, 1.0, den))
 
 
@@ -131,7 +136,7 @@ def _minkowski(u, v, w=None, p=2.0):
         elif p == 2:
             root = np.sqrt(w)
         elif p == np.inf:
-            root = strip(w) != 0
+            root = decide(np.not_equal, w, 0)
         else:
             root = np.power(w, 1.0 / p)
         d = root * d
@@ -141,7 +146,7 @@ def _minkowski(u, v, w=None, p=2.0):
 def _chebyshev(u, v, w=None):
     a = np.abs(u - v)
     if w is not None:  # SciPy's weights only select the coordinates
-        a = (strip(w) > 0) * a
+        a = decide(np.greater, w, 0) * a
     return np.max(a, axis=-1)
 
 
@@ -380,7 +385,7 @@ def _squareform(X, force="no", checks=True):
     if len(s) == 2:
         if s[0] != s[1]:
             raise ValueError("The matrix argument must be square.")
-        if checks:
+        if checks and not decide(_is_valid_dm, X):  # (a guard under dualad.compile)
             _scipy().is_valid_dm(strip(X), throw=True, name="X")
         d = s[0]
         if d <= 1:

@@ -15,23 +15,26 @@ from dualad._numpy import np
 
 from .._foreign import restate, target
 from .._ops import strip
+from .._tracing import decide
 
 
 def _shift(a, axis, keepdims=True):
-    """The maximum of ``a``'s value along ``axis`` as a constant; 0 where it is not finite."""
-    m = np.max(strip(a), axis=axis, keepdims=keepdims)
+    """The maximum of ``a``'s value along ``axis`` as a constant; 0 where it is not finite.
+    (A decision from values: dualad.compile makes it again at each call.)"""
+    m = decide(np.max, a, axis=axis, keepdims=keepdims)
     return np.where(np.isfinite(m), m, 0.0)
 
 
 def _logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     if b is not None:
         a, b = np.broadcast_arrays(a, b)
-        if np.any(strip(b) == 0):
-            a = np.where(strip(b) == 0, -np.inf, a)  # SciPy drops terms with b == 0
+        zero = decide(np.equal, b, 0)
+        if np.any(zero):
+            a = np.where(zero, -np.inf, a)  # SciPy drops terms with b == 0
     m = _shift(a, axis)
     e = np.exp(a - m)
     s = np.sum(e if b is None else b * e, axis=axis, keepdims=True)
-    sign = np.sign(strip(s))
+    sign = decide(np.sign, s)
     out = np.log(np.abs(s) if return_sign or b is not None else s) + m
     if not keepdims:
         ax = tuple(range(np.ndim(out))) if axis is None else axis
@@ -58,10 +61,9 @@ def _softmax(x, axis=None):
 def _polygamma(n, x):
     import scipy.special as sc
 
-    n = strip(n)  # the order: an integer, no derivative
-    if np.any(np.asarray(n) != np.floor(n)):
+    n = decide(np.asarray, n, dtype=float)  # the order: an integer, no derivative
+    if np.any(n != np.floor(n)):
         raise ValueError("scipy.special.polygamma: n must be an integer")
-    n = np.asarray(n, dtype=float)
     zeta = sc._ufuncs._zeta  # Hurwitz zeta, the ufunc (with its rule in x)
     fac = (-1.0) ** (n + 1) * sc.gamma(n + 1.0)
     return np.where(n == 0, sc.psi(x), fac * zeta(n + 1, x))
@@ -84,11 +86,11 @@ def _multigammaln(a, d):
     (SciPy's own sum, whose gammaln call on a list of the traced terms no rule can reach)."""
     import scipy.special as sc
 
-    d = strip(d)
+    d = decide(np.asarray, d)
     if np.ndim(d) != 0 or int(d) != d or d < 1:
         raise ValueError("scipy.special.multigammaln: d should be a positive integer")
     d = int(d)
-    if np.any(strip(a) <= 0.5 * (d - 1)):
+    if np.any(decide(np.less_equal, a, 0.5 * (d - 1))):
         raise ValueError(f"condition a ({strip(a)}) > 0.5 * (d-1) ({0.5 * (d - 1)}) not met")
     res = d * (d - 1) * 0.25 * np.log(np.pi)
     for j in range(d):

@@ -41,6 +41,7 @@ from dualad._numpy import np
 from .._foreign import holds_wrapper, target
 from .._ops import strip
 from .._tags import Leveled
+from .._tracing import decide
 from .special import sc
 
 
@@ -96,7 +97,7 @@ def _norm_pdf(z):
 
 
 def _t_logpdf(z, df):
-    finite = strip(df) != _INF  # df = inf is the normal distribution (as in SciPy)
+    finite = decide(np.not_equal, df, _INF)  # df = inf is the normal distribution (as in SciPy)
     if np.all(finite):
         return _t_logpdf_finite(z, df)
     d = np.where(finite, df, 1.0)  # a finite df in the unused branch
@@ -112,7 +113,7 @@ def _t_logpdf_finite(z, df):
 
 
 def _t_pdf(z, df):
-    finite = strip(df) != _INF
+    finite = decide(np.not_equal, df, _INF)
     if np.all(finite):
         return np.exp(_t_logpdf_finite(z, df))
     d = np.where(finite, df, 1.0)
@@ -126,9 +127,8 @@ def _log_tail(cdf, sf, median, upper: bool):
     near, far = (sf, cdf) if upper else (cdf, sf)
 
     def log_tail(z, *shapes):
-        m = median(*(strip(s) for s in shapes))
-        zp = strip(z)
-        tail = zp > m if upper else zp < m
+        m = decide(median, *shapes)
+        tail = decide(np.greater if upper else np.less, z, m)
         with np.errstate(divide="ignore"):
             a = np.log(near(np.where(tail, z, m), *shapes))
             b = np.log1p(-far(np.where(tail, m, z), *shapes))
@@ -168,7 +168,7 @@ def _gamma_median(a):  # gamma._ppf(0.5, a), on plain values
 def _abs(z):
     """``|z|`` with the derivative of ``z`` at 0 (``abs`` has none there): SciPy's formulas
     that are smooth in ``z`` through ``|z|`` keep their derivatives of every order at 0."""
-    return np.where(strip(z) >= 0, z, -z)
+    return np.where(decide(np.greater_equal, z, 0), z, -z)
 
 
 def _expon_cdf(z):
@@ -182,7 +182,7 @@ def _logistic_logpdf(z):
 
 def _cauchy_logpdf(z):
     t = _abs(z)
-    small = strip(t) < 1  # SciPy's two branches, each evaluated where it is finite
+    small = decide(np.less, t, 1)  # SciPy's two branches, each evaluated where it is finite
     ts, tl = np.where(small, t, 0.5), np.where(small, 2.0, t)
     return np.where(
         small,
@@ -192,7 +192,7 @@ def _cauchy_logpdf(z):
 
 
 def _laplace_cdf(z):
-    pos = strip(z) > 0
+    pos = decide(np.greater, z, 0)
     return np.where(
         pos, 1.0 - 0.5 * np.exp(-np.where(pos, z, 0.0)), 0.5 * np.exp(np.where(pos, 0.0, z))
     )
@@ -234,7 +234,7 @@ def _exponweib_sf(z, a, c):
     ``t = log 2`` the same ``log(1 - exp(-t))`` as ``log(-expm1(-t))`` (SciPy's value still,
     see ``_restated``)."""
     t = z**c
-    small = strip(t) < _LOG_2
+    small = decide(np.less, t, _LOG_2)
     ts, tl = np.where(small, t, 0.5), np.where(small, 1.0, t)
     return -np.expm1(np.where(small, a * np.log(-_expm1(-ts)), _xlog1py(a, -np.exp(-tl))))
 
@@ -542,32 +542,14 @@ def _restated(dist: _Dist, method: str, orig):
                         "of a Dual)"
                     )
         # SciPy's own value everywhere: the formula below is used where SciPy computes its
-        # own (decided by its own checks, on plain values), less the points where the value is
-        # a constant: infinite x or shape (t's df aside), an infinite or nan value (the log of
-        # a density at its edge), a density of 0 (the end of its support, or underflow: its
-        # derivative is 0 there, the formula's 0 * inf) and the distribution's flat points
-        plain = orig(self, strip(x_in), *strip(args), **{k: strip(v) for k, v in kwds.items()})
-        dtyp = np.promote_types(strip(x).dtype, np.float64)
-        ps = strip(scale)
-        with np.errstate(divide="ignore", invalid="ignore"):  # SciPy's own call warns
-            zp = np.asarray((strip(x) - strip(loc)) / ps, dtype=dtyp)
-        sp = tuple(strip(s) for s in shapes)
-        if method in ("logpdf", "pdf"):
-            support = self._support_mask(zp, *sp)  # closed
-        else:
-            support = self._open_support_mask(zp, *sp)
-        inside = self._argcheck(*sp) & (ps > 0) & support & np.isfinite(zp) & np.isfinite(plain)
-        if not dist.inf_shape:
-            for s in sp:
-                inside = inside & np.isfinite(s)
-        if method == "pdf":
-            inside = inside & (plain != 0)
-        if dist.flat is not None and method != "logpdf" and np.any(inside):
-            with np.errstate(all="ignore"):
-                inside = inside & ~dist.flat(np.where(inside, zp, dist.inner), *sp)
+        # own (decided by its own checks, on plain values: under dualad.compile again at
+        # each call, see ``decide``), less the points where the value is a constant
+        dtyp = np.promote_types(x.dtype, np.float64)
+        both = decide(_Inside(self, dist, method, orig, dtyp), x, tuple(args), **kwds)
+        plain, inside = both[0], both[1]
         everywhere = bool(np.all(inside))
         if not everywhere:  # parameters kept valid where the formula's value is not used
-            scale = np.where(ps > 0, scale, 1.0)
+            scale = np.where(decide(np.greater, scale, 0), scale, 1.0)
         z = _cast((x - loc) / scale, dtyp)
         if not everywhere:
             z = np.where(inside, z, dist.inner)
@@ -583,14 +565,54 @@ def _restated(dist: _Dist, method: str, orig):
         # expression (Boost's beta density; NumPy's power takes another path for an exponent
         # of one element, which SciPy's argsreduce hands it or not): SciPy's value, the
         # difference added as a constant (exactly so: the two lie within a factor 2)
-        with np.errstate(invalid="ignore"):
-            fix = np.where(inside, plain - strip(out), 0.0)
-        out = out + fix
+        out = out + decide(_fix, inside, plain, out)
         if not everywhere:  # elsewhere SciPy's own value (nan, -inf, 0 or 1), a constant
             out = np.where(inside, out, plain)
         return out[()] if np.ndim(out) == 0 else out
 
     return impl
+
+
+class _Inside:
+    """``(SciPy's value, where the formula stands for it)`` of ``dist.<method>(x, *args,
+    **kwds)``, on plain values. The formula is used where SciPy computes its own (by its own
+    checks), less the points where the value is a constant: infinite x or shape (t's df
+    aside), an infinite or nan value (the log of a density at its edge), a density of 0 (the
+    end of its support, or underflow: its derivative is 0 there, the formula's 0 * inf) and
+    the distribution's flat points."""
+
+    def __init__(self, owner, dist: _Dist, method: str, orig, dtyp):
+        self.owner, self.dist, self.method, self.orig, self.dtyp = owner, dist, method, orig, dtyp
+        self.__name__ = f"{dist.name}.{method}"
+
+    def __call__(self, x, args, **kwds):
+        owner, dist, method = self.owner, self.dist, self.method
+        plain = self.orig(owner, x, *args, **kwds)
+        sp, loc, ps = owner._parse_args(*args, **kwds)
+        ps = np.asarray(ps)
+        with np.errstate(divide="ignore", invalid="ignore"):  # SciPy's own call warns
+            zp = np.asarray((np.asarray(x) - np.asarray(loc)) / ps, dtype=self.dtyp)
+        sp = tuple(np.asarray(s) for s in sp)
+        if method in ("logpdf", "pdf"):
+            support = owner._support_mask(zp, *sp)  # closed
+        else:
+            support = owner._open_support_mask(zp, *sp)
+        inside = owner._argcheck(*sp) & (ps > 0) & support & np.isfinite(zp) & np.isfinite(plain)
+        if not dist.inf_shape:
+            for s in sp:
+                inside = inside & np.isfinite(s)
+        if method == "pdf":
+            inside = inside & (plain != 0)
+        if dist.flat is not None and method != "logpdf" and np.any(inside):
+            with np.errstate(all="ignore"):
+                inside = inside & ~dist.flat(np.where(inside, zp, dist.inner), *sp)
+        return plain, inside
+
+
+def _fix(inside, plain, out):
+    """SciPy's value less the formula's where the formula is used (see ``_restated``)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(inside, plain - out, 0.0)
 
 
 def _register(dist: _Dist, method: str):
