@@ -116,11 +116,20 @@ def _verdict(worst: float, where: str) -> float:
 
 
 def _compare(ads, fds, rtol: float, atol: float):
-    """The worst of ``|ad - fd| / (atol + rtol |fd|)`` over the output leaves, and where."""
+    """The worst of ``|ad - fd| / (atol + rtol |fd|)`` over the output leaves, and where.
+
+    Non-finite values agree only with themselves: NaN with NaN (the differences say f has no
+    derivative there either) and an infinity with the same infinity. Anything else against a
+    NaN or an infinity is an infinite error, never a pass (``max`` over a NaN error would
+    otherwise hide it)."""
     worst, where = 0.0, ""
     for j, (ad, ref) in enumerate(zip(ads, fds)):
         ad = to_host(ad)
-        err = np.abs(ad - ref) / (atol + rtol * np.abs(ref))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            err = np.abs(ad - ref) / (atol + rtol * np.abs(ref))
+            odd = ~(np.isfinite(ad) & np.isfinite(ref))  # a NaN or an infinity on either side
+            same = (np.isnan(ad) & np.isnan(ref)) | (ad == ref)
+            err = np.where(odd, np.where(same, 0.0, np.inf), err)
         e = float(np.max(err, initial=0.0))
         if e > worst or not where:
             i = np.unravel_index(int(np.argmax(err)), np.shape(err)) if np.ndim(err) else ()

@@ -163,7 +163,7 @@ def grad(
             return _grad_forward_small(f, x, n)
         if mode == "reverse":
             return _grad_reverse_array(f, x)
-        if mode == "auto":  # more than two numbers: by the costs measured for f, if any
+        if mode == "auto" and n:  # more than two numbers: by the costs measured for f, if any
             c = costs(f, (x,), LEAF, 1)
             m = "reverse" if c is None else pick(n, c)
             if m == "forward":
@@ -200,7 +200,7 @@ def _grad_in(f, xs, td, n: int, mode: str):
     elif n <= _PACKED and len(xs) == n and all(_packable(v) for v in xs):
         # scalar leaves: one packed pass
         return unflatten(td, _grad_packed(f, xs, lambda ds: unflatten(td, ds), n))
-    elif td.is_leaf and type(xs[0]) in (np.ndarray, np.float64) and np.size(xs[0]) <= _SMALL:
+    elif td.is_leaf and type(xs[0]) in (np.ndarray, np.float64) and 0 < np.size(xs[0]) <= _SMALL:
         return _grad_forward_small(f, np.asarray(xs[0]), np.size(xs[0]))
     else:
         prim, ytd, rows, _ = _forward_jacobian(f, xs, td, None)

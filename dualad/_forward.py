@@ -34,6 +34,7 @@ from ._seeding import (
     _size,
     _small_eye,
     _split_eye,
+    refuse_wrapped_chunks,
 )
 from .dual import Dual
 
@@ -107,9 +108,15 @@ def _forward_jacobian(f, xs, td, chunk):
     k = _chunk_size(n_in, np.dtype(getattr(xs[0], "dtype", np.float64)).itemsize, chunk)
     offsets = _offsets(xs)
     blocks, ys, ytd = [], None, None
-    for c0 in range(0, max(n_in, 1), k):
+    if n_in == 0:  # no input numbers, no directions: f at the point, zero-sized blocks
+        ys, ytd = flatten(f(unflatten(td, xs)))
+        level = _tags.new_level()  # no value carries it: every output reads as a constant
+        pairs = [_read(yi, level, 0) for yi in ys]
+        prim = [p for p, _ in pairs]
+        return prim, ytd, _layout([d for _, d in pairs], prim, xs, td, offsets), ys
+    for c0 in range(0, n_in, k):
         kc = min(k, n_in - c0)
-        eye = _eye(kc, n_in, c0, xs[0], xs[0].dtype) if n_in else None
+        eye = _eye(kc, n_in, c0, xs[0], xs[0].dtype)
         dots = _split_eye(eye, xs, offsets, kc)
         level = _tags.open_level()
         try:
@@ -249,6 +256,7 @@ def _grad_forward_small_at(f, x, n: int, level: int):
 
 def _small_result(x, y, level: int):
     """The gradient from ``y = f(seeded x)`` at ``level``, any result kind (checked)."""
+    refuse_wrapped_chunks(y)
     if isinstance(y, Dual) and y._level == level:
         p, dot = y.primal, y._dot_array()
     else:

@@ -11,7 +11,8 @@ times itself; where the other mode is plausible (its directions at most
 the mode with the lower measured cost (the least of its warm samples), measuring the other
 again, two calls in a row, after exponentially many calls. Every call computes the derivative it was asked for:
 trying a mode is not an extra evaluation, and a jacobian's output size is learned from its
-first call (an extra plain evaluation only there, and only for more than ``_WIDE`` inputs).
+first call (an extra plain evaluation only there, and only for more than ``_WIDE`` inputs:
+up to ``_WIDE``, one forward pass carrying every direction is the first call's answer).
 The costs live with the function (a weak reference: they go when it goes) and never change
 an answer, only which mode computes it.
 """
@@ -184,12 +185,17 @@ def choose_mode(f: Callable, x: Any) -> ModeChoice:
     By sizes: forward mode costs one vectorised pass per input direction and reverse mode
     one sweep per output direction plus taping overhead, so forward wins when
     ``n_in <= n_out``, and always for up to two input numbers (packed Python scalars, one
-    pass). For a function auto has already differentiated at inputs of this structure, the
-    costs it measured decide instead (see ``dualad._mode``); ``reason`` states them.
+    pass). ``jacobian``'s first call for ``f`` with up to 64 inputs (``_WIDE``) does not
+    evaluate ``f`` to learn ``n_out``: one forward pass carrying every direction is its
+    answer, and its costs, measured then, decide the next calls. For a function auto has
+    already differentiated at inputs of this structure, the costs it measured decide
+    (see ``dualad._mode``); ``reason`` states them.
 
     >>> import numpy as np, dualad
-    >>> dualad.choose_mode(lambda x: np.sum(x**2), np.ones(5)).mode
+    >>> dualad.choose_mode(lambda x: np.sum(x**2), np.ones(100)).mode
     'reverse'
+    >>> dualad.choose_mode(lambda x: np.sum(x**2), np.ones(5)).mode  # a first call
+    'forward'
     """
     xs, td = _leaves(x)
     n_in = sum(_size(v) for v in xs)
@@ -204,6 +210,13 @@ def choose_mode(f: Callable, x: Any) -> ModeChoice:
         why = (
             f"{n_in} input number(s): one forward pass on packed scalars carries every "
             "direction, cheaper than taping whatever f returns"
+        )
+    elif n_in <= _WIDE and mode == "reverse":
+        mode = "forward"
+        why = (
+            f"a first call with {n_in} inputs (<= {_WIDE}): one forward pass carrying every "
+            f"direction, with no evaluation of f to learn its {n_out} output(s) first; the "
+            "costs measured from then on decide the next calls"
         )
     elif mode == "forward":
         why = f"{n_in} inputs <= {n_out} outputs: forward mode needs one pass per input direction"

@@ -1,4 +1,6 @@
 """Pytrees: nested tuples, lists, dicts and namedtuples whose leaves are arrays or scalars.
+``None`` is an empty subtree, as in JAX: it holds no leaf and comes back as ``None`` (an
+input ``None`` is passed through untouched and gets a ``None`` gradient).
 
 ``flatten`` returns the leaves in a fixed order and a ``TreeDef`` that ``unflatten`` uses to
 rebuild the same structure. Imports nothing from dualad.
@@ -12,7 +14,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class TreeDef:
-    """How leaves were nested: ``kind`` in leaf/tuple/list/dict/namedtuple."""
+    """How leaves were nested: ``kind`` in leaf/none/tuple/list/dict/namedtuple."""
 
     kind: str
     children: tuple = ()
@@ -28,6 +30,7 @@ class TreeDef:
 
 
 LEAF = TreeDef("leaf")
+NONE = TreeDef("none")  # None: a subtree with no leaves
 
 
 def flatten(tree) -> tuple[list, TreeDef]:
@@ -37,6 +40,8 @@ def flatten(tree) -> tuple[list, TreeDef]:
 
 
 def _flatten(tree, leaves) -> TreeDef:
+    if tree is None:
+        return NONE
     if isinstance(tree, tuple) and hasattr(tree, "_fields"):
         return TreeDef("namedtuple", tuple(_flatten(t, leaves) for t in tree), type(tree))
     if type(tree) is tuple or type(tree) is list:
@@ -58,10 +63,12 @@ def flatten_like(tree, td: TreeDef) -> list | None:
 
 def _like(tree, td: TreeDef, leaves) -> bool:
     if td.kind == "leaf":
-        if isinstance(tree, (tuple, list, dict)):
+        if tree is None or isinstance(tree, (tuple, list, dict)):
             return False
         leaves.append(tree)
         return True
+    if td.kind == "none":
+        return tree is None
     if td.kind == "dict":
         if not isinstance(tree, dict) or set(tree) != set(td.meta) or len(tree) != len(td.meta):
             return False
@@ -85,6 +92,8 @@ def unflatten(treedef: TreeDef, leaves) -> Any:
 def _unflatten(td: TreeDef, it):
     if td.kind == "leaf":
         return next(it)
+    if td.kind == "none":
+        return None
     kids = [_unflatten(c, it) for c in td.children]
     if td.kind == "namedtuple":
         return td.meta(*kids)

@@ -25,6 +25,7 @@ from ._seeding import (
     _require_scalar,
     _size,
     _split_eye,
+    refuse_wrapped_chunks,
 )
 
 _TAPE = None  # the tape add-on, once a reverse mode first needs it
@@ -104,6 +105,8 @@ def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
             t.close()
             return [v], LEAF, [[b[0, ...] for b in bars]]  # (1,) + x.shape each
     ys, ytd = flatten(y)
+    for yi in ys:
+        refuse_wrapped_chunks(yi)
     prim = [tape.value_of(yi) for yi in ys]
     if scalar:
         _require_scalar(prim, ytd)
@@ -198,6 +201,8 @@ def vjp(f: Callable, x: Any, u: Any, *, intercept: bool = False) -> tuple[Any, A
         ws = [t.watch(v) for v in xs]
         y = f(unflatten(td, ws))
     ys, ytd = flatten(y)
+    for yi in ys:
+        refuse_wrapped_chunks(yi)
     seeds = _one_direction([tape.value_of(yi) for yi in ys], ytd, u, "u")
     bars = t.cotangents(ys, seeds, ws, release=True)
     t.close()

@@ -32,6 +32,7 @@ from ._seeding import (
     _seed,
     _size,
     _split_eye,
+    refuse_wrapped_chunks,
 )
 from ._stencil import Cols
 from .dual import Dual
@@ -92,6 +93,8 @@ def _grad_of_duals(f, xs, td, dots, single):
             ws = [t.watch(d) for d in duals]
             y = f(unflatten(td, ws))
         ys, ytd = flatten(y)
+        for yi in ys:
+            refuse_wrapped_chunks(yi)
         prim = tape.value_of(ys[0]) if ytd.is_leaf else None
         p0 = prim.primal if isinstance(prim, Dual) else prim
         if not ytd.is_leaf or np.shape(p0) != ():
@@ -181,6 +184,8 @@ def hessian(
             "and imaginary parts as real inputs (hessian(lambda p: f(p[0] + 1j * p[1]), (x, y)))"
         )
     n = sum(_size(v) for v in xs)
+    if n == 0:  # no input numbers: an empty Hessian, of a scalar f all the same
+        return _blocks(_empty_hessian(f, xs, td), xs, td)
     if method == "auto":
         if n <= 2 and not intercept and not intercept_active():
             # one or two numbers: second-order packed scalars (dualad._jet); interception's
@@ -208,6 +213,14 @@ def hessian(
         H = _hessian_fwd_rev(f, xs, td, n, chunk)
     H = 0.5 * (H + H.T)  # exact up to rounding; make the rounding symmetric too
     return _blocks(H, xs, td)
+
+
+def _empty_hessian(f, xs, td):
+    """The ``(0, 0)`` Hessian at inputs holding no numbers, after checking ``f`` is scalar."""
+    ys, ytd = flatten(f(unflatten(td, xs)))
+    if not ytd.is_leaf or np.shape(strip(ys[0])) != ():
+        raise ValueError("hessian needs f to return a scalar")
+    return np.zeros((0, 0), like=_base(xs[0])) if xs else np.zeros((0, 0))
 
 
 def _blocks(H, xs, td):
@@ -297,6 +310,7 @@ def _on_jets(f, seeded, n: int, xs):
 
 def _hyperdual_read(y, n, l1, l2, xs):
     """d2f / dx_k1 dx_k2 from a hyper-dual result ``y`` (zeros for a constant)."""
+    refuse_wrapped_chunks(y)
     _tags.check_live(y._p if isinstance(y, Dual) and y._level == l2 else y)
     t = y._dot if isinstance(y, Dual) and y._level == l2 else None
     tt = t._dot_array() if isinstance(t, Dual) and t._level == l1 else None
@@ -340,6 +354,7 @@ def _plain_result(f):
         ws = flatten(x)[0]
         level = ws[0]._level if ws else None
         for v in flatten(y)[0]:
+            refuse_wrapped_chunks(v)
             while level is not None and isinstance(v, _tags.Leveled) and v._level >= level:
                 v = v._unwrap()
             if isinstance(v, _tags.Leveled):

@@ -88,8 +88,36 @@ def _packable(v) -> bool:
     return t is np.float64 or (t is np.ndarray and v.shape == () and v.dtype is _F64_DTYPE)
 
 
+def refuse_wrapped_chunks(y) -> None:
+    """Raise where a value holds a Dask array whose chunks are traced values (Duals,
+    Variables): Dask's own functions (``da.sum``, ``da.map_blocks``, ``da.stack``, ...) wrap
+    a traced value as an opaque chunk, and the derivative would read as zero."""
+    while True:
+        if isinstance(getattr(y, "_meta", None), _tags.Leveled):
+            name = type(y._meta).__name__
+            raise NotImplementedError(
+                f"dask's own functions on traced values are not differentiated: a Dask array "
+                f"here holds {name} chunks (da.sum, da.map_blocks, da.stack, da.where, "
+                f"da.asarray, ... wrap the {name} whole, and its derivative would be lost). Use "
+                "the NumPy function (np.sum, np.stack, np.where, ...), which dispatches to Dask "
+                "for a Dask input, or call the Dask function on .primal if its derivative is "
+                "not needed."
+            )
+        if not isinstance(y, _tags.Leveled):
+            return
+        if type(y) is Dual:
+            dot = y._dot
+            if dot is not None and type(dot) is not np.ndarray and not isinstance(dot, _SCALARS):
+                refuse_wrapped_chunks(dot)
+        y = y._unwrap()
+
+
+_SCALARS = (float, complex)
+
+
 def _read(y, level: int, k: int):
     """Primal and tangent ``(k,) + shape`` of one output leaf at ``level``."""
+    refuse_wrapped_chunks(y)
     if isinstance(y, Dual) and y._level == level:
         _tags.check_live(y._p)
         dot = y._dot_array()

@@ -99,3 +99,10 @@ def test_polydiv_with_a_traced_divisor(mode, traced):
     jac = dualad.jacobian(f, x0, mode=mode)
     ref = np.stack([numgrad(lambda x, i=i: f(x)[i], x0) for i in range(4)])
     np.testing.assert_allclose(jac, ref, rtol=1e-7, atol=1e-9)
+
+
+def test_frompyfunc_ufunc_is_named_as_such():
+    # a ufunc from np.frompyfunc was reported as "scipy.special.<lambda> (vectorized)"
+    double = np.frompyfunc(lambda a: a * 2, 1, 1)
+    with pytest.raises(NotImplementedError, match=r"numpy\.frompyfunc\(<lambda>\)"):
+        dualad.grad(lambda x: np.sum(double(x)), np.ones(2))

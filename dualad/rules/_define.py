@@ -57,6 +57,8 @@ def func_name(func) -> str:
     if isinstance(func, np.ufunc):
         if getattr(np, func.__name__, None) is func:
             return f"numpy.{func.__name__}"
+        if func.__name__.endswith(" (vectorized)"):  # np.frompyfunc's, named after the function
+            return f"numpy.frompyfunc({func.__name__.removesuffix(' (vectorized)')})"
         mod = type(func).__module__
         return (
             f"{'scipy.special' if 'scipy' in str(func) or mod == 'numpy' else mod}.{func.__name__}"
@@ -224,7 +226,12 @@ def _partials_jvp(partials, finite=False):
                 term, fresh = d, False
             elif p is NEG:
                 if acc is not None:  # a - b: one subtraction, no negated temporary
-                    if owned and type(acc) is np.ndarray and acc.shape == d.shape:
+                    if (
+                        owned
+                        and type(acc) is np.ndarray
+                        and type(d) is np.ndarray
+                        and acc.shape == d.shape
+                    ):
                         acc -= d
                     else:
                         acc, owned = acc - d, True
@@ -253,7 +260,12 @@ def _partials_jvp(partials, finite=False):
                 fresh = True
             if acc is None:
                 acc, owned = term, fresh
-            elif owned and type(acc) is np.ndarray and acc.shape == term.shape:
+            elif (
+                owned
+                and type(acc) is np.ndarray
+                and type(term) is np.ndarray  # a traced term (nested modes) cannot land in acc
+                and acc.shape == term.shape
+            ):
                 acc += term
             else:
                 acc, owned = acc + term, True

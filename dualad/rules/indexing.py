@@ -114,6 +114,27 @@ def _dispatch(values, key, shape):
     return hook(values, index_add, (t,), (values, key, shape), {})
 
 
+def _drop_new_axes(values, items, ndim: int):
+    """``values`` without the length-1 axes that ``None`` in the basic key ``items`` made,
+    and ``items`` without its ``None``: the same write, in a form every backend takes (Dask
+    refuses ``None`` in a key it writes through)."""
+    if not any(i is None for i in items):
+        return values, items
+    used = sum(1 for i in items if i is not None and i is not Ellipsis)
+    axis, drop = 1, set()  # axis of values (its leading batch axis first)
+    for i in items:
+        if i is None:
+            drop.add(axis)
+            axis += 1
+        elif i is Ellipsis:
+            axis += ndim - used
+        elif isinstance(i, slice):
+            axis += 1  # an integer index leaves no axis
+    s = shape_of(values)
+    values = np.reshape(values, tuple(n for j, n in enumerate(s) if j not in drop))
+    return values, tuple(i for i in items if i is not None)
+
+
 def index_add(values, key, shape):
     """Zeros of shape ``(m,) + shape`` with ``values`` added at ``[:, key]``.
 
@@ -130,6 +151,8 @@ def index_add(values, key, shape):
     items, kind = _key(key)
     m, shape = _lead(values), tuple(shape)
     if kind == BASIC or (kind == LEAD and _masks_only(items)):
+        if kind == BASIC:
+            values, items = _drop_new_axes(values, items, len(shape))
         z = np.zeros_like(values, shape=(m,) + shape)
         z[(slice(None),) + items] = values  # every entry named at most once
         return z
@@ -289,9 +312,10 @@ def _take_vjp(out_bar, indices, axis, shape, mode="raise"):
 
 def take_jvp(dots, out, a, indices, axis=None, mode="raise"):
     d = dots[0]
+    kw = {} if mode == "raise" else {"mode": mode}  # NumPy's default: Dask takes no mode=
     if axis is None:
-        return np.take(np.reshape(d, (_lead(d), -1)), indices, axis=1, mode=mode)
-    return np.take(d, indices, axis=_ax(axis, ndim_of(a)), mode=mode)
+        return np.take(np.reshape(d, (_lead(d), -1)), indices, axis=1, **kw)
+    return np.take(d, indices, axis=_ax(axis, ndim_of(a)), **kw)
 
 
 def take_vjp(out_bar, out, a, indices, axis=None, mode="raise"):

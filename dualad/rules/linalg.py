@@ -13,6 +13,12 @@ from dualad._numpy import np
 from ._define import align, defrule, ndim_of, shape_of, unbroadcast
 from .products import _const, _eye, _mm2, _neg, _plus, _wants
 
+
+def _mT(a):
+    """The transpose of the last two axes: ``a.mT``, which Dask arrays lack."""
+    return np.swapaxes(a, -1, -2)
+
+
 # -- norms --------------------------------------------------------------------------------
 
 
@@ -192,7 +198,7 @@ def solve_vjp(out_bar, out, a, b, needs=None):
     b_full = _solve_many(np.swapaxes(a, -1, -2), out_bar, vec)  # one transposed solve
     a_bar = b_bar = None
     if _wants(needs, 0):
-        a_bar = b_full[..., :, None] * out[..., None, :] if vec else b_full @ out.mT
+        a_bar = b_full[..., :, None] * out[..., None, :] if vec else b_full @ _mT(out)
         a_bar = unbroadcast(_neg(a_bar), a.shape)
     if _wants(needs, 1):
         b_bar = unbroadcast(b_full, shape_of(b))
@@ -207,7 +213,7 @@ def inv_jvp(dots, out, a):
 
 
 def inv_vjp(out_bar, out, a):
-    t = out.mT
+    t = _mT(out)
     return (_neg(np.matmul(np.matmul(t, out_bar), t)),)
 
 
@@ -222,7 +228,7 @@ def _logdet_jvp(a_dot, a):
         return np.linalg.trace(np.linalg.solve(a, a_dot[0]))[None]
     # many directions: solve would cost k*M^3; the transposed inverse contracted against
     # each direction costs M^3 + k*M^2
-    inv_t = np.linalg.inv(a).mT
+    inv_t = _mT(np.linalg.inv(a))
     if a.ndim == 2:
         return a_dot.reshape(a_dot.shape[0], -1) @ inv_t.reshape(-1)
     return np.sum(a_dot * inv_t, axis=(-2, -1))
@@ -262,7 +268,7 @@ def det_jvp(dots, out, a):
 def det_vjp(out_bar, out, a):
     # d det = det * a^-T: the inverse is the cotangent itself, so it is formed once
     try:
-        c = out[..., None, None] * np.linalg.inv(a).mT
+        c = out[..., None, None] * _mT(np.linalg.inv(a))
     except np.linalg.LinAlgError:  # singular: the cofactors, which stay finite
         c = _cofactors(a)
     return (out_bar[..., None, None] * c,)
@@ -279,7 +285,7 @@ def slogdet_vjp(out_bar, out, a):
     g = out_bar[1]
     if g is None:
         return (None,)
-    return (g[..., None, None] * np.linalg.inv(a).mT,)
+    return (g[..., None, None] * _mT(np.linalg.inv(a)),)
 
 
 defrule(np.linalg.slogdet, slogdet_jvp, slogdet_vjp)
@@ -369,12 +375,12 @@ def matrix_power_vjp(out_bar, out, a, n, needs=None):
         powers.append(powers[-1] @ base)
     bar = None
     for i in range(m):  # d(B^m) = sum_i B^i B' B^(m-1-i)
-        term = out_bar if i == 0 else powers[i].mT @ out_bar
+        term = out_bar if i == 0 else _mT(powers[i]) @ out_bar
         if m - 1 - i:
-            term = term @ powers[m - 1 - i].mT
+            term = term @ _mT(powers[m - 1 - i])
         bar = _plus(bar, term)
     if n < 0:
-        bar = _neg(base.mT @ bar @ base.mT)
+        bar = _neg(_mT(base) @ bar @ _mT(base))
     return bar, None
 
 
@@ -419,9 +425,9 @@ def multi_dot_vjp(out_bar, out, arrays):
     g = out_bar.reshape((r, mats[0].shape[0], mats[-1].shape[1]))
     bars = []
     for i, x in enumerate(arrays):
-        b = g if left[i] is None else np.matmul(left[i].mT, g)
+        b = g if left[i] is None else np.matmul(_mT(left[i]), g)
         if right[i] is not None:
-            b = _mm2(b, right[i].mT)
+            b = _mm2(b, _mT(right[i]))
         bars.append(b.reshape((r,) + shape_of(x)))
     return (tuple(bars),)
 

@@ -40,8 +40,9 @@ def _flag(v) -> bool:
 
 
 def _axes(axis, ndim: int) -> tuple:
-    """Sorted non-negative data axes reduced over (all of them for ``None``)."""
-    if axis is None or axis is _NOVALUE:
+    """Sorted non-negative data axes reduced over (all of them for ``None``). A 0-d array
+    has none: NumPy takes ``axis=0`` or ``-1`` there (checked on the value already)."""
+    if axis is None or axis is _NOVALUE or ndim == 0:
         return tuple(range(ndim))
     if isinstance(axis, (tuple, list)):
         return tuple(sorted(operator.index(a) % ndim for a in axis))
@@ -394,11 +395,24 @@ def _others_product(x, axes: tuple):
 
 def _prod_fast(a, out, axes, initial, where) -> bool:
     """d prod / d a_i = out / a_i is exact when no a_i is 0 and out is a normal number (no
-    underflow or overflow hides the product of the others); else use ``_others_product``."""
-    if _given(initial) or (_given(where) and where is not True) or np.any(a == 0):
+    underflow or overflow hides the product of the others); else use ``_others_product``.
+    Off the host (CuPy, Dask) always the latter: a branch on values would sync the device
+    or compute the graph, and ``_others_product`` is exact everywhere."""
+    if _given(initial) or (_given(where) and where is not True) or not _on_host(a):
+        return False
+    if np.any(a == 0):
         return False
     o = np.abs(out)
     return bool(np.all(o >= np.finfo(a.dtype).tiny) and np.all(o < np.inf))
+
+
+def _on_host(a) -> bool:
+    """True for NumPy data, under any of dualad's wrappers (they alone set ``_level``)."""
+    if type(a) is np.ndarray:
+        return True
+    while hasattr(a, "_level"):
+        a = a._unwrap()
+    return isinstance(a, (np.ndarray, np.generic, float, int))
 
 
 def _prod_weights(a, axes, initial, where):
@@ -449,8 +463,9 @@ def prod_vjp(out_bar, out, a, axis=None, dtype=None, out_=None, keepdims=False, 
 
 
 def _flat_axis(a, axis, out):
-    """``(a, axis)`` for cumulative functions; ``axis=None`` works on the flattened array."""
-    if axis is None:
+    """``(a, axis)`` for cumulative functions; ``axis=None`` works on the flattened array,
+    as any axis of a 0-d array does (NumPy returns shape ``(1,)``)."""
+    if axis is None or ndim_of(a) == 0:
         return np.reshape(a, shape_of(out)), 0
     return a, _axes(axis, ndim_of(a))[0]
 
@@ -484,7 +499,7 @@ def cumprod_jvp(dots, out, a, axis=None, dtype=None, out_=None):
     _refuse_out("cumprod", out_)
     x, ax = _flat_axis(a, axis, out)
     d = dots[0]
-    if axis is None:
+    if axis is None or ndim_of(a) == 0:
         d = np.reshape(d, shape_of(d)[:1] + shape_of(out))
     inv, parts = _cumprod_parts(x, ax)
     res = out * np.cumsum(d * inv, axis=ax + 1)
@@ -499,7 +514,7 @@ def cumprod_vjp(out_bar, out, a, axis=None, dtype=None, out_=None):
     res = _rcumsum(out_bar * out, ax + 1) * inv
     for at, c in parts:
         res = res + at * _rcumsum(out_bar * c, ax + 1)
-    if axis is None:
+    if axis is None or ndim_of(a) == 0:
         res = np.reshape(res, shape_of(out_bar)[:1] + shape_of(a))
     return _pad((res,), 4)
 
@@ -507,7 +522,7 @@ def cumprod_vjp(out_bar, out, a, axis=None, dtype=None, out_=None):
 def cumsum_jvp(dots, out, a, axis=None, dtype=None, out_=None):
     _refuse_out("cumsum", out_)
     d = dots[0]
-    if axis is None:
+    if axis is None or ndim_of(a) == 0:
         return np.cumsum(np.reshape(d, shape_of(d)[:1] + shape_of(out)), axis=1, dtype=dtype)
     return np.cumsum(d, axis=_axes(axis, ndim_of(a))[0] + 1, dtype=dtype)
 
@@ -515,7 +530,7 @@ def cumsum_jvp(dots, out, a, axis=None, dtype=None, out_=None):
 def cumsum_vjp(out_bar, out, a, axis=None, dtype=None, out_=None):
     _, ax = _flat_axis(a, axis, out)
     res = _rcumsum(out_bar, ax + 1)
-    if axis is None:
+    if axis is None or ndim_of(a) == 0:
         res = np.reshape(res, shape_of(out_bar)[:1] + shape_of(a))
     return _pad((res,), 4)
 
