@@ -135,7 +135,12 @@ def _reverse_rows(t, ws, y, xs, td, chunk, scalar):
         p0 = prim[0]
         pshape = tuple(np.shape(p0))
         seed = np.float64(1.0) if type(p0) is np.float64 else np.ones_like(p0, shape=(1,) + pshape)
-        bars = t.cotangents(ys, [seed], ws, release=True)
+        if np.iscomplexobj(p0):  # a complex value: dy/dx = xbar(1) - i xbar(i), two sweeps
+            bars = t.cotangents(ys, [seed], ws)
+            bars_i = t.cotangents(ys, [1j * seed], ws)
+            bars = [b - 1j * bi for b, bi in zip(bars, bars_i)]
+        else:
+            bars = t.cotangents(ys, [seed], ws, release=True)
         t.close()
         return (
             prim,
