@@ -19,7 +19,9 @@ NumPy calls. How each function moves dependencies is stated once per kind, in ``
   (linalg, FFTs);
 - ``where``/``select``/``clip``: both branches, so the pattern holds whichever is taken.
 
-Functions NumPy writes in Python (``COMPOSITES``) run on the tracer. A function with no
+A result NumPy makes as a view of a traced array is traced as that view (writes through
+either reach both; see ``Pattern``). Functions NumPy writes in Python (``COMPOSITES``) run
+on the tracer. A function with no
 statement raises ``NotImplementedError`` naming it: a pattern never misses an entry because a
 function was skipped. Imports numpy and ``rules``; scipy only to return the result.
 """
@@ -97,6 +99,13 @@ class Pattern(Leveled):
     A ``Leveled`` (of level -1, below every derivative) so that interception's wrappers
     (``np.asarray``, ``np.array([...])``, ``math.*``) take it as they take Duals.
 
+    Views follow NumPy's memory exactly: a result whose value is a view of a traced
+    argument's value (``y[1:]``, ``np.flip(y)``, ``y.T``, ``np.split(y, 2)[0]``, ...; NumPy's
+    own ``.base`` says so) keeps no dependencies of its own but reads its *root*'s (the array
+    owning the memory) through ``_at``, the root elements it shows. A write into the root or
+    any view of it (``y[i] = ...``, ``y += ...``, ``y.sort()``, ``np.add.at``) changes the
+    root's rows, so every view sees it, as every view sees the new values.
+
     >>> import numpy as np
     >>> from dualad._pattern import sparsity
     >>> sparsity(lambda x: x[1:] * x[:-1], np.ones(3)).toarray()
@@ -104,27 +113,135 @@ class Pattern(Leveled):
            [False,  True,  True]])
     """
 
-    __slots__ = ("deps", "n", "terms", "value", "view")
+    __slots__ = ("_at", "_cache", "_deps", "_partial", "_root", "_shared", "_ver", "n",
+                 "terms", "value")  # fmt: skip
     __array_priority__ = 200
     _level = -1  # composites (dualad.rules.composite) run on anything that has a level
 
-    def __init__(self, value, deps: np.ndarray, n: int, view: bool = False):
+    def __init__(self, value, deps: np.ndarray, n: int):
         self.value = value
-        self.deps = deps
+        self._deps = deps
         self.n = n
-        self.view = view
+        self._root = None  # a view: the Pattern owning the memory (a root, never a view)
+        self._at = None  # a view: its elements' rows in the root (range or int array)
+        self._partial = False  # a view of real or imaginary parts: a write joins, not replaces
+        self._shared = True  # _deps may be held elsewhere: copy before writing into it
+        self._ver = 0  # a root: counts writes (a view's cached rows are of one version)
+        self._cache = None
         #: for a scalar that is a sum of terms: each term's dependencies (one row per term);
         #: the Hessian's pattern is then the union of each term's pairs
         self.terms = None
+
+    @classmethod
+    def _view_of(cls, src: Pattern, value, local, partial: bool = False) -> Pattern:
+        """A view of ``src`` whose element ``k`` (C order) is ``src``'s element ``local[k]``
+        (``local``: an int array, or a range for a 1-d slice)."""
+        root = src if src._root is None else src._root
+        if src._root is None:
+            idx = local
+        elif isinstance(src._at, range) and isinstance(local, range):
+            a, t = src._at.start, src._at.step  # element k of src is root row a + k t
+            first, step = a + local.start * t, local.step * t
+            idx = range(first, first + len(local) * step, step) if len(local) else range(0)
+        else:
+            idx = src._flat()[np.asarray(local, dtype=np.intp)]
+        if isinstance(idx, np.ndarray):
+            idx = idx.ravel()
+        v = cls.__new__(cls)
+        v.value, v._deps, v.n, v.terms = value, None, src.n, None
+        v._root, v._at, v._partial = root, idx, partial or src._partial
+        v._shared, v._ver, v._cache = True, 0, None
+        return v
+
+    def _flat(self) -> np.ndarray:
+        """This array's elements as rows of its root (of itself, for a root)."""
+        if self._root is None:
+            return np.arange(self.size)
+        if isinstance(self._at, range):
+            return np.arange(self._at.start, self._at.stop, self._at.step)
+        return self._at
+
+    @property
+    def deps(self) -> np.ndarray:
+        """One row of input indices per element (padded with ``n``): read only, never write
+        into it (a root's rows may be shared with views and other arrays)."""
+        root = self._root
+        if root is None:
+            self._shared = True  # handed out: the next write copies first
+            return self._deps
+        if self._cache is not None and self._cache[0] == root._ver:
+            return self._cache[1]
+        idx = self._at
+        if isinstance(idx, range):
+            d = root._deps[idx.start : (None if idx.stop < 0 else idx.stop) : idx.step]
+            root._shared = True  # a view of the root's rows
+        else:
+            d = root._deps[idx]
+        self._cache = (root._ver, d)
+        return d
+
+    def _rows(self, local: np.ndarray) -> np.ndarray:
+        """The rows of this array's elements ``local`` (flat), as a fresh array."""
+        if self._root is None:
+            return self._deps[local]
+        return self._root._deps[self._flat()[local]]
+
+    def _write(self, local: np.ndarray, new: np.ndarray) -> None:
+        """Elements ``local`` (flat, C order) now depend on ``new`` (one row each): the root's
+        rows change, so the root and all its views see the write."""
+        root = self if self._root is None else self._root
+        pos = local if self._root is None else self._flat()[local]
+        n = self.n
+        pos = np.asarray(pos, dtype=np.intp).ravel()
+        if new.shape[0] != pos.size:
+            new = new[np.zeros(pos.size, dtype=np.intp)] if new.shape[0] == 1 else new
+        if pos.size > 1:
+            uniq, inv = np.unique(pos, return_inverse=True)
+            if uniq.size < pos.size:  # one element written twice: NumPy keeps one, we join
+                new = _grouped(new, inv.ravel(), uniq.size, n)
+                pos = uniq
+        if self._partial:  # the real or imaginary part: the other part keeps its sets
+            new = _dedupe(np.concatenate(_padded([root._deps[pos], new], n), axis=1), n)
+        w = max(root._deps.shape[1], new.shape[1])
+        if root._shared or root._deps.shape[1] != w:
+            root._deps = _widen(root._deps, w, n)  # (a copy)
+            root._shared = False
+        root._deps[pos] = new if new.shape[1] == w else _widen(new, w, n)
+        root._ver += 1
+        root.terms = None
 
     # -- array facts --------------------------------------------------------------------------
     shape = property(lambda self: np.shape(self.value))
     ndim = property(lambda self: np.ndim(self.value))
     size = property(lambda self: int(np.size(self.value)))
     dtype = property(lambda self: np.asarray(self.value).dtype)
+    itemsize = property(lambda self: np.asarray(self.value).itemsize)
+    nbytes = property(lambda self: np.asarray(self.value).nbytes)
     T = property(lambda self: np.transpose(self))
     mT = property(lambda self: np.swapaxes(self, -1, -2))
-    real = property(lambda self: self)
+
+    @property
+    def real(self):
+        """The real part: for complex values a view (a write into it keeps the imaginary
+        part's dependencies); for real ones the array itself, as NumPy's is a view of all."""
+        if np.iscomplexobj(self.value):
+            return np.real(self)
+        return self
+
+    @real.setter
+    def real(self, val):
+        self.real[...] = val
+
+    @property
+    def imag(self):
+        return np.imag(self)
+
+    @imag.setter
+    def imag(self, val):
+        part = self.imag
+        if not isinstance(part, Pattern):
+            raise TypeError("array does not have imaginary part to set")
+        part[...] = val
 
     def __repr__(self) -> str:
         return f"Pattern(shape={self.shape}, width={self.deps.shape[1]})"
@@ -177,40 +294,45 @@ class Pattern(Leveled):
     # -- indexing -----------------------------------------------------------------------------
     def __getitem__(self, key):
         key = _plain_key(key)
-        if type(key) is slice and len(self.shape) == 1:  # x[1:], x[:-1]: the rows' own view
-            return Pattern(self.value[key], self.deps[key], self.n, view=True)  # (deps are
-            # never written in place: every writer makes its own array)
-        rows = np.arange(self.size).reshape(self.shape)[key]
-        return Pattern(self.value[key], self.deps[np.ravel(rows)], self.n, view=True)
+        value = self.value[key]
+        if not _views(value, self.value):  # a copy (an integer or fancy index)
+            return _wrap(value, self._rows(np.ravel(_local(self.shape, key))), self.n)
+        if type(key) is slice and self.ndim == 1 and not isinstance(self._at, np.ndarray):
+            return Pattern._view_of(self, value, range(self.size)[key])  # no index array
+        return Pattern._view_of(self, value, np.ravel(_local(self.shape, key)))
 
     def __setitem__(self, key, val):
-        if self.view:
-            raise NotImplementedError(
-                "dualad.sparsity: writing into a slice or reshape of a traced array is not "
-                "followed back to its base; write into the array itself (x[i] = ...)"
-            )
         key = _plain_key(key)
-        rows = np.ravel(np.arange(self.size).reshape(self.shape)[key])
-        value = self.value.copy() if not self.value.flags.writeable else self.value
-        value[key] = _val(val)
-        shape = np.shape(np.arange(self.size).reshape(self.shape)[key])
-        new = _bdeps(val, shape, self.n)
-        w = max(self.deps.shape[1], new.shape[1])
-        deps = _widen(self.deps, w, self.n)
-        deps[rows] = _widen(new, w, self.n)  # overwritten, not joined: the old value is gone
-        self.value, self.deps = value, deps
+        local = _local(self.shape, key)
+        new = _bdeps(val, np.shape(local), self.n)  # before the write: val may view self
+        self.value[key] = _val(val)  # NumPy's own checks (read-only, shapes, casting)
+        self._write(np.ravel(local), new)  # overwritten, not joined: the old value is gone
 
     # -- methods ------------------------------------------------------------------------------
-    def copy(self):
-        return Pattern(np.copy(self.value), self.deps, self.n)
+    def copy(self, order="C"):
+        return Pattern(np.copy(self.value, order=order), self.deps, self.n)
 
-    def astype(self, dtype, copy=True):
+    def view(self, dtype=None, type=None):
+        """``x.view()``: a view of the whole array; a view as another dtype raises (its
+        elements would mix the bytes of several)."""
+        if (dtype is not None and np.dtype(dtype) != self.dtype) or type is not None:
+            raise NotImplementedError(
+                "dualad.sparsity: x.view(dtype) reinterprets the array's bytes, which the "
+                "tracer cannot follow; use x.astype(dtype) for a converted copy"
+            )
+        return self[...]
+
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        if not copy and np.dtype(dtype) == self.dtype:
+            return self  # NumPy returns the array itself: writes reach it
         if np.dtype(dtype).kind not in "fc":
             return self.value.astype(dtype)
         return Pattern(self.value.astype(dtype), self.deps, self.n)
 
-    def reshape(self, *shape, order="C"):
+    def reshape(self, *shape, order="C", copy=None):
         shape = shape[0] if len(shape) == 1 else shape
+        if copy is not None:
+            return np.reshape(self, shape, order=order, copy=copy)
         return np.reshape(self, shape, order=order)
 
     def transpose(self, *axes):
@@ -226,11 +348,17 @@ class Pattern(Leveled):
         return np.compress(condition, self, axis=axis)  # (the condition comes first there)
 
     def sort(self, axis=-1, kind=None, order=None):
-        """In place, as ``ndarray.sort``."""
-        if self.view:
-            raise NotImplementedError("dualad.sparsity: sorting a slice of a traced array")
+        """In place, as ``ndarray.sort`` (into a view: its root sees it)."""
         res = np.sort(self, axis=axis)
-        self.value, self.deps = res.value, res.deps
+        self._assign(res)
+
+    def _assign(self, res) -> None:
+        """Every element replaced by ``res``'s (same shape): value and dependencies."""
+        new = _bdeps(res, self.shape, self.n)
+        if type(self.value) is not np.ndarray:
+            raise TypeError(f"a NumPy scalar ({type(self.value).__name__}) cannot be written")
+        self.value[...] = _val(res)
+        self._write(np.arange(self.size), new)
 
     def __getattr__(self, name):  # x.sum(), x.mean(axis=0), x.max(), x.dot(y), ...
         if name in _IN_PLACE_METHODS:
@@ -249,9 +377,15 @@ class Pattern(Leveled):
             return _scatter(ufunc, *inputs)
         if method != "__call__":
             return _ufunc_method(ufunc, method, inputs, kwargs)
-        if kwargs.get("out") is not None:
-            raise NotImplementedError(f"dualad.sparsity: {ufunc.__name__}(..., out=)")
-        return _apply(ufunc, inputs, kwargs)
+        if kwargs.get("where", True) is not True:
+            raise NotImplementedError(
+                f"dualad.sparsity: numpy.{ufunc.__name__}(..., where=) leaves the unselected "
+                f"elements as they were; use np.where(mask, numpy.{ufunc.__name__}(...), other)"
+            )
+        out = kwargs.pop("out", None)
+        if out is None:
+            return _apply(ufunc, inputs, kwargs)
+        return _into(ufunc, inputs, kwargs, out)
 
     def __array_function__(self, func, types, args, kwargs):
         return _apply(func, args, kwargs)
@@ -276,31 +410,29 @@ for _name, _uf in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
 
 
 def _inplace(ufunc):
-    """``x += y`` and co.: in place, as NumPy does, so every holder of ``x`` sees it; a view
-    is refused (its base would have to change too)."""
+    """``x += y`` and co.: in place, as NumPy does, so every holder of ``x`` and every view
+    of it sees it. A NumPy scalar (``s = np.sum(x)``) is immutable: ``s += t`` binds ``s``
+    to a new value, as in NumPy, which keeps a sum of terms a sum (see ``terms``)."""
 
     def method(self, o):
-        if self.view:
-            raise NotImplementedError(
-                "dualad.sparsity: an in-place operation on a slice or reshape of a traced "
-                "array is not followed back to its base; write y[i] = y[i] + ... instead"
-            )
-        res = ufunc(self, o)
-        if isinstance(res, Pattern):
-            self.value, self.deps = res.value, res.deps
-        else:
-            self.value = res
-            self.deps = _none(int(np.size(res)))
+        res = ufunc(self, o)  # from the values before the write (o may view self)
+        if type(self.value) is not np.ndarray:
+            return res
+        ufunc(self.value, _val(o), out=self.value)  # NumPy's own casting and overlap rules
+        self._write(np.arange(self.size), _bdeps(res, self.shape, self.n))
+        if self._root is None and isinstance(res, Pattern):
+            self.terms = res.terms  # (0-d: still a sum where it was one)
         return self
 
     return method
 
 
 for _name, _uf in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
-                   ("truediv", np.true_divide), ("pow", np.power)):  # fmt: skip
+                   ("truediv", np.true_divide), ("pow", np.power), ("mod", np.remainder),
+                   ("floordiv", np.floor_divide), ("matmul", np.matmul)):  # fmt: skip
     setattr(Pattern, f"__i{_name}__", _inplace(_uf))
 Pattern.__neg__ = lambda self: np.negative(self)
-Pattern.__pos__ = lambda self: self
+Pattern.__pos__ = lambda self: np.positive(self)  # a copy, as in NumPy
 Pattern.__abs__ = lambda self: np.absolute(self)
 
 
@@ -323,6 +455,30 @@ def _plain_key(key):
     return key
 
 
+def _local(shape: tuple, key) -> np.ndarray:
+    """The flat (C order) positions of the elements ``a[key]`` selects, for ``a`` of
+    ``shape``, shaped as the selection: ``np.arange(size).reshape(shape)[key]``, without
+    the whole range where ``key`` is integers or a 1-d slice (element loops stay linear)."""
+    ints = (key,) if type(key) is int or isinstance(key, np.integer) else key
+    if (
+        type(ints) is tuple
+        and len(ints) <= len(shape)
+        and all(type(k) is int or isinstance(k, np.integer) for k in ints)
+    ):
+        start = 0
+        for ax, (k, d) in enumerate(zip(ints, shape)):
+            k = int(k)
+            if not -d <= k < d:
+                raise IndexError(f"index {k} is out of bounds for axis {ax} with size {d}")
+            start = start * d + (k % d)
+        rest = shape[len(ints) :]
+        count = math.prod(rest)
+        return np.arange(start * count, (start + 1) * count).reshape(rest)
+    if type(key) is slice and len(shape) == 1:
+        return np.arange(*key.indices(shape[0]))
+    return np.arange(math.prod(shape)).reshape(shape)[key]
+
+
 def _widen(d: np.ndarray, w: int, n: int) -> np.ndarray:
     if d.shape[1] == w:
         return d.copy()
@@ -338,7 +494,10 @@ def _bdeps(a, shape, n: int) -> np.ndarray:
         return np.empty((size, 0), dtype=np.int64)
     if a.shape == tuple(shape):
         return a.deps
-    idx = np.broadcast_to(np.arange(a.size).reshape(a.shape), shape)
+    ashape = a.shape
+    while len(ashape) > len(shape) and ashape[0] == 1:  # y[:2] = v[None]: as NumPy drops them
+        ashape = ashape[1:]
+    idx = np.broadcast_to(np.arange(a.size).reshape(ashape), shape)
     return a.deps[idx.ravel()]
 
 
@@ -351,14 +510,75 @@ def _n_of(args) -> int:
         if isinstance(a, Pattern):
             return a.n
         if type(a) in (list, tuple):
-            for b in a:
-                if isinstance(b, Pattern):
-                    return b.n
+            n = _n_of(a)
+            if n >= 0:
+                return n
     return -1
 
 
 def _wrap(value, deps, n):
-    return Pattern(value, deps, n) if deps.shape[1] else value
+    """A traced result; a float or complex one stays traced even with no dependencies (as a
+    Dual with a zero tangent), so that later writes into it (``y = np.sign(x); y[0] = ...``)
+    are followed."""
+    if n < 0 or (not deps.shape[1] and not _float(value)):
+        return value
+    return Pattern(value, deps, n)
+
+
+def _float(o) -> bool:
+    return np.asarray(o).dtype.kind in "fc"
+
+
+def _views(out, value) -> bool:
+    """True when the array ``out`` shares memory with ``value`` (NumPy made a view). By
+    bounds, not ``.base``: ``as_strided`` views (sliding_window_view) have a base that is
+    no array; a fresh result never overlaps an argument."""
+    return (
+        type(out) is np.ndarray
+        and type(value) is np.ndarray
+        and (out is value or np.may_share_memory(out, value))
+    )
+
+
+def _padded(blocks: list, n: int) -> list:
+    w = max(b.shape[1] for b in blocks)
+    return [b if b.shape[1] == w else _widen(b, w, n) for b in blocks]
+
+
+def _grouped(new: np.ndarray, inv: np.ndarray, m: int, n: int) -> np.ndarray:
+    """Rows of ``new`` joined per group ``inv`` (``m`` groups): one row per group."""
+    order = np.argsort(inv, kind="stable")
+    counts = np.bincount(inv, minlength=m)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    w = new.shape[1]
+    out = np.full((m, max(int(counts.max()), 1) * w), n, dtype=np.int64)
+    slot = np.arange(inv.size) - np.repeat(start, counts)
+    rows = inv[order]
+    for j in range(w):  # occurrence s of a group fills columns s*w .. s*w + w
+        out[rows, slot * w + j] = new[order, j]
+    return _dedupe(out, n)
+
+
+def _into(ufunc, inputs, kwargs, out):
+    """``ufunc(..., out=y)``: the result written into ``y``, as ``y[...] = ufunc(...)``."""
+    outs = out if isinstance(out, tuple) else (out,)
+    if len(outs) != 1 or kwargs.get("where", True) is not True:
+        raise NotImplementedError(
+            f"dualad.sparsity: {ufunc.__name__}(..., out=) with several outputs or where="
+        )
+    dst = outs[0]
+    res = _apply(ufunc, inputs, kwargs)
+    if not isinstance(dst, Pattern):
+        if isinstance(res, Pattern):
+            raise TypeError(
+                f"np.{ufunc.__name__}(..., out=) would write a traced value into a plain NumPy "
+                "array, which cannot hold its dependencies: allocate the buffer with "
+                "np.zeros_like(x) or use the result instead"
+            )
+        dst[...] = res
+        return dst
+    dst._assign(res)
+    return dst
 
 
 def _to_csr(deps: np.ndarray, n: int, dtype=np.float64):

@@ -17,17 +17,19 @@ from ._pattern import (
     Pattern,
     _bdeps,
     _dedupe,
+    _float,
     _from_csr,
+    _grouped,
     _n_of,
     _none,
     _plain_key,
     _to_csr,
     _union,
     _val,
+    _views,
     _widen,
     _wrap,
 )
-from ._views import VIEW_FUNCS
 from ._writers import IN_PLACE
 from .rules import COMPOSITES, PRIMAL_ONLY, RULES
 from .rules._define import func_name, getitem
@@ -66,21 +68,17 @@ def _elementwise(func, args, kwargs):
 
 def _terms(func, args):
     """The terms of a scalar sum through + and - of sums, and scaling by constants."""
+    if func not in (np.add, np.subtract, np.negative, np.positive, np.multiply, np.divide):
+        return None  # (np.true_divide is np.divide)
     traced = [a for a in args if isinstance(a, Pattern)]
     if not traced or any(a.size != 1 for a in traced):
         return None
-    # a scalar that is no sum is one term of its own
-    own = [a.deps.reshape(1, -1) if a.terms is None else a.terms for a in traced]
-    if func in (np.add, np.subtract) or (func in (np.negative, np.positive)):
-        parts = own
-    elif (
-        func in (np.multiply, np.divide, np.true_divide)
-        and len(traced) == 1
-        and (func is np.multiply or traced[0] is args[0])
-    ):  # c * sum(y), sum(y) / c
-        parts = own
-    else:
+    if func in (np.multiply, np.divide) and not (
+        len(traced) == 1 and (func is np.multiply or traced[0] is args[0])
+    ):  # only c * sum(y) and sum(y) / c stay sums
         return None
+    # a scalar that is no sum is one term of its own
+    parts = [a.deps.reshape(1, -1) if a.terms is None else a.terms for a in traced]
     w = max(p.shape[1] for p in parts)
     return np.concatenate([_widen(p, w, traced[0].n) for p in parts], axis=0)
 
@@ -90,12 +88,14 @@ def _rebuild(like, items: list):
     return type(like)(*items) if hasattr(like, "_fields") else type(like)(items)
 
 
-def _float(o) -> bool:
-    return np.asarray(o).dtype.kind in "fc"
-
-
 def _zero(func, args, kwargs):
-    return func(*[_val(a) for a in args], **{k: _val(v) for k, v in kwargs.items()})
+    """Piecewise constant (floor, sign, round): no dependency, but a float result of a traced
+    argument stays traced (a buffer written later, ``y = np.sign(x); y[0] = x[1]``)."""
+    out = func(*[_val(a) for a in args], **{k: _val(v) for k, v in kwargs.items()})
+    n = _n_of(args)
+    if isinstance(out, tuple):
+        return tuple(_wrap(o, _none(int(np.size(o))), n) for o in out)
+    return _wrap(out, _none(int(np.size(out))), n)
 
 
 def _axes(axis, ndim: int) -> tuple:
@@ -191,18 +191,21 @@ def _cumulate(func, args, kwargs):
 
 
 def _move(func, args, kwargs):
-    """Apply ``func`` to element indices (0: none) to learn where each element goes."""
+    """Apply ``func`` to element indices (0: none) to learn where each element goes. A result
+    whose value NumPy made as a view of a traced argument's value is that argument's view
+    (``Pattern._view_of``): writes through either reach the other."""
     n = _n_of(args)
-    tables, offset = [np.full((1, 0), n, dtype=np.int64)], 1
+    tables, offset, traced = [np.full((1, 0), n, dtype=np.int64)], 1, []
 
     def index(a):
         nonlocal offset
         if isinstance(a, Pattern):
             idx = np.arange(offset, offset + a.size, dtype=np.int64).reshape(a.shape)
             tables.append(a.deps)
+            traced.append((a, offset))
             offset += a.size
             return idx
-        if type(a) in (list, tuple) and any(isinstance(b, Pattern) for b in a):
+        if type(a) in (list, tuple) and _holds(a):  # (nested: np.block)
             return type(a)(index(b) for b in a)
         if (
             isinstance(a, np.ndarray | float | int)
@@ -217,10 +220,16 @@ def _move(func, args, kwargs):
     if func is np.pad:
         mode = kwargs.get("mode", args[2] if len(args) > 2 else "constant")
         if mode == "constant":
-            ikw["constant_values"] = 0
+            fill = kwargs.get("constant_values", 0)
+            ikw["constant_values"] = index(_constant_fill(fill, n)) if _holds(fill) else 0
         elif not isinstance(mode, str) or mode not in ("edge", "reflect", "symmetric", "wrap",
                                                         "empty"):  # fmt: skip
             return _dense(func, args, kwargs)  # linear_ramp, mean, ...: arithmetic
+        elif kwargs.get("reflect_type", "even") != "even":
+            raise NotImplementedError(
+                f"dualad.sparsity does not follow numpy.pad with mode={mode!r}, "
+                "reflect_type='odd' (2 * edge - x): use the default reflect_type='even'"
+            )
     out = func(*[_val(a) for a in args], **{k: _val(v) for k, v in kwargs.items()})
     where = func(*iargs, **ikw)
     w = max(t.shape[1] for t in tables)
@@ -230,14 +239,79 @@ def _move(func, args, kwargs):
     def wrap(o, r):
         if not _float(o):
             return o
-        deps = table[np.ravel(r)]
-        return _wrap(o, deps, n) if w else o
+        if any(_views(o, a.value) for a, _ in traced):
+            return _view_from(func, o, traced, np.ravel(r))
+        return _wrap(o, table[np.ravel(r)], n)
 
     if isinstance(out, list | tuple):
         return _rebuild(out, [wrap(o, r) for o, r in zip(out, where)])
-    res = wrap(out, where)
-    if isinstance(res, Pattern) and func in _VIEWS:
-        res.view = True
+    return wrap(out, where)
+
+
+def _view_from(func, o, traced: list, where: np.ndarray) -> Pattern:
+    """``o``, a view NumPy made of a traced argument's value, as a view of that argument:
+    element k is its element ``where[k] - offset`` (``func`` run on indices says so)."""
+    for a, off in traced:
+        local = where - off
+        if (
+            _views(o, a.value)
+            and (not local.size or (local.min() >= 0 and local.max() < a.size))
+            and o.dtype.itemsize <= np.asarray(a.value).dtype.itemsize
+        ):
+            if o is a.value:  # the array itself (np.atleast_1d, np.real of reals, ...)
+                return a
+            partial = np.iscomplexobj(a.value) and not np.iscomplexobj(o)
+            return Pattern._view_of(a, o, local, partial)
+    raise NotImplementedError(
+        f"dualad.sparsity cannot follow the view {func_name(func)} makes of a traced "
+        "array; take a copy first (np.copy(...))"
+    )
+
+
+def _holds(v) -> bool:
+    if isinstance(v, Pattern):
+        return True
+    return type(v) in (list, tuple) and any(_holds(b) for b in v)
+
+
+def _constant_fill(fill, n: int) -> Pattern:
+    """np.pad's traced ``constant_values`` as one traced element (the union of all of them):
+    each padded element depends on it, conservatively."""
+    parts = []
+
+    def collect(v):
+        if isinstance(v, Pattern):
+            parts.append(v.deps.reshape(1, -1))
+        elif type(v) in (list, tuple):
+            for b in v:
+                collect(b)
+
+    collect(fill)
+    return Pattern(np.zeros(()), _dedupe(np.concatenate(parts, axis=1), n), n)
+
+
+def _trim_zeros(func, args, kwargs):
+    """``np.trim_zeros``: a slice whose bounds the values decide, taken as that slice."""
+    a = args[0]
+    trim = kwargs.get("trim", args[1] if len(args) > 1 else "fb")
+    axis = kwargs.get("axis", args[2] if len(args) > 2 else None)
+    out = func(*[_val(b) for b in args], **{k: _val(v) for k, v in kwargs.items()})
+    if not isinstance(a, Pattern):
+        return out
+    v = a.value
+    nz = np.asarray(v) != 0
+    key = [slice(None)] * v.ndim
+    for ax in range(v.ndim) if axis is None else _axes(axis, v.ndim):
+        hit = np.flatnonzero(np.any(nz, axis=tuple(i for i in range(v.ndim) if i != ax)))
+        lo = int(hit[0]) if hit.size and "f" in trim.lower() else 0
+        hi = int(hit[-1]) + 1 if hit.size and "b" in trim.lower() else v.shape[ax]
+        key[ax] = slice(lo, max(lo, hi) if hit.size else lo)
+    res = a[tuple(key)] if v.ndim > 1 else a[key[0]]
+    if np.shape(res) != np.shape(out):
+        raise NotImplementedError(
+            "dualad.sparsity: numpy.trim_zeros trimmed differently than expected; slice with "
+            "indices computed from x.value instead"
+        )
     return res
 
 
@@ -407,6 +481,16 @@ def _average(func, args, kwargs):
     axis = kwargs.get("axis", args[1] if len(args) > 1 else None)
     weights = kwargs.get("weights", args[2] if len(args) > 2 else None)
     out = func(*[_val(b) for b in args], **{k: _val(v) for k, v in kwargs.items()})
+    returned = kwargs.get("returned", args[3] if len(args) > 3 else False)
+    if returned:  # (average, sum of weights): the sum is traced where the weights are
+        kw = {k: v for k, v in kwargs.items() if k != "returned"}
+        avg = _average(func, args[:3], kw)
+        w = kwargs.get("weights", args[2] if len(args) > 2 else None)
+        scl = out[1]
+        if isinstance(w, Pattern):
+            total = _reduce(np.sum, (w,), {"axis": None})
+            scl = _wrap(scl, _bdeps(total, np.shape(scl), w.n), w.n)
+        return avg, scl
     if weights is None:
         return _reduce(np.mean, (a,), {"axis": axis, "keepdims": kwargs.get("keepdims", False)})
     w = weights
@@ -426,8 +510,6 @@ def _average(func, args, kwargs):
     deps = _union([_bdeps(total, np.shape(out), _n_of(args)),
                    None if wsum is None else _bdeps(wsum, np.shape(out), _n_of(args))],
                   int(np.size(out)), _n_of(args))  # fmt: skip
-    if kwargs.get("returned"):
-        return out
     return _wrap(out, deps, _n_of(args))
 
 
@@ -486,44 +568,38 @@ def _like(func, args, kwargs):
 
 
 def _imag(func, args, kwargs):
+    """``np.imag``: of a complex array a view of its imaginary parts (a write into it keeps
+    the real parts' dependencies); of a real one NumPy's zeros, no dependency."""
     a = args[0]
     if isinstance(a, Pattern) and np.iscomplexobj(a.value):
-        return Pattern(np.imag(a.value), a.deps, a.n)
+        out = np.imag(a.value)
+        if type(out) is not np.ndarray:  # a scalar
+            return _wrap(out, a.deps, a.n)
+        return Pattern._view_of(a, out, np.arange(a.size), partial=True)
     return np.imag(_val(a))
 
 
 def _scatter(ufunc, a, idx, b=None):
-    """``ufunc.at(a, idx, b)`` into a traced buffer: each named element joins ``b``'s
-    dependencies (repeated indices join them all)."""
+    """``ufunc.at(a, idx, b)`` into a traced buffer (or a view of one): each named element
+    joins ``b``'s dependencies (repeated indices join them all)."""
     if not isinstance(a, Pattern):
         raise TypeError(f"np.{ufunc.__name__}.at would write a traced value into a plain array")
-    if a.view:
-        raise NotImplementedError("dualad.sparsity: ufunc.at into a view of a traced array")
     idx = _plain_key(idx)
-    value = a.value if a.value.flags.writeable else a.value.copy()
-    if b is None:
-        ufunc.at(value, idx)
-    else:
-        ufunc.at(value, idx, _val(b))
-    a.value = value
     pos = np.arange(a.size).reshape(a.shape)[idx]
-    if b is None or not isinstance(b, Pattern):
+    new = _bdeps(b, np.shape(pos), a.n) if isinstance(b, Pattern) else None
+    if b is None:
+        ufunc.at(a.value, idx)  # (NumPy's own checks: a read-only value raises)
+    else:
+        ufunc.at(a.value, idx, _val(b))
+    if new is None:
         return
-    new = _bdeps(b, np.shape(pos), a.n)
     pos = pos.ravel()
-    order = np.argsort(pos, kind="stable")
-    uniq, start, counts = np.unique(pos[order], return_index=True, return_counts=True)
-    w = new.shape[1]
-    grouped = np.full((uniq.size, int(counts.max()) * w), a.n, dtype=np.int64)
-    slot = np.arange(pos.size) - np.repeat(start, counts)
-    rows = np.repeat(np.arange(uniq.size), counts)
-    for j in range(w):  # occurrence s of a position fills columns s*w .. s*w + w
-        grouped[rows, slot * w + j] = new[order, j]
-    joined = _dedupe(np.concatenate([a.deps[uniq], grouped], axis=1), a.n)
-    width = max(a.deps.shape[1], joined.shape[1])
-    deps = _widen(a.deps, width, a.n)
-    deps[uniq] = _widen(joined, width, a.n)
-    a.deps = deps
+    uniq, inv = np.unique(pos, return_inverse=True)
+    old = a._rows(uniq)
+    grouped = _grouped(new, inv.ravel(), uniq.size, a.n)
+    w = max(old.shape[1], grouped.shape[1])
+    joined = _dedupe(np.concatenate([_widen(old, w, a.n), _widen(grouped, w, a.n)], axis=1), a.n)
+    a._write(uniq, joined)
     return
 
 
@@ -543,11 +619,10 @@ _MOVE = (
     np.take_along_axis, np.repeat, np.tile, np.diagonal, np.diag, np.triu, np.tril, np.pad,
     np.atleast_1d, np.atleast_2d, np.atleast_3d, np.split, np.array_split, np.hsplit,
     np.vsplit, np.dsplit, np.delete, np.real, np.broadcast_arrays, np.matrix_transpose,
-    np.permute_dims, np.concat, np.unstack, np.resize, np.trim_zeros, np.extract, np.compress,
+    np.permute_dims, np.concat, np.unstack, np.resize, np.extract, np.compress,
     np.linalg.diagonal, np.linalg.matrix_transpose, np.block, np.append, np.insert,
     np.choose, np.rollaxis, np.array,
 )  # fmt: skip
-_VIEWS = VIEW_FUNCS  # results the tracer marks as views (writes into them refused)
 _REDUCE = (
     np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.nansum, np.nanmean,
     np.nanprod, np.nanmax, np.nanmin, np.std, np.var, np.nanstd, np.nanvar, np.median,
@@ -568,7 +643,7 @@ KIND: dict[Any, Callable] = {}
 for _fs, _k in ((_MOVE, _move), (_REDUCE, _reduce), (_CUMULATE, _cumulate),
                 (_BILINEAR, _bilinear), (_DENSE, _dense), (_LIKE, _like)):  # fmt: skip
     KIND.update(dict.fromkeys(_fs, _k))
-KIND.update({index_add: _index_add, np.imag: _imag, np.sort: _sort, np.where: _where, np.clip: _clip, np.diff: _diff,
+KIND.update({index_add: _index_add, np.trim_zeros: _trim_zeros, np.imag: _imag, np.sort: _sort, np.where: _where, np.clip: _clip, np.diff: _diff,
              np.convolve: _convolve, np.correlate: _dense, np.average: _average,
              np.bincount: _bincount, np.round: _zero, np.around: _zero,
              np.diagflat: _move, np.lib.stride_tricks.sliding_window_view: _move})  # fmt: skip

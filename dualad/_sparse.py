@@ -233,18 +233,44 @@ def coloring(p, shape: tuple | None = None) -> Coloring:
 # -- the compressed passes ------------------------------------------------------------------
 
 
-def _check_pattern(p, m: int | None, n: int):
+def _check_pattern(p, m: int | None, n: int, hessian: bool = False):
     import scipy.sparse as sp
 
     if not sp.issparse(p):
         p = sp.csr_array(np.asarray(p, dtype=bool))
     p = p.tocsr()
+    if hessian and p.shape != (n, n):
+        raise ValueError(
+            f"sparsity has shape {p.shape}, but x has {n} elements: give the pattern of the "
+            f"Hessian ({n} x {n}), e.g. from dualad.hessian_sparsity(f, x)"
+        )
     if p.shape[1] != n or (m is not None and p.shape[0] != m):
         raise ValueError(
             f"sparsity has shape {p.shape}, but f maps {n} inputs to {m} outputs: give the "
             "pattern of the Jacobian (outputs x inputs), e.g. from dualad.sparsity(f, x)"
         )
     return p
+
+
+def _rows_match(p, prim) -> None:
+    if prim.size != p.shape[0]:
+        raise ValueError(
+            f"sparsity has {p.shape[0]} rows but f(x) has {prim.size} elements: give the "
+            "pattern of the Jacobian (outputs x inputs), e.g. from dualad.sparsity(f, x)"
+        )
+
+
+def _stacked(f: Callable) -> Callable:
+    """``f`` with a tuple or list result stacked into one vector (each part raveled, in
+    order), as ``dualad.sparsity`` stacks its rows."""
+
+    def g(z):
+        y = f(z)
+        if type(y) in (list, tuple):
+            return np.concatenate([np.ravel(v) for v in y]) if y else np.zeros(0)
+        return y
+
+    return g
 
 
 def _sparse_data(data: np.ndarray) -> np.ndarray:
@@ -286,7 +312,7 @@ def _forward(f: Callable, x: np.ndarray, c: Coloring):
     return np.asarray(prim), np.ascontiguousarray(np.reshape(dot, (k, -1)))  # (k, m)
 
 
-def _reverse(f: Callable, x: np.ndarray, c: Coloring):
+def _reverse(f: Callable, x: np.ndarray, c: Coloring, p):
     """f(x) and the compressed Jacobian S^T @ J (colors x n), one sweep."""
     import tape
 
@@ -295,6 +321,7 @@ def _reverse(f: Callable, x: np.ndarray, c: Coloring):
         w = t.watch(x)
         y = f(w)
     prim = np.asarray(_plain(tape.value_of(y), "jacobian(mode='sparse')"))
+    _rows_match(p, prim)  # (before seeding: the rows' colors index the outputs)
     seeds = np.zeros((k, prim.size), dtype=prim.dtype)
     seeds[c.colors, np.arange(prim.size)] = 1.0
     (bar,) = t.cotangents([y], [seeds.reshape((k,) + prim.shape)], [w], release=True)
@@ -305,9 +332,11 @@ def _reverse(f: Callable, x: np.ndarray, c: Coloring):
 _PLANS: list = []  # [(pattern, Coloring, which, (flat, uncovered))], newest last
 
 
-def _read_back(p, c: Coloring, which: str, comp: np.ndarray, what: str) -> np.ndarray:
+def _read_back(
+    p, c: Coloring, which: str, comp: np.ndarray, what: str, given: bool = True
+) -> np.ndarray:
     """The pattern's values from the compressed result ``comp`` (colors x m), checked as
-    ``_missed`` checks them. ``which``: "rows" when ``comp[color of the entry's column,
+    ``_missed`` checks them (``given``: the caller's pattern, else a detected one). ``which``: "rows" when ``comp[color of the entry's column,
     entry's row]`` holds an entry (forward passes), "cols" for ``comp[color of its row,
     its column]`` (reverse). The flat positions, and the positions no entry covers, are
     computed once per pattern and coloring (an ODE solver or a Newton loop reuses them)."""
@@ -329,27 +358,44 @@ def _read_back(p, c: Coloring, which: str, comp: np.ndarray, what: str) -> np.nd
     flat, uncovered, _ = plan
     values = np.ravel(comp)
     if uncovered.size and values[uncovered].any():
-        _missed(comp, flat // m, flat % m, what)  # (raises, naming the first such entry)
+        _missed(comp, flat // m, flat % m, what, given)  # (raises, naming the first entry)
     return values.take(flat)
 
 
-def _missed(comp: np.ndarray, colors, rows, what: str) -> None:
+def _missed(comp: np.ndarray, colors, rows, what: str, given: bool = True) -> None:
     """Raise when the compressed result has a nonzero where the pattern puts no entry.
 
     Entry (i, c) of ``J @ S`` sums row i's entries of color c; where the pattern has none
     there it must be 0. A given pattern that misses an entry is caught this way unless the
     missed entry shares its color with a pattern entry of its row (then the two add up
     unseen): a pattern from ``dualad.sparsity`` never misses one.
+
+    A detected pattern (``given`` False) leaves out only entries that are zero for every x:
+    a NaN or infinity there is IEEE arithmetic on a structural zero (``0 * inf`` in
+    ``c * exp(x)`` with ``c == 0``), and the entry is the exact 0 it is. A finite nonzero
+    there is a fault in dualad's dependency statements: a RuntimeError says so.
     """
     k, m = comp.shape  # (colors, rows): row i of color c is comp[c, i]
     covered = np.zeros(k * m, dtype=bool)
     covered[colors * m + rows] = True
-    bad = (np.ravel(comp) != 0) & ~covered
+    flat = np.ravel(comp)
+    bad = (flat != 0) & ~covered
+    if not given:
+        bad &= np.isfinite(flat)
     if bad.any():
         c, i = divmod(int(np.argmax(bad)), m)
+        if not given:
+            raise RuntimeError(
+                f"dualad.sparsity's pattern misses a nonzero {what}: {what.split()[0]} {i} "
+                f"has a nonzero derivative in color {c} where the detected pattern has no "
+                "entry. This is a fault in dualad's dependency statements "
+                "(dualad._pattern_kinds): please report it with f. jacobian(f, x, "
+                "mode='forward') (or hessian(f, x)) gives the dense result meanwhile"
+            )
+        detect = "hessian_sparsity" if "Hessian" in what else "sparsity"
         raise ValueError(
             f"the given sparsity misses a nonzero {what}: {what.split()[0]} {i} has a nonzero "
-            f"derivative in color {c} where the pattern has no entry. Use dualad.sparsity(f, x) "
+            f"derivative in color {c} where the pattern has no entry. Use dualad.{detect}(f, x) "
             "for a pattern that holds every entry"
         )
 
@@ -362,23 +408,18 @@ def sparse_jacobian(f: Callable, x, sparsity=None):
     from ._pattern import sparsity as detect
 
     x = one_array(_plain(x, "jacobian(mode='sparse')"), "jacobian(mode='sparse')", real=True)
-    sparsity = detect(f, x) if sparsity is None else _check_pattern(sparsity, None, x.size)
+    f = _stacked(f)  # a tuple result: its parts' rows in order, as dualad.sparsity has them
+    given = sparsity is not None
+    sparsity = _check_pattern(sparsity, None, x.size) if given else detect(f, x)
     sparsity = _canonical(sparsity)  # sorted, one entry per (row, column); colored once
     c = coloring(sparsity, x.shape)
     if c.mode == "forward":
         prim, comp = _forward(f, x, c)
-        if prim.size != sparsity.shape[0]:
-            raise ValueError(
-                f"sparsity has {sparsity.shape[0]} rows but f(x) has {prim.size} elements"
-            )
-        data = _read_back(sparsity, c, "rows", comp, "row of the Jacobian")
+        _rows_match(sparsity, prim)
+        data = _read_back(sparsity, c, "rows", comp, "row of the Jacobian", given)
     else:
-        prim, comp = _reverse(f, x, c)
-        if prim.size != sparsity.shape[0]:
-            raise ValueError(
-                f"sparsity has {sparsity.shape[0]} rows but f(x) has {prim.size} elements"
-            )
-        data = _read_back(sparsity, c, "cols", comp, "column of the Jacobian")
+        prim, comp = _reverse(f, x, c, sparsity)
+        data = _read_back(sparsity, c, "cols", comp, "column of the Jacobian", given)
     jac = sp.csr_array(  # its own index arrays: the cached pattern's stay private
         (_sparse_data(data), sparsity.indices.copy(), sparsity.indptr.copy()), shape=sparsity.shape
     )
@@ -509,9 +550,13 @@ def sparse_hessian(f: Callable, x, sparsity=None):
 
     x = one_array(_plain(x, "hessian(method='sparse')"), "hessian(method='sparse')", real=True)
     n = x.size
-    if sparsity is None:
+    given = sparsity is not None
+    if given:  # H = H^T: a triangular or one-sided pattern means both sides
+        sparsity = _check_pattern(sparsity, n, n, hessian=True)
+        sparsity = (sparsity + sparsity.T).astype(bool).tocsr()
+    else:
         sparsity = hessian_sparsity(f, x)
-    sparsity = _canonical(_check_pattern(sparsity, n, n))
+    sparsity = _canonical(sparsity)
     c = _cached(sparsity, x.shape, "forward")
     symmetric = False
     if c.count > 3 and sparsity.nnz <= _STAR_MAX_NNZ:  # H = H^T may take fewer colors
@@ -524,10 +569,11 @@ def sparse_hessian(f: Callable, x, sparsity=None):
     (hv,) = _grad_of_duals(f, [x], LEAF, [seeds.reshape((k,) + x.shape)], False)
     comp = np.ascontiguousarray(np.reshape(_plain(hv, "hessian(method='sparse')"), (k, n)))
     cols = sparsity.indices
+    # column j of H @ S: each row's entries of one color summed; where a row has none of a
+    # color that slot must be 0 (checked on both paths, as for Jacobians)
+    data = _read_back(sparsity, c, "rows", comp, "row of the Hessian", given)
     if symmetric:
         data = _symmetric_entries(sparsity, c.colors, comp)
-    else:
-        data = _read_back(sparsity, c, "rows", comp, "row of the Hessian")
     h = sp.csr_array((_sparse_data(data), cols.copy(), sparsity.indptr.copy()), shape=(n, n))
     h.coloring = c
     return h

@@ -16,6 +16,7 @@ from ._alias import (
     MIRRORED,
     aligned,
     copy_tree,
+    half_offset,
     innermost,
     is_mirrorable,
     memory_root,
@@ -26,12 +27,15 @@ from ._alias import (
 from ._ops import differentiable
 from .rules._define import getitem
 
-#: Functions whose result is a view of an argument in NumPy (the sparsity tracer marks
-#: their results as views too).
+#: Functions whose result is a view of an argument in NumPy (the sparsity tracer finds its
+#: views by NumPy's own ``.base``, so it needs no list).
 VIEW_FUNCS = frozenset({getitem, np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis,
                         np.expand_dims, np.squeeze, np.broadcast_to, np.diagonal, np.real,
                         np.matrix_transpose, np.permute_dims, np.atleast_1d, np.atleast_2d,
-                        np.atleast_3d, np.split, np.array_split})  # fmt: skip
+                        np.atleast_3d, np.split, np.array_split, np.flip, np.flipud, np.fliplr,
+                        np.rot90, np.hsplit, np.vsplit, np.dsplit, np.unstack, np.rollaxis,
+                        np.linalg.matrix_transpose, np.linalg.diagonal, np.diag, np.trim_zeros,
+                        np.broadcast_arrays, np.lib.stride_tricks.sliding_window_view})  # fmt: skip
 #: Functions whose result may be a view of an argument on any backend. NumPy results say so
 #: by ``.base``; other backends' arrays are not followed (see ``foreign_view``).
 MAY_VIEW = VIEW_FUNCS | {np.imag, np.rollaxis, np.asarray, np.ascontiguousarray}
@@ -146,10 +150,12 @@ def view_dual(src, out, rule_dot, level, k, single, cls):
     t = src._dot
     dot = rule_dot(t) if type(t) is np.ndarray and type(p_out) is np.ndarray else None
     if not _lands(dot, t, p_out):
-        shift = view_offset(p_out, p_src)
+        shift, half = view_offset(p_out, p_src), None
+        if shift is None:  # perhaps src.real or src.imag (or a view of one)
+            shift, half = half_offset(p_out, p_src) or (None, None)
         if shift is None:
             return _frozen(src, out, rule_dot(), level, k, single, cls)
-        dot = view_tangent(t, shift, p_out, 1, same_kind)
+        dot = view_tangent(t, shift, p_out, 1, same_kind, half)
     res = cls._new(out, dot, level, k, single)
     res._owns = MIRRORED
     return res
