@@ -44,9 +44,15 @@ def memory_root(a):
     a = innermost(a)
     if not isinstance(a, np.ndarray):
         return None
-    while isinstance(a.base, np.ndarray):
-        a = a.base
-    return a
+    while True:
+        b = a.base
+        # as_strided (sliding_window_view, broadcast_arrays) makes its view from a NumPy
+        # helper object holding the array's interface: its own .base is the array
+        while b is not None and not isinstance(b, np.ndarray) and hasattr(b, "__array_interface__"):
+            b = getattr(b, "base", None)
+        if not isinstance(b, np.ndarray):
+            return a
+        a = b
 
 
 def maybe_view(out, vals) -> bool:

@@ -1,0 +1,42 @@
+"""Aliases NumPy makes through its helper objects (found beside the sparsity tracer's pass)."""
+
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+
+import dualad
+from tests.tape._numdiff import numgrad, numjac
+
+X = np.array([0.5, -1.2, 2.0, 0.7, 1.3])
+
+
+def _window_after_write(x):
+    y = x * 1.0
+    w = sliding_window_view(y, 3)  # a view made by as_strided: its base is NumPy's helper
+    y[0] = x[3] ** 2
+    y[2:4] += x[:2] * x[4]
+    return (w * np.arange(1.0, 4.0)).ravel()
+
+
+def _broadcast_after_write(x):
+    y = x[:3] * 1.0
+    b, _ = np.broadcast_arrays(y, np.ones((2, 3)))
+    y[1] = np.sin(x[4])
+    return b.ravel() * x[0]
+
+
+@pytest.mark.parametrize("f", [_window_after_write, _broadcast_after_write])
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_writes_reach_views_made_by_as_strided(f, mode):
+    # memory_root stopped at as_strided's helper object: the window kept the values and
+    # derivatives from before the write (row 0 was [1, 0, 0, 0, 0] for [0, 0, 0, 1.4, 0])
+    got = dualad.jacobian(f, X, mode=mode)
+    np.testing.assert_allclose(got, numjac(f, X), rtol=1e-7, atol=1e-9)
+
+
+def test_second_order_through_a_window_after_a_write():
+    def g(x):
+        return np.sum(_window_after_write(x) ** 2)
+
+    h = dualad.hessian(g, X)
+    np.testing.assert_allclose(h, numjac(lambda x: numgrad(g, x), X), rtol=1e-5, atol=1e-4)
