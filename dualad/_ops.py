@@ -434,7 +434,9 @@ class ArrayOps(Leveled):
     def _inplace(self, func, o):
         if not isinstance(strip(self), np.ndarray):
             return NotImplemented
-        self[...] = func(self, o)
+        res = func(self, o)
+        _check_cast(func, res, self, "same_kind")  # as NumPy's in-place operators cast
+        self[...] = res
         return self
 
     def __iadd__(self, o):
@@ -649,9 +651,25 @@ class ArrayOps(Leveled):
         )
 
 
-def write_out(func, out, res):
-    """``func(..., out=out)``: ``res`` written into ``out[0]`` in place (views see it)."""
+def _check_cast(func, res, target, casting: str) -> None:
+    """Raise as NumPy does where ``res`` cannot be cast into ``target`` by ``casting``
+    (complex into a float array by an in-place operator, say): dualad would otherwise write
+    the real part, where the program run by NumPy stops."""
+    rd, td = getattr(strip(res), "dtype", None), getattr(strip(target), "dtype", None)
+    if rd is None or td is None or rd == td or np.can_cast(rd, td, casting):
+        return
+    raise TypeError(
+        f"Cannot cast ufunc {getattr(func, '__name__', func)!r} output from {rd!r} to {td!r} "
+        f"with casting rule {casting!r}"
+    )
+
+
+def write_out(func, out, res, casting=None):
+    """``func(..., out=out)``: ``res`` written into ``out[0]`` in place (views see it).
+    ``casting``: a ufunc's rule (``same_kind`` by default), checked as NumPy checks it."""
     target = out[0]
+    if casting is not None and casting != "unsafe":
+        _check_cast(func, res, target, casting)
     if isinstance(target, Leveled):
         target[...] = res
         return target

@@ -302,7 +302,7 @@ class Dual(ArrayOps):
             res = forward(func, args, kw, level, type(owner))
         if out is None:
             return res
-        return write_out(ufunc, out, res)
+        return write_out(ufunc, out, res, kwargs.get("casting", "same_kind"))
 
     # packed scalars take math kernels and the operator rules before the generic hook
     __array_ufunc__ = ufunc_hook(_array_ufunc)

@@ -271,7 +271,9 @@ class Variable(ArrayOps):
         else:
             func, args, kw = ufunc_method_target(ufunc, method, inputs, kwargs)
             res = record(func, args, kw, level)
-        return res if out is None else write_out(ufunc, out, res)  # a functional write
+        if out is None:
+            return res
+        return write_out(ufunc, out, res, kwargs.get("casting", "same_kind"))  # functional
 
     def __array_function__(self, func, types, args, kwargs):
         if func is np.stack and len(args) == 1 and not kwargs and type(args[0]) in (list, tuple):

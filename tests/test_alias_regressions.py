@@ -40,3 +40,45 @@ def test_second_order_through_a_window_after_a_write():
 
     h = dualad.hessian(g, X)
     np.testing.assert_allclose(h, numjac(lambda x: numgrad(g, x), X), rtol=1e-5, atol=1e-4)
+
+
+def _iadd(x):
+    y = x * 1.0
+    y += np.exp(1j * x)
+    return y
+
+
+def _out(x):
+    y = x * 1.0
+    np.add(y, np.exp(1j * x), out=y)
+    return y
+
+
+def _buffer(x):
+    y = np.zeros(2)
+    y += np.exp(1j * x)
+    return y
+
+
+@pytest.mark.parametrize("f", [_iadd, _out, _buffer])
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_in_place_writes_cast_as_numpy_casts(f, mode):
+    # NumPy refuses complex into a float array (same_kind); dualad wrote the real part and
+    # returned a derivative of a program that NumPy stops
+    x = np.array([0.3, 0.5])
+    with pytest.raises(TypeError, match="same_kind"):
+        f(x)
+    with pytest.raises(TypeError, match="same_kind"):
+        dualad.jacobian(f, x, mode=mode, intercept=True)
+
+
+@pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_unsafe_casting_writes_the_real_part_as_numpy(mode):
+    def f(x):
+        y = x * 1.0
+        np.add(y, np.exp(1j * x), out=y, casting="unsafe")
+        return y
+
+    x = np.array([0.3, 0.5])
+    np.testing.assert_allclose(dualad.jacobian(f, x, mode=mode), np.diag(1 - np.sin(x)), rtol=1e-14)

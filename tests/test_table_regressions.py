@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import dualad
-
 from tests.tape._numdiff import numgrad
 
 
