@@ -9,6 +9,8 @@ scalar kernels (dualad._scalar) only.
 
 from __future__ import annotations
 
+import threading
+
 from dualad import _tags, _tracing
 from dualad._alias import maybe_view
 from dualad._backend import as_float_leaf
@@ -38,6 +40,8 @@ from .record import Record, _ids, as_batch, copy_constant
 from .sweep import graph, sweep
 
 _F64 = np.float64
+#: ``.grad`` accumulation: one backward() at a time adds into a leaf (as PyTorch's is)
+_GRAD_LOCK = threading.Lock()
 
 
 class Variable(ArrayOps):
@@ -198,13 +202,14 @@ class Variable(ArrayOps):
             bars = sweep(
                 [self], [seed], leaves, create_graph=create_graph, release=release, records=recs
             )
-        for leaf, b in zip(leaves, bars):
-            if b is None:  # in the graph, but every path has a zero derivative (np.round):
-                if leaf.grad is None:  # zeros, as PyTorch gives, not None
-                    leaf.grad = np.zeros_like(leaf.value, shape=np.shape(leaf.value))
-                continue
-            g = b[0, ...]  # a 0-d input gets a 0-d array, as in forward mode
-            leaf.grad = g if leaf.grad is None else leaf.grad + g
+        with _GRAD_LOCK:  # backward() from several threads into one leaf: no lost update
+            for leaf, b in zip(leaves, bars):
+                if b is None:  # in the graph, but every path has a zero derivative (np.round):
+                    if leaf.grad is None:  # zeros, as PyTorch gives, not None
+                        leaf.grad = np.zeros_like(leaf.value, shape=np.shape(leaf.value))
+                    continue
+                g = b[0, ...]  # a 0-d input gets a 0-d array, as in forward mode
+                leaf.grad = g if leaf.grad is None else leaf.grad + g
 
     def zero_grad(self) -> None:
         """Forget the accumulated ``.grad``.

@@ -22,6 +22,10 @@ from .trace import NotCompilable
 #: allocator) and passed in; smaller ones inside the kernel (one argument less to unbox).
 
 
+#: builds of generated modules, process-wide (see Kernels._build)
+_BUILD_LOCK = threading.Lock()
+
+
 class Kernels:
     """The Numba kernels of one lowered program, built lazily per kind of call."""
 
@@ -73,8 +77,6 @@ class Kernels:
         try:
             import numba
 
-            mod = load_module(src, self.cache_dir)
-            fn = mod.kernel
             f64, vec, mat = numba.float64, numba.float64[::1], numba.float64[:, ::1]
             ins = [f64 if s == () else vec for _, _, s in self.low.inputs]
             consts = [vec] * len(self.low.consts)
@@ -82,9 +84,14 @@ class Kernels:
             extra = len(_params) - len(ins) - len(consts) - len(outs)
             dirs = [(f64 if lanes == 1 else vec) if s == () else (vec if lanes == 1 else mat)
                     for _, _, s in self.low.inputs][:extra]  # fmt: skip
-            if not fn.overloads:  # (a module loaded before is compiled already)
-                fn.compile(tuple(ins + consts + dirs + outs))
-                fn.disable_compile()  # every call passes these types (see _args)
+            # one lock for every Kernels: equal sources share one module (and its kernel),
+            # which another thread may be compiling (and then closing to new types) now
+            with _BUILD_LOCK:
+                mod = load_module(src, self.cache_dir)
+                fn = mod.kernel
+                if not fn.overloads:  # (a module loaded before is compiled already)
+                    fn.compile(tuple(ins + consts + dirs + outs))
+                    fn.disable_compile()  # every call passes these types (see _args)
         except Exception as e:
             msg = str(e).strip().splitlines()
             raise NotCompilable(

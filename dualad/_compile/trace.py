@@ -450,21 +450,22 @@ def _name(func) -> str:
 
 # -- from a trace to a program -------------------------------------------------------------------
 
+#: id(rule) -> (rule, the function it is registered for); the rule is kept and compared, so
+#: an id reused by a later rule object never maps to another function
 _FUNC_OF: dict = {}
 
 
 def _func_of(rule):
-    if not _FUNC_OF:
-        for f, r in RULES.items():
-            _FUNC_OF.setdefault(id(r), f)
-    f = _FUNC_OF.get(id(rule))
-    if f is None:  # a rule made for complex values (dualad.rules.complex), made on first use
-        from dualad.rules.complex import _READY
+    hit = _FUNC_OF.get(id(rule))
+    if hit is None or hit[0] is not rule:  # first use, or a rule registered since: read again
+        from dualad.rules.complex import _READY  # (rules for complex values, made on first use)
 
-        for g, r in list(_READY.items()):
-            _FUNC_OF.setdefault(id(r), g)
-        f = _FUNC_OF.get(id(rule))
-    return f
+        with _LOCK:
+            for table in (RULES, _READY):
+                for g, r in list(table.items()):
+                    _FUNC_OF[id(r)] = (r, g)
+        hit = _FUNC_OF.get(id(rule))
+    return hit[1] if hit is not None and hit[0] is rule else None
 
 
 def trace(f, leaves, td, intercept: bool = False) -> Program:
@@ -489,11 +490,11 @@ def trace(f, leaves, td, intercept: bool = False) -> Program:
         values = tracer.values
         for v in xs:
             values[v.id] = v.value
-        _tracing.ACTIVE = tracer
+        outer, _tracing.ACTIVE = _tracing.ACTIVE, tracer
         try:
             y = f(unflatten(td, xs))
-        finally:
-            _tracing.ACTIVE = None
+        finally:  # the recording this one runs inside (a compiled call recorded in f) goes on
+            _tracing.ACTIVE = outer
         records = t.records
     nodes = list(tracer.nodes)
     shaped = {id(o) for o in tracer.shaped}

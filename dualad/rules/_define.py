@@ -182,6 +182,8 @@ try:  # NumPy >= 2: the error state is a ContextVar; cache the strict state per 
             cur = _ERRSTATE.get()
             new = _STRICT_OF.get(cur)
             if new is None:  # _make_extobj starts from the current state, cur
+                if len(_STRICT_OF) >= 64:  # each np.errstate block makes a new state: bounded
+                    _STRICT_OF.clear()
                 new = _STRICT_OF.setdefault(cur, _make_extobj(**_STRICT))
             self.token = _ERRSTATE.set(new)
 
