@@ -187,6 +187,29 @@ def _foreign(x) -> bool:
 _PLAIN = frozenset({float, int, np.float64, np.ndarray})
 
 
+def refuse_object(func, out) -> None:
+    """Raise where a traced operation gave an object array (a ``Fraction`` operand, an
+    object-dtype constant): its elements are Python objects that carry no derivative, so
+    the result would be a constant."""
+    if getattr(out, "dtype", None) is not None and out.dtype.kind == "O":
+        name = func if type(func) is str else getattr(func, "__name__", func)
+        raise TypeError(
+            f"{name} of a traced value gave an object array (an operand such as a Fraction, "
+            "or an array of dtype=object): its elements carry no derivative. Convert the "
+            "operand to float first, e.g. float(Fraction(1, 3)) or a.astype(float)"
+        )
+
+
+def _exotic(b) -> bool:
+    """A number NumPy turns into an object array (Fraction, Decimal, ...)."""
+    return (
+        isinstance(b, numbers.Number)
+        and type(b) not in (bool, complex)
+        and not isinstance(b, np.generic)
+        and not isinstance(b, Leveled)
+    )
+
+
 def _binary(ufunc, a, b):
     """Operator fast path: ``ufunc(a, b)`` (or ``ufunc(a)`` when ``b is None``)."""
     if b is None:
@@ -201,6 +224,8 @@ def _binary(ufunc, a, b):
         return b._apply(ufunc, (a, b), {}, b._level)
     if isinstance(b, Deferring) or (type(b) not in (list, tuple) and _foreign(b)):
         return NotImplemented  # a promotable buffer answers for itself (dualad._buffer)
+    if _exotic(b):
+        refuse_object(ufunc, np.asarray(b))
     return a._apply(ufunc, (a, b), {}, a._level)
 
 
@@ -532,6 +557,19 @@ class ArrayOps(Leveled):
 
     def copy(self, order="K"):
         return np.copy(self) if order == "K" else np.copy(self, order=order)
+
+    def __copy__(self):  # copy.copy(a): a new array, as for an ndarray (the slots would share)
+        return self.copy()
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.3f}"``: a 0-d value formats its number, as a NumPy scalar does (the
+        text carries no derivative; nothing is converted)."""
+        if not spec:
+            return str(self)
+        v = strip(self)
+        if np.ndim(v) == 0:
+            return format(np.asarray(v)[()], spec)
+        raise TypeError(f"unsupported format string passed to {type(self).__name__}.__format__")
 
     def conj(self):
         return np.conjugate(self)

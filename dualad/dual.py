@@ -28,6 +28,7 @@ from ._ops import (
     block,
     differentiable,
     is_complex,
+    refuse_object,
     rows_of_one,
     stacked_items,
     strip,
@@ -81,6 +82,14 @@ def _unpack_all(dots, k: int):
 
 
 def _as_array(x, what: str):
+    if x is None:
+        raise TypeError(f"Dual {what} must be array-like, got None")
+    if isinstance(x, (np.matrix, np.ma.MaskedArray)):
+        raise TypeError(
+            f"a Dual {what} of type {type(x).__name__}: its operators and reductions differ "
+            "from ndarray's (matrix products, masked elements), which dualad does not follow. "
+            "Pass np.asarray(x) (or x.filled(...) for a masked array)"
+        )
     if isinstance(x, (Leveled, np.ndarray, np.generic)) or hasattr(x, "__cuda_array_interface__"):
         return x
     if hasattr(x, "__array_namespace__") or hasattr(x, "__array_function__"):
@@ -97,6 +106,11 @@ def _float_dtype(x, what: str):
     dt = getattr(x, "dtype", None)
     if dt is not None and dt.kind in "biu":
         return x.astype(np.float64)
+    if dt is not None and dt.kind not in "fc":
+        raise TypeError(
+            f"a Dual {what} of dtype {dt}: only real and complex numbers carry derivatives "
+            "(convert with x.astype(float))"
+        )
     return x
 
 
@@ -263,7 +277,7 @@ class Dual(ArrayOps):
             return self  # NumPy returns the array itself: a later write shows through both
         dot = self._dot_array()
         dot = None if dot is None else dot.astype(dt, copy=copy)
-        p = self.primal.astype(dt, copy=copy)
+        p = self._p.astype(dt, copy=copy)  # (this level's primal: a HyperDual's holds eps1)
         return type(self)._new(p, dot, self._level, self._k, self._single)
 
     # -- arithmetic: the packed-scalar rule inline, then the generic operator ----------------
@@ -547,6 +561,7 @@ def forward(func, args, kwargs, level: int, cls=None):
         kind = out.dtype.kind
         if kind != "f":
             if kind != "c":
+                refuse_object(func, out)  # (an object array would be a constant)
                 return out
             rule = complex_rule(func, rule)  # see dualad.rules.complex
         elif _complex_dots(dots):  # a real result of complex values: |z|, z.real, irfft

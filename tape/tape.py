@@ -64,6 +64,15 @@ class Tape:
         self._copies = False  # some record holds pooled copies of constants (tape.record)
 
     # -- context ----------------------------------------------------------------------------
+    def __copy__(self):
+        raise TypeError(
+            "a Tape cannot be copied: the copy and the original would share records that a "
+            "sweep frees, and the original would then give zero gradients"
+        )
+
+    def __deepcopy__(self, memo):
+        self.__copy__()
+
     def __enter__(self) -> Tape:  # noqa: PYI034 (typing.Self needs Python 3.11)
         if self._level is not None:
             raise RuntimeError("a Tape records once; make a new Tape for a new recording")

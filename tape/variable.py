@@ -22,6 +22,7 @@ from dualad._ops import (
     block,
     differentiable,
     is_complex,
+    refuse_object,
     rows_of_one,
     stacked_items,
     strip,
@@ -83,6 +84,12 @@ class Variable(ArrayOps):
     def __init__(self, value, requires_grad: bool = True):
         if isinstance(value, Variable):
             value = value.value
+        if value is None or isinstance(value, (np.matrix, np.ma.MaskedArray)):
+            raise TypeError(
+                f"a Variable of {type(value).__name__}: give an array of numbers "
+                "(np.asarray(x); x.filled(...) for a masked array, whose masked elements "
+                "dualad would not skip)"
+            )
         if type(value) is float:  # Variable(0.5): the scalar records' form, as np.float64
             value = _F64(value)
         if not isinstance(value, (Leveled, np.ndarray, np.generic)) and not hasattr(
@@ -92,6 +99,11 @@ class Variable(ArrayOps):
         kind = getattr(value, "dtype", np.dtype(float)).kind
         if kind in "biu":
             value = value.astype(np.float64)
+        elif kind not in "fc":
+            raise TypeError(
+                f"a Variable of dtype {value.dtype}: only real and complex numbers carry "
+                "gradients (convert with x.astype(float))"
+            )
 
         self._value = float(value) if type(value) is _F64 else value
         self._level = _tags.GRAPH_LEVEL
@@ -210,6 +222,22 @@ class Variable(ArrayOps):
                     continue
                 g = b[0, ...]  # a 0-d input gets a 0-d array, as in forward mode
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
+
+    def __deepcopy__(self, memo):
+        """A new leaf with a copy of the value (and of ``.grad``), as PyTorch copies a leaf.
+        A Variable recorded on a tape raises: a copy outside its graph would take no
+        gradient, silently."""
+        if self._record is not None or self._tape is not None:
+            raise TypeError(
+                "copy.deepcopy of a Variable recorded on a tape would cut it from the graph "
+                "(its copy would get no gradient). Use y.copy() or np.copy(y) inside the "
+                "computation (recorded), or copy.deepcopy(y.value) for the numbers"
+            )
+        import copy
+
+        new = Variable(copy.deepcopy(self.value, memo), requires_grad=self.requires_grad)
+        new.grad = copy.deepcopy(self.grad, memo)
+        return new
 
     def zero_grad(self) -> None:
         """Forget the accumulated ``.grad``.
@@ -522,6 +550,7 @@ def _wrap(out, level, rec, tp):
             ]
         return type(out)(*items) if hasattr(out, "_fields") else type(out)(items)
     if not differentiable(out):
+        refuse_object(rec.rule.name, out)  # (an object array would be a constant)
         rec.bind_outputs((None,))
         return out if _tracing.ACTIVE is None else _tracing.ACTIVE.output(rec, 0, out)
     v = Variable._new(out, level, rec, tp)
