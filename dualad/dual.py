@@ -277,7 +277,8 @@ class Dual(ArrayOps):
             return self  # NumPy returns the array itself: a later write shows through both
         dot = self._dot_array()
         dot = None if dot is None else dot.astype(dt, copy=copy)
-        p = self._p.astype(dt, copy=copy)  # (this level's primal: a HyperDual's holds eps1)
+        p = self._p if isinstance(self._p, Leveled) else self.primal  # a HyperDual's: eps1
+        p = p.astype(dt, copy=copy)
         return type(self)._new(p, dot, self._level, self._k, self._single)
 
     # -- arithmetic: the packed-scalar rule inline, then the generic operator ----------------
