@@ -144,8 +144,11 @@ def promote(b, value) -> None:
 def _zero_like(w, plain):
     """A constant wrapper of ``w``'s kind, levels and directions (nested ones too) holding
     ``plain`` (a copy of the buffer, laid out as it is) as its innermost value."""
+    from ._pattern import Pattern
     from .dual import Dual
 
+    if isinstance(w, Pattern):  # dualad.sparsity's tracer: no dependency yet
+        return Pattern(plain, np.empty((plain.size, 0), dtype=np.int64), w.n)
     if isinstance(w, Dual):
         inner = w._p
         p = _zero_like(inner, plain) if isinstance(inner, Leveled) else plain
@@ -192,9 +195,12 @@ def _same_place(b, root, target: np.ndarray) -> np.ndarray:
 
 def _view_wrapper(rw, root, b):
     """The wrapper for ``b``, a Buffer on the memory of the promoted ``root``."""
+    from ._pattern import Pattern
     from ._views import view_dual
     from .dual import Dual
 
+    if isinstance(rw, Pattern):
+        return _view_pattern(rw, root, b)
     if isinstance(rw, Dual):
         inner = rw._p
         p = (
@@ -206,6 +212,20 @@ def _view_wrapper(rw, root, b):
     from tape.variable import view_into
 
     return view_into(rw, root.view(np.ndarray), b.view(np.ndarray))  # plain: no delegation
+
+
+def _view_pattern(rw, root, b):
+    """``b`` as a view of the tracer ``rw`` (``root``'s): its value at ``b``'s place in
+    ``rw.value``, its rows the root elements it shows (read off an array of element numbers
+    laid out as ``root``)."""
+    from ._pattern import Pattern
+
+    numbers = np.empty_like(rw.value, order="K")
+    idx = np.arange(numbers.size).reshape(numbers.shape)  # (C order: the rows')
+    numbers[...] = idx * (1 + 1j) if numbers.dtype.kind == "c" else idx  # (b.imag reads too)
+    local = _same_place(b, root, numbers).real.ravel().astype(np.intp)
+    partial = rw.value.dtype.kind == "c" and b.view(np.ndarray).dtype.kind != "c"  # (b.real)
+    return Pattern._view_of(rw, _same_place(b, root, rw.value), local, partial)
 
 
 # -- the Buffer type --------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dualad._numpy import np
-from dualad._tags import Leveled
+from dualad._tags import DEFER, Deferring, Leveled, call_level
 
 
 def _dedupe(d: np.ndarray, n: int) -> np.ndarray:
@@ -103,8 +103,9 @@ class Pattern(Leveled):
     argument's value (``y[1:]``, ``np.flip(y)``, ``y.T``, ``np.split(y, 2)[0]``, ...; NumPy's
     own ``.base`` says so) keeps no dependencies of its own but reads its *root*'s (the array
     owning the memory) through ``_at``, the root elements it shows. A write into the root or
-    any view of it (``y[i] = ...``, ``y += ...``, ``y.sort()``, ``np.add.at``) changes the
-    root's rows, so every view sees it, as every view sees the new values.
+    any view of it (``y[i] = ...``, ``y += ...``, ``y.sort()``, ``y.fill(v)``, ``np.add.at``,
+    ``out=y`` of any function) changes the root's rows, so every view sees it, as every view
+    sees the new values.
 
     >>> import numpy as np
     >>> from dualad._pattern import sparsity
@@ -303,6 +304,7 @@ class Pattern(Leveled):
 
     def __setitem__(self, key, val):
         key = _plain_key(key)
+        val = _resolved(val)
         local = _local(self.shape, key)
         new = _bdeps(val, np.shape(local), self.n)  # before the write: val may view self
         self.value[key] = _val(val)  # NumPy's own checks (read-only, shapes, casting)
@@ -352,6 +354,17 @@ class Pattern(Leveled):
         res = np.sort(self, axis=axis)
         self._assign(res)
 
+    def fill(self, value):
+        """In place, as ``ndarray.fill``: every element now depends on ``value`` alone."""
+        value = _resolved(value)
+        self.value.fill(_val(value))  # NumPy's own checks (a sequence, read-only) first
+        if type(self.value) is np.ndarray:
+            self._write(np.arange(self.size), _bdeps(value, (1,), self.n))
+
+    def put(self, indices, values, mode="raise"):
+        """In place, as ``ndarray.put`` (``np.put``)."""
+        np.put(self, indices, _resolved(values), mode=mode)
+
     def _assign(self, res) -> None:
         """Every element replaced by ``res``'s (same shape): value and dependencies."""
         new = _bdeps(res, self.shape, self.n)
@@ -373,6 +386,8 @@ class Pattern(Leveled):
 
     # -- operators ----------------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if call_level(inputs, kwargs)[0] == DEFER:
+            return NotImplemented  # a buffer of interception's: it resolves itself first
         if method == "at":
             return _scatter(ufunc, *inputs)
         if method != "__call__":
@@ -388,11 +403,13 @@ class Pattern(Leveled):
         return _into(ufunc, inputs, kwargs, out)
 
     def __array_function__(self, func, types, args, kwargs):
+        if call_level(args, kwargs)[0] == DEFER:
+            return NotImplemented
         return _apply(func, args, kwargs)
 
 
 #: ndarray methods that change the array in place: a traced array refuses them
-_IN_PLACE_METHODS = frozenset({"fill", "put", "resize", "partition", "itemset", "byteswap",
+_IN_PLACE_METHODS = frozenset({"resize", "partition", "itemset", "byteswap",
                                "setfield", "setflags"})  # fmt: skip
 
 
@@ -415,6 +432,7 @@ def _inplace(ufunc):
     to a new value, as in NumPy, which keeps a sum of terms a sum (see ``terms``)."""
 
     def method(self, o):
+        o = _resolved(o)
         res = ufunc(self, o)  # from the values before the write (o may view self)
         if type(self.value) is not np.ndarray:
             return res
@@ -444,6 +462,16 @@ def _val(a):
         return a.value
     if type(a) in (list, tuple):
         return type(a)(_val(b) for b in a)
+    return a
+
+
+def _resolved(a):
+    """A buffer of interception's (``np.zeros`` under ``intercept=True``) as the tracer it
+    stands for once written into, else its plain memory; anything else as it is."""
+    if isinstance(a, Deferring):
+        from ._buffer import resolve
+
+        return resolve(a)
     return a
 
 

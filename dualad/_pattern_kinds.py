@@ -2,11 +2,14 @@
 
 ``KIND`` maps a function to its statement, one per kind (see ``dualad._pattern`` for the
 kinds and the tracer they run on); ``_apply`` finds a call's statement, or raises
-``NotImplementedError`` naming the function. Imports numpy, ``rules`` and the tracer.
+``NotImplementedError`` naming the function. A call with ``out=`` (any function) runs
+without it, then writes the result's dependencies into ``out`` (``_into_out``). Imports numpy, ``rules`` and the tracer.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -113,6 +116,8 @@ _AXIS_POS = {**dict.fromkeys(_QUANTILES, 2), np.linalg.norm: 2}
 
 def _reduce(func, args, kwargs):
     a = args[0]
+    if kwargs.get("overwrite_input") and isinstance(a, Pattern):
+        return _overwriting(func, args, kwargs)
     out = func(*[_val(b) for b in args], **{k: _val(v) for k, v in kwargs.items()})
     q = kwargs.get("q", args[1] if len(args) > 1 else None) if func in _QUANTILES else None
     if isinstance(q, Pattern):  # quantile's q: result [i, ...] moves with q[i]
@@ -156,6 +161,21 @@ def _reduce(func, args, kwargs):
         rows = np.broadcast_to(rows, shape)
         deps = deps[rows.ravel()]
     return _wrap(out, deps, a.n)
+
+
+def _overwriting(func, args, kwargs):
+    """``np.median(a, overwrite_input=True)`` and co.: NumPy partitions ``a`` in place along
+    the reduced axes, in an order it does not state; each element of ``a`` then depends on
+    the union of its lane (every order NumPy may leave)."""
+    a = args[0]
+    res = _reduce(func, args, {**kwargs, "overwrite_input": False})  # (before the write)
+    pos = _AXIS_POS.get(func, 1)
+    axis = kwargs.get("axis", args[pos] if len(args) > pos else None)
+    lanes = _reduce(np.sum, (a,), {"axis": axis, "keepdims": True})
+    func(*[_val(b) for b in args], **{k: _val(v) for k, v in kwargs.items()})
+    if isinstance(lanes, Pattern) and type(a.value) is np.ndarray:
+        a._write(np.arange(a.size), _bdeps(lanes, a.shape, a.n))
+    return res
 
 
 def _cumulate(func, args, kwargs):
@@ -664,6 +684,9 @@ for _f, _r in RULES.items():
 
 
 def _apply(func, args, kwargs):
+    args, kwargs, out = _split_out(func, args, kwargs)
+    if out is not None:
+        return _into_out(func, args, kwargs, out)
     k = KIND.get(func)
     if k is not None:
         return k(func, args, kwargs)
@@ -676,3 +699,67 @@ def _apply(func, args, kwargs):
         f"dualad.sparsity has no dependency statement for {func_name(func)}: add one to "
         "dualad._pattern_kinds.KIND (or compute this step on .value if it carries no derivative)"
     )
+
+
+@functools.cache
+def _positional(func) -> tuple:
+    """The names of ``func``'s parameters that may be passed by position, up to and with
+    ``out`` (``np.dot(a, b, out)``, ``x.sum(0, None, y)``); empty where ``out`` is not one."""
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return ()
+    names = []
+    for p in params:
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            return ()
+        names.append(p.name)
+        if p.name == "out":
+            return tuple(names)
+    return ()
+
+
+def _split_out(func, args, kwargs):
+    """``args`` and ``kwargs`` without ``out``, and ``out`` (None when not given). An ``out``
+    passed by position moves the arguments after it into ``kwargs``, by name."""
+    out = kwargs.get("out")
+    if "out" in kwargs:
+        kwargs = {k: v for k, v in kwargs.items() if k != "out"}
+    elif len(args) > 1 and not isinstance(func, np.ufunc):  # (NumPy moved a ufunc's out)
+        names = _positional(func)
+        pos = len(names) - 1
+        if names and len(args) > pos:
+            out, later = args[pos], args[pos + 1 :]
+            params = list(inspect.signature(func).parameters)
+            kwargs = {**dict(zip(params[pos + 1 :], later)), **kwargs}
+            args = args[:pos]
+    if isinstance(out, tuple):  # a ufunc method's out (np.add.reduce(x, out=(y,)))
+        if len(out) != 1:
+            raise NotImplementedError(
+                f"dualad.sparsity: {func_name(func)}(..., out=) with several outputs; use "
+                "the results instead"
+            )
+        out = out[0]
+    return args, kwargs, out
+
+
+def _into_out(func, args, kwargs, out):
+    """``func(..., out=y)``: NumPy writes the values into ``y`` (its own shape, casting and
+    overlap rules); ``y``'s elements (through its root: its views see it) then depend on
+    what the result's do, read before the write (an argument may be ``y`` or a view of it)."""
+    res = _apply(func, args, kwargs)
+    if isinstance(res, tuple):
+        raise NotImplementedError(
+            f"dualad.sparsity: {func_name(func)}(..., out=) of several results; use the "
+            "results instead"
+        )
+    func(*[_val(a) for a in args], **{k: _val(v) for k, v in kwargs.items()}, out=_val(out))
+    if isinstance(out, Pattern):
+        out._write(np.arange(out.size), _bdeps(res, out.shape, out.n))
+    elif isinstance(res, Pattern) and (res.deps != res.n).any():
+        raise TypeError(
+            f"{func_name(func)}(..., out=) would write a traced value into a plain NumPy "
+            "array, which cannot hold its dependencies: allocate the buffer with "
+            "np.zeros_like(x) or use the result instead"
+        )
+    return out

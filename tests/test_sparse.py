@@ -118,8 +118,15 @@ def test_aliases_and_in_place_methods():
     # y = [6, 1, 6] from {0, 2}, {1}, {0, 2}; sorted in place: y[1] first
     want = np.array([[0, 1, 0], [1, 0, 1], [1, 0, 1]], dtype=bool)
     np.testing.assert_array_equal(dualad.sparsity(g, np.array([3.0, 1.0, 2.0])).toarray(), want)
-    with pytest.raises(NotImplementedError, match="fill"):
-        dualad.sparsity(lambda x: x.copy().fill(0.0), np.ones(2))
+
+    def filled(x):  # in place: y[1:] then depends on x[0] alone, y[0] on nothing
+        y = x.copy()
+        y[1:].fill(x[0])
+        y[0] = 0.0
+        return y
+
+    want = np.array([[0, 0, 0], [1, 0, 0], [1, 0, 0]], dtype=bool)
+    np.testing.assert_array_equal(dualad.sparsity(filled, np.ones(3)).toarray(), want)
 
 
 def test_writes_into_views_reach_the_base():

@@ -465,3 +465,216 @@ def test_element_writes_do_not_copy_the_rows():
     assert len(seen) == 49 and len(set(seen)) == 1
     np.testing.assert_array_equal(P, dualad.jacobian(f, x, mode="forward") != 0)
     np.testing.assert_array_equal(P, central(f, x) != 0)
+
+
+# -- F1: out= on any function writes the result's dependencies into out (and its views) ----
+
+
+def cumsum_out_self(x):
+    y = np.exp(x)
+    np.cumsum(y, out=y)
+    return y
+
+
+def mean_method_out(x):
+    X = (x**2).reshape(2, 2)
+    m = x[:2] * 1.0
+    X.mean(axis=0, out=m)
+    return m
+
+
+def sum_positional_out_into_view(x):
+    y = x * 1.0
+    (x**2).reshape(2, 2).sum(1, None, y[::2])  # out by position, a view of y
+    return y
+
+
+def cumprod_method_out(x):
+    y = x * 1.0
+    y.cumprod(out=y)
+    return y
+
+
+def out_of_reductions(x):
+    X = np.sin(x).reshape(2, 2)
+    a, b, c, d = (x[::-1] * 1.0 for _ in range(4))
+    np.max(X, axis=1, out=a[:2])
+    np.prod(X, axis=0, out=b[2:])
+    np.var(X, axis=1, out=c[1:3])
+    np.std(X, axis=0, out=d[:2])
+    return np.concatenate([a, b, c, d])
+
+
+def clip_einsum_out(x):
+    y, z = x * 1.0, x * 1.0
+    np.clip(x[::-1], 0.0, 0.8, out=y)
+    np.einsum("i,i->i", x, x[::-1], out=z)
+    return np.concatenate([y, z])
+
+
+def dot_outer_concatenate_out(x):  # these recursed (RecursionError)
+    y, z, w = x * 1.0, x * 1.0, x * 1.0
+    np.dot(x[:2].reshape(1, 2), x[2:].reshape(2, 1), out=y[:1].reshape(1, 1))
+    np.outer(x[:2], x[2:], out=z.reshape(2, 2))
+    np.concatenate([x[3:], x[:3]], out=w)
+    return np.concatenate([y, z, w])
+
+
+def ufunc_methods_out(x):
+    X = x.reshape(2, 2) * 1.0
+    m = x[:2] * 1.0
+    np.add.reduce(X, axis=0, out=m)
+    y = x * 1.0
+    np.multiply.accumulate(y, out=y)
+    return np.concatenate([m, y])
+
+
+@pytest.mark.parametrize(
+    "f",
+    [cumsum_out_self, mean_method_out, sum_positional_out_into_view, cumprod_method_out,
+     out_of_reductions, clip_einsum_out, dot_outer_concatenate_out, ufunc_methods_out],
+)  # fmt: skip
+def test_out_writes_the_results_dependencies(f):
+    check_jacobian(f, np.array([0.3, 0.5, 0.7, 1.1]))
+
+
+def test_out_in_a_sum_for_the_hessian():
+    def s(x):
+        out = x * x
+        np.cumsum(x, out=out)
+        return np.sum(out**3)
+
+    Hs = check_hessian(s, np.array([0.3, 0.5, 0.7, 1.1]))
+    assert Hs.toarray().all()  # every out[k] = x[0] + ... + x[k]: no zero entry
+
+
+def test_out_into_a_plain_array_raises():
+    def f(x):
+        out = np.empty(4)
+        np.cumsum(x, out=out)
+        return out
+
+    with pytest.raises(TypeError, match="numpy.cumsum"):
+        dualad.sparsity(f, X)
+
+
+def test_overwrite_input_partitions_the_lanes():
+    def f(x):
+        y = x * 1.0
+        m = np.median(y.reshape(2, 3), axis=1, overwrite_input=True)
+        return y * m[0]  # y's rows: partitioned in place by NumPy
+
+    x = np.array([0.3, 0.9, 0.5, 1.1, 0.2, 0.7])
+    P = dualad.sparsity(f, x).toarray()
+    assert P[:3, :3].all() and P[3:].all() and not P[:3, 3:].any()
+
+
+# -- F2: sparsity through interception's buffers (np.zeros written into) -------------------
+
+
+def check_intercepted(f, x):
+    """check_jacobian under intercept=True."""
+    P = dualad.sparsity(f, x, intercept=True).toarray()
+    J = np.asarray(dualad.jacobian(f, x, mode="forward", intercept=True)).reshape(P.shape)
+    np.testing.assert_allclose(J, central(f, x), atol=1e-6)
+    assert not ((J != 0) & ~P).any(), f"pattern misses {np.argwhere((J != 0) & ~P).tolist()}"
+    Js = dualad.jacobian(f, x, mode="sparse", intercept=True)
+    np.testing.assert_allclose(Js.toarray(), J, rtol=1e-12, atol=1e-12)
+
+
+def buffer_element_write(b):
+    x = np.zeros(4)
+    x[0] = b[0]
+    x[2] = b[1] * b[3]
+    return x
+
+
+def heat_with_ghost_cells(u0):
+    u = np.zeros(u0.size + 2)
+    u[1:-1] = u0
+    for _ in range(3):
+        u[0] = u[1]
+        u[-1] = u[-2]
+        u[1:-1] += 0.2 * (u[2:] - 2 * u[1:-1] + u[:-2])
+    return u[1:-1] ** 2
+
+
+def thomas(p):
+    n = 4
+    b, d = 4.0 + p[:n], p[n:]
+    cp, dp = np.zeros(n), np.zeros(n)
+    cp[0], dp[0] = -1.0 / b[0], d[0] / b[0]
+    for i in range(1, n):
+        m = b[i] + cp[i - 1]
+        cp[i] = -1.0 / m
+        dp[i] = (d[i] + dp[i - 1]) / m
+    x = np.zeros(n)
+    x[-1] = dp[-1]
+    for i in range(n - 2, -1, -1):
+        x[i] = dp[i] - cp[i] * x[i + 1]
+    return x
+
+
+def buffer_views_before_the_write(x):
+    buf = np.zeros(x.size)
+    v, w = buf[::2], buf.reshape(2, -1)
+    buf[:] = x**2
+    v *= 3
+    w[1, :] += w[0, :] * x[: w.shape[1]]
+    return buf
+
+
+def buffer_operands_and_out(x):
+    w = np.zeros(x.size)
+    w[0] = x[1]
+    y = x * 1.0
+    y[1:] = w[:-1]
+    y += w
+    c = np.zeros(x.size)
+    np.cumsum(x, out=c)
+    return np.concatenate([x + w, y, c])
+
+
+def complex_buffer_halves(x):
+    w = np.zeros(x.size, dtype=complex)
+    im, rev = w.imag, w.real[::-1]  # views taken before the buffer holds a dependency
+    w.real[1] = x[0]
+    im[1:3] = x[2:4] ** 2
+    rev[0] = x[1]
+    return np.abs(w) ** 2
+
+
+@pytest.mark.parametrize(
+    "f",
+    [buffer_element_write, heat_with_ghost_cells, buffer_views_before_the_write,
+     buffer_operands_and_out, complex_buffer_halves],
+)  # fmt: skip
+def test_intercepted_buffers_are_traced(f):
+    check_intercepted(f, X6)
+
+
+def test_intercepted_thomas_and_its_hessian():
+    p = np.array([0.1, 0.2, 0.3, 0.4, 1.0, 2.0, 3.0, 4.0])
+    check_intercepted(thomas, p)
+    s = lambda p: np.sum(thomas(p) ** 2)
+    H = np.asarray(dualad.hessian(s, p, intercept=True))
+    Hs = dualad.hessian(s, p, method="sparse", intercept=True)
+    np.testing.assert_allclose(Hs.toarray(), H, rtol=1e-10, atol=1e-10)
+
+
+# -- F7: ndarray.fill and .put on a traced array --------------------------------------------
+
+
+def fill_and_put(x):
+    y = x * 1.0
+    y[1:4].fill(x[0] * x[5])
+    z = x**2
+    z.put([0, 5], x[1:3], mode="raise")
+    b = np.zeros(3)
+    b.fill(2.0)
+    return np.concatenate([y, z, b * x[:3]])
+
+
+def test_fill_and_put_write_in_place():
+    check_jacobian(fill_and_put, X6)
+    check_intercepted(fill_and_put, X6)
