@@ -20,7 +20,7 @@ from ._stencil import jvp as stencil_jvp
 from ._tags import new_level
 from .dual import Dual
 from .rules import RULES
-from .rules._define import NEG, ONE, align, getitem
+from .rules._define import _QUIET, NEG, ONE, _masked, _strict, align, getitem
 from .rules.update import index_update
 
 #: NumPy functions that are affine in all their differentiable arguments: their records add
@@ -125,6 +125,13 @@ class _Jacobians:
                 seq = list(dots[path[0]] or (None,) * len(args[path[0]]))
                 seq[path[1]] = J
                 dots[path[0]] = tuple(seq)
+        if all(d is None or (type(d) is tuple and all(e is None for e in d)) for d in dots):
+            # every input has a zero Jacobian (np.zeros_like(x), floor, ...): so has the
+            # output. Rules are called with at least one tangent, as in forward mode.
+            for vid in rec.out_ids:
+                if vid >= 0:
+                    self.known[vid] = None
+            return
         out = rec.rule.jvp(tuple(dots), out, *args, **rec.kwargs)
         for vid, d in zip(rec.out_ids, out if rec.multi else (out,)):
             if vid >= 0:
@@ -166,6 +173,25 @@ def _add_diag(H, J, c, n: int):
         H -= S @ S.T
     else:
         H += (J * c) @ J.T
+
+
+def _second_term(p, out_d, vals, ob, lv: int, ndim: int):
+    """``ob`` times the derivative of partial ``p`` along all n directions (``(n,) +
+    out.shape``), or None where it is zero. Zero wherever ``ob`` is: the partial may be
+    infinite or NaN there (``0 ** 0.5``); as in ``_Curvature.elementwise``, the product is
+    redone masked only where "invalid"/"divide" fires."""
+    try:
+        with _strict():
+            dp = p(out_d, *vals)  # d(partial)/dx along all n directions
+            if not (isinstance(dp, Dual) and dp._level == lv and dp._dot is not None):
+                return None
+            return ob * align(dp._dot_array(), ndim)
+    except FloatingPointError:
+        with np.errstate(**_QUIET):
+            dp = p(out_d, *vals)
+            if not (isinstance(dp, Dual) and dp._level == lv and dp._dot is not None):
+                return None
+            return _masked(ob, align(dp._dot_array(), ndim))
 
 
 def _curvature(rule, args, out, i: int):
@@ -224,11 +250,32 @@ class _Curvature:
         for free (one input of the output's shape), else None."""
         ins = rec.inputs
         if len(ins) == 1 and len(ins[0][0]) == 1:
-            c, first = _curvature(rec.rule, args, out, ins[0][0][0])
+            # A zero adjoint contributes nothing, even through an infinite partial (sqrt at
+            # 0 on a diagonal that never reaches the output): as in the rules' own vjps, the
+            # products run with "invalid"/"divide" raising and are redone masked only where
+            # one fires (see rules._define._masked). H is not touched before that point.
+            # Unary rules with finite partials (square, exp, sin, tanh, ...) have finite
+            # second derivatives wherever the value is finite, as have linear steps: no guard.
+            rule, i = rec.rule, ins[0][0][0]
+            if rule.finite and (len(rule.partials) == 1 or i in _LINEAR_IN.get(id(rule), ())):
+                c, first = _curvature(rule, args, out, i)
+                cob = None if c is None or c is _CONSTANT else ob[0] * c
+                g = None if first is None else ob * first
+            else:
+                try:
+                    with _strict():
+                        c, first = _curvature(rule, args, out, i)
+                        cob = None if c is None or c is _CONSTANT else ob[0] * c
+                        g = None if first is None else ob * first
+                except FloatingPointError:
+                    with np.errstate(**_QUIET):
+                        c, first = _curvature(rule, args, out, i)
+                        cob = None if c is None or c is _CONSTANT else _masked(ob[0], c)
+                        g = None if first is None else _masked(ob, first)
             if c is not None:  # one input depends on x: J_u diag(ob * phi'') J_u^T
-                if c is not _CONSTANT:
-                    _add_diag(self.H, self.jac.raw(ins[0][2]), ob[0] * c, self.n)
-                return None if first is None else ob * first
+                if cob is not None:
+                    _add_diag(self.H, self.jac.raw(ins[0][2]), cob, self.n)
+                return g
             # shapes or types _curvature does not take: along all n directions below
         lv = new_level()
         vals = self._duals(rec, args, lv)
@@ -238,12 +285,11 @@ class _Curvature:
             p = rec.rule.partials[path[0]]
             if p is None or p is ONE or p is NEG:
                 continue
-            dp = p(out_d, *vals)  # d(partial)/dx along all n directions
-            if isinstance(dp, Dual) and dp._level == lv and dp._dot is not None:
-                J = self.jac.raw(i)
-                if J is None:  # an input that does not depend on x
-                    continue
-                T = ob * align(dp._dot_array(), ndim)  # (n,) + out.shape
+            J = self.jac.raw(i)
+            if J is None:  # an input that does not depend on x
+                continue
+            T = _second_term(p, out_d, vals, ob, lv, ndim)  # (n,) + out.shape
+            if T is not None:
                 if type(J) is Cols and T.size != self.n * J.m:
                     J = self.jac(i)  # an input broadcast against the output: dense, aligned
                 if type(J) is not Cols:

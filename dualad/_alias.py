@@ -163,8 +163,22 @@ def mirror(d, p: np.ndarray, new):
     """``d``'s tangent, copied into mirrored storage (``p``: the innermost primal).
 
     ``new(primal, dot, like)`` builds a Dual of ``like``'s level and directions.
+    A zero tangent of a Dual whose primal is a lower-level Dual (a hyper-dual buffer,
+    ``np.zeros_like(x)``) is mirrored with that primal's nesting: a value written later
+    carries a nested tangent, which a plain mirror could not hold while views share it.
     """
+    if d._dot is None and isinstance(d._p, Leveled) and hasattr(d._p, "_dot"):
+        return _zero_tree(d._p, p, (d._k,), new)
     return _mirror_tree(d._dot, p, (d._k,), d, new)
+
+
+def _zero_tree(q, p, lead, new):
+    """Mirrored zeros of shape ``lead + p.shape``, nested as the primal ``q`` is."""
+    if isinstance(q, Leveled) and hasattr(q, "_dot"):
+        res = new(_zero_tree(q._p, p, lead, new), _zero_tree(q._p, p, (q._k,) + lead, new), q)
+        res._owns = MIRRORED
+        return res
+    return _mirror_leaf(None, p, lead)
 
 
 def aligned(t, p: np.ndarray) -> bool:

@@ -73,11 +73,28 @@ def hvp(
     if method == "forward-over-forward":
         level = _tags.open_level()
         try:
-            g = grad(f, unflatten(td, _seed(xs, level, dots, True)), mode="forward")
+            try:
+                g = grad(f, unflatten(td, _seed(xs, level, dots, True)), mode="forward")
+            except NotImplementedError as e:
+                if "view" not in str(e):
+                    raise
+                raise NotImplementedError(
+                    f"{e}. hvp's default method, 'forward-over-reverse', follows writes "
+                    "through views: call hvp(f, x, v) without method="
+                ) from e
             return unflatten(td, [_read(gi, level, 1)[1][0] for gi in flatten(g)[0]])
         finally:
             _tags.close_level(level)
-    g = _grad_of_duals(f, xs, td, dots, single=True)
+    try:
+        g = _grad_of_duals(f, xs, td, dots, single=True)
+    except NotImplementedError as e:
+        # a write the tape cannot follow (a view of an intercepted buffer taken before its
+        # first write, written through later: tape.alias refuses it) may still be followed
+        # by forward mode, whose Duals alias as NumPy does; anything else raises as it did
+        try:
+            return hvp(f, x, v, "forward-over-forward")
+        except NotImplementedError:
+            raise e from None
     return unflatten(td, [gi[0] for gi in g])
 
 

@@ -7,6 +7,8 @@ operands are treated explicitly and directions fold into one BLAS call. Imports 
 
 from __future__ import annotations
 
+import math
+
 from dualad._numpy import np
 
 from ._define import align, defrule, ndim_of, shape_of, unbroadcast
@@ -37,12 +39,19 @@ def _neg(t):
     return -t
 
 
+def _rows(x):
+    """``x`` as a matrix ``(rows, x.shape[-1])``; ``reshape(-1, 0)`` is ambiguous for an
+    empty contracted axis (``A[i, :i] @ x[:i]`` at ``i = 0``), so the rows are counted."""
+    s = x.shape
+    return x.reshape(math.prod(s[:-1]), s[-1])
+
+
 def _mm2(x, m):
     """``x @ m`` for ``x`` of shape ``(..., n)`` and 2-D or 1-D ``m``: one BLAS call."""
     s = x.shape
     if len(s) <= 2:
         return x @ m
-    r = x.reshape(-1, s[-1]) @ m
+    r = _rows(x) @ m
     return r.reshape(s[:-1] + r.shape[1:])
 
 
@@ -93,7 +102,7 @@ def matmul_jvp(dots, out, a, b, **kwargs):
             t = np.matmul(align(a_dot, out.ndim), b)
     if b_dot is not None:
         if nb == 1:  # W @ x with x (k, n): x_dot @ W.T, one (k, n) @ (n, m) call
-            a2 = a if na <= 2 else a.reshape(-1, a.shape[-1])
+            a2 = a if na <= 2 else _rows(a)
             s = b_dot @ a2.T if na > 1 else b_dot @ a2
             if na > 2:
                 s = s.reshape((s.shape[0],) + out.shape)
@@ -130,7 +139,7 @@ def matmul_vjp(out_bar, out, a, b, needs=None, **kwargs):
             b_bar = out_bar[..., None] * a if nb == 1 else a[:, None] * out_bar[..., None, :]
         elif nb == 1:
             r = out_bar.shape[0]
-            a2 = a if na == 2 else a.reshape(-1, a.shape[-1])
+            a2 = a if na == 2 else _rows(a)
             b_bar = out_bar.reshape(r, -1) @ a2
         else:
             b_bar = unbroadcast(np.matmul(np.swapaxes(a, -1, -2), out_bar), b.shape)
@@ -266,7 +275,7 @@ def dot_jvp(dots, out, a, b):
         t = np.tensordot(a_dot, b, axes=([na], [bc]))
     if b_dot is not None:
         if nb == 1:
-            a2 = a if na <= 2 else a.reshape(-1, a.shape[-1])
+            a2 = a if na <= 2 else _rows(a)
             s = b_dot @ a2.T if na > 1 else b_dot @ a2
             s = s.reshape((s.shape[0],) + shape_of(out))
         else:
