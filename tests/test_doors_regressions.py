@@ -14,21 +14,11 @@ import pytest
 import dualad
 import tape
 from tests.device import DeviceArray
+from tests.test_fuzz_regressions_2 import central as _fd_grad
 
 da = pytest.importorskip("dask.array")
 
 MODES = ["forward", "reverse"]
-
-
-def _fd_grad(f, x, h=1e-6):
-    """Central differences of a scalar ``f`` at the float64 array ``x``."""
-    x = np.asarray(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = h
-        g[i] = (float(f(x + e)) - float(f(x - e))) / (2 * h)
-    return g
 
 
 # -- 1.1: Dask's own functions wrap a traced value whole: an error, never a zero -------------
