@@ -210,6 +210,20 @@ def _cumulate(func, args, kwargs):
     return _wrap(out, deps.reshape(-1, w), a.n)
 
 
+#: Data-movement functions whose non-array-list arguments at these places are data (values
+#: to place), not indices: a constant there has no dependency, whatever its dtype.
+_DATA_ARGS = {np.append: (0, 1), np.insert: (0, 2)}
+
+
+def _constant_index(a, func=None):
+    """A constant operand of a data-movement function as element numbers: all 0, the row of
+    no dependency (``np.asarray`` says its shape: [3, 2], 1.5, np.arange(4)). In np.block's
+    argument lists are its structure, kept: only their leaves are data."""
+    if func is np.block and type(a) in (list, tuple):
+        return type(a)(_constant_index(b, func) for b in a)
+    return np.zeros(np.shape(a), dtype=np.int64)
+
+
 def _move(func, args, kwargs):
     """Apply ``func`` to element indices (0: none) to learn where each element goes. A result
     whose value NumPy made as a view of a traced argument's value is that argument's view
@@ -226,7 +240,9 @@ def _move(func, args, kwargs):
             offset += a.size
             return idx
         if type(a) in (list, tuple) and _holds(a):  # (nested: np.block)
-            return type(a)(index(b) for b in a)
+            # the arrays of concatenate/stack/choose/block: whatever is not traced there is
+            # data (an int list such as [3, 2] too), never element numbers
+            return type(a)(index(b) if _holds(b) else _constant_index(b, func) for b in a)
         if (
             isinstance(a, np.ndarray | float | int)
             and not isinstance(a, bool)
@@ -235,8 +251,18 @@ def _move(func, args, kwargs):
             return np.zeros(np.shape(a), dtype=np.int64)
         return a
 
-    iargs = [index(a) for a in args]
+    data = _DATA_ARGS.get(func, ())  # positions that are data whatever their dtype
+    iargs = [_constant_index(a) if i in data and not _holds(a) else index(a)
+             for i, a in enumerate(args)]  # fmt: skip
+    traced_kw = [k for k, v in kwargs.items() if _holds(v) and k != "constant_values"]
+    if traced_kw:
+        raise NotImplementedError(
+            f"dualad.sparsity: {func_name(func)} with a traced keyword argument "
+            f"({traced_kw[0]}=...): pass it positionally"
+        )
     ikw = dict(kwargs)
+    if "values" in ikw and func in _DATA_ARGS:
+        ikw["values"] = _constant_index(ikw["values"])
     if func is np.pad:
         mode = kwargs.get("mode", args[2] if len(args) > 2 else "constant")
         if mode == "constant":

@@ -678,3 +678,51 @@ def fill_and_put(x):
 def test_fill_and_put_write_in_place():
     check_jacobian(fill_and_put, X6)
     check_intercepted(fill_and_put, X6)
+
+
+_CONSTANTS_IN_MOVES = [
+    lambda x: np.concatenate([[3, 2], x]),
+    lambda x: np.concatenate([[-1], x]),
+    lambda x: np.concatenate([np.array([3, 1]), x]),
+    lambda x: np.concatenate([[0.0], x, [0.0]]),
+    lambda x: np.concatenate([[100], x]),
+    lambda x: np.stack([[1, 2, 3, 0], x]),
+    lambda x: np.stack([np.arange(4), x]).T.ravel(),
+    lambda x: np.hstack([[0.0], x]),
+    lambda x: np.append([1.0], x),
+    lambda x: np.append(np.arange(3), x),
+    lambda x: np.insert(x, 1, 3),
+    lambda x: np.insert(x, [1, 2], [7, 8]),
+    lambda x: np.choose([0, 1, 0, 1], [x, [1, 2, 3, 3]]),
+    lambda x: np.block([[x[:2], x[2:]], [np.zeros(2), np.ones(2)]]),
+]
+
+
+@pytest.mark.parametrize("f", _CONSTANTS_IN_MOVES)
+def test_constants_in_data_movement_have_no_dependencies(f):
+    # integer constants were read as element numbers (row 0 of concatenate([[3, 2], x])
+    # depended on x[2]); float lists and large integers raised IndexError
+    x = np.arange(1.0, 5.0)
+    dense = dualad.jacobian(f, x, mode="forward")
+    pattern = dualad.sparsity(f, x).toarray()
+    np.testing.assert_array_equal(pattern, dense.reshape(pattern.shape) != 0)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda x: np.insert(x, 1, values=3),
+        lambda x: np.insert(x, [1, 2], values=[7.0, 8.0]),
+        lambda x: np.insert(np.zeros(3), 1, values=x[:2]),
+        lambda x: np.append(x, values=[1.0, 2.0]),
+        lambda x: np.append(np.arange(2.0), values=x),
+    ],
+)
+def test_insert_and_append_with_values_by_keyword(f, mode):
+    # a constant given as values= was read as positions of the index map: the inserted 3
+    # got the derivative of x[3] (both modes), or an IndexError
+    x = np.arange(1.0, 5.0)
+    h = 1e-6
+    ref = np.stack([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(4)], axis=1)
+    np.testing.assert_allclose(dualad.jacobian(f, x, mode=mode), ref, atol=1e-8)

@@ -7,6 +7,7 @@ with ``index_add``, which sums entries read more than once. Imports numpy only.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 from numpy.lib.array_utils import normalize_axis_index
@@ -222,6 +223,9 @@ def _index_map(func, argnums, args, kwargs):
     list argument, else None) and the total number of input entries.
     """
     args, slots, total = list(args), [], 0
+    if kwargs:  # an array of argnums given by keyword (np.insert(x, 1, values=3)) takes its
+        args, kwargs = _positional(func, args, kwargs, max(argnums))  # place: else its
+        # numbers would be read as positions in the index map
     for i in argnums:
         if i >= len(args):
             continue
@@ -235,6 +239,30 @@ def _index_map(func, argnums, args, kwargs):
             total += idx.size
         args[i] = type(a)(parts) if seq else parts[0]
     return func(*args, **kwargs), slots, total
+
+
+def _positional(func, args: list, kwargs: dict, last: int):
+    """``args`` extended with the keyword arguments of ``func``'s positions up to ``last``
+    (defaults fill the gaps), and the keywords left."""
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):  # no signature to read: as given
+        return args, kwargs
+    kwargs = dict(kwargs)
+    given = [p.name in kwargs for p in params[len(args) : last + 1]]
+    if not any(given):
+        return args, kwargs
+    n = len(args) + max(i for i, g in enumerate(given) if g) + 1
+    for p in params[len(args) : n]:
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            break
+        if p.name in kwargs:
+            args.append(kwargs.pop(p.name))
+        elif p.default is not p.empty:
+            args.append(p.default)
+        else:
+            break
+    return args, kwargs
 
 
 def _indexmap_jvp(func, argnums, dots, args, kwargs):
@@ -262,6 +290,8 @@ def _indexmap_vjp(func, argnums, out_bar, args, kwargs):
     flat = index_add(g, (np.reshape(idx, (-1,)),), (total,))
     bars = [None] * len(args)
     for i, j, s, start in slots:
+        if i >= len(bars):  # a constant given by keyword (its place taken in _index_map)
+            continue
         b = np.reshape(flat[:, start : start + math.prod(s)], (m,) + s)
         bars[i] = b if j is None else (bars[i] or ()) + (b,)
     return tuple(bars)

@@ -22,6 +22,7 @@ from .indexing import (
     _indexmap_jvp,
     _indexmap_vjp,
     _lead,
+    _positional,
     _rule,
     defindexmap,
     index_add,
@@ -197,8 +198,9 @@ def _one_piece(func, s) -> tuple:
 
 def _join(func, layout):
     def jvp(dots, out, *args, **kwargs):
+        args, kwargs = _positional(func, list(args), kwargs, 9)  # (see vjp)
         paths, pieces, ax = layout(out, *args, **kwargs)
-        ds = [_at(dots, p) for p in paths]
+        ds = [_at(dots, p) if p[0] < len(dots) else None for p in paths]
         proto = _first(ds)
         k = _lead(proto)
         parts = []
@@ -211,6 +213,8 @@ def _join(func, layout):
         return np.concatenate(parts, axis=ax + 1)
 
     def vjp(out_bar, out, *args, **kwargs):
+        n_args = len(args)  # a constant given by keyword (np.append(x, values=c)) in its
+        args, kwargs = _positional(func, list(args), kwargs, 9)  # place, without a bar
         paths, pieces, ax = layout(out, *args, **kwargs)
         m = _lead(out_bar)
         ends = list(accumulate(s[ax] for s in pieces))
@@ -223,7 +227,7 @@ def _join(func, layout):
             if len(p) == 1 and type(a) in (list, tuple):  # a list taken whole (np.append's arr)
                 b = tuple(np.reshape(b[:, j], (m,) + tuple(shape_of(e))) for j, e in enumerate(a))
             bars[p[0]] = b if len(p) == 1 else (bars[p[0]] or ()) + (b,)
-        return tuple(bars)
+        return tuple(bars[:n_args])
 
     return _rule(func, jvp, vjp)
 
