@@ -674,3 +674,26 @@ def test_wrapper_inputs_on_both_backends(backend):
         d = cf(dualad.Dual(x, np.ones(2)))
         assert d.tangent == pytest.approx(np.sum(dualad.grad(f, x)), rel=1e-14)
         np.testing.assert_allclose(cf.grad(x), _central(f, x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_indexing_with_the_tuple_np_where_returns(backend):
+    # x[np.where(mask)] raised at compile (np.result_type of the index tuple)
+    if backend == "numba":
+        pytest.importorskip("numba")
+
+    def g(x):
+        return np.sum(x[np.where(x > 0.2)] ** 2)
+
+    def h(x):
+        m = x.reshape(2, 2)
+        return np.sum(m[np.nonzero(m > 0.2)] ** 3)
+
+    for f, x0, x1 in (
+        (g, np.array([1.0, -2.0, 3.0]), np.array([-1.0, 2.0, 3.0])),
+        (h, np.array([1.0, -2.0, 3.0, 0.5]), np.array([-1.0, 2.0, -3.0, 0.5])),
+    ):
+        cf = dualad.compile(f, x0, backend=backend)
+        for x in (x0, x1, x0):  # the count of selected elements changes: a new variant
+            np.testing.assert_allclose(cf(x), f(x), rtol=1e-15)
+            np.testing.assert_allclose(cf.grad(x), dualad.grad(f, x), rtol=1e-15)

@@ -332,3 +332,25 @@ def test_result_with_an_integer_leaf():
             g = dualad.grad(lambda a, fn=fn: np.sum(fn(a)["y"]), X, mode=mode)
             np.testing.assert_allclose(g, np.cos(X), rtol=1e-14)
         np.testing.assert_array_equal(dualad.jvp(fn, X, V)[0]["order"], [0, 1, 2])
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_ill_conditioned_linear_rules_pass_the_linearity_check(mode):
+    # the check's tolerance (1e-8 of the terms) rejected linear rules that round at ~1e-6:
+    # a solve with a Hilbert matrix (cond 1.6e13), t * (1e10 + 1) - t * 1e10
+    import scipy.linalg as sl
+
+    h = sl.hilbert(10)
+    solve = dualad.defrule(
+        lambda a: np.linalg.solve(h, a), vjp=lambda c, o, a: (np.linalg.solve(h.T, c),),
+        name="hilbert_solve",
+    )  # fmt: skip
+    x = np.linspace(0.1, 1.0, 10)
+    inv = np.linalg.inv(h)
+    got = dualad.jacobian(solve, x, mode=mode)
+    assert np.abs(got - inv).max() <= 1e-6 * np.abs(inv).max()
+    cancel = dualad.defrule(
+        lambda a: a * 1.0, jvp=lambda t, o, a: t[0] * (1e10 + 1) - t[0] * 1e10, name="cancel"
+    )
+    g = dualad.grad(lambda z: np.sum(cancel(z)), np.array([1.0, 2.0]), mode="reverse")
+    np.testing.assert_allclose(g, [1.0, 1.0], rtol=1e-5)

@@ -421,8 +421,17 @@ def _data_shaped(func, args, kwargs) -> bool:
     if len(args) <= k:  # given by keyword
         return any(True for v in kwargs.values() for _ in _flags(v))
     if k == 1 and func in (operator.getitem, getitem):  # a boolean mask selects
-        return any(np.ndim(r) >= 1 and np.result_type(r) == np.bool_ for r in _flags(args[1]))
+        # (an index array's own shape is guarded where it was made: np.where, np.nonzero)
+        return any(_bool_mask(r) for r in _flags(args[1]))
     return any(True for _ in _flags(args[k]))
+
+
+def _bool_mask(r) -> bool:
+    """Whether ``r`` (a followed index, or a tuple of them) holds a boolean mask."""
+    if type(r) in (list, tuple):
+        return any(_bool_mask(b) for b in r)
+    dt = getattr(r, "dtype", None)
+    return dt is not None and dt == np.bool_ and np.ndim(r) >= 1
 
 
 def _raw(v):
