@@ -697,3 +697,29 @@ def test_indexing_with_the_tuple_np_where_returns(backend):
         for x in (x0, x1, x0):  # the count of selected elements changes: a new variant
             np.testing.assert_allclose(cf(x), f(x), rtol=1e-15)
             np.testing.assert_allclose(cf.grad(x), dualad.grad(f, x), rtol=1e-15)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_second_order_through_decisions_under_interception(backend):
+    # a decision step (scipy.stats' support mask, math.isclose) replayed on Duals for
+    # cf.hessian/hvp handed Duals to SciPy's own function: TypeError
+    if backend == "numba":
+        pytest.importorskip("numba")
+    st = pytest.importorskip("scipy.stats")
+    import math
+
+    def f(x):
+        return np.sum(st.norm.logpdf(x) * x)
+
+    def g(x):
+        return x[0] ** 2 if math.isclose(x[0], 0.3) else x[0] ** 3 * x[1]
+
+    for fn, points in (
+        (f, [np.array([1.0, 2.0])]),
+        (g, [np.array([0.3, 1.7]), np.array([2.6, -1.2])]),
+    ):
+        cf = dualad.compile(fn, points[0], backend=backend, intercept=True)
+        for x in points + points[:1]:
+            want = dualad.hessian(fn, x, intercept=True)
+            np.testing.assert_allclose(cf.hessian(x), want, rtol=1e-12)
+            np.testing.assert_allclose(cf.hvp(x, np.ones(2)), want @ np.ones(2), rtol=1e-12)

@@ -24,6 +24,15 @@ from dualad.rules.update import index_update
 from .trace import Program, Ref, refs
 
 
+def _on_values(func):
+    """``func`` called on the values under any wrappers (its result has no derivative)."""
+
+    def call(*args, **kwargs):
+        return func(*strip(list(args)), **{k: strip(v) for k, v in kwargs.items()})
+
+    return call
+
+
 class Stale(Exception):
     """A guard of a compiled variant does not hold at this point: record again."""
 
@@ -126,7 +135,10 @@ class Replay:
         guards = {g.node: (i, g) for i, g in enumerate(self.p.guards)}
         lines = []
         for node in nodes:
-            w.ns[f"f{node.id}"] = _update if node.func is index_update else node.func
+            fn = _update if node.func is index_update else node.func
+            if node.rule is None:  # a step without a derivative (a mask, a decision): on the
+                fn = _on_values(fn)  # values, also when the replay runs on Duals (a Hessian)
+            w.ns[f"f{node.id}"] = fn
             rhs = w.call(node, "f")
             if node.multi:
                 lines.append(f"t{node.id} = {rhs}")
