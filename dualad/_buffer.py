@@ -283,6 +283,12 @@ class Buffer(np.ndarray, Deferring):
             promote(self, resolve(value))
         wrapper_of(self)[resolve(key)] = resolve(value)
 
+    def fill(self, value):  # b.fill(x[1]): a write of every element, as b[...] = value
+        if wrapper_of(self) is None and not _holds_wrapper(value):
+            np.ndarray.fill(self, resolve(value))
+            return
+        self[...] = value
+
     # -- NumPy's hooks: the wrapper (or the plain memory) answers -------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         ins = resolve(inputs)

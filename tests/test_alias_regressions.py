@@ -82,3 +82,19 @@ def test_unsafe_casting_writes_the_real_part_as_numpy(mode):
 
     x = np.array([0.3, 0.5])
     np.testing.assert_allclose(dualad.jacobian(f, x, mode=mode), np.diag(1 - np.sin(x)), rtol=1e-14)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_fill_of_an_intercepted_buffer_with_a_traced_value(mode):
+    # b.fill(x[1]) bypassed the buffer's promotion: NumPy's "setting an array element with a
+    # sequence" in every mode
+    def f(x):
+        b = np.zeros(3)
+        b.fill(x[1])
+        b[0] = x[0] ** 2
+        return b * x
+
+    x = np.array([1.0, 2.0, 3.0])
+    got = dualad.jacobian(f, x, mode=mode, intercept=True)
+    np.testing.assert_allclose(got, numjac(f, x), rtol=1e-7, atol=1e-9)
+    assert np.array_equal(dualad.sparsity(f, x, intercept=True).toarray(), numjac(f, x) != 0)
