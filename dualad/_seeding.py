@@ -14,7 +14,7 @@ import math
 from dualad._numpy import np
 
 from . import _tags
-from ._alias import INPUT
+from ._alias import INPUT, innermost
 from ._backend import as_float_leaf
 from ._ops import strip
 from ._pytree import flatten, flatten_like, unflatten
@@ -167,8 +167,9 @@ def _one_direction(refs, td, v, what: str) -> list:
         if tuple(np.shape(vi)) != shape:
             raise ValueError(f"{what} has a leaf of shape {np.shape(vi)} where {shape} is needed")
         vi = _in_field(vi, ref, what)
-        if type(vi) is not type(ref) and foreign(ref) and not foreign(vi):
-            vi = np.asarray(vi, like=ref)  # a host u or v onto f(x)'s or x's backend
+        base = innermost(ref)  # (x may be traced by an enclosing transform: its values')
+        if type(vi) is not type(base) and foreign(base) and not foreign(vi):
+            vi = np.asarray(vi, like=base)  # a host u or v onto f(x)'s or x's backend
         out.append(vi.reshape((1,) + shape))
     return out
 
