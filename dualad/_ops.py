@@ -561,6 +561,9 @@ class ArrayOps(Leveled):
     def __copy__(self):  # copy.copy(a): a new array, as for an ndarray (the slots would share)
         return self.copy()
 
+    def __contains__(self, value) -> bool:  # ``v in a``: NumPy's (a == v).any(), no derivative
+        return bool(np.any(strip(self) == strip(value)))
+
     def __format__(self, spec: str) -> str:
         """``f"{loss:.3f}"``: a 0-d value formats its number, as a NumPy scalar does (the
         text carries no derivative; nothing is converted)."""

@@ -112,3 +112,11 @@ def test_format_specs_of_0d_values():
     assert f"{dualad.Dual(np.array(2.25), np.array(1.0)):g}" == "2.25"
     with pytest.raises(TypeError):
         f"{dualad.Dual(X, X):.2f}"
+
+
+def test_membership_as_numpy():
+    # `v in a` iterated the rows and asked bool() of a row comparison: "ambiguous" for 2-D
+    a = np.arange(6.0).reshape(2, 3)
+    for w in (dualad.Dual(a, np.ones((2, 3))), tape.Variable(a)):
+        assert (3.0 in w) is True and (7.0 in w) is False
+        assert (np.array([0.0, 1.0, 2.0]) in w) == (np.array([0.0, 1.0, 2.0]) in a)
