@@ -411,7 +411,17 @@ class Dual(ArrayOps):
                 "buffer; build the buffer from that value instead, e.g. np.zeros_like(value)"
             )
         same = isinstance(value, Dual) and value._level == self._level
-        self._p[key] = value._p if same else value
+        pv = value._p if same else value
+        if isinstance(pv, Leveled) and not isinstance(self._p, Leveled):
+            # (still a TypeError, as NumPy's own refusal was, for code that catches it)
+            raise TypeError(
+                "writing a value that carries an outer transform's derivative into an element "
+                "of a Dual whose values carry none (nested forward modes, such as a jacobian "
+                "of a hyper-dual hessian, do not follow element writes): use "
+                "hessian(method='accumulate') or an inner reverse mode there, or build the "
+                "array from traced values (np.stack, np.concatenate) instead of writing"
+            )
+        self._p[key] = pv
         vdot = value._dot_array() if same else None
         if vdot is None and self._dot is None:
             return

@@ -40,3 +40,19 @@ def test_hvp_jvp_vjp_with_a_plain_direction_inside_another_transform(mode):
     )
     d = dualad.derivative(lambda t: dualad.jvp(np.sin, t, 1.0)[1], 0.3)
     assert d == pytest.approx(-np.sin(0.3), rel=1e-15)
+
+
+def test_nested_forward_element_write_says_what_to_use():
+    # the refusal was NumPy's conversion TypeError, which blamed the user's code
+    def f(x):
+        y = x * 2
+        y[0] = np.exp(y[0])
+        return np.sum(y**2)
+
+    x = np.array([0.8, 0.3, 0.5])
+    with pytest.raises(TypeError, match="accumulate"):
+        dualad.jacobian(lambda z: dualad.hessian(f, z), x, mode="forward")
+    t = dualad.jacobian(lambda z: dualad.hessian(f, z, method="accumulate"), x, mode="forward")
+    # d/dx0 of H00 = d/dx0 of 2 (d/dx0 e^{2 x0})^2 + ... : f = e^{4 x0} + 4 x1^2 + 4 x2^2
+    assert t[0, 0, 0] == pytest.approx(64 * np.exp(4 * x[0]), rel=1e-12)
+    assert np.count_nonzero(t) == 1
