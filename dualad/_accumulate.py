@@ -20,7 +20,7 @@ from ._stencil import jvp as stencil_jvp
 from ._tags import new_level
 from .dual import Dual
 from .rules import RULES
-from .rules._define import _QUIET, NEG, ONE, _masked, _strict, align, getitem
+from .rules._define import NEG, ONE, _mul, align, getitem, guarded
 from .rules.update import index_update
 
 #: NumPy functions that are affine in all their differentiable arguments: their records add
@@ -180,18 +180,14 @@ def _second_term(p, out_d, vals, ob, lv: int, ndim: int):
     out.shape``), or None where it is zero. Zero wherever ``ob`` is: the partial may be
     infinite or NaN there (``0 ** 0.5``); as in ``_Curvature.elementwise``, the product is
     redone masked only where "invalid"/"divide" fires."""
-    try:
-        with _strict():
-            dp = p(out_d, *vals)  # d(partial)/dx along all n directions
-            if not (isinstance(dp, Dual) and dp._level == lv and dp._dot is not None):
-                return None
-            return ob * align(dp._dot_array(), ndim)
-    except FloatingPointError:
-        with np.errstate(**_QUIET):
-            dp = p(out_d, *vals)
-            if not (isinstance(dp, Dual) and dp._level == lv and dp._dot is not None):
-                return None
-            return _masked(ob, align(dp._dot_array(), ndim))
+
+    def compute(mul):
+        dp = p(out_d, *vals)  # d(partial)/dx along all n directions
+        if not (isinstance(dp, Dual) and dp._level == lv and dp._dot is not None):
+            return None
+        return mul(ob, align(dp._dot_array(), ndim))
+
+    return guarded(compute)
 
 
 def _curvature(rule, args, out, i: int):
@@ -257,21 +253,16 @@ class _Curvature:
             # Unary rules with finite partials (square, exp, sin, tanh, ...) have finite
             # second derivatives wherever the value is finite, as have linear steps: no guard.
             rule, i = rec.rule, ins[0][0][0]
-            if rule.finite and (len(rule.partials) == 1 or i in _LINEAR_IN.get(id(rule), ())):
+
+            def scaled(mul):
                 c, first = _curvature(rule, args, out, i)
-                cob = None if c is None or c is _CONSTANT else ob[0] * c
-                g = None if first is None else ob * first
+                cob = None if c is None or c is _CONSTANT else mul(ob[0], c)
+                return c, cob, None if first is None else mul(ob, first)
+
+            if rule.finite and (len(rule.partials) == 1 or i in _LINEAR_IN.get(id(rule), ())):
+                c, cob, g = scaled(_mul)
             else:
-                try:
-                    with _strict():
-                        c, first = _curvature(rule, args, out, i)
-                        cob = None if c is None or c is _CONSTANT else ob[0] * c
-                        g = None if first is None else ob * first
-                except FloatingPointError:
-                    with np.errstate(**_QUIET):
-                        c, first = _curvature(rule, args, out, i)
-                        cob = None if c is None or c is _CONSTANT else _masked(ob[0], c)
-                        g = None if first is None else _masked(ob, first)
+                c, cob, g = guarded(scaled)
             if c is not None:  # one input depends on x: J_u diag(ob * phi'') J_u^T
                 if cob is not None:
                     _add_diag(self.H, self.jac.raw(ins[0][2]), cob, self.n)

@@ -323,6 +323,12 @@ def _holds(v) -> bool:
 def _constant_fill(fill, n: int) -> Pattern:
     """np.pad's traced ``constant_values`` as one traced element (the union of all of them):
     each padded element depends on it, conservatively."""
+    return Pattern(np.zeros(()), _union_row((fill,), n), n)
+
+
+def _union_row(values, n: int) -> np.ndarray:
+    """One row: the union of the dependencies of every traced element among ``values``
+    (lists and tuples searched), or an empty row."""
     parts = []
 
     def collect(v):
@@ -332,8 +338,9 @@ def _constant_fill(fill, n: int) -> Pattern:
             for b in v:
                 collect(b)
 
-    collect(fill)
-    return Pattern(np.zeros(()), _dedupe(np.concatenate(parts, axis=1), n), n)
+    for v in values:
+        collect(v)
+    return _dedupe(np.concatenate(parts, axis=1), n) if parts else _none(1)
 
 
 def _trim_zeros(func, args, kwargs):
@@ -372,18 +379,7 @@ def _dense(func, args, kwargs):
     """Every result element depends on every input element (solves, factorisations, FFTs)."""
     n = _n_of(args)
     out = func(*[_val(a) for a in args], **{k: _val(v) for k, v in kwargs.items()})
-    parts = []
-
-    def collect(a):
-        if isinstance(a, Pattern):
-            parts.append(a.deps.reshape(1, -1))
-        elif type(a) in (list, tuple):
-            for b in a:
-                collect(b)
-
-    for a in (*args, *kwargs.values()):
-        collect(a)
-    row = _dedupe(np.concatenate(parts, axis=1), n) if parts else _none(1)
+    row = _union_row((*args, *kwargs.values()), n)
 
     def wrap(o):
         if not _float(o):

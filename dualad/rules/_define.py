@@ -202,6 +202,22 @@ def _masked(d, pv):
         return np.where(d == 0, 0.0, pv * d)
 
 
+def _mul(d, pv):
+    return d * pv
+
+
+def guarded(compute: Callable):
+    """``compute(mul)`` with NumPy's "invalid" and "divide" raising and ``mul(d, p) = d * p``;
+    where one fires, ``compute`` again quietly with ``mul = _masked``: a zero ``d`` (tangent
+    or adjoint) contributes nothing, even through an infinite or nan factor."""
+    try:
+        with _strict():
+            return compute(_mul)
+    except FloatingPointError:
+        with np.errstate(**_QUIET):
+            return compute(_masked)
+
+
 def _partials_jvp(partials, finite=False):
     def jvp(dots, out, *args, **kwargs):
         if finite:  # finite partials wherever the value is finite: no guard needed

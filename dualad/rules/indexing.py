@@ -224,7 +224,7 @@ def _index_map(func, argnums, args, kwargs):
     """
     args, slots, total = list(args), [], 0
     if kwargs:  # an array of argnums given by keyword (np.insert(x, 1, values=3)) takes its
-        args, kwargs = _positional(func, args, kwargs, max(argnums))  # place: else its
+        args, kwargs = _keywords_in_place(func, args, kwargs, max(argnums))  # place: else its
         # numbers would be read as positions in the index map
     for i in argnums:
         if i >= len(args):
@@ -241,12 +241,24 @@ def _index_map(func, argnums, args, kwargs):
     return func(*args, **kwargs), slots, total
 
 
-def _positional(func, args: list, kwargs: dict, last: int):
+_PARAMS: dict = {}  # func -> its signature's parameters (None: it has none to read)
+
+
+def _keywords_in_place(func, args: list, kwargs: dict, last: int):
     """``args`` extended with the keyword arguments of ``func``'s positions up to ``last``
-    (defaults fill the gaps), and the keywords left."""
-    try:
-        params = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):  # no signature to read: as given
+    (defaults fill the gaps), and the keywords left. (``dualad._ops.bind_kwargs`` moves
+    the traced keywords of a call; this moves the constants a rule's index map or layout
+    reads by position.)"""
+    if not kwargs:
+        return args, kwargs
+    params = _PARAMS.get(func, ())
+    if params == ():
+        try:
+            params = list(inspect.signature(func).parameters.values())
+        except (TypeError, ValueError):  # no signature to read: as given
+            params = None
+        _PARAMS[func] = params
+    if params is None:
         return args, kwargs
     kwargs = dict(kwargs)
     given = [p.name in kwargs for p in params[len(args) : last + 1]]

@@ -21,8 +21,8 @@ from .indexing import (
     _first,
     _indexmap_jvp,
     _indexmap_vjp,
+    _keywords_in_place,
     _lead,
-    _positional,
     _rule,
     defindexmap,
     index_add,
@@ -198,7 +198,7 @@ def _one_piece(func, s) -> tuple:
 
 def _join(func, layout):
     def jvp(dots, out, *args, **kwargs):
-        args, kwargs = _positional(func, list(args), kwargs, 9)  # (see vjp)
+        args, kwargs = _keywords_in_place(func, list(args), kwargs, 9)  # (see vjp)
         paths, pieces, ax = layout(out, *args, **kwargs)
         ds = [_at(dots, p) if p[0] < len(dots) else None for p in paths]
         proto = _first(ds)
@@ -214,7 +214,7 @@ def _join(func, layout):
 
     def vjp(out_bar, out, *args, **kwargs):
         n_args = len(args)  # a constant given by keyword (np.append(x, values=c)) in its
-        args, kwargs = _positional(func, list(args), kwargs, 9)  # place, without a bar
+        args, kwargs = _keywords_in_place(func, list(args), kwargs, 9)  # place, no bar
         paths, pieces, ax = layout(out, *args, **kwargs)
         m = _lead(out_bar)
         ends = list(accumulate(s[ax] for s in pieces))
