@@ -774,3 +774,60 @@ def block(arrays):
         return np.reshape(x, (1,) * (ndim - len(shape)) + shape) if len(shape) < ndim else x
 
     return join(arrays, 0)
+
+
+def ufunc_at(ufunc, a, indices, b=None) -> None:
+    """``ufunc.at(a, indices[, b])`` where ``a`` or ``b`` is traced: ``a`` updated in place
+    (views of it see the update) as NumPy's unbuffered ``at`` does, entry by entry in order,
+    so an index named several times is updated several times.
+
+    ``np.add.at`` and ``np.subtract.at`` are one scatter-add (``index_add``, whose rule sums
+    repeated entries); every other ufunc is applied in rounds, the r-th occurrence of each
+    index in round r, which keeps NumPy's order for each entry. Returns None, as NumPy does.
+
+    >>> import numpy as np, dualad
+    >>> def f(x):
+    ...     y = np.zeros(3)
+    ...     np.add.at(y, [0, 2, 0], x)
+    ...     return y
+    >>> dualad.jacobian(f, np.array([1.0, 2.0, 3.0]))
+    array([[1., 0., 1.],
+           [0., 0., 0.],
+           [0., 1., 0.]])
+    """
+    from .rules.indexing import index_add
+
+    name = f"numpy.{ufunc.__name__}.at"
+    if (ufunc.nin == 2) != (b is not None):
+        raise TypeError(f"{name} takes {'a second operand b' if ufunc.nin == 2 else 'no b'}")
+    if ufunc.nout != 1:
+        raise NotImplementedError(f"{name}: a ufunc with {ufunc.nout} outputs has no at() here")
+    if not isinstance(a, Leveled):
+        raise TypeError(
+            f"{name}(array, indices, b) would write a {type(b).__name__} into a plain array and "
+            "drop its derivative; make the target from the value (y = np.zeros_like(x)) or "
+            "build the result functionally"
+        )
+    shape = tuple(np.shape(a))
+    # the flat position of every entry the key names, in NumPy's order (repeats kept)
+    pos = np.arange(math.prod(shape), dtype=np.intp).reshape(shape)[indices]
+    if b is not None:
+        vals = np.broadcast_to(b, pos.shape)
+        bdt = np.result_type(strip(vals))
+        _check_cast(ufunc, ufunc(np.zeros(0, a.dtype), np.zeros(0, bdt)), a, "same_kind")
+    if ufunc is np.add or ufunc is np.subtract:
+        upd = index_add(np.reshape(vals, (1, -1)), (pos.reshape(-1),), (math.prod(shape),))
+        upd = np.reshape(upd, shape)
+        a[...] = a + upd if ufunc is np.add else a - upd
+        return
+    flat = pos.reshape(-1)
+    order = np.argsort(flat, kind="stable")
+    sorted_pos = flat[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_pos)) + 1] if flat.size else np.zeros(0, int)
+    rank = np.empty(flat.size, dtype=np.intp)  # which occurrence of its index each entry is
+    rank[order] = np.arange(flat.size) - np.repeat(starts, np.diff(np.r_[starts, flat.size]))
+    v = None if b is None else np.reshape(vals, (-1,))
+    for r in range(int(rank.max()) + 1 if flat.size else 0):
+        sel = np.flatnonzero(rank == r)
+        where = np.unravel_index(flat[sel], shape)
+        a[where] = ufunc(a[where]) if v is None else ufunc(a[where], v[sel])

@@ -32,6 +32,7 @@ from ._ops import (
     rows_of_one,
     stacked_items,
     strip,
+    ufunc_at,
     write_out,
 )
 from ._scalar import (
@@ -312,6 +313,8 @@ class Dual(ArrayOps):
                     f"use np.where(mask, numpy.{ufunc.__name__}(...), other) instead"
                 )
             res = forward(ufunc, inputs, kwargs, level, type(owner))
+        elif method == "at":  # in place, entry by entry: a traced a, or b
+            return ufunc_at(ufunc, *inputs)
         else:
             func, args, kw = ufunc_method_target(ufunc, method, inputs, kwargs)
             res = forward(func, args, kw, level, type(owner))

@@ -26,6 +26,7 @@ from dualad._ops import (
     rows_of_one,
     stacked_items,
     strip,
+    ufunc_at,
     write_out,
 )
 from dualad._tags import Leveled, call_level, top_level
@@ -301,6 +302,8 @@ class Variable(ArrayOps):
                     "use np.where(mask, ..., other)"
                 )
             res = record(ufunc, inputs, kwargs, level)
+        elif method == "at":  # in place, entry by entry: a traced a, or b
+            return ufunc_at(ufunc, *inputs)
         else:
             func, args, kw = ufunc_method_target(ufunc, method, inputs, kwargs)
             res = record(func, args, kw, level)
