@@ -7,6 +7,7 @@ so ``if``, ``while`` and ``np.where`` behave as in NumPy. Imports numpy and _tag
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import numbers
@@ -831,3 +832,40 @@ def ufunc_at(ufunc, a, indices, b=None) -> None:
         sel = np.flatnonzero(rank == r)
         where = np.unravel_index(flat[sel], shape)
         a[where] = ufunc(a[where]) if v is None else ufunc(a[where], v[sel])
+
+
+@functools.cache
+def _out_position(func) -> tuple:
+    """``(position of out, names of the parameters after it)`` for a function whose ``out``
+    may be passed by position (``np.dot(a, b, out)``, ``np.outer(a, b, out)``,
+    ``np.concatenate(xs, 0, out)``); ``()`` where it may not, or there is none."""
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return ()
+    for i, p in enumerate(params):
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            return ()
+        if p.name == "out":
+            return i, tuple(q.name for q in params[i + 1 :])
+    return ()
+
+
+def split_out(func, args: tuple, kwargs: dict):
+    """``(args, kwargs, out)``: the call without its ``out`` and the ``out`` given (None
+    where none), whether by keyword or by position; the arguments after a positional ``out``
+    move into ``kwargs`` by name. (NumPy itself moves a ufunc's positional out.)
+
+    >>> import numpy as np
+    >>> y = np.zeros(2)
+    >>> split_out(np.take, (np.ones(3), [0, 1], None, y), {})[2] is y
+    True
+    """
+    if "out" in kwargs:
+        return args, {k: v for k, v in kwargs.items() if k != "out"}, kwargs["out"]
+    if len(args) > 1 and not isinstance(func, np.ufunc):
+        place = _out_position(func)
+        if place and len(args) > place[0]:
+            pos, later = place
+            return args[:pos], {**dict(zip(later, args[pos + 1 :])), **kwargs}, args[pos]
+    return args, kwargs, None

@@ -8,14 +8,13 @@ without it, then writes the result's dependencies into ``out`` (``_into_out``). 
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 from collections.abc import Callable
 from typing import Any
 
 from dualad._numpy import np
 
+from ._ops import split_out
 from ._pattern import (
     Pattern,
     _bdeps,
@@ -573,7 +572,6 @@ def _bincount(func, args, kwargs):
 
 
 def _in_place(func, args, kwargs):
-    from ._writers import IN_PLACE
 
     return IN_PLACE[func](*args, **kwargs)
 
@@ -723,38 +721,9 @@ def _apply(func, args, kwargs):
     )
 
 
-@functools.cache
-def _positional(func) -> tuple:
-    """The names of ``func``'s parameters that may be passed by position, up to and with
-    ``out`` (``np.dot(a, b, out)``, ``x.sum(0, None, y)``); empty where ``out`` is not one."""
-    try:
-        params = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):
-        return ()
-    names = []
-    for p in params:
-        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            return ()
-        names.append(p.name)
-        if p.name == "out":
-            return tuple(names)
-    return ()
-
-
 def _split_out(func, args, kwargs):
-    """``args`` and ``kwargs`` without ``out``, and ``out`` (None when not given). An ``out``
-    passed by position moves the arguments after it into ``kwargs``, by name."""
-    out = kwargs.get("out")
-    if "out" in kwargs:
-        kwargs = {k: v for k, v in kwargs.items() if k != "out"}
-    elif len(args) > 1 and not isinstance(func, np.ufunc):  # (NumPy moved a ufunc's out)
-        names = _positional(func)
-        pos = len(names) - 1
-        if names and len(args) > pos:
-            out, later = args[pos], args[pos + 1 :]
-            params = list(inspect.signature(func).parameters)
-            kwargs = {**dict(zip(params[pos + 1 :], later)), **kwargs}
-            args = args[:pos]
+    """``split_out``, with the one ``out`` array of a ufunc method's tuple."""
+    args, kwargs, out = split_out(func, args, kwargs)
     if isinstance(out, tuple):  # a ufunc method's out (np.add.reduce(x, out=(y,)))
         if len(out) != 1:
             raise NotImplementedError(

@@ -18,12 +18,14 @@ from dualad._numpy import np
 from dualad._ops import (
     ArrayOps,
     _nested,
+    _out_position,
     bind_kwargs,
     block,
     differentiable,
     is_complex,
     refuse_object,
     rows_of_one,
+    split_out,
     stacked_items,
     strip,
     ufunc_at,
@@ -330,9 +332,8 @@ class Variable(ArrayOps):
         restated = COMPOSITES.get(func)
         if restated is not None:  # np.linspace, np.polyval, ...: run on the wrappers
             return restated(*args, **kwargs)
-        if "out" in kwargs:
-            kwargs = dict(kwargs)
-            out = kwargs.pop("out")
+        if "out" in kwargs or (len(args) > 1 and _out_position(func)):
+            args, kwargs, out = split_out(func, args, kwargs)  # out= by name or position
             res = record(func, args, kwargs, level)
             return res if out is None else write_out(func, (out,), res)
         return record(func, args, kwargs, level)

@@ -137,8 +137,11 @@ def test_ufunc_methods():
     np.testing.assert_allclose(np.add.accumulate(d).tangent, [1.0, 1.0, 1.0])
     o = np.multiply.outer(d, np.array([1.0, 10.0]))
     np.testing.assert_allclose(o.tangent, [[1.0, 10.0], [0, 0], [0, 0]])
-    with pytest.raises(NotImplementedError, match="numpy.add.at"):
-        np.add.at(d, [0], 1.0)
+    np.add.at(d, [0, 0], 1.0)  # in place, once per occurrence (tests/test_ufunc_at.py)
+    np.testing.assert_allclose(d.primal, [3.0, 2.0, 3.0])
+    np.testing.assert_allclose(d.tangent, [1.0, 0.0, 0.0])
+    with pytest.raises(NotImplementedError, match="numpy.add.reduceat"):
+        np.add.reduceat(d, [0, 2])
 
 
 def test_unknown_function_raises_naming_it():
