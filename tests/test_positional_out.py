@@ -78,3 +78,18 @@ def test_hessian_through_positional_out():
         [(dualad.grad(f, x + e) - dualad.grad(f, x - e)) / 2e-5 for e in np.eye(2) * 1e-5]
     )
     np.testing.assert_allclose(dualad.hessian(f, x), ref, rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_methods_with_positional_out(mode):
+    def f(z):
+        o = np.ones(2) * z[0]
+        np.outer(z, z).sum(0, None, o)
+        o2 = np.ones(2) * z[1]
+        z.cumsum(0, None, o2)
+        o3 = np.ones(2) * z[1]
+        z.take([1, 0], None, o3)
+        return np.sum(o * o * [1, 2]) + np.sum(o2**3) + np.sum(o3 * [3, 1] * z)
+
+    x = np.array([1.0, 3.0])
+    np.testing.assert_allclose(dualad.grad(f, x, mode=mode), fd(f, x), rtol=1e-6)
