@@ -261,6 +261,7 @@ def _small_result(x, y, level: int):
         p, dot = y.primal, y._dot_array()
     else:
         p, dot = y, None
+        _tags.check_constant(p, level)
     _tags.check_live(p)
     if isinstance(y, (tuple, list, dict)) or getattr(p, "shape", None) != ():
         _require_scalar([p], flatten(y)[1])

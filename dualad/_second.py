@@ -328,7 +328,10 @@ def _on_jets(f, seeded, n: int, xs):
 def _hyperdual_read(y, n, l1, l2, xs):
     """d2f / dx_k1 dx_k2 from a hyper-dual result ``y`` (zeros for a constant)."""
     refuse_wrapped_chunks(y)
-    _tags.check_live(y._p if isinstance(y, Dual) and y._level == l2 else y)
+    if isinstance(y, Dual) and y._level == l2:
+        _tags.check_live(y._p)
+    else:
+        _tags.check_constant(y, l1, l2)
     t = y._dot if isinstance(y, Dual) and y._level == l2 else None
     tt = t._dot_array() if isinstance(t, Dual) and t._level == l1 else None
     if tt is None:

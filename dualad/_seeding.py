@@ -124,7 +124,7 @@ def _read(y, level: int, k: int):
         if dot is None:
             dot = np.zeros_like(y.primal, shape=(k,) + tuple(y.shape))
         return y.primal, dot
-    _tags.check_live(y)
+    _tags.check_constant(y, level)
     if not isinstance(y, (_tags.Leveled, np.ndarray, np.generic)) and not hasattr(
         y, "__array_function__"
     ):  # a Python number or list; another backend's array stays on it

@@ -66,6 +66,25 @@ def check_live(x) -> None:
         x = x._unwrap()
 
 
+def check_constant(x, *levels: int) -> None:
+    """``check_live`` for an output of the transform at ``levels`` that is not its own wrapper
+    (a constant for it), and raise where one of its wrappers lies under it: a
+    ``tape.Variable`` made of a ``Dual`` (``tape.Variable(x)`` inside ``grad``) wraps the
+    transform's value in a lower level, which its reading would take as a constant (a zero
+    derivative, silently)."""
+    while isinstance(x, Leveled):
+        if is_closed(x._level):
+            raise escaped(x._level)
+        if x._level in levels:
+            raise TypeError(
+                f"the function returned a {type(x).__name__} of this transform's derivative "
+                "inside a wrapper of a lower level (tape.Variable(x) of a traced x, say), which "
+                "would read as a constant: return the value itself (y.value of a "
+                "tape.Variable), or use t.watch(x) in a nested Tape"
+            )
+        x = x._unwrap()
+
+
 class NewerLevelWrite(TypeError):
     """A write into a wrapper of a value that carries a newer derivative level (the buffer
     cannot hold its derivative); dualad's Hessian on jets catches it and takes hyper-duals."""

@@ -17,7 +17,7 @@ from dualad._seeding import _floats
 
 from .record import ScalarRecord
 from .sweep import sweep
-from .variable import Variable
+from .variable import Variable, float_seed
 
 _current: contextvars.ContextVar = contextvars.ContextVar("dualad_tape", default=None)
 
@@ -171,7 +171,7 @@ class Tape:
         else:
             if np.shape(seed) != np.shape(yval):
                 raise ValueError(f"seed shape {np.shape(seed)} differs from y's {np.shape(yval)}")
-            s = np.reshape(seed, (1,) + tuple(np.shape(yval)))
+            s = np.reshape(float_seed(seed, yval), (1,) + tuple(np.shape(yval)))
         leaves, td = flatten(xs)
         bars = self.cotangents([y0], [s], leaves, release=not self.persistent)
         if not self.persistent:

@@ -48,6 +48,19 @@ _F64 = np.float64
 _GRAD_LOCK = threading.Lock()
 
 
+def float_seed(g, y):
+    """The cotangent ``g`` given for an output of value ``y``, in y's floating dtype where
+    ``g`` holds integers or booleans (``backward(gradient=np.array([1, 2]))``): an integer
+    seed would make integer gradients for float inputs (PyTorch refuses such a seed)."""
+    if isinstance(g, Leveled):
+        return g
+    g = np.asarray(g) if not hasattr(g, "__array_function__") else g
+    if g.dtype.kind in "biu":
+        yd = getattr(y, "dtype", None)
+        return g.astype(yd if yd is not None and yd.kind in "fc" else np.float64)
+    return g
+
+
 class Variable(ArrayOps):
     """An array whose operations are recorded for reverse-mode differentiation.
 
@@ -86,6 +99,13 @@ class Variable(ArrayOps):
 
     def __init__(self, value, requires_grad: bool = True):
         if isinstance(value, Variable):
+            if value.requires_grad or value._record is not None:
+                raise TypeError(
+                    "tape.Variable(v) of a Variable that carries a derivative would cut it from "
+                    "its graph (the derivative through it would be zero, silently): use v "
+                    "itself, t.watch(v) to differentiate it again in a nested tape, or "
+                    "v.detach() to drop the derivative deliberately"
+                )
             value = value.value
         if value is None or isinstance(value, (np.matrix, np.ma.MaskedArray)):
             raise TypeError(
@@ -200,7 +220,7 @@ class Variable(ArrayOps):
             g = gradient.value if isinstance(gradient, Variable) and not create_graph else gradient
             if np.shape(g) != shape:
                 raise ValueError(f"gradient shape {np.shape(g)} differs from output shape {shape}")
-            seed = np.reshape(g, (1,) + tuple(shape))
+            seed = np.reshape(float_seed(g, value), (1,) + tuple(shape))
         if self._record is None and not self.requires_grad:
             raise RuntimeError(
                 "backward() on a Variable that does not require grad: nothing it was computed "
@@ -213,7 +233,8 @@ class Variable(ArrayOps):
             bars = [b.copy() if gradient is not None and type(b) is np.ndarray else b]
         else:
             recs, leaves = graph(self)
-            release = not (create_graph or retain_graph)
+            tp = self._tape  # a persistent tape keeps its records for gradient() and backward()
+            release = not (create_graph or retain_graph or (tp is not None and tp.persistent))
             bars = sweep(
                 [self], [seed], leaves, create_graph=create_graph, release=release, records=recs
             )
