@@ -326,7 +326,7 @@ def accumulate(f, xs, dots, td, n: int, unflatten, flatten, budget: int | None =
     import tape
 
     with tape.Tape() as t:
-        ws = [t.watch(v) for v in xs]
+        ws = [t._watch(v) for v in xs]
         y = f(unflatten(td, ws))
     try:
         if budget is not None and n * 8 * _recorded_size(t.records) > budget:

@@ -788,7 +788,7 @@ def ufunc_at(ufunc, a, indices, b=None) -> None:
 
     >>> import numpy as np, dualad
     >>> def f(x):
-    ...     y = np.zeros(3)
+    ...     y = np.zeros_like(x)
     ...     np.add.at(y, [0, 2, 0], x)
     ...     return y
     >>> dualad.jacobian(f, np.array([1.0, 2.0, 3.0]))

@@ -43,7 +43,7 @@ def _reverse_jacobian(f, xs, td, chunk, scalar=False):
     tape = _TAPE or _load_tape()
 
     with tape.Tape(persistent=True) as t:
-        ws = [t.watch(v) for v in xs]
+        ws = [t._watch(v) for v in xs]
         y = f(unflatten(td, ws))
     return _reverse_rows(t, ws, y, xs, td, chunk, scalar)
 
@@ -55,7 +55,7 @@ def _grad_reverse_array(f, x, value=False):
     tape = _TAPE or _load_tape()
 
     with tape.Tape(persistent=True) as t:
-        w = t.watch(x)
+        w = t._watch(x)
         y = f(w)
     prim, _, rows = _reverse_rows(t, [w], y, [x], LEAF, None, True)
     return (prim[0], rows[0][0]) if value else rows[0][0]
@@ -79,7 +79,7 @@ def _grad_numbers_reverse(f, x):
     if not _floats(vals):  # ints among them: watched as floats, as the pytree path does
         vals = [float(v) for v in vals]
     with tape.Tape(persistent=True) as t:
-        ws = t.watch(vals)  # a list or tuple of numbers: scalar Variables
+        ws = t._watch(vals)  # a list or tuple of numbers: scalar Variables
         y = f(dict(zip(x, ws)) if is_dict else tuple(ws))
     scalar = type(y) is tape.Variable and type(y.value) is np.float64
     if scalar:  # (the scalar branch of _reverse_rows reads no input values or structure)
@@ -203,7 +203,7 @@ def vjp(f: Callable, x: Any, u: Any, *, intercept: bool = False) -> tuple[Any, A
 
     xs, td = _leaves(x)
     with tape.Tape() as t:
-        ws = [t.watch(v) for v in xs]
+        ws = [t._watch(v) for v in xs]
         y = f(unflatten(td, ws))
     ys, ytd = flatten(y)
     for yi in ys:

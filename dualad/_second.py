@@ -107,7 +107,7 @@ def _grad_of_duals(f, xs, td, dots, single):
         duals = _seed(xs, level, dots, single)
         k = dots[0].shape[0]
         with tape.Tape() as t:
-            ws = [t.watch(d) for d in duals]
+            ws = [t._watch(d) for d in duals]
             y = f(unflatten(td, ws))
         ys, ytd = flatten(y)
         for yi in ys:

@@ -335,7 +335,7 @@ def _reverse(f: Callable, x: np.ndarray, c: Coloring, p):
 
     k = max(c.count, 1)
     with tape.Tape() as t:
-        w = t.watch(x)
+        w = t._watch(x)
         y = f(w)
     prim = np.asarray(_plain(tape.value_of(y), "jacobian(mode='sparse')"))
     _rows_match(p, prim)  # (before seeding: the rows' colors index the outputs)

@@ -414,7 +414,7 @@ def _transpose(linear: Callable, shapes: list, bar, name: str, given: str) -> li
 
     seeds = [_seed(s) for s in shapes]
     with tape.Tape() as t:
-        ws = [t.watch(s) for s in seeds]
+        ws = [t._watch(s) for s in seeds]
         y = linear(*ws)
         ys, bs = (y, bar) if isinstance(y, tuple) else ((y,), (bar,))
         traced, plain, scale = None, 0.0, 0.0

@@ -17,7 +17,7 @@ from dualad._seeding import _floats
 
 from .record import ScalarRecord
 from .sweep import sweep
-from .variable import Variable, float_seed
+from .variable import Variable, float_seed, frozen
 
 _current: contextvars.ContextVar = contextvars.ContextVar("dualad_tape", default=None)
 
@@ -95,12 +95,26 @@ class Tape:
     def watch(self, x):
         """Start tracking ``x`` (an array or a pytree of arrays); returns Variables.
 
+        Each Variable holds a read-only copy of an array the caller can still write (see
+        ``tape.variable.frozen``): a later write into ``x`` does not reach the gradient.
+
         >>> import numpy as np, tape
         >>> with tape.Tape() as t:
         ...     p = t.watch({"w": np.ones(2), "b": np.array(0.5)})
         >>> type(p["w"]).__name__
         'Variable'
         """
+        if type(x) is np.ndarray:
+            x = frozen(x)
+        elif type(x) in (list, tuple, dict) or hasattr(x, "_fields"):
+            leaves, td = flatten(x)
+            if any(type(v) is np.ndarray for v in leaves):
+                x = unflatten(td, [frozen(v) for v in leaves])
+        return self._watch(x)
+
+    def _watch(self, x):
+        """``watch`` without the copy: dualad's own doors, whose caller cannot write ``x``
+        while the tape is in use."""
         if self._level is None or self._closed:
             raise RuntimeError("watch() needs an open tape: call it inside `with Tape() as t:`")
         if type(x) is np.ndarray and x.dtype.kind in "fc":  # one float array: no pytree

@@ -48,6 +48,22 @@ _F64 = np.float64
 _GRAD_LOCK = threading.Lock()
 
 
+def frozen(value):
+    """``value`` as a Variable holds it: a NumPy array whose memory the caller can still
+    write (it, or the array it views, is writeable) is copied and the copy made read-only.
+
+    Records read the values of Variables when the sweep runs, so a write into the array
+    between the forward pass and ``backward`` (``a[0] = 10`` after ``Variable(a)`` or
+    ``t.watch(a)``, ``w.value[0] = 10``) changed the gradient without an error; now the
+    caller's array is not the Variable's, and a write into ``.value`` raises NumPy's
+    read-only error (bind a new array instead: ``w.value = w.value - lr * w.grad``).
+    """
+    if type(value) is np.ndarray and _changeable(value):
+        value = value.copy()
+        value.flags.writeable = False
+    return value
+
+
 def float_seed(g, y):
     """The cotangent ``g`` given for an output of value ``y``, in y's floating dtype where
     ``g`` holds integers or booleans (``backward(gradient=np.array([1, 2]))``): an integer
@@ -127,6 +143,7 @@ class Variable(ArrayOps):
                 f"a Variable of dtype {value.dtype}: only real and complex numbers carry "
                 "gradients (convert with x.astype(float))"
             )
+        value = frozen(value)
 
         self._value = float(value) if type(value) is _F64 else value
         self._level = _tags.GRAPH_LEVEL
@@ -153,7 +170,7 @@ class Variable(ArrayOps):
 
     @value.setter
     def value(self, v) -> None:
-        self._value = v
+        self._value = frozen(v)
 
     def _unwrap(self):
         v = self._value
@@ -537,6 +554,8 @@ def record(func, args, kwargs, level):
         out = _tracing.ACTIVE.call(func, vals, kwargs)
     if not inputs:
         return _wrap_const(out, level)
+    if type(out) is np.ndarray and out.base is None and not any(out is v for v in vals):
+        out.flags.writeable = False  # a new array: its records read it at the sweep
     if is_complex(out) or any(is_complex(v._value) for _, v, _ in inputs):
         rule = complex_rule(func, rule)  # see dualad.rules.complex
     seen, made = vals, []  # (what out may be a view of; large copies made)

@@ -78,3 +78,65 @@ def test_backward_on_a_persistent_tape_keeps_the_records():
     np.testing.assert_array_equal(t.gradient(y, w), 2 * X)  # raised: records freed
     y.backward()
     np.testing.assert_array_equal(w.grad, 4 * X)
+
+
+# -- a write into an array after recording never reaches the gradient -------------------------
+
+
+def test_variable_and_watch_hold_their_own_copy():
+    a = X.copy()
+    w = tape.Variable(a)
+    y = np.sum(w * w)
+    a[0] = 10.0  # the caller's array: not the Variable's
+    y.backward()
+    np.testing.assert_array_equal(w.grad, 2 * X)
+    a = X.copy()
+    with tape.Tape() as t:
+        x = t.watch(a)
+        a[0] = 10.0  # even inside the block
+        y = np.sum(x * x)
+    np.testing.assert_array_equal(t.gradient(y, x), 2 * X)
+    a = X.copy()
+    with tape.Tape() as t:
+        p = t.watch({"a": a, "b": 2.0})
+        y = np.sum(p["a"] * p["a"]) * p["b"]
+    a[1] = 10.0
+    g = t.gradient(y, p)
+    np.testing.assert_array_equal(g["a"], 4 * X)
+
+
+def test_writes_into_value_raise():
+    w = tape.Variable(X.copy(), requires_grad=False)
+    with tape.Tape() as t:
+        x = t.watch(X.copy())
+        z = x * 2
+        y = np.sum(z**3) + np.sum(w * x)
+        r = x.reshape(2, 1)
+    for arr in (w.value, x.value, z.value, x.detach().value, r.value):
+        with pytest.raises(ValueError, match="read-only"):
+            arr[0] = 0.0
+    # d/dx [sum((2x)^3) + sum(w x)] = 6 (2x)^2 + w, w = X
+    np.testing.assert_allclose(t.gradient(y, x), 6 * (2 * X) ** 2 + X)
+
+
+def test_rebinding_value_is_the_optimizer_step():
+    w = tape.Variable(np.array([1.0, -2.0]))
+    for _ in range(3):
+        w.grad = None
+        np.sum(w * w).backward()
+        w.value = w.value - 0.25 * w.grad  # a new array: the next step reads it
+    np.testing.assert_allclose(w.value, np.array([1.0, -2.0]) * 0.5**3)
+    new = np.array([3.0, 4.0])
+    w.value = new
+    new[0] = 100.0  # the caller's array again: not the Variable's
+    np.testing.assert_array_equal(w.value, [3.0, 4.0])
+
+
+def test_constant_variable_is_copied_too():
+    c_arr = np.array([5.0, 7.0])
+    c = tape.Variable(c_arr, requires_grad=False)
+    w = tape.Variable(X.copy())
+    y = np.sum(w * c)
+    c_arr[0] = 100.0
+    y.backward()
+    np.testing.assert_array_equal(w.grad, [5.0, 7.0])

@@ -494,7 +494,7 @@ def trace(f, leaves, td, intercept: bool = False) -> Program:
         f = intercepting(f)  # (its frame marks f's allocations as the user's: buffers)
 
     with _LOCK, tape.Tape(persistent=True) as t:
-        xs = [t.watch(v) for v in leaves]
+        xs = [t._watch(v) for v in leaves]
         tracer = Tracer(t.level, next_id)
         values = tracer.values
         for v in xs:
