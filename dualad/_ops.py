@@ -557,6 +557,10 @@ class ArrayOps(Leveled):
         return np.squeeze(self, axis=axis)
 
     def copy(self, order="K"):
+        if order == "K" and not isinstance(strip(self), (np.ndarray, np.generic)):
+            # Dask has no np.copy (NumPy's would compute the whole graph): the same new
+            # array, lazily, as a ufunc of derivative 1
+            return np.positive(self)
         return np.copy(self) if order == "K" else np.copy(self, order=order)
 
     def __copy__(self):  # copy.copy(a): a new array, as for an ndarray (the slots would share)

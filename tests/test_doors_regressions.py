@@ -335,3 +335,19 @@ def test_reverse_jacobian_of_a_complex_scalar_of_real_inputs(f, want):
     x = np.array([0.3, -1.2, 2.0])
     for mode in ("forward", "reverse", "auto"):
         np.testing.assert_allclose(dualad.jacobian(f, x, mode=mode), want(x), rtol=1e-13)
+
+
+# -- x.copy() on Dask: lazily, not through NumPy's np.copy (a silent compute) ----------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_copy_method_on_dask_stays_lazy(mode):
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    dx = da.from_array(x, chunks=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # Dask's warning before it computes
+        y, t = dualad.jvp(lambda z: z.copy() * 2, dx, da.ones(4, chunks=2))
+        g = dualad.grad(lambda z: np.sum(z.copy() ** 2), dx, mode=mode)
+    assert isinstance(y, da.Array) and isinstance(t, da.Array) and isinstance(g, da.Array)
+    np.testing.assert_allclose(t.compute(), 2.0)
+    np.testing.assert_allclose(g.compute(), 2 * x)
