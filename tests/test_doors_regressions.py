@@ -205,7 +205,8 @@ def test_new_axes_on_dask_inputs(name, mode):
 
 # -- 2.3: axis=0 and axis=-1 on a 0-d input -------------------------------------------------
 
-ZERO_D = [np.max, np.min, np.amax, np.sum, np.prod, np.nanmax, np.nansum, np.ptp]
+ZERO_D = [np.max, np.min, np.amax, np.sum, np.prod, np.nanmax, np.nansum, np.ptp, np.nanvar, np.nanstd,
+          np.nanmean, np.nanprod, np.nanmin]  # fmt: skip
 CUMULATIVE = [np.cumsum, np.cumprod, np.nancumsum]
 
 

@@ -310,11 +310,13 @@ def _nanvar(func, a, axis, dtype, out, ddof, keepdims, where, mean, correction):
         if ddof != 0:
             raise ValueError("ddof and correction can't be provided simultaneously.")
         ddof = correction
+    shape = np.shape(a)
+    if shape == () and type(axis) is int and axis in (0, -1):
+        axis = None  # NumPy's nan-reductions read axis 0 of a 0-d array as the whole of it
     keep = np.logical_not(np.isnan(a))
     if _given(where):
         keep = keep & where
     x = np.where(keep, a, 0.0)
-    shape = np.shape(a)
     axes = _data_axes(axis, shape)
     count = np.sum(keep, axis=axes, keepdims=True)
     # counts in the data's real float type: an integer count would promote float32 to float64
