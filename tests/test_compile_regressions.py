@@ -723,3 +723,40 @@ def test_second_order_through_decisions_under_interception(backend):
             want = dualad.hessian(fn, x, intercept=True)
             np.testing.assert_allclose(cf.hessian(x), want, rtol=1e-12)
             np.testing.assert_allclose(cf.hvp(x, np.ones(2)), want @ np.ones(2), rtol=1e-12)
+
+
+# -- a scalar broadcast over an array in the element graph: its adjoint sums over the loop --
+
+_DATA = np.array([0.1, -0.3, 1.2, 0.7, 0.4])
+BROADCAST = {
+    "gauss_nll": (
+        lambda p: np.sum(0.5 * ((_DATA - p[0]) / np.exp(p[1])) ** 2 + p[1]),
+        np.array([0.2, -0.1]),
+    ),
+    "sum_x0_plus_slice": (lambda x: np.sum(x[0] + x[1:4]), np.array([0.6, -0.3, 0.4, -1.2])),
+    "mean_slice_minus_x0": (lambda x: np.mean(x[1:] - x[0]), np.array([0.6, -0.3, 0.4, -1.2])),
+    "constant_times_x0": (
+        lambda x: np.sum(np.array([1.0, 2.0, 3.0, 4.0]) * x[0] + x[1]),
+        np.array([0.6, -0.3, 0.4, -1.2]),
+    ),
+    "sum_squared": (lambda x: np.sum(x**2 + np.sum(x) ** 2), np.array([0.6, -0.3, 0.4, -1.2])),
+    "sin_x0": (lambda x: np.sum(np.sin(x[0]) + x[1:4]), np.array([0.6, -0.3, 0.4, -1.2])),
+}
+
+
+@pytest.mark.parametrize("name", list(BROADCAST))
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_scalar_broadcast_adjoint_sums_over_the_loop(name, backend):
+    # the numba kernels added a broadcast scalar's per-element partial once (d/dx0 of
+    # sum(x0 + x[1:4]) was 1, not 3); the Gaussian NLL's d/dlog(sigma) lost its + n
+    f, x = BROADCAST[name]
+    cf = dualad.compile(f, x, backend=backend)
+    x2 = x + 0.05
+    g = _central(f, x2)
+    np.testing.assert_allclose(cf.grad(x2), g, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(cf.value_and_grad(x2)[1], g, rtol=1e-6, atol=1e-8)
+    h = np.array(
+        [(_central(f, x2 + e) - _central(f, x2 - e)) / 2e-4 for e in np.eye(x.size) * 1e-4]
+    )
+    np.testing.assert_allclose(cf.hessian(x2), h, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(cf.hvp(x2, x2), h @ x2, rtol=1e-5, atol=1e-5)

@@ -319,8 +319,13 @@ def adjoints(g: Graph, seeds: list) -> dict:
             out[key] = g.apply(np.add, (out[key], bar)) if key in out else bar
             continue
         for a, t in _partial_terms(g, x, bar):
-            if a.dom is None and type(t) is X and t.dom is not None:
-                t = g.total(t)  # a scalar broadcast over an array: its adjoint sums
+            if a.dom is None and x.dom is not None:
+                # a scalar broadcast over an array: its adjoint sums over the domain, also
+                # where the adjoint is one value for every element (a constant, a scalar)
+                if type(t) is X and t.dom is not None:
+                    t = g.total(t)
+                else:
+                    t = g.apply(np.multiply, (t, float(x.dom)))
             bars[a.id] = g.apply(np.add, (bars[a.id], t)) if a.id in bars else t
     return out
 
