@@ -65,9 +65,15 @@ def _hint() -> str:
 
 
 def strip(a):
-    """The value under every wrapper (for results that carry no derivative)."""
+    """The value under every wrapper (for results that carry no derivative). A promotable
+    buffer (dualad._buffer) reads as the value of the wrapper it stands for: its own memory
+    is stale once a wrapper was written into it."""
     while isinstance(a, Leveled):
         a = a._unwrap()
+    if isinstance(a, Deferring):
+        from ._buffer import resolve
+
+        return strip(resolve(a))
     if type(a) in (list, tuple):
         return type(a)(strip(b) for b in a)
     return a

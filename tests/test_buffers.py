@@ -236,3 +236,42 @@ def test_augmented_assignment_into_an_empty_selection_and_out_aliasing_an_input(
         return fx + acc
 
     check(f)
+
+
+# -- a buffer read as a plain value by a rule's own decision (SciPy's value and masks) --------
+
+
+def _stats_programs():
+    st = pytest.importorskip("scipy.stats")
+
+    def loc_buffer(x):
+        b = np.zeros(3)
+        b[:] = x * x
+        return np.sum(st.norm.cdf(x, loc=b))
+
+    def loc_buffer_plain_x(x):
+        b = np.zeros(3)
+        b[:] = x * x
+        return np.sum(st.norm.cdf(0.3, loc=b))
+
+    def out_buffer_positional_loc(x):
+        b = np.empty(3)
+        np.multiply(x, x, out=b)
+        return np.sum(st.t.logpdf(x, 3, b))
+
+    return [loc_buffer, loc_buffer_plain_x, out_buffer_positional_loc]
+
+
+@pytest.mark.parametrize("i", range(3))
+@pytest.mark.parametrize("mode", MODES)
+def test_buffer_as_scipy_stats_parameter(i, mode):
+    # decide() read the buffer's own (stale) memory: nan values, all-zero derivatives
+    f = _stats_programs()[i]
+    x = np.array([0.11, 0.805, -0.4])
+    v, g = dualad.value_and_grad(f, x, mode=mode, intercept=True)
+    np.testing.assert_allclose(v, f(x), rtol=1e-14)
+    np.testing.assert_allclose(g, central(f, x), rtol=1e-6, atol=1e-9)
+    want = central(lambda z: dualad.grad(f, z, intercept=True), x, h=1e-5)
+    for method in ("auto", "accumulate", "forward-over-reverse"):
+        h = dualad.hessian(f, x, method=method, intercept=True)
+        np.testing.assert_allclose(h, want, rtol=1e-5, atol=1e-7)
