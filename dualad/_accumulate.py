@@ -138,12 +138,14 @@ class _Jacobians:
                 self.known[vid] = d
 
 
-def _add(H, J, T, n: int):
-    """``H += J @ T.T`` over the flattened value axes (``J`` broadcast to ``T`` if smaller)."""
+def _add(H, J, T, n: int, ob=None):
+    """``H += J @ T.T`` over the flattened value axes (``J`` broadcast to ``T`` if smaller).
+    ``ob``: the adjoint, of T's value shape, where it is known (see ``_off_graph``)."""
     if J is None:
         return  # a value whose Jacobian is zero (it went through floor, sign, ...)
+    marked = np.isnan(T).any() or (type(J) is not Cols and np.isnan(J).any())
     if type(J) is Cols:
-        if T.size == n * J.m:
+        if T.size == n * J.m and not marked:
             J.add_product(H, T.reshape(n, J.m))
             return
         J = J.dense()
@@ -151,7 +153,22 @@ def _add(H, J, T, n: int):
         if J.ndim != T.ndim:  # right-aligning would pair J's direction axis with T's value axes
             raise ValueError(f"Jacobian of shape {J.shape} does not align with {T.shape}")
         J = np.broadcast_to(J, T.shape)
-    H += J.reshape(n, -1) @ T.reshape(n, -1).T
+    J, T = J.reshape(n, -1), T.reshape(n, -1)
+    if marked:
+        J, T = _off_graph(J, T, None if ob is None else np.ravel(ob == 0))
+    H += J @ T.T
+
+
+def _off_graph(J, T, zero=None):
+    """``J`` and ``T`` (or a weight row ``(1, m)``) with 0 at the positions whose term is 0
+    whatever they hold there: a Jacobian column of 0, a weight of 0, or an adjoint of 0
+    (``zero``). NaN gets in without NumPy's "invalid" firing where a value is NaN already (a
+    marker ``nansum`` skips: its adjoint is 0, its partials NaN), and one NaN would spread
+    through ``H`` to every entry; ``guarded`` only sees NaN being made."""
+    off = ~(J != 0).any(axis=0) | ~(T != 0).any(axis=0)
+    if zero is not None:
+        off |= np.broadcast_to(zero, off.shape)
+    return np.where(off, 0.0, J), np.where(off, 0.0, T)
 
 
 def _add_diag(H, J, c, n: int):
@@ -159,12 +176,18 @@ def _add_diag(H, J, c, n: int):
     if J is None:
         return
     c = np.ravel(c)
+    marked = np.isnan(c).any() or (type(J) is not Cols and np.isnan(J).any())
     if type(J) is Cols:  # a stencil: band entries only
-        J.add_sandwich(H, c)
-        return
+        if not marked:
+            J.add_sandwich(H, c)
+            return
+        J = J.dense()
     J = J.reshape(n, -1)
     if c.size == 0:
         return  # an empty value: no terms
+    if marked:
+        J, c = _off_graph(J, c[None])
+        c = c[0]
     if c.min() >= 0:  # one product with its own transpose: NumPy uses BLAS syrk, half the work
         S = J * np.sqrt(c)
         H += S @ S.T
@@ -185,9 +208,19 @@ def _second_term(p, out_d, vals, ob, lv: int, ndim: int):
         dp = p(out_d, *vals)  # d(partial)/dx along all n directions
         if not (isinstance(dp, Dual) and dp._level == lv and dp._dot is not None):
             return None
-        return mul(ob, align(dp._dot_array(), ndim))
+        return _unmarked(ob, mul(ob, align(dp._dot_array(), ndim)))
 
     return guarded(compute)
+
+
+def _unmarked(ob, term):
+    """``term`` (a product with the adjoint ``ob``) with 0 where ``ob`` is 0 and the term
+    NaN: a value that is NaN already (a marker ``nansum`` skips) makes NaN partials without
+    NumPy's "invalid" firing, so ``guarded`` does not see it, and one NaN would spread
+    through ``H`` to every entry."""
+    if type(term) is np.ndarray and term.dtype.kind in "fc" and np.isnan(term).any():
+        return np.where(ob == 0, 0.0, term)
+    return term
 
 
 def _curvature(rule, args, out, i: int):
@@ -265,6 +298,7 @@ class _Curvature:
                 c, cob, g = guarded(scaled)
             if c is not None:  # one input depends on x: J_u diag(ob * phi'') J_u^T
                 if cob is not None:
+                    cob = _unmarked(ob[0], cob)
                     _add_diag(self.H, self.jac.raw(ins[0][2]), cob, self.n)
                 return g
             # shapes or types _curvature does not take: along all n directions below
@@ -285,7 +319,7 @@ class _Curvature:
                     J = self.jac(i)  # an input broadcast against the output: dense, aligned
                 if type(J) is not Cols:
                     J = align(J, ndim)  # leading axes of the broadcast become length 1
-                _add(self.H, J, T, self.n)
+                _add(self.H, J, T, self.n, ob)
         return None
 
     def general(self, rec, args, out, ob, kw):

@@ -222,3 +222,35 @@ def test_forward_over_forward_view_write_message():
         dualad.hvp(f, B4, v, method="forward-over-forward")
     ref = _nested_differences(f, B4)
     np.testing.assert_allclose(dualad.hvp(f, B4, v), ref @ v, atol=1e-5)
+
+
+# -- a NaN marker inside f, skipped by a nan-reduction: "accumulate" was NaN everywhere ------
+
+
+def _marker_sin(x):
+    y = x * 1.0
+    y[1] = np.nan
+    return np.nansum(np.sin(y))
+
+
+def _marker_product(x):
+    y = x * 1.0
+    y[1] = np.nan
+    return np.nanmean(np.sin(y) * y)
+
+
+def _marker_where(x):
+    y = np.where(x > 0.4, np.nan, x)
+    return np.nansum(np.exp(y) * y)
+
+
+def _marker_appended(x):
+    y = np.concatenate([x, [np.nan]])
+    return np.nansum(np.log(y) ** 2) + np.nanmax(y * x[0])
+
+
+@pytest.mark.parametrize("f", [_marker_sin, _marker_product, _marker_where, _marker_appended])
+def test_nan_marker_skipped_by_a_nan_reduction(f):
+    # the marked element's partials are NaN (no "invalid" fires: NaN was there already) and
+    # its adjoint or Jacobian column 0; 0 * NaN spread through H to every entry
+    _check(f, np.array([0.3, 0.5, 0.9]))
