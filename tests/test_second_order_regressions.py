@@ -254,3 +254,15 @@ def test_nan_marker_skipped_by_a_nan_reduction(f):
     # the marked element's partials are NaN (no "invalid" fires: NaN was there already) and
     # its adjoint or Jacobian column 0; 0 * NaN spread through H to every entry
     _check(f, np.array([0.3, 0.5, 0.9]))
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_eigh_values_at_a_repeated_eigenvalue(mode):
+    # eigh(a)[0] is eigvalsh(a): reverse mode met the unread vectors' zero cotangent with the
+    # nan gaps of the repeated value (1 has multiplicity 2 here) and gave nan
+    def f(x):
+        return np.sum(np.array([1.0, 2.0, 3.0]) * np.linalg.eigh(np.outer(x, x) + np.eye(3))[0])
+
+    x = np.array([0.4, -0.2, 1.1])
+    # the top eigenvalue is 1 + |x|^2 (weight 3), the others stay 1: gradient 6 x
+    np.testing.assert_allclose(dualad.grad(f, x, mode=mode), 6 * x, rtol=1e-12)

@@ -108,7 +108,8 @@ def eigh_vjp(out_bar, out, a, UPLO="L"):
     p_bar = None
     if w_bar is not None:
         p_bar = w_bar[..., :, None] * _eye(w_bar, w.shape[-1])
-    if v_bar is not None:
+    if v_bar is not None and not _zero_bar(v_bar):  # (the vectors' unread output: zeros,
+        # which would meet the nan gaps of a repeated value: eigh(a)[0] is eigvalsh's)
         p_bar = _plus(p_bar, _gaps(w) * (v.mT @ v_bar))
     if p_bar is None:
         return (None,)
