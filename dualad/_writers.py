@@ -33,12 +33,20 @@ def _into_plain(func: str, dst, values) -> None:
     )
 
 
+def _stacked(values):
+    """A list or tuple of values holding wrappers (``[x[0] * x[1], 2.0]``) as one wrapper:
+    NumPy's ravel/asarray would convert them."""
+    if type(values) in (list, tuple) and any(isinstance(v, Leveled) for v in values):
+        return np.stack(values)
+    return values
+
+
 def _flat_write(a, flat, values) -> None:
     """``a.flat[flat] = values``, values repeated cyclically as NumPy's flat writes do."""
     flat = np.asarray(flat, dtype=np.intp).ravel()
     if flat.size == 0:
         return
-    vals = np.ravel(values)
+    vals = np.ravel(_stacked(values))
     n = vals.shape[0]
     if n == 0:
         return
@@ -76,7 +84,7 @@ def putmask(a, mask, values):
     """``np.putmask``: ``a.flat[n] = values.flat[n % len(values)]`` where ``mask`` holds."""
     _into_plain("putmask", a, (values,))
     hit = np.flatnonzero(np.broadcast_to(mask, a.shape))
-    vals = np.ravel(values)
+    vals = np.ravel(_stacked(values))
     if hit.size and vals.shape[0]:
         a[np.unravel_index(hit, a.shape)] = np.take(vals, hit % vals.shape[0])
 
@@ -85,6 +93,7 @@ def place(arr, mask, vals):
     """``np.place``: the entries where ``mask`` holds take ``vals`` in order, repeated."""
     _into_plain("place", arr, (vals,))
     hit = np.flatnonzero(np.broadcast_to(mask, arr.shape))
+    vals = _stacked(vals)
     if hit.size and np.size(vals) == 0:
         raise ValueError("Cannot insert from an empty array!")
     _flat_write(arr, hit, vals)

@@ -93,3 +93,17 @@ def test_methods_with_positional_out(mode):
 
     x = np.array([1.0, 3.0])
     np.testing.assert_allclose(dualad.grad(f, x, mode=mode), fd(f, x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_in_place_writers_take_lists_of_traced_values(mode):
+    # np.put(B, idx, [x0 * x1, x2]): NumPy's ravel converted the list (TypeError)
+    def f(x):
+        b = x[0] * np.ones(6)
+        np.put(b, [0, 5], [x[0] * x[1], x[2]])
+        np.putmask(b, np.array([0, 1, 0, 0, 0, 0], bool), [x[2] ** 2])
+        np.place(b, np.array([0, 0, 1, 1, 0, 0], bool), (x[1], 0.5))
+        return np.sum(b**2 * np.arange(1.0, 7.0))
+
+    x = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(dualad.grad(f, x, mode=mode), fd(f, x), rtol=1e-6)
