@@ -542,8 +542,10 @@ def _node_of(rec, tracer, level) -> Node:
     func = _func_of(rule)
     if func is None:
         raise NotCompilable(
-            f"{rec.name}: a step recorded without a table rule (complex values or a custom "
-            "rule made inside the function) has no compiled form"
+            f"{rec.name}: a step recorded without a rule of dualad's tables (a SciPy "
+            "function with a rule of its own, such as scipy.linalg.solve_triangular or "
+            "expm; complex values; a custom rule made inside the function) has no compiled "
+            "form. Use dualad.grad/hessian for this function, or compile the parts around it"
         )
     args = [
         tracer._template(a)[0] if isinstance(a, Flag) or type(a) in (list, tuple, slice) else a
