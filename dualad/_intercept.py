@@ -487,8 +487,14 @@ def _buffer_wrapper(name: str) -> Callable:
     orig = ORIGINAL[f"numpy.{name}"]
     like = name.endswith("_like")
 
+    full = name.startswith("full")
+
     @functools.wraps(orig)
     def wrapper(*args, **kwargs):
+        if full and _ON.get(_GLOBAL):
+            fill = args[1] if len(args) > 1 else kwargs.get("fill_value")
+            if isinstance(resolve(fill), Leveled) and _from_user():
+                return _full_of(orig, args, kwargs, resolve(fill))
         out = orig(*args, **kwargs)
         if _ON.get(_GLOBAL) and type(out) is np.ndarray and _from_user():
             proto = args[0] if args else kwargs.get("a")
@@ -497,6 +503,22 @@ def _buffer_wrapper(name: str) -> Callable:
         return out
 
     return wrapper
+
+
+def _full_of(orig, args, kwargs, fill):
+    """``np.full(shape, fill)`` / ``np.full_like(a, fill)`` with a traced ``fill``: a buffer
+    of the fill's dtype (unless one is given) with the fill written in, as ``jnp.full``
+    takes a traced fill value."""
+    args, kwargs = list(args), dict(kwargs)
+    if len(args) > 1:
+        args[1] = 0
+    else:
+        kwargs["fill_value"] = 0
+    if len(args) < 3 and kwargs.get("dtype") is None:
+        kwargs["dtype"] = np.result_type(strip(fill))
+    b = make(orig(*args, **kwargs))
+    b[...] = fill
+    return b
 
 
 # -- reductions of lists: np.sum([d0, d1]) -----------------------------------------------------

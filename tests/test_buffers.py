@@ -275,3 +275,22 @@ def test_buffer_as_scipy_stats_parameter(i, mode):
     for method in ("auto", "accumulate", "forward-over-reverse"):
         h = dualad.hessian(f, x, method=method, intercept=True)
         np.testing.assert_allclose(h, want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_full_with_a_traced_fill_value(mode):
+    # np.full(3, x[1]) raised (NumPy's own full copies the fill into a plain array), as
+    # jnp.full takes a traced fill
+    def f(x):
+        a = np.full(3, x[1])
+        b = np.full((2, 2), x[0] * x[2], dtype=float)
+        c = np.full_like(np.zeros(3), x[2])
+        a[0] = x[0]
+        return np.sum(a**2) + np.sum(b) * np.sum(c * np.arange(3.0))
+
+    np.testing.assert_allclose(
+        dualad.grad(f, X, mode=mode, intercept=True), central(f, X), rtol=1e-6
+    )
+    h = dualad.hessian(f, X, intercept=True)
+    want = central(lambda z: dualad.grad(f, z, intercept=True), X, h=1e-5)
+    np.testing.assert_allclose(h, want, rtol=1e-5, atol=1e-6)
