@@ -582,6 +582,43 @@ WRAPPER: dict[str, Callable] = _wrappers()
 _MODULES = {"numpy": np, "math": math}
 
 
+# -- np.vectorize: its scalar function called element by element on the wrappers -------------
+_VECTORIZE_CALL = np.vectorize.__call__
+
+
+def _vectorize_call(self, *args, **kwargs):
+    """``np.vectorize(pyfunc)(x)``: NumPy converts ``x`` to an array of numbers first; under
+    interception, with a wrapper among the arguments, ``pyfunc`` runs on 0-d wrappers (one
+    call per element of the broadcast arguments, as NumPy's own loop calls it) and the
+    results are stacked, as ``jnp.vectorize`` maps a traced function."""
+    if not (_ON.get(_GLOBAL) and (any(map(_holds, args)) or any(map(_holds, kwargs.values())))):
+        return _VECTORIZE_CALL(self, *args, **kwargs)
+    if self.signature is not None:
+        raise NotImplementedError(
+            "np.vectorize(..., signature=...) on traced values: dualad runs np.vectorize "
+            "element by element only; loop over the core dimensions yourself"
+        )
+    excluded = self.excluded
+    pos = [i for i in range(len(args)) if i not in excluded]
+    keys = [k for k in kwargs if k not in excluded]
+    vals = [resolve(args[i]) for i in pos] + [resolve(kwargs[k]) for k in keys]
+    shape = np.broadcast_shapes(*(np.shape(v) for v in vals))
+    if 0 in shape:
+        raise ValueError("np.vectorize of traced values needs at least one element")
+    full = [np.broadcast_to(v if isinstance(v, Leveled) else np.asarray(v), shape) for v in vals]
+    results = []
+    for idx in np.ndindex(shape):
+        a, kw = list(args), dict(kwargs)
+        for j, i in enumerate(pos):
+            a[i] = full[j][idx]
+        for j, k in enumerate(keys):
+            kw[k] = full[len(pos) + j][idx]
+        results.append(self.pyfunc(*a, **kw))
+    if type(results[0]) is tuple:  # several outputs: one array each
+        return tuple(np.reshape(np.stack(list(r)), shape) for r in zip(*results))
+    return np.reshape(np.stack(results), shape)
+
+
 def install() -> None:
     """Replace the module attributes with the (dormant) wrappers, once per process."""
     global _installed
@@ -597,6 +634,8 @@ def install() -> None:
                 setattr(_MODULES[mod], name, wrapper)
                 _pickle_where_defined(ORIGINAL[key])
                 _signed(ORIGINAL[key])
+        if np.vectorize.__call__ is _VECTORIZE_CALL:  # (dormant unless interception is on)
+            np.vectorize.__call__ = _vectorize_call
         _installed = True
 
 

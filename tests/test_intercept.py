@@ -508,3 +508,31 @@ def test_numpys_originals_still_pickle_after_interception_installs():
     for f in [*originals, np.mean]:
         assert pickle.loads(pickle.dumps(f)) is f
     assert pickle.loads(pickle.dumps(len)) is len
+
+
+# -- np.vectorize: the scalar function runs on 0-d wrappers, element by element ------------
+
+
+def _scal(t, c=2.0):
+    if t > 0.5:  # a Python branch per element
+        return math.sin(t) * c
+    return t**2 + 1.0
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_vectorize_under_interception(mode):
+    vf = np.vectorize(_scal)  # made before the transform, as module-level code does
+
+    def f(x):
+        s, c = np.vectorize(lambda t: (math.sin(t), t * t))(x)  # two outputs
+        pair = np.vectorize(lambda a, b: a * b)(x, x[::-1])
+        kept = np.vectorize(_scal, excluded={"c"})(x.reshape(3, 1) * x, c=3.0)
+        return np.sum(vf(x) * np.arange(1.0, 4.0)) + np.sum(pair) + np.sum(s * c) + np.sum(kept)
+
+    x = np.array([0.3, 0.9, 1.4])
+    h = 1e-6
+    ref = np.array([(f(x + e) - f(x - e)) / (2 * h) for e in np.eye(3) * h])
+    np.testing.assert_allclose(dualad.grad(f, x, mode=mode, intercept=True), ref, rtol=1e-7)
+    with pytest.raises(TypeError):  # without interception NumPy converts x: an error
+        dualad.grad(f, x, mode=mode)
+    assert type(vf(x)) is np.ndarray  # plain inputs: NumPy's own vectorize
