@@ -36,3 +36,22 @@ def to_host(x):
     if callable(compute) and hasattr(x, "dask"):
         return compute()
     return get() if callable(get) else x
+
+
+def host_only(leaves, what: str, instead: str) -> None:
+    """Raise ``TypeError`` where a leaf (under any wrapper) is another backend's array (Dask,
+    CuPy, ...): for the doors that work on host NumPy memory only. ``instead`` names what
+    keeps the backend. A plain NumPy leaf costs one type check."""
+    for v in leaves:
+        if type(v) is np.ndarray:
+            continue
+        b = v
+        while hasattr(b, "_level"):  # the wrappers (Dual, tape.Variable, ...) set _level
+            b = b._unwrap()
+        if hasattr(b, "__array_function__") and not isinstance(b, (np.ndarray, np.generic)):
+            t = type(b)
+            raise TypeError(
+                f"{what} needs NumPy arrays on the host, got a {t.__module__.split('.')[0]} "
+                f"{t.__name__}: pass x.get() (CuPy) or x.compute() (Dask) to bring it to the "
+                f"host, or use {instead}, which keep the derivative on the array's backend"
+            )

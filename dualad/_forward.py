@@ -18,6 +18,7 @@ from ._seeding import (
     _F64_DTYPE,
     _OPEN,
     _PACKED_EYE,
+    _backend_of,
     _chunk_size,
     _eye,
     _floats,
@@ -67,7 +68,8 @@ def jvp(f: Callable, x: Any, v: Any, *, intercept: bool = False) -> tuple[Any, A
     try:
         y = f(unflatten(td, _seed(xs, level, dots, True)))
         ys, ytd = flatten(y)
-        pairs = [_read(yi, level, 1) for yi in ys]
+        like = _backend_of(xs)
+        pairs = [_read(yi, level, 1, like) for yi in ys]
     finally:
         _tags.close_level(level)
     return unflatten(ytd, [p for p, _ in pairs]), unflatten(ytd, [d[0] for _, d in pairs])
@@ -111,9 +113,10 @@ def _forward_jacobian(f, xs, td, chunk):
     if n_in == 0:  # no input numbers, no directions: f at the point, zero-sized blocks
         ys, ytd = flatten(f(unflatten(td, xs)))
         level = _tags.new_level()  # no value carries it: every output reads as a constant
-        pairs = [_read(yi, level, 0) for yi in ys]
+        pairs = [_read(yi, level, 0, _backend_of(xs)) for yi in ys]
         prim = [p for p, _ in pairs]
         return prim, ytd, _layout([d for _, d in pairs], prim, xs, td, offsets), ys
+    like = _backend_of(xs)
     for c0 in range(0, n_in, k):
         kc = min(k, n_in - c0)
         eye = _eye(kc, n_in, c0, xs[0], xs[0].dtype)
@@ -122,7 +125,7 @@ def _forward_jacobian(f, xs, td, chunk):
         try:
             y = f(unflatten(td, _seed(xs, level, dots, False)))
             ys, ytd = flatten(y)
-            blocks.append([_read(yi, level, kc) for yi in ys])
+            blocks.append([_read(yi, level, kc, like) for yi in ys])
         finally:
             _tags.close_level(level)
     prim = [p for p, _ in blocks[0]]

@@ -653,6 +653,13 @@ from ._pattern_kinds import KIND, _apply, _scatter, _ufunc_method  # noqa: F401
 # -- the public function ----------------------------------------------------------------------
 
 
+#: What keeps another backend's array there, where a sparse door cannot (by the door).
+_DENSE = (
+    "jacobian(f, x) with mode='forward' or 'reverse'",
+    "hessian(f, x) (dense)",
+)
+
+
 def one_array(x, what: str, real: bool = False) -> np.ndarray:
     """The input of a sparsity or sparse derivative: one array (numbers become float64;
     ``real``: complex raises)."""
@@ -661,6 +668,10 @@ def one_array(x, what: str, real: bool = False) -> np.ndarray:
             f"{what} takes one array x, not a {type(x).__name__}: concatenate the inputs "
             "(np.concatenate([a.ravel(), b.ravel()])) and split them inside f"
         )
+    if type(x) is not np.ndarray:
+        from ._backend import host_only
+
+        host_only((x,), what, _DENSE[what.startswith("hessian")])
     x = np.asarray(x)
     if real and x.dtype.kind == "c":
         raise NotImplementedError(

@@ -115,14 +115,16 @@ def refuse_wrapped_chunks(y) -> None:
 _SCALARS = (float, complex)
 
 
-def _read(y, level: int, k: int):
-    """Primal and tangent ``(k,) + shape`` of one output leaf at ``level``."""
+def _read(y, level: int, k: int, like=None):
+    """Primal and tangent ``(k,) + shape`` of one output leaf at ``level``. ``like`` (from
+    ``_backend_of``): the inputs' backend array, where it is not NumPy; a zero tangent is
+    made on it, as reverse mode's zero cotangents are on the input's backend."""
     refuse_wrapped_chunks(y)
     if isinstance(y, Dual) and y._level == level:
         _tags.check_live(y._p)
         dot = y._dot_array()
         if dot is None:
-            dot = np.zeros_like(y.primal, shape=(k,) + tuple(y.shape))
+            dot = _zeros(y.primal, (k,) + tuple(y.shape), None, like)
         return y.primal, dot
     _tags.check_constant(y, level)
     if not isinstance(y, (_tags.Leveled, np.ndarray, np.generic)) and not hasattr(
@@ -132,7 +134,28 @@ def _read(y, level: int, k: int):
     dt = getattr(y, "dtype", None)
     # a constant output: zero derivative, in float even for integer results (argmax, ...)
     dt = dt if dt is not None and dt.kind in "fc" else np.float64
-    return y, np.zeros_like(y, shape=(k,) + tuple(np.shape(y)), dtype=dt)
+    return y, _zeros(y, (k,) + tuple(np.shape(y)), dt, like)
+
+
+def _zeros(ref, shape: tuple, dt, like):
+    """Zeros of ``shape`` like ``ref``; on ``like``'s backend when ``ref`` is a plain array of
+    another (an output that does not depend on a Dask or device input: ``np.ones(3)``)."""
+    if like is not None and not isinstance(ref, (_tags.Leveled, type(like))):
+        dt = getattr(ref, "dtype", np.float64) if dt is None else dt
+        return np.zeros(shape, dtype=dt, like=like)
+    return np.zeros_like(ref, shape=shape, dtype=dt)
+
+
+def _backend_of(xs):
+    """The first input leaf's backend array where it is not NumPy's (Dask, CuPy, ...), else
+    None: where forward mode makes the zero derivatives of outputs that do not depend on x."""
+    for v in xs:
+        if type(v) is np.ndarray:
+            continue
+        b = _base(v)
+        if type(b) is not np.ndarray and not isinstance(b, np.generic):
+            return b
+    return None
 
 
 def _base(x):

@@ -313,6 +313,26 @@ def _plain(v, what: str):
     return v
 
 
+def _host(v, what: str):
+    """``v`` (an untraced result of ``f`` at a NumPy ``x``), raising where it is another
+    backend's array: ``f`` computes with Dask or device arrays it closes over, and a
+    scipy.sparse result would need them copied to the host behind the caller's back."""
+    if type(v) is np.ndarray or not hasattr(v, "__array_function__") or isinstance(v, np.generic):
+        return v
+    t = type(v)
+    raise TypeError(
+        f"{what} gives a scipy.sparse array on the host, but f returned a "
+        f"{t.__module__.split('.')[0]} {t.__name__} (it computes with arrays of that backend): "
+        "make the arrays f uses NumPy arrays (.get() for CuPy, .compute() for Dask), or use "
+        + (
+            "hessian(f, x)"
+            if what.startswith("hessian")
+            else "jacobian(f, x) with mode='forward' or 'reverse'"
+        )
+        + ", which keep the backend"
+    )
+
+
 def _forward(f: Callable, x: np.ndarray, c: Coloring):
     """f(x) and the compressed Jacobian (J @ S)^T (colors x m), one pass."""
     k = max(c.count, 1)
@@ -325,7 +345,7 @@ def _forward(f: Callable, x: np.ndarray, c: Coloring):
         prim, dot = _read(y, level, k)
     finally:
         _tags.close_level(level)
-    _plain(dot, "jacobian(mode='sparse')")
+    _host(_plain(dot, "jacobian(mode='sparse')"), "jacobian(mode='sparse')")
     return np.asarray(prim), np.ascontiguousarray(np.reshape(dot, (k, -1)))  # (k, m)
 
 
@@ -337,7 +357,9 @@ def _reverse(f: Callable, x: np.ndarray, c: Coloring, p):
     with tape.Tape() as t:
         w = t._watch(x)
         y = f(w)
-    prim = np.asarray(_plain(tape.value_of(y), "jacobian(mode='sparse')"))
+    prim = np.asarray(
+        _host(_plain(tape.value_of(y), "jacobian(mode='sparse')"), "jacobian(mode='sparse')")
+    )
     _rows_match(p, prim)  # (before seeding: the rows' colors index the outputs)
     seeds = np.zeros((k, prim.size), dtype=prim.dtype)
     seeds[c.colors, np.arange(prim.size)] = 1.0
@@ -582,7 +604,8 @@ def sparse_hessian(f: Callable, x, sparsity=None):
     seeds = np.zeros((k, n), dtype=x.dtype)
     seeds[c.colors, np.arange(n)] = 1.0
     (hv,) = _grad_of_duals(f, [x], LEAF, [seeds.reshape((k,) + x.shape)], False)
-    comp = np.ascontiguousarray(np.reshape(_plain(hv, "hessian(method='sparse')"), (k, n)))
+    hv = _host(_plain(hv, "hessian(method='sparse')"), "hessian(method='sparse')")
+    comp = np.ascontiguousarray(np.reshape(hv, (k, n)))
     cols = sparsity.indices
     # column j of H @ S: each row's entries of one color summed; where a row has none of a
     # color that slot must be 0 (checked on both paths, as for Jacobians)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from dualad._backend import as_float_leaf
+from dualad._backend import as_float_leaf, host_only
 from dualad._numpy import np
 from dualad._pytree import flatten, unflatten
 from dualad._tags import Leveled
@@ -154,7 +154,11 @@ class Compiled:
     @staticmethod
     def _leaves(x):
         leaves, td = flatten(x)
-        return [as_float_leaf(v) for v in leaves], td
+        leaves = [as_float_leaf(v) for v in leaves]
+        # recorded programs, their guards and the Numba kernels read values on the host: a
+        # Dask or device array would be copied there silently (or refuse it)
+        host_only(leaves, "dualad.compile", "the uncompiled dualad.grad, jacobian, jvp, ...")
+        return leaves, td
 
     def _new_variant(self, leaves, td, sig) -> Variant:
         from dualad._intercept import active
@@ -537,6 +541,7 @@ def _leaves_of(tree, td, shapes, what: str, like: str) -> list:
     """The leaves of a direction or cotangent, which must have ``td`` (the structure of
     ``like``) and leaves of ``shapes`` (as the uncompiled API: no broadcasting)."""
     leaves, ttd = flatten(tree)
+    host_only(leaves, "dualad.compile", "the uncompiled dualad.jvp, vjp, hvp")
     if ttd != td:
         raise ValueError(f"{what} must have the same structure as {like}")
     for a, shape in zip(leaves, shapes):

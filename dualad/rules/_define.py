@@ -347,3 +347,14 @@ def defzero(func, nargs: int = 1, name: str | None = None) -> Rule:
         return (None,) * len(args)
 
     return defrule(func, jvp, vjp, name, partials=(None,) * nargs)
+
+
+def on_host(a) -> bool:
+    """``a``'s innermost value (under every wrapper) is NumPy's (an array, a NumPy or Python
+    number): rules branch on values (``if np.any(...)``) and scatter with fancy indices only
+    there; another backend (Dask, CuPy) takes their forms without either."""
+    if type(a) is np.ndarray:
+        return True
+    while hasattr(a, "_level"):  # the wrappers (Dual, tape.Variable) set _level
+        a = a._unwrap()
+    return isinstance(a, (np.ndarray, np.generic, float, int, complex))

@@ -30,7 +30,8 @@ def _power_da(out, a, b):
             return np.zeros_like(out)
         return b * np.power(a, b - 1)
     zero = b == 0  # exponent 0: slope 0, and no a ** -1 computed there (it may overflow)
-    if not np.any(zero):
+    # (a lazy Dask test is not made: ``if`` would compute the graph; the where form is exact)
+    if (type(zero) is np.ndarray or not hasattr(zero, "dask")) and not np.any(zero):
         return b * np.power(a, b - 1)
     return np.where(zero, 0.0, b * np.power(a, np.where(zero, 1.0, b - 1)))
 

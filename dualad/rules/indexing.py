@@ -14,7 +14,7 @@ from numpy.lib.array_utils import normalize_axis_index
 
 from dualad._numpy import np
 
-from ._define import defrule, getitem, ndim_of, shape_of
+from ._define import defrule, getitem, ndim_of, on_host, shape_of
 
 
 def _rule(func, jvp, vjp, name: str | None = None):
@@ -451,27 +451,56 @@ def _diag_at(n: int, k: int):
     return i + max(-k, 0), i + max(k, 0)
 
 
+def _diag_embed(g, n: int, m: int, k: int):
+    """Zeros ``g.shape[:-1] + (n, m)`` with ``g``'s last axis on diagonal ``k``: padded to
+    the rows, times the diagonal's mask. Only operations every backend has (Dask has no
+    scatter, nor a gather with two index arrays): for arrays other than NumPy's."""
+    s = tuple(shape_of(g))
+    r0, d = max(-k, 0), s[-1]
+    if d == 0:
+        return np.zeros_like(g, shape=s[:-1] + (n, m))
+    rows = np.pad(g, [(0, 0)] * (len(s) - 1) + [(r0, n - r0 - d)])
+    base = g
+    while hasattr(base, "_level"):
+        base = base._unwrap()
+    on = np.arange(m, like=base)[None, :] - np.arange(n, like=base)[:, None] == k
+    return rows[..., :, None] * on.astype(base.dtype)
+
+
 def diag_jvp(dots, out, v, k=0):
     d = dots[0]
     if ndim_of(v) == 2:
         return np.diagonal(d, k, 1, 2)
+    if not on_host(d):
+        n = shape_of(out)[0]
+        return _diag_embed(d, n, n, k)
     return index_add(d, _diag_at(shape_of(v)[0], k), shape_of(out))
 
 
 def diag_vjp(out_bar, out, v, k=0):
+    host = on_host(out_bar)
     if ndim_of(v) == 2:
+        if not host:
+            return (_diag_embed(out_bar, *shape_of(v), k),)
         return (index_add(out_bar, _diag_at(shape_of(out)[0], k), shape_of(v)),)
+    if not host:
+        return (np.diagonal(out_bar, k, 1, 2),)
     return (out_bar[(slice(None),) + _diag_at(shape_of(v)[0], k)],)
 
 
 def diagflat_jvp(dots, out, v, k=0):
     d = dots[0]
     flat = np.reshape(d, (_lead(d), -1))
+    if not on_host(d):
+        return _diag_embed(flat, *shape_of(out), k)
     return index_add(flat, _diag_at(shape_of(flat)[1], k), shape_of(out))
 
 
 def diagflat_vjp(out_bar, out, v, k=0):
-    g = out_bar[(slice(None),) + _diag_at(math.prod(shape_of(v)), k)]
+    if not on_host(out_bar):
+        g = np.diagonal(out_bar, k, 1, 2)
+    else:
+        g = out_bar[(slice(None),) + _diag_at(math.prod(shape_of(v)), k)]
     return (np.reshape(g, shape_of(out_bar)[:1] + tuple(shape_of(v))),)
 
 
@@ -486,8 +515,11 @@ def diagonal_vjp(out_bar, out, a, offset=0, axis1=0, axis2=1):
     rest = tuple(x for j, x in enumerate(s) if j not in (a1, a2))
     # scatter with the two diagonal axes last (where np.diagonal puts the diagonal), then
     # move them back to axis1 and axis2
-    key = (slice(None),) * len(rest) + _diag_at(shape_of(out)[-1], offset)
-    z = index_add(out_bar, key, rest + (s[a1], s[a2]))
+    if on_host(out_bar):
+        key = (slice(None),) * len(rest) + _diag_at(shape_of(out)[-1], offset)
+        z = index_add(out_bar, key, rest + (s[a1], s[a2]))
+    else:
+        z = _diag_embed(out_bar, s[a1], s[a2], offset)
     return (np.moveaxis(z, (-2, -1), (a1 + 1, a2 + 1)),)
 
 

@@ -10,7 +10,7 @@ import math
 
 from dualad._numpy import np
 
-from ._define import align, fit_dot, getitem, ndim_of, shape_of, unbroadcast
+from ._define import align, fit_dot, getitem, ndim_of, on_host, shape_of, unbroadcast
 from .reductions import (
     _NOVALUE,
     _add_initial,
@@ -41,6 +41,12 @@ def _extremes(a, o, axes, initial=None, where=True):
     mask = a == o
     if _given(where) and where is not True:
         mask = mask & where
+    if not on_host(a):  # Dask, CuPy, ...: no data-dependent branch (it would compute a
+        # lazy array), only what every backend has (Dask's count_nonzero takes no keepdims)
+        count = np.sum(mask, axis=axes, keepdims=True)
+        if _given(initial):
+            count = count + (o == initial)
+        return mask, 1 / np.maximum(count, 1).astype(a.dtype)
     if not _given(initial):
         hits = np.count_nonzero(mask)
         if hits == math.prod(shape_of(o)) and not np.any(np.isnan(o)):

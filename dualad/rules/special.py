@@ -123,9 +123,11 @@ def _piecewise(cond, near, far, args, near_fill=(), far_fill=()):
     """
     if np.ndim(cond) == 0:
         return near(*args) if cond else far(*args)
-    if not np.any(cond):
+    if type(cond) is not np.ndarray and hasattr(cond, "dask"):
+        pass  # lazy (Dask): both forms, no test of the values (``if`` would compute them)
+    elif not np.any(cond):
         return far(*args)
-    if np.all(cond):
+    elif np.all(cond):
         return near(*args)
     if type(cond) is np.ndarray and all(type(a) is np.ndarray or np.ndim(a) == 0 for a in args):
         # plain values (a first derivative): the form most elements take on all of them (its
