@@ -10,7 +10,7 @@ from __future__ import annotations
 from dualad._numpy import np
 
 from .._tags import Leveled
-from ._define import defrule, ndim_of
+from ._define import defrule, ndim_of, on_host
 from .products import _const, _eye, _neg, _plus
 
 
@@ -110,7 +110,7 @@ def eigh_vjp(out_bar, out, a, UPLO="L"):
         p_bar = w_bar[..., :, None] * _eye(w_bar, w.shape[-1])
     if v_bar is not None and not _zero_bar(v_bar):  # (the vectors' unread output: zeros,
         # which would meet the nan gaps of a repeated value: eigh(a)[0] is eigvalsh's)
-        p_bar = _plus(p_bar, _gaps(w) * (v.mT @ v_bar))
+        p_bar = _plus(p_bar, _gapped(_gaps(w), v.mT @ v_bar))
     if p_bar is None:
         return (None,)
     return (_sym_adjoint(v @ p_bar @ v.mT, UPLO),)
@@ -246,6 +246,18 @@ def _svd_uv_jvp(d, u, s, vh):
     return u_dot, s_dot, v_dot.mT
 
 
+def _gapped(f, proj):
+    """``f o proj`` with 0 where the projection of the vectors' cotangent is exactly 0: the
+    gap factors are nan between repeated values (see ``_gaps``), and an unread block of
+    vectors there (``np.linalg.norm(a, 2)`` reads the top pair only) contributes nothing,
+    as in forward mode, where its nan tangents are never read. The mask is taken on ``f``
+    itself, so a reverse sweep through this product meets no nan either."""
+    zero = proj == 0
+    if on_host(zero) and not np.any(zero):  # (a lazy array is not asked: no compute)
+        return f * proj
+    return np.where(zero, 0.0, f) * proj
+
+
 def _svd_uv_vjp(u_bar, s_bar, vh_bar, u, s, vh):
     """The adjoint of ``_svd_uv_jvp``: A_bar = U P_bar V^T plus the projector terms, with
     P_bar = diag(s_bar) + (G + G^T) S + S (H + H^T), G = F o (U^T U_bar), H = F o (V^T V_bar).
@@ -257,14 +269,14 @@ def _svd_uv_vjp(u_bar, s_bar, vh_bar, u, s, vh):
         p_bar = s_bar[..., :, None] * _eye(s_bar, s.shape[-1])
     if u_bar is not None:
         ut_ub = u.mT @ u_bar
-        g = f * ut_ub
+        g = _gapped(f, ut_ub)
         p_bar = _plus(p_bar, (g + g.mT) * col)
         if tall:  # (I - U U^T) U_bar S^-1 V^T
             a_bar = ((u_bar - u @ ut_ub) / col) @ vh
     if vh_bar is not None:
         v_bar = vh_bar.mT
         vt_vb = v.mT @ v_bar
-        h = f * vt_vb
+        h = _gapped(f, vt_vb)
         p_bar = _plus(p_bar, row * (h + h.mT))
         if wide:  # U S^-1 V_bar^T (I - V V^T)
             a_bar = _plus(a_bar, u @ ((v_bar - v @ vt_vb) / col).mT)
