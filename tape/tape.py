@@ -309,11 +309,12 @@ def _arg_text(a, vars_by_pos, pos, name):
     if pos in vars_by_pos:
         return name(vars_by_pos[pos])
     if type(a) in (list, tuple):
-        return (
-            "["
-            + ", ".join(_arg_text(b, vars_by_pos, pos + (j,), name) for j, b in enumerate(a))
-            + "]"
-        )
+        items = [_arg_text(b, vars_by_pos, pos + (j,), name) for j, b in enumerate(a)]
+        if type(a) is list:
+            return "[" + ", ".join(items) + "]"
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    if isinstance(a, (str, bool, np.dtype, type)):  # einsum's subscripts, UPLO, a dtype
+        return repr(a)
     if isinstance(a, _tags.Leveled):  # a Dual constant (an outer derivative level)
         return f"{type(a).__name__}(shape={tuple(a.shape)})"
     if isinstance(a, (int, float, np.generic)) or (hasattr(a, "shape") and np.size(a) == 1):
@@ -333,6 +334,8 @@ def _record_line(rec, name) -> str:
     lhs = ", ".join("_" if i < 0 else name(i) for i in rec.out_ids) or "_"
     if type(rec) is ScalarRecord:  # a 0-d float64 output kept as a Python float
         shape = "() float64"
+    elif rec.multi:  # one description per output: eigh's (n,) and (n, n)
+        shape = ", ".join(_describe(o) for o in rec.out)
     else:
-        shape = _describe(rec.out[0] if rec.multi else rec.out)
+        shape = _describe(rec.out)
     return f"{lhs:>4} = {rec.name}({args})".ljust(34) + f" # {shape}"

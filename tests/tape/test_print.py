@@ -174,3 +174,17 @@ def test_a_dual_constant_prints_by_type_and_shape():
         x = t.watch(np.array([1.0, 2.0]))
         np.sum(x * d)
     assert "multiply(v0, Dual(shape=(2,)))" in str(t)
+
+
+def test_subscripts_tuple_keys_and_every_output_shape_print():
+    # einsum's subscripts printed as const(), a tuple key as a list, and a record of several
+    # outputs with its first output's shape only
+    with Tape() as t:
+        x = t.watch(np.arange(1.0, 5.0).reshape(2, 2))
+        a = np.einsum("ij,jk->ik", x, x)
+        w, v = np.linalg.eigh(a + a.T)
+        np.sum(v * w) + x[0, 1]
+    text = str(t)
+    assert "einsum('ij,jk->ik', v0, v0)" in text
+    assert "eigh(v3)" in text and "# (2,) float64, (2, 2) float64" in text
+    assert "(v0, (0, 1))" in text
