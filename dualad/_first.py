@@ -149,6 +149,7 @@ def grad(
         return g, aux
     tx = type(x)
     if tx is tuple or tx is dict:  # (x1, x2) or {"a": x1, "b": x2}: no pytree bookkeeping
+        _check_mode(mode)
         if len(x) <= _PACKED and mode != "reverse":
             g = _grad_numbers(f, x)
             if g is not None:

@@ -16,7 +16,6 @@ from ._intercept import intercepting
 from ._pytree import flatten, unflatten
 from ._seeding import (
     _F64_DTYPE,
-    _OPEN,
     _PACKED_EYE,
     _backend_of,
     _chunk_size,
@@ -182,7 +181,7 @@ def _grad_packed(f, xs, rebuild, n: int | None = None):
                 _require_real(p)
             g = dot.reshape(n).tolist()
     finally:
-        _OPEN.discard(level)
+        _tags.close_level(level)
     out = []
     for gi, v in zip(g, xs):
         a = np.empty((), v.dtype)
@@ -216,7 +215,7 @@ def _jacobian_packed(f, x, n: int):
             nd = dot.ndim
             blocks.append(dot if nd == 1 else dot.T if nd == 2 else np.moveaxis(dot, 0, -1))
     finally:
-        _OPEN.discard(level)
+        _tags.close_level(level)
     return unflatten(ytd, blocks)
 
 
@@ -241,7 +240,7 @@ def _grad_forward_small(f, x, n: int):
             return _small_result(x, y, level)
         return _grad_forward_small_at(f, x, n, level)
     finally:
-        _OPEN.discard(level)
+        _tags.close_level(level)
 
 
 def _grad_forward_small_at(f, x, n: int, level: int):

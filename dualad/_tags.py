@@ -14,6 +14,7 @@ levels come from ``new_level`` (even) and never close this way: a tape tracks it
 from __future__ import annotations
 
 import itertools
+import threading
 
 _counter = itertools.count(1)
 #: Counter levels start above every tag a user would pick by hand (``Dual(..., tag=3)``).
@@ -32,9 +33,27 @@ def new_level() -> int:
     return _BASE + 2 * next(_counter)
 
 
+#: Levels of the transforms and recording tapes running now, with the thread running each,
+#: and the level of the Duals built by hand while one is the innermost of its thread (see
+#: ``user_level``).
+_ACTIVE: dict[int, int] = {}
+_USER_IN: dict[int, int] = {}
+
+
+def activate(level: int) -> None:
+    """Mark ``level`` running in this thread (a transform, or a ``tape.Tape`` recording)."""
+    _ACTIVE[level] = threading.get_ident()
+
+
+def deactivate(level: int) -> None:
+    _ACTIVE.pop(level, None)
+    _USER_IN.pop(level, None)
+
+
 def open_level() -> int:
     """A new level for a transform, marked open until ``close_level``."""
     level = _BASE + 2 * next(_counter) + 1
+    _ACTIVE[level] = threading.get_ident()
     _OPEN.add(level)
     return level
 
@@ -42,6 +61,30 @@ def open_level() -> int:
 def close_level(level: int) -> None:
     """Mark ``level`` finished: values still carrying it raise when used (``check_live``)."""
     _OPEN.discard(level)
+    deactivate(level)
+
+
+def user_level() -> int:
+    """The level of a ``Dual`` built by hand without a tag.
+
+    Outside transforms, ``USER_LEVEL``: every such Dual is one perturbation (``Dual(a, 1) *
+    Dual(b, 0)``) and a transform called later treats them as constants of an outer one.
+    Inside a transform or a recording tape of this thread (``f`` builds ``Dual(2.0, 1.0)``),
+    a level above the innermost one, the same for every Dual built while it runs: the hand-made perturbation
+    is the inner one, as a ``jvp`` called inside ``f`` is, so its ``.tangent`` is its own
+    and not the transform's (perturbation confusion otherwise).
+    """
+    if not _ACTIVE:
+        return USER_LEVEL
+    me = threading.get_ident()
+    mine = [lv for lv, t in list(_ACTIVE.items()) if t == me]
+    if not mine:
+        return USER_LEVEL
+    top = max(mine)
+    lv = _USER_IN.get(top)
+    if lv is None:
+        lv = _USER_IN.setdefault(top, new_level())
+    return lv
 
 
 def is_closed(level: int) -> bool:

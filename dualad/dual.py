@@ -159,6 +159,8 @@ class Dual(ArrayOps):
     __hash__ = None
 
     def __init__(self, primal, tangent=None, tag: int | None = None):
+        if tag is None and _tags._ACTIVE:  # built inside a running transform: see user_level
+            tag = _tags.user_level()
         if type(tangent) is np.ndarray and (type(primal) is np.float64 or type(primal) is float):
             s = tangent.shape  # a scalar seed with k <= 2 directions: pack it right away
             if tangent.dtype is _F64_DTYPE and (not s or (len(s) == 1 and 0 < s[0] <= 2)):
@@ -193,7 +195,9 @@ class Dual(ArrayOps):
                 f"direction with shape {pshape} or k directions with shape (k, *{pshape})"
             )
         k = dot.shape[0]
-        scalar = k <= 2 and pshape == () and getattr(primal, "dtype", None) == np.float64
+        scalar = (
+            k <= 2 and pshape == () and type(primal) is np.ndarray and primal.dtype == np.float64
+        )
         if scalar and type(dot) is np.ndarray and dot.dtype == np.float64:
             primal, dot = float(primal[()]), pack(dot, k)  # packed (see dualad._scalar)
         self._p, self._dot, self._m = primal, dot, meta(level, k, single)

@@ -78,9 +78,11 @@ class Tape:
             raise RuntimeError("a Tape records once; make a new Tape for a new recording")
         self._level = _tags.new_level()
         self._token = _current.set(self)
+        _tags.activate(self._level)  # (Duals built by hand while it records: see user_level)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        _tags.deactivate(self._level)
         _current.reset(self._token)
         self._token = None
         self._closed = True

@@ -281,7 +281,7 @@ def test_reverse_over_reverse_at_repeated_singular_values():
     want = _nested_differences(_norm2_rank_one, x)
     for inner in ("forward", "reverse"):
         h = dualad.jacobian(
-            lambda z: dualad.grad(_norm2_rank_one, z, mode=inner), x, mode="reverse"
+            lambda z, inner=inner: dualad.grad(_norm2_rank_one, z, mode=inner), x, mode="reverse"
         )
         np.testing.assert_allclose(h, want, rtol=1e-5, atol=1e-7)
     _check(_norm2_rank_one, x)
