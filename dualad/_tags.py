@@ -47,7 +47,9 @@ def activate(level: int) -> None:
 
 def deactivate(level: int) -> None:
     _ACTIVE.pop(level, None)
-    _USER_IN.pop(level, None)
+    if _USER_IN:
+        for key in [k for k in _USER_IN if k[0] == level]:
+            _USER_IN.pop(key, None)
 
 
 def open_level() -> int:
@@ -74,17 +76,24 @@ def user_level() -> int:
     is the inner one, as a ``jvp`` called inside ``f`` is, so its ``.tangent`` is its own
     and not the transform's (perturbation confusion otherwise).
     """
+    return user_levels(USER_LEVEL)[0]
+
+
+def user_levels(*outside: int) -> tuple:
+    """``outside`` (the levels hand-built values take outside transforms) where no transform
+    or recording tape runs in this thread, else as many levels above the innermost one, in
+    increasing order, the same for every value built while it runs (see ``user_level``)."""
     if not _ACTIVE:
-        return USER_LEVEL
+        return outside
     me = threading.get_ident()
     mine = [lv for lv, t in list(_ACTIVE.items()) if t == me]
     if not mine:
-        return USER_LEVEL
-    top = max(mine)
-    lv = _USER_IN.get(top)
-    if lv is None:
-        lv = _USER_IN.setdefault(top, new_level())
-    return lv
+        return outside
+    key = (max(mine), outside)
+    lvs = _USER_IN.get(key)
+    if lvs is None:
+        lvs = _USER_IN.setdefault(key, tuple(new_level() for _ in outside))
+    return lvs
 
 
 def is_closed(level: int) -> bool:

@@ -307,3 +307,12 @@ def test_hand_built_duals_outside_transforms_share_one_perturbation():
     assert (a * b).tangent == 3.0  # d(ab) with da = 1, db = 0
     nested = dualad.Dual(dualad.Dual(np.array(3.0), 1.0, tag=10), 1.0, tag=11)  # 0-d primal
     assert nested.primal.primal == 3.0 and nested.tangent == 1.0
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_a_hyperdual_built_by_hand_inside_f_is_inner(mode):
+    # d/dx [x * d2/dt2 (t^3 x) at t = 2] = d/dx [12 x^2] = 24 x
+    def f(x):
+        return x * (dualad.HyperDual(2.0, 1.0, 1.0, 0.0) ** 3 * x).eps12
+
+    np.testing.assert_allclose(dualad.grad(f, 1.5, mode=mode), 36.0)
