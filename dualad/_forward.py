@@ -71,7 +71,19 @@ def jvp(f: Callable, x: Any, v: Any, *, intercept: bool = False) -> tuple[Any, A
         pairs = [_read(yi, level, 1, like) for yi in ys]
     finally:
         _tags.close_level(level)
-    return unflatten(ytd, [p for p, _ in pairs]), unflatten(ytd, [d[0] for _, d in pairs])
+    given = [a for a in (*xs, *flatten(v)[0]) if type(a) is np.ndarray]
+    return (
+        unflatten(ytd, [_apart(p, given) for p, _ in pairs]),
+        unflatten(ytd, [_apart(d[0], given) for _, d in pairs]),
+    )
+
+
+def _apart(a, given: list):
+    """``a``, copied where it shares memory with an array the caller passed (``f(x) = x``
+    returns ``x`` and ``v`` themselves): a write into a result must not reach the inputs."""
+    if type(a) is np.ndarray and any(np.may_share_memory(a, b) for b in given):
+        return a.copy()
+    return a
 
 
 def derivative(f: Callable, x: Any, *, intercept: bool = False) -> Any:

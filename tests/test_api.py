@@ -316,3 +316,11 @@ def test_a_hyperdual_built_by_hand_inside_f_is_inner(mode):
         return x * (dualad.HyperDual(2.0, 1.0, 1.0, 0.0) ** 3 * x).eps12
 
     np.testing.assert_allclose(dualad.grad(f, 1.5, mode=mode), 36.0)
+
+
+def test_jvp_results_never_share_memory_with_the_inputs():
+    x, v = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    y, t = dualad.jvp(lambda z: z, x, v)  # returned x and v themselves
+    y[0] = t[0] = 9.0
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+    np.testing.assert_array_equal(v, [3.0, 4.0])
