@@ -760,3 +760,23 @@ def test_scalar_broadcast_adjoint_sums_over_the_loop(name, backend):
     )
     np.testing.assert_allclose(cf.hessian(x2), h, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(cf.hvp(x2, x2), h @ x2, rtol=1e-5, atol=1e-5)
+
+
+def test_many_numpy_steps_run_on_the_replay_not_hundreds_of_kernels():
+    # a Kalman-like loop of matrix steps split into 200 compiled stages: Numba compiled for
+    # minutes; past MAX_STAGES the variant runs on the NumPy replay (and says so)
+    a = np.array([[1.0, 0.1], [0.0, 1.0]])
+
+    def f(x):
+        p = np.eye(2) * x[0]
+        s = 0.0
+        for _ in range(15):
+            p = a @ p @ a.T + np.eye(2) * x[1] ** 2
+            k = np.linalg.solve(p + np.eye(2), p)
+            s = s + np.log(np.linalg.det(p)) + np.sum(k)
+        return s
+
+    x = np.array([0.7, 0.4])
+    cf = dualad.compile(f, x, backend="numba")
+    assert "NumPy replay" in cf.report()
+    np.testing.assert_allclose(cf.grad(x), _central(f, x), rtol=1e-6)

@@ -29,6 +29,10 @@ from .kernels import Kernels, _shaped, _spread, _vec
 from .replay import Stale, _needs, _ref_at
 from .trace import NotCompilable, Ref
 
+#: The most compiled stages a program is split into (more: the NumPy replay runs it). A
+#: 15-step Kalman filter's inv/solve/det between kernels made 60 stages, minutes of Numba.
+MAX_STAGES = 12
+
 
 class Staged(Kernels):
     """``Kernels``' calls for a program with ``Opaque`` steps (see the module docstring)."""
@@ -45,6 +49,12 @@ class Staged(Kernels):
         self.n_in = len(self.shapes)
         self.steps = lowered.opaque
         self.J = len(self.steps)
+        if self.J + 1 > MAX_STAGES:
+            raise NotCompilable(
+                f"{self.J} steps run in NumPy between {self.J + 1} compiled stages: Numba would "
+                f"compile {self.J + 1} kernels per derivative kind (minutes for a loop of matrix "
+                "steps), for little gain over the NumPy replay, which runs this variant"
+            )
         self.m_dummy = [0.0 if st.shape == () else np.zeros(max(1, _size(st.shape)))
                         for st in self.steps]  # fmt: skip
         self.m_index = {st.name: j for j, st in enumerate(self.steps)}
