@@ -138,12 +138,13 @@ class _Jacobians:
                 self.known[vid] = d
 
 
-def _add(H, J, T, n: int, ob=None):
+def _add(H, J, T, n: int, ob=None, nan: bool = True):
     """``H += J @ T.T`` over the flattened value axes (``J`` broadcast to ``T`` if smaller).
-    ``ob``: the adjoint, of T's value shape, where it is known (see ``_off_graph``)."""
+    ``ob``: the adjoint, of T's value shape, where it is known (see ``_off_graph``); ``nan``:
+    whether a recorded value is NaN (else no term can hold a marker's NaN: no check)."""
     if J is None:
         return  # a value whose Jacobian is zero (it went through floor, sign, ...)
-    marked = np.isnan(T).any() or (type(J) is not Cols and np.isnan(J).any())
+    marked = nan and (np.isnan(T).any() or (type(J) is not Cols and np.isnan(J).any()))
     if type(J) is Cols:
         if T.size == n * J.m and not marked:
             J.add_product(H, T.reshape(n, J.m))
@@ -159,6 +160,16 @@ def _add(H, J, T, n: int, ob=None):
     H += J @ T.T
 
 
+def _holds_nan(out) -> bool:
+    """Whether a record's output (an array, a number, or a tuple of them) holds a NaN."""
+    if isinstance(out, (tuple, list)):
+        return any(_holds_nan(o) for o in out)
+    try:
+        return bool(np.isnan(_np(out)).any())
+    except TypeError:  # not numbers (an int array's isnan is fine; objects are not)
+        return False
+
+
 def _off_graph(J, T, zero=None):
     """``J`` and ``T`` (or a weight row ``(1, m)``) with 0 at the positions whose term is 0
     whatever they hold there: a Jacobian column of 0, a weight of 0, or an adjoint of 0
@@ -171,12 +182,13 @@ def _off_graph(J, T, zero=None):
     return np.where(off, 0.0, J), np.where(off, 0.0, T)
 
 
-def _add_diag(H, J, c, n: int):
-    """``H += J diag(c) J^T`` (J: ``(n,) + shape``, c: ``shape``), symmetric when c keeps a sign."""
+def _add_diag(H, J, c, n: int, ob=None, nan: bool = True):
+    """``H += J diag(c) J^T`` (J: ``(n,) + shape``, c: ``shape``), symmetric when c keeps a sign.
+    ``ob`` and ``nan``: as for ``_add``."""
     if J is None:
         return
     c = np.ravel(c)
-    marked = np.isnan(c).any() or (type(J) is not Cols and np.isnan(J).any())
+    marked = nan and (np.isnan(c).any() or (type(J) is not Cols and np.isnan(J).any()))
     if type(J) is Cols:  # a stencil: band entries only
         if not marked:
             J.add_sandwich(H, c)
@@ -186,7 +198,7 @@ def _add_diag(H, J, c, n: int):
     if c.size == 0:
         return  # an empty value: no terms
     if marked:
-        J, c = _off_graph(J, c[None])
+        J, c = _off_graph(J, c[None], None if ob is None else np.ravel(ob == 0))
         c = c[0]
     if c.min() >= 0:  # one product with its own transpose: NumPy uses BLAS syrk, half the work
         S = J * np.sqrt(c)
@@ -208,19 +220,9 @@ def _second_term(p, out_d, vals, ob, lv: int, ndim: int):
         dp = p(out_d, *vals)  # d(partial)/dx along all n directions
         if not (isinstance(dp, Dual) and dp._level == lv and dp._dot is not None):
             return None
-        return _unmarked(ob, mul(ob, align(dp._dot_array(), ndim)))
+        return mul(ob, align(dp._dot_array(), ndim))
 
     return guarded(compute)
-
-
-def _unmarked(ob, term):
-    """``term`` (a product with the adjoint ``ob``) with 0 where ``ob`` is 0 and the term
-    NaN: a value that is NaN already (a marker ``nansum`` skips) makes NaN partials without
-    NumPy's "invalid" firing, so ``guarded`` does not see it, and one NaN would spread
-    through ``H`` to every entry."""
-    if type(term) is np.ndarray and term.dtype.kind in "fc" and np.isnan(term).any():
-        return np.where(ob == 0, 0.0, term)
-    return term
 
 
 def _curvature(rule, args, out, i: int):
@@ -257,8 +259,8 @@ def _curvature(rule, args, out, i: int):
 class _Curvature:
     """The second-order terms of one record, given its adjoint ``ob`` (batch axis m = 1)."""
 
-    def __init__(self, H, jac: _Jacobians, n: int):
-        self.H, self.jac, self.n = H, jac, n
+    def __init__(self, H, jac: _Jacobians, n: int, nan: bool = True):
+        self.H, self.jac, self.n, self.nan = H, jac, n, nan
 
     def _duals(self, rec, args, lv: int):
         """``args`` with each input carrying its Jacobian as a Dual of level ``lv``."""
@@ -298,8 +300,7 @@ class _Curvature:
                 c, cob, g = guarded(scaled)
             if c is not None:  # one input depends on x: J_u diag(ob * phi'') J_u^T
                 if cob is not None:
-                    cob = _unmarked(ob[0], cob)
-                    _add_diag(self.H, self.jac.raw(ins[0][2]), cob, self.n)
+                    _add_diag(self.H, self.jac.raw(ins[0][2]), cob, self.n, ob[0], self.nan)
                 return g
             # shapes or types _curvature does not take: along all n directions below
         lv = new_level()
@@ -319,7 +320,7 @@ class _Curvature:
                     J = self.jac(i)  # an input broadcast against the output: dense, aligned
                 if type(J) is not Cols:
                     J = align(J, ndim)  # leading axes of the broadcast become length 1
-                _add(self.H, J, T, self.n, ob)
+                _add(self.H, J, T, self.n, ob, self.nan)
         return None
 
     def general(self, rec, args, out, ob, kw):
@@ -343,7 +344,7 @@ class _Curvature:
             if isinstance(g, Dual) and g._level == lv:
                 T = g._dot_array()
                 if T is not None:  # T: (n, 1) + shape, J: (n,) + shape
-                    _add(self.H, self.jac.raw(i), T, self.n)
+                    _add(self.H, self.jac.raw(i), T, self.n, None, self.nan)
                 g = g.primal
             plain.append(g)
         return plain
@@ -399,7 +400,7 @@ def _accumulate_taped(t, ws, dots, y, n, flatten):
         return H  # constant, or x itself: no curvature
     records = t.records
     jac = _Jacobians(records, {w.id: d for w, d in zip(ws, dots)})
-    step = _Curvature(H, jac, n)
+    step = _Curvature(H, jac, n, any(_holds_nan(r.out) for r in records))
     made = {vid for rec in records for vid in rec.out_ids}
 
     def visit(rec, ob, bars):

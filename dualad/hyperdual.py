@@ -64,7 +64,7 @@ class HyperDual(Dual):
             raise ValueError(f"eps12 shape {tuple(shape_of(e12))} should be {lead + shape}")
         e12 = e12.reshape(want)
         # inside a running transform, two levels above it (see _tags.user_level)
-        h1, h2 = _tags.user_levels(_H1, _H2) if _tags._ACTIVE else (_H1, _H2)
+        h1, h2 = _tags.user_levels(_H1, _H2)
         self._p = Dual._new(a, e1, h1, k1, s1)
         self._dot = Dual._new(e2, e12, h1, k1, s1)
         self._m, self._owns, self._pk = meta(h2, k2, s2), False, None
